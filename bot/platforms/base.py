@@ -1,0 +1,122 @@
+"""What every chat platform adapter offers, in platform-neutral terms.
+
+Handlers turn a verified callback into an `Inbound`; jobs act on it and talk back through an `Adapter`.
+Only `bot/platforms/<platform>/` knows a wire format: errcodes, XML tags, header names, JSON paths.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+
+class Platform(enum.StrEnum):
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+
+
+class InboundKind(enum.StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+    IMAGE = "image"
+    CARD_CLICK = "card_click"
+    EVENT = "event"  # any other platform event (enter_agent, subscribe, check_url...)
+    OTHER = "other"  # a message type we do not act on (video, file, location...)
+
+
+@dataclass(frozen=True, slots=True)
+class CardClick:
+    """A button pressed on an interactive card.
+
+    `card_id` is the id we gave the card when sending it (WeCom TaskId, DingTalk outTrackId); `key` is the
+    button's key (WeCom EventKey, DingTalk actionId); `response_code` is WeCom's single-use update code.
+    """
+
+    card_id: str
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    response_code: str | None = None
+    card_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message or event from a platform, verified and decrypted, ready to be queued.
+
+    `dedup_key` identifies the delivery across the platform's retries (MsgId for messages; a composite for events).
+    `sender` is the platform's user id (WeCom UserID, DingTalk staffId). Times are epoch seconds as sent.
+    """
+
+    platform: str
+    kind: InboundKind
+    sender: str
+    created_at: float
+    dedup_key: str
+    msg_id: str | None = None
+    text: str | None = None
+    media_ref: str | None = None  # WeCom MediaId, DingTalk downloadCode
+    media_format: str | None = None
+    duration_s: float | None = None
+    recognition: str | None = None  # the platform's own speech recognition, when it gives one
+    card: CardClick | None = None
+    event: str | None = None
+    conversation_id: str | None = None
+    reply_url: str | None = None  # DingTalk sessionWebhook
+    reply_url_expires_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (for the job queue): only builtins, so any serializer takes it."""
+        d = asdict(self)
+        d["kind"] = str(self.kind)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Inbound:
+        d = dict(d)
+        d["kind"] = InboundKind(d["kind"])
+        if d.get("card"):
+            d["card"] = CardClick(**d["card"])
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class SendResult:
+    """What the platform answered to a successful send or update.
+
+    `message_id` lets the message be recalled; `response_code` (WeCom) allows one later update of a sent card.
+    """
+
+    message_id: str | None = None
+    response_code: str | None = None
+    request_id: str | None = None
+    latency_ms: float = 0.0
+    invalid_recipients: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The outbound half of a platform: every call goes to the app's `api_base`.
+
+    Failures raise `bot.errors.PlatformError` subclasses: `TokenExpired` is handled inside (drop and retry
+    once); `RateLimited` and `TransientError` are worth a later retry; `RecipientError` means try another
+    channel; `CardExpired` means send a fresh card.
+    """
+
+    platform: ClassVar[Platform]
+
+    async def send_text(self, to: str, text: str) -> SendResult: ...
+
+    async def send_markdown(self, to: str, title: str, text: str) -> SendResult: ...
+
+    async def send_card(self, to: str, card_id: str, card: dict[str, Any]) -> SendResult:
+        """Send a rendered interactive card (`cards.<platform>.render` output) under our id `card_id`."""
+        ...
+
+    async def update_card(
+        self, to: str, card_id: str, card: dict[str, Any], response_code: str | None = None
+    ) -> SendResult:
+        """Replace a sent card in place. WeCom needs an unused `response_code`; DingTalk updates by `card_id`."""
+        ...
+
+    async def download_media(self, media_ref: str, max_bytes: int) -> bytes: ...
