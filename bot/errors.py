@@ -15,6 +15,15 @@ class ConfigError(LeadbotError):
     """A setting is missing or invalid; the message names the variable."""
 
 
+class InvalidField(LeadbotError):
+    """Input that passed its schema but breaks a rule needing more context (a URL, a manager, a combination)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
 class NotFound(LeadbotError):
     pass
 

@@ -103,7 +103,8 @@ class TokenBroker:
         self.fetches += 1
         cached = _Cached(token, self._clock() + float(lifetime_s))
         ttl_s = max(1, int(lifetime_s))
-        await self._redis.set(key, json.dumps({"enc": self._box.seal(token, _PURPOSE), "sha": _digest(token), "expires_at": cached.expires_at}), ex=ttl_s)
+        value = {"enc": self._box.seal(token, _PURPOSE), "sha": _digest(token), "expires_at": cached.expires_at}
+        await self._redis.set(key, json.dumps(value), ex=ttl_s)
         log.info("access token refreshed platform=%s app=%s lifetime_s=%d", platform, app_id, int(lifetime_s))
         return cached
 

@@ -83,7 +83,8 @@ class SecretBox:
             raise SecretError("sealed value is not base64") from None
         if len(raw) < _NONCE_BYTES + _TAG_BYTES:
             raise SecretError("sealed value is truncated")
-        nonce, tag, ct = raw[:_NONCE_BYTES], raw[_NONCE_BYTES : _NONCE_BYTES + _TAG_BYTES], raw[_NONCE_BYTES + _TAG_BYTES :]
+        nonce, tag = raw[:_NONCE_BYTES], raw[_NONCE_BYTES : _NONCE_BYTES + _TAG_BYTES]
+        ct = raw[_NONCE_BYTES + _TAG_BYTES :]
         cipher = AES.new(self._key, AES.MODE_GCM, nonce=nonce, mac_len=_TAG_BYTES)
         cipher.update(purpose.encode())
         try:

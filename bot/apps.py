@@ -1,0 +1,184 @@
+"""Registering and loading bot apps. Used by the admin API, the CLI, the callback handlers and the jobs.
+
+Credentials are split as they are stored: fields a platform treats as secret (app secret, callback token, AES key)
+are sealed together in `secrets_sealed`; the rest (corp id, agent id, app key...) stay readable in `public`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from tortoise.exceptions import IntegrityError
+
+from bot.config import Settings
+from bot.errors import Conflict, InvalidField, LeadbotError, NotFound
+from bot.logs import register_secret
+from bot.platforms.dingtalk.config import DingTalkCredentials
+from bot.platforms.wecom.config import WeComCredentials
+from bot.schemas import AppOut, AppPatch, DingTalkAppIn, WeComAppIn
+from bot.urlguard import check_literal
+from storage.models import App, AppStatus, Tenant
+from storage.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+SECRETS_PURPOSE = "app.secrets"
+CREDENTIAL_MODELS: dict[str, type[WeComCredentials] | type[DingTalkCredentials]] = {
+    "wecom": WeComCredentials,
+    "dingtalk": DingTalkCredentials,
+}
+# How long a process trusts its copy of an app: a disable or key change reaches every process within this.
+APP_CACHE_TTL_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedApp:
+    """An app with its credentials opened: what a handler or a job needs, without another database read."""
+
+    id: int
+    tenant_id: int
+    platform: str
+    status: AppStatus
+    api_base: str | None
+    credentials: WeComCredentials | DingTalkCredentials
+    loaded_at: float
+
+    @property
+    def active(self) -> bool:
+        return self.status is AppStatus.ACTIVE
+
+
+def callback_urls(app: App, base_url: str) -> dict[str, str]:
+    if app.platform == "wecom":
+        return {"callback": f"{base_url}/wecom/{app.id}/callback"}
+    return {
+        "robot": f"{base_url}/dingtalk/{app.id}/callback",
+        "events": f"{base_url}/dingtalk/{app.id}/events",
+        "card": f"{base_url}/dingtalk/{app.id}/card",
+    }
+
+
+def app_out(app: App, base_url: str) -> AppOut:
+    public = {k: v for k, v in app.public.items() if k != "secrets_set"}
+    return AppOut(
+        id=app.id, tenant_id=app.tenant_id, platform=app.platform, name=app.name, status=app.status,
+        api_base=app.api_base, public=public, secrets_set=app.public.get("secrets_set", []),
+        callback_urls=callback_urls(app, base_url), verified_at=app.verified_at,
+        created_at=app.created_at, updated_at=app.updated_at,
+    )
+
+
+def _split(creds: BaseModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    data = creds.model_dump()
+    secret_names = type(creds).SECRET_FIELDS
+    secrets = {k: v for k, v in data.items() if k in secret_names and v is not None}
+    public = {k: v for k, v in data.items() if k not in secret_names}
+    public["secrets_set"] = sorted(secrets)
+    return public, secrets
+
+
+def _check_api_base(api_base: str | None, settings: Settings) -> None:
+    if api_base is None:
+        return
+    try:
+        check_literal(api_base, settings.allow_private_urls)
+    except LeadbotError as e:
+        raise InvalidField("api_base", str(e)) from None
+
+
+async def register_app(box: SecretBox, settings: Settings, tenant_id: int, data: WeComAppIn | DingTalkAppIn) -> App:
+    if not await Tenant.exists(id=tenant_id):
+        raise NotFound(f"tenant {tenant_id} not found")
+    _check_api_base(data.api_base, settings)
+    identity = data.credentials.identity()
+    if await App.exists(identity=identity):
+        raise Conflict(f"this {data.platform} app is already registered")
+    public, secrets = _split(data.credentials)
+    try:
+        app = await App.create(
+            tenant_id=tenant_id, platform=data.platform, name=data.name, identity=identity,
+            api_base=data.api_base.rstrip("/") if data.api_base else None, public=public,
+            secrets_sealed=box.seal(json.dumps(secrets), SECRETS_PURPOSE),
+        )
+    except IntegrityError:
+        raise Conflict(f"this {data.platform} app is already registered") from None  # a concurrent registration
+    log.info("app registered id=%d tenant=%d platform=%s", app.id, tenant_id, app.platform)
+    return app
+
+
+def open_credentials(box: SecretBox, app: App) -> WeComCredentials | DingTalkCredentials:
+    secrets = json.loads(box.open(app.secrets_sealed, SECRETS_PURPOSE))
+    for value in secrets.values():
+        register_secret(str(value))
+    public = {k: v for k, v in app.public.items() if k != "secrets_set"}
+    return CREDENTIAL_MODELS[app.platform].model_validate({**public, **secrets})
+
+
+async def update_app(box: SecretBox, settings: Settings, app: App, patch: AppPatch) -> App:
+    if patch.name is not None:
+        app.name = patch.name
+    if "api_base" in patch.model_fields_set:
+        _check_api_base(patch.api_base, settings)
+        app.api_base = patch.api_base.rstrip("/") if patch.api_base else None
+    if patch.credentials:
+        merged = open_credentials(box, app).model_dump() | patch.credentials
+        try:
+            creds = CREDENTIAL_MODELS[app.platform].model_validate(merged)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise InvalidField("credentials." + ".".join(map(str, err["loc"])), err["msg"]) from None
+        identity = creds.identity()
+        if identity != app.identity and await App.exists(identity=identity):
+            raise Conflict(f"this {app.platform} app is already registered")
+        app.identity = identity
+        app.public, secrets = _split(creds)
+        app.secrets_sealed = box.seal(json.dumps(secrets), SECRETS_PURPOSE)
+    try:
+        await app.save()
+    except IntegrityError:
+        raise Conflict(f"this {app.platform} app is already registered") from None
+    return app
+
+
+async def set_status(app: App, status: AppStatus) -> App:
+    app.status = status
+    await app.save(update_fields=["status", "updated_at"])
+    log.info("app %d is now %s", app.id, status)
+    return app
+
+
+class AppCache:
+    """Per-process cache of loaded apps; the callback hot path reads the database at most every few seconds."""
+
+    def __init__(self, box: SecretBox, ttl_s: float = APP_CACHE_TTL_S) -> None:
+        self._box = box
+        self._ttl_s = ttl_s
+        self._apps: dict[int, LoadedApp | None] = {}
+        self._loaded_at: dict[int, float] = {}
+
+    def forget(self, app_id: int) -> None:
+        self._apps.pop(app_id, None)
+
+    async def get(self, app_id: int) -> LoadedApp | None:
+        now = time.monotonic()
+        if app_id in self._apps and now - self._loaded_at[app_id] < self._ttl_s:
+            return self._apps[app_id]
+        row = await App.get_or_none(id=app_id)
+        loaded = None
+        if row is not None:
+            loaded = LoadedApp(row.id, row.tenant_id, row.platform, row.status, row.api_base,
+                               open_credentials(self._box, row), now)
+        self._apps[app_id] = loaded
+        self._loaded_at[app_id] = now
+        return loaded
+
+    async def require(self, app_id: int) -> LoadedApp:
+        app = await self.get(app_id)
+        if app is None:
+            raise NotFound(f"app {app_id} not found")
+        return app

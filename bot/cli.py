@@ -1,0 +1,124 @@
+"""`leadbot`: serve, worker, migrate, and the admin operations from the shell.
+
+Every command reads the same `LEADBOT_*` settings as the service; a bad value ends the command with one line naming
+the variable and exit status 2. Admin commands work on the database directly, so they need no running server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import click
+from aiohttp import web
+
+from bot import cli_admin
+from bot.cli_support import run_command
+from bot.config import Settings
+
+log = logging.getLogger("leadbot.cli")
+
+
+@click.group()
+@click.version_option(package_name="leadbot")
+def main() -> None:
+    """leadbot: a sales team's lead workflow inside WeCom and DingTalk."""
+
+
+# serve / worker / migrate
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (LEADBOT_HOST).")
+@click.option("--port", type=int, default=None, help="Port to listen on (LEADBOT_PORT).")
+@click.option("--no-worker", is_flag=True, help="Do not run jobs in this process (run `leadbot worker`s).")
+def serve(host: str | None, port: int | None, no_worker: bool) -> None:
+    """Run the web server (callbacks, admin API, health), with an in-process worker by default."""
+
+    async def run(settings: Settings) -> None:
+        from bot.app import create_app
+        from bot.services import load_admin_token, open_services
+        from bot.worker import running_worker
+
+        settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
+        token, created = load_admin_token(settings)
+        async with open_services(settings) as services:
+            runner = web.AppRunner(create_app(services), access_log=None, handle_signals=False)
+            await runner.setup()
+            await web.TCPSite(runner, settings.host, settings.port).start()
+            if created:
+                click.echo(f"Generated admin token (kept in {settings.data_dir / 'admin.token'}): {token}", err=True)
+            log.info("serving on http://%s:%d (database: %s, redis: %s)", settings.host, settings.port,
+                     "sqlite" if not settings.database_url else "postgres",
+                     "embedded" if settings.embedded_redis else "external")
+            try:
+                if no_worker:
+                    await _until_signalled()
+                else:
+                    async with running_worker(services):
+                        await _until_signalled()
+            finally:
+                await runner.cleanup()
+
+    run_command(run)
+
+
+@main.command()
+@click.option("--metrics-port", type=int, default=None, help="Serve this worker's /metrics on this port.")
+def worker(metrics_port: int | None) -> None:
+    """Run a job worker (scale out by running more)."""
+
+    async def run(settings: Settings) -> None:
+        from bot.services import open_services
+        from bot.worker import running_worker
+        from handlers.health import metrics_view
+
+        async with open_services(settings) as services:
+            runner = None
+            if metrics_port:
+                from bot.appkeys import SERVICES
+
+                app = web.Application()
+                app[SERVICES] = services
+                app.router.add_get("/metrics", metrics_view)
+                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                await runner.setup()
+                await web.TCPSite(runner, settings.host, metrics_port).start()
+            try:
+                async with running_worker(services):
+                    await _until_signalled()
+            finally:
+                if runner:
+                    await runner.cleanup()
+
+    run_command(run)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (serve and worker also do this at start)."""
+
+    async def run(settings: Settings) -> None:
+        from storage import db
+
+        await db.open_db(settings, migrate=False)
+        try:
+            applied = await db.apply_migrations(settings)
+        finally:
+            await db.close_db()
+        click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+    run_command(run)
+
+
+for _command in cli_admin.COMMANDS:
+    main.add_command(_command)

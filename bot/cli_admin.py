@@ -1,0 +1,266 @@
+"""`leadbot tenants|apps|users …`: the admin API's operations from the shell, on the database directly."""
+
+from __future__ import annotations
+
+import secrets as _random
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from bot import apps as app_ops
+from bot import users as user_ops
+from bot.cli_support import database, echo_json, run_command
+from bot.config import Settings
+from bot.errors import NotFound
+from bot.schemas import (
+    AppIn,
+    ImportReport,
+    TenantIn,
+    TenantOut,
+    TokenCreated,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
+from handlers.auth import token_digest
+from storage.models import ApiToken, App, AppStatus, Tenant, TokenScope, User
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+# tenants
+
+
+@click.group()
+def tenants() -> None:
+    """Companies served by this installation, and their API tokens."""
+
+
+@tenants.command("add")
+@click.argument("name")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+def tenants_add(name: str, timezone: str) -> None:
+    async def run(settings: Settings) -> None:
+        data = TenantIn(name=name, timezone=timezone)
+        async with database(settings):
+            tenant = await Tenant.create(**data.model_dump())
+            echo_json(_dump(TenantOut.model_validate(tenant)))
+
+    run_command(run)
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            echo_json([_dump(TenantOut.model_validate(t)) for t in await Tenant.all().order_by("id")])
+
+    run_command(run)
+
+
+@tenants.command("token")
+@click.argument("tenant_id", type=int)
+@click.option("--name", required=True)
+@click.option("--scope", type=click.Choice([s.value for s in TokenScope]), default="api", show_default=True)
+def tenants_token(tenant_id: int, name: str, scope: str) -> None:
+    """Create a bearer token for a tenant; it is printed once and only its hash is kept."""
+
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            tenant = await Tenant.get_or_none(id=tenant_id)
+            if tenant is None:
+                raise NotFound(f"tenant {tenant_id} not found")
+            token = "lbt_" + _random.token_urlsafe(32)
+            row = await ApiToken.create(tenant=tenant, name=name, scope=TokenScope(scope),
+                                        token_sha256=token_digest(token))
+            out = TokenCreated.model_validate({**TokenOut.model_validate(row).model_dump(), "token": token})
+            echo_json(_dump(out))
+
+    run_command(run)
+
+
+# apps
+
+
+@click.group()
+def apps() -> None:
+    """Bot apps: register, list, show, enable, disable."""
+
+
+@apps.group("add")
+def apps_add() -> None:
+    """Register an app; prints its id and the callback URLs to paste into the platform console."""
+
+
+def _register_app(payload: dict[str, Any]) -> None:
+    async def run(settings: Settings) -> None:
+        data = AppIn.model_validate(payload).root
+        async with database(settings) as box:
+            app = await app_ops.register_app(box, settings, data.tenant_id, data)
+            echo_json(_dump(app_ops.app_out(app, settings.base_url())))
+
+    run_command(run)
+
+
+def _common_app_options(fn):
+    for option in reversed([
+        click.option("--tenant", "tenant_id", type=int, required=True, help="Tenant id."),
+        click.option("--name", required=True, help="A name for admins."),
+        click.option("--api-base", default=None, help="Replace the platform's API host."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+@apps_add.command("wecom")
+@_common_app_options
+@click.option("--corp-id", required=True)
+@click.option("--agent-id", type=int, required=True)
+@click.option("--secret", prompt=True, hide_input=True, help="The app's Secret (prompted when omitted).")
+@click.option("--token", prompt=True, hide_input=True, help="The callback Token (prompted when omitted).")
+@click.option("--aes-key", "encoding_aes_key", prompt=True, hide_input=True, help="The 43-character EncodingAESKey.")
+def apps_add_wecom(tenant_id: int, name: str, api_base: str | None, **credentials: Any) -> None:
+    _register_app({"platform": "wecom", "tenant_id": tenant_id, "name": name, "api_base": api_base,
+                         "credentials": credentials})
+
+
+@apps_add.command("dingtalk")
+@_common_app_options
+@click.option("--app-key", required=True)
+@click.option("--app-secret", prompt=True, hide_input=True, help="The AppSecret (prompted when omitted).")
+@click.option("--robot-code", default=None)
+@click.option("--corp-id", default=None)
+@click.option("--event-token", default=None)
+@click.option("--event-aes-key", default=None)
+@click.option("--mode", type=click.Choice(["http", "stream"]), default="http", show_default=True)
+@click.option("--card-template-id", default=None)
+def apps_add_dingtalk(tenant_id: int, name: str, api_base: str | None, **credentials: Any) -> None:
+    creds = {k: v for k, v in credentials.items() if v is not None}
+    _register_app({"platform": "dingtalk", "tenant_id": tenant_id, "name": name, "api_base": api_base,
+                         "credentials": creds})
+
+
+@apps.command("list")
+@click.option("--tenant", "tenant_id", type=int, default=None)
+def apps_list(tenant_id: int | None) -> None:
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            qs = App.all().order_by("id")
+            if tenant_id:
+                qs = qs.filter(tenant_id=tenant_id)
+            echo_json([_dump(app_ops.app_out(a, settings.base_url())) for a in await qs])
+
+    run_command(run)
+
+
+async def _get_app(app_id: int) -> App:
+    app = await App.get_or_none(id=app_id)
+    if app is None:
+        raise NotFound(f"app {app_id} not found")
+    return app
+
+
+@apps.command("show")
+@click.argument("app_id", type=int)
+def apps_show(app_id: int) -> None:
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            echo_json(_dump(app_ops.app_out(await _get_app(app_id), settings.base_url())))
+
+    run_command(run)
+
+
+def _status_command(status: AppStatus):
+    def command(app_id: int) -> None:
+        async def run(settings: Settings) -> None:
+            async with database(settings):
+                app = await app_ops.set_status(await _get_app(app_id), status)
+                echo_json(_dump(app_ops.app_out(app, settings.base_url())))
+
+        run_command(run)
+
+    return command
+
+
+apps.command("disable", help="Disable an app: its callbacks are refused.")(
+    click.argument("app_id", type=int)(_status_command(AppStatus.DISABLED)))
+apps.command("enable", help="Enable a disabled app.")(
+    click.argument("app_id", type=int)(_status_command(AppStatus.ACTIVE)))
+
+
+# users
+
+
+@click.group()
+def users() -> None:
+    """Reps, managers and admins of a tenant."""
+
+
+@users.command("add")
+@click.option("--tenant", "tenant_id", type=int, required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["rep", "manager", "admin"]), default="rep", show_default=True)
+@click.option("--manager-id", type=int, default=None)
+@click.option("--wecom-userid", default=None)
+@click.option("--dingtalk-staff-id", default=None)
+@click.option("--phone", default=None)
+@click.option("--email", default=None)
+@click.option("--region", default=None)
+@click.option("--industry", "industries", multiple=True, help="Repeat for several.")
+def users_add(tenant_id: int, **fields: Any) -> None:
+    async def run(settings: Settings) -> None:
+        data = UserIn.model_validate({k: v for k, v in fields.items() if v not in (None, ())} |
+                                     {"industries": list(fields["industries"])})
+        async with database(settings):
+            user = await user_ops.create_user(tenant_id, data)
+            echo_json(_dump(UserOut.model_validate(user)))
+
+    run_command(run)
+
+
+@users.command("list")
+@click.option("--tenant", "tenant_id", type=int, default=None)
+@click.option("--role", type=click.Choice(["rep", "manager", "admin"]), default=None)
+def users_list(tenant_id: int | None, role: str | None) -> None:
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            qs = User.all().order_by("id")
+            if tenant_id:
+                qs = qs.filter(tenant_id=tenant_id)
+            if role:
+                qs = qs.filter(role=role)
+            echo_json([_dump(UserOut.model_validate(u)) for u in await qs])
+
+    run_command(run)
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "tenant_id", type=int, required=True)
+def users_import(file: Path, tenant_id: int) -> None:
+    """Import users from a UTF-8 CSV (columns: name, role, manager, wecom_userid, dingtalk_staff_id, phone, email,
+    region, industries). Existing users (same WeCom userid or DingTalk staffId) are updated."""
+
+    async def run(settings: Settings) -> ImportReport:
+        rows = list(user_ops.read_csv(file.read_text(encoding="utf-8")))
+        report = ImportReport()
+        async with database(settings):
+            if not await Tenant.exists(id=tenant_id):
+                raise NotFound(f"tenant {tenant_id} not found")
+            for line, row in tqdm(rows, desc="importing users", unit="row", file=click.get_text_stream("stderr")):
+                await user_ops.import_row(tenant_id, line, row, report)
+        return report
+
+    report = run_command(run)
+    click.echo(f"created {report.created}, updated {report.updated}, {len(report.errors)} error(s)")
+    for err in report.errors:
+        click.echo(f"  line {err.row}: {err.field + ': ' if err.field else ''}{err.reason}", err=True)
+    if report.errors:
+        raise SystemExit(1)
+
+
+COMMANDS = [tenants, apps, users]

@@ -1,0 +1,134 @@
+"""Settings from `LEADBOT_*` environment variables, optionally layered over a TOML file.
+
+`Settings.from_env(environ)` takes the mapping as an argument (tests pass their own), casts each value once and
+names the variable in every error, so a bad value stops the service with one line such as
+`LEADBOT_PORT: Input should be a valid integer (got 'eighty')`. Secrets are `SecretStr`: `repr` hides them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from bot.errors import ConfigError
+
+PREFIX = "LEADBOT_"
+CONFIG_FILE_VAR = "LEADBOT_CONFIG"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    admin_token: SecretStr | None = None
+    master_key: SecretStr | None = None
+    whisper_model: str | None = None
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # The address platforms and people reach this service at; used for the callback URLs shown to admins.
+    public_url: str | None = None
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 20
+    speech_concurrency: Annotated[int, Field(ge=1, le=16)] = 1
+    job_timeout_s: Annotated[int, Field(ge=5, le=3600)] = 300
+    # How long a platform delivery id is remembered, so every retry of it is recognised.
+    dedup_ttl_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 3 * 86400
+    # Outbound URLs (webhooks, api_base) on loopback/private ranges are refused unless the operator allows them.
+    allow_private_urls: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        scheme = urlsplit(v).scheme
+        if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
+            raise ValueError(f"scheme must be sqlite:// or postgres:// (got {scheme or 'none'}://)")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        parts = urlsplit(v)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://leadbot.example.com")
+        return v.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {}
+        config_file = environ.get(CONFIG_FILE_VAR)
+        if config_file:
+            values.update(_read_toml(Path(config_file)))
+        for name in cls.model_fields:
+            var = PREFIX + name.upper()
+            if var in environ and environ[var] != "":
+                values[name] = environ[var]
+        try:
+            return cls.model_validate(values)
+        except ValidationError as e:
+            err = e.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            var = PREFIX + field.upper() if field in cls.model_fields else field
+            got = err.get("input")
+            shown = "" if field in {"admin_token", "master_key"} or isinstance(got, dict) else f" (got {got!r})"
+            raise ConfigError(f"{var}: {err['msg']}{shown}") from None
+
+    # Derived values, computed from the settings alone (no I/O).
+
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "leadbot.sqlite3"
+
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        # busy_timeout: the web and worker processes share the file; a writer waits instead of failing.
+        return f"sqlite://{self.sqlite_path().resolve()}?busy_timeout=15000"
+
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{CONFIG_FILE_VAR}: no such file {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{CONFIG_FILE_VAR}: {path} is not valid TOML ({e})") from None
+    unknown = sorted(set(raw) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{CONFIG_FILE_VAR}: unknown key {unknown[0]!r} in {path}")
+    return raw

@@ -1,0 +1,41 @@
+"""The job behind every platform callback: find the app and the sender, then hand the message to its handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.jobs import job, services
+from bot.platforms.base import Inbound, InboundKind
+
+log = logging.getLogger(__name__)
+
+# kind -> handler(ctx, app_id, inbound); capability modules add theirs (card clicks, voice, text commands).
+InboundHandler = Callable[[dict[str, Any], int, Inbound], Awaitable[None]]
+HANDLERS: dict[InboundKind, InboundHandler] = {}
+
+
+def handles(kind: InboundKind) -> Callable[[InboundHandler], InboundHandler]:
+    def register(fn: InboundHandler) -> InboundHandler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+@job()
+async def handle_inbound(ctx: dict[str, Any], app_id: int, inbound: dict[str, Any]) -> None:
+    message = Inbound.from_dict(inbound)
+    app = await services(ctx).apps.get(app_id)
+    if app is None or not app.active:
+        log.warning("dropping %s from app %s: the app is gone or disabled", message.kind, app_id)
+        return
+    handler = HANDLERS.get(message.kind)
+    if handler is None:
+        log.info("no handler for %s from app %d; ignored", message.kind, app_id)
+        return
+    await handler(ctx, app_id, message)
+
+
+FUNCTIONS = [handle_inbound]

@@ -1,0 +1,29 @@
+"""Prometheus metrics, defined once here so names stay consistent across the web process and workers.
+
+The web process serves them at `/metrics`; a separate `leadbot worker` serves its own on `--metrics-port`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS_S = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+HTTP_REQUESTS = Counter(
+    "leadbot_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "leadbot_http_request_duration_seconds", "Time to answer an HTTP request", ["route", "method"],
+    buckets=_LATENCY_BUCKETS_S,
+)
+CALLBACKS = Counter(
+    "leadbot_callbacks_total", "Platform callbacks by outcome (queued, duplicate, rejected reasons)",
+    ["platform", "outcome"],
+)
+QUEUE_DEPTH = Gauge("leadbot_queue_depth", "Jobs due and not yet started")
+JOBS = Counter("leadbot_jobs_total", "Jobs finished by outcome", ["function", "outcome"])
+JOB_LATENCY = Histogram(
+    "leadbot_job_duration_seconds", "Job run time", ["function"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+TOKEN_REFRESHES = Counter("leadbot_token_refreshes_total", "Access tokens fetched from a platform", ["platform"])

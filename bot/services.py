@@ -1,0 +1,94 @@
+"""The resources one process holds: settings, database, Redis and queue, secret box, token broker, HTTP client.
+
+`leadbot serve` (web, plus an in-process worker) and `leadbot worker` open one `Services` each; the tests do too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets as _random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from arq.connections import ArqRedis
+
+from bot.apps import AppCache
+from bot.config import Settings
+from bot.logs import register_secret
+from bot.queue import Queue
+from bot.tokens import TokenBroker
+from storage import db
+from storage.redis import EmbeddedRedis, connect, start_embedded
+from storage.secrets import SecretBox, load_or_create_master_key, parse_master_key
+
+log = logging.getLogger(__name__)
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: ArqRedis
+    queue: Queue
+    box: SecretBox
+    broker: TokenBroker
+    http: aiohttp.ClientSession
+    admin_token: str
+    apps: AppCache
+    embedded: EmbeddedRedis | None = None
+
+
+def load_admin_token(settings: Settings) -> tuple[str, bool]:
+    """The admin token from the environment, else from the data dir, else a new one. True when just created."""
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value(), False
+    path = settings.data_dir / ADMIN_TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip(), False
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = _random.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip(), False
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token, True
+
+
+def load_master_key(settings: Settings) -> bytes:
+    if settings.master_key is not None:
+        return parse_master_key(settings.master_key.get_secret_value())
+    return load_or_create_master_key(Path(settings.data_dir))
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
+    key = load_master_key(settings)
+    admin_token, _ = load_admin_token(settings)
+    register_secret(admin_token)
+    box = SecretBox(key)
+    await db.open_db(settings, migrate=migrate)
+    redis = embedded = http = None
+    try:
+        if settings.redis_url is None:
+            embedded = await start_embedded(settings)
+        url = settings.redis_url or embedded.url
+        redis = connect(url, ArqRedis)
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15, connect=5))
+        yield Services(settings=settings, redis=redis, queue=Queue(redis), box=box,
+                       broker=TokenBroker(redis, box), http=http, admin_token=admin_token,
+                       apps=AppCache(box), embedded=embedded)
+    finally:
+        if http is not None:
+            await http.close()
+        if redis is not None:
+            await redis.aclose()
+        if embedded is not None:
+            await embedded.release()
+        await db.close_db()

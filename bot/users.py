@@ -1,0 +1,139 @@
+"""People of a tenant: reps, managers, admins, and how they are reached on each platform.
+
+Shared by the admin API and the CLI, including CSV import with a per-row report (a bad row never stops the rest).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError
+from tortoise.exceptions import IntegrityError
+
+from bot.errors import Conflict, InvalidField, NotFound
+from bot.schemas import ImportReport, RowError, UserIn, UserPatch
+from storage.models import Role, Tenant, User
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("name", "role", "manager", "wecom_userid", "dingtalk_staff_id", "phone", "email", "region", "industries")
+
+
+async def _check_manager(tenant_id: int, manager_id: int | None, user_id: int | None = None) -> None:
+    if manager_id is None:
+        return
+    manager = await User.get_or_none(id=manager_id, tenant_id=tenant_id)
+    if manager is None:
+        raise InvalidField("manager_id", f"no user {manager_id} in this tenant")
+    if manager.role is Role.REP:
+        raise InvalidField("manager_id", "a manager must have the manager or admin role")
+    # Walk up the chain: making someone their own (indirect) manager would loop escalations forever.
+    seen = {user_id} if user_id else set()
+    current: User | None = manager
+    while current is not None:
+        if current.id in seen:
+            raise InvalidField("manager_id", "this would make a management loop")
+        seen.add(current.id)
+        current = await User.get_or_none(id=current.manager_id) if current.manager_id else None
+
+
+def _conflict() -> Conflict:
+    return Conflict("a user with this WeCom userid or DingTalk staffId already exists in this tenant")
+
+
+async def _check_unique(tenant_id: int, fields: dict[str, Any], user_id: int | None = None) -> None:
+    for name in ("wecom_userid", "dingtalk_staff_id"):
+        value = fields.get(name)
+        if value and await User.filter(tenant_id=tenant_id, **{name: value}).exclude(id=user_id or 0).exists():
+            raise Conflict(f"{name} {value!r} already belongs to another user of this tenant")
+
+
+async def create_user(tenant_id: int, data: UserIn) -> User:
+    if not await Tenant.exists(id=tenant_id):
+        raise NotFound(f"tenant {tenant_id} not found")
+    await _check_manager(tenant_id, data.manager_id)
+    fields = data.model_dump(exclude={"tenant_id"})
+    await _check_unique(tenant_id, fields)
+    try:
+        user = await User.create(tenant_id=tenant_id, **fields)
+    except IntegrityError:
+        raise _conflict() from None
+    log.info("user created id=%d tenant=%d role=%s", user.id, tenant_id, user.role)
+    return user
+
+
+async def update_user(user: User, patch: UserPatch) -> User:
+    changes = patch.model_dump(exclude_unset=True)
+    if "manager_id" in changes:
+        await _check_manager(user.tenant_id, changes["manager_id"], user.id)
+    await _check_unique(user.tenant_id, changes, user.id)
+    for k, v in changes.items():
+        setattr(user, k, v)
+    try:
+        await user.save()
+    except IntegrityError:
+        raise _conflict() from None
+    return user
+
+
+def _split_list(value: str) -> list[str]:
+    for sep in ("；", ";", "、", "|", "，"):
+        value = value.replace(sep, ",")
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def read_csv(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows as dicts with their line number; a UTF-8 BOM (Excel's habit) is dropped."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = {"name"} - set(reader.fieldnames or ())
+    if missing:
+        raise InvalidField("csv", f"missing column(s): {', '.join(sorted(missing))}")
+    for row in reader:
+        yield reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+
+
+async def import_row(tenant_id: int, line: int, row: dict[str, str], report: ImportReport) -> None:
+    """Create or update (matched on WeCom userid, else DingTalk staffId) one CSV row; errors go to the report."""
+    data: dict[str, Any] = {k: v for k, v in row.items() if k in CSV_COLUMNS and v != "" and k != "manager"}
+    if "industries" in data:
+        data["industries"] = _split_list(data["industries"])
+    try:
+        if row.get("manager"):
+            manager = await User.filter(tenant_id=tenant_id).filter(
+                wecom_userid=row["manager"]).first() or await User.filter(
+                tenant_id=tenant_id, name=row["manager"]).first()
+            if manager is None:
+                raise InvalidField("manager", f"no user {row['manager']!r} (by WeCom userid or name)")
+            data["manager_id"] = manager.id
+        existing = None
+        for key in ("wecom_userid", "dingtalk_staff_id"):
+            if data.get(key):
+                existing = await User.get_or_none(tenant_id=tenant_id, **{key: data[key]})
+                if existing:
+                    break
+        if existing is None:
+            await create_user(tenant_id, UserIn(**data))
+            report.created += 1
+        else:
+            await update_user(existing, UserPatch(**data))
+            report.updated += 1
+    except ValidationError as e:
+        err = e.errors()[0]
+        report.errors.append(RowError(row=line, field=".".join(map(str, err["loc"])) or None, reason=err["msg"]))
+    except InvalidField as e:
+        report.errors.append(RowError(row=line, field=e.field, reason=e.reason))
+    except (Conflict, NotFound) as e:
+        report.errors.append(RowError(row=line, field=None, reason=str(e)))
+
+
+async def deactivate_user(user: User) -> User:
+    """Mark a user inactive: they are no longer routed leads or sent alerts."""
+    if user.active:
+        user.active = False
+        await user.save(update_fields=["active", "updated_at"])
+        log.info("user %d deactivated", user.id)
+    return user

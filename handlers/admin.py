@@ -1,0 +1,306 @@
+"""`/admin/…`: tenants, their tokens, apps and users. Every route needs a bearer token.
+
+The operator token sees every tenant; a tenant's admin token sees only its own, and another tenant's objects answer
+404 as if they did not exist. Handlers validate, call `bot.apps` / `bot.users`, and shape the answer: no business
+rule lives here.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+
+from aiohttp import web
+
+from bot import apps as app_ops
+from bot import users as user_ops
+from bot.appkeys import SERVICES
+from bot.schemas import (
+    AppIn,
+    AppOut,
+    AppPatch,
+    AppQuery,
+    ImportReport,
+    TenantIn,
+    TenantOut,
+    TenantPatch,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserOut,
+    UserPatch,
+    UserQuery,
+)
+from handlers.auth import Principal, authenticate, token_digest
+from handlers.http import HttpProblem, json_out, query_model, read_body, read_model
+from handlers.openapi import ApiRegistry
+from storage.models import ApiToken, App, AppStatus, Tenant, TokenScope, User
+
+api = ApiRegistry(title="leadbot admin API", version="1")
+
+
+def _id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 18:
+        raise HttpProblem(400, "invalid", f"{name} must be a positive integer", field=name)
+    return int(raw)
+
+
+async def _admin(request: web.Request) -> Principal:
+    return await authenticate(request, need=TokenScope.ADMIN)
+
+
+async def _operator(request: web.Request) -> Principal:
+    principal = await _admin(request)
+    if not principal.is_operator:
+        raise HttpProblem(403, "forbidden", "only the operator token manages tenants")
+    return principal
+
+
+async def _tenant(principal: Principal, tenant_id: int) -> Tenant:
+    principal.check_tenant(tenant_id, "tenant")
+    tenant = await Tenant.get_or_none(id=tenant_id)
+    if tenant is None:
+        raise HttpProblem(404, "not_found", f"tenant {tenant_id} not found")
+    return tenant
+
+
+# Tenants
+
+
+@api.route("POST", "/admin/tenants", summary="Create a tenant (company)", tags=("tenants",), body=TenantIn,
+           ok=201, response=TenantOut, errors=(401, 403, 409))
+async def create_tenant(request: web.Request) -> web.Response:
+    await _operator(request)
+    data = await read_model(request, TenantIn)
+    if await Tenant.exists(name=data.name):
+        raise HttpProblem(409, "conflict", f"tenant {data.name!r} exists")
+    tenant = await Tenant.create(**data.model_dump())
+    return json_out(TenantOut.model_validate(tenant), 201)
+
+
+@api.route("GET", "/admin/tenants", summary="List tenants (a tenant token sees its own)", tags=("tenants",),
+           response=TenantOut, many=True)
+async def list_tenants(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    qs = Tenant.all().order_by("id")
+    if not principal.is_operator:
+        qs = qs.filter(id=principal.tenant_id)
+    return json_out([TenantOut.model_validate(t) for t in await qs])
+
+
+@api.route("GET", "/admin/tenants/{id}", summary="Show a tenant", tags=("tenants",), response=TenantOut)
+async def show_tenant(request: web.Request) -> web.Response:
+    tenant = await _tenant(await _admin(request), _id(request))
+    return json_out(TenantOut.model_validate(tenant))
+
+
+@api.route("PATCH", "/admin/tenants/{id}", summary="Update a tenant", tags=("tenants",), body=TenantPatch,
+           response=TenantOut, errors=(401, 403, 409))
+async def update_tenant(request: web.Request) -> web.Response:
+    principal = await _operator(request)
+    tenant = await _tenant(principal, _id(request))
+    patch = await read_model(request, TenantPatch)
+    changes = patch.model_dump(exclude_unset=True, exclude_none=True)
+    if "name" in changes and await Tenant.filter(name=changes["name"]).exclude(id=tenant.id).exists():
+        raise HttpProblem(409, "conflict", f"tenant {changes['name']!r} exists")
+    await tenant.update_from_dict(changes).save()
+    return json_out(TenantOut.model_validate(tenant))
+
+
+@api.route("POST", "/admin/tenants/{id}/tokens", summary="Create a tenant token (shown once)", tags=("tokens",),
+           body=TokenIn, ok=201, response=TokenCreated)
+async def create_token(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    tenant = await _tenant(principal, _id(request))
+    data = await read_model(request, TokenIn)
+    token = "lbt_" + _random.token_urlsafe(32)
+    row = await ApiToken.create(tenant=tenant, name=data.name, scope=data.scope, token_sha256=token_digest(token))
+    return json_out(TokenCreated.model_validate({**TokenOut.model_validate(row).model_dump(), "token": token}), 201)
+
+
+@api.route("GET", "/admin/tenants/{id}/tokens", summary="List a tenant's tokens", tags=("tokens",),
+           response=TokenOut, many=True)
+async def list_tokens(request: web.Request) -> web.Response:
+    tenant = await _tenant(await _admin(request), _id(request))
+    rows = await ApiToken.filter(tenant=tenant).order_by("id")
+    return json_out([TokenOut.model_validate(r) for r in rows])
+
+
+@api.route("POST", "/admin/tokens/{id}/revoke", summary="Revoke a token", tags=("tokens",), response=TokenOut)
+async def revoke_token(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    row = await ApiToken.get_or_none(id=_id(request))
+    if row is None:
+        raise HttpProblem(404, "not_found", "token not found")
+    principal.check_tenant(row.tenant_id, "token")
+    if row.revoked_at is None:
+        from datetime import UTC, datetime
+
+        row.revoked_at = datetime.now(UTC)
+        await row.save(update_fields=["revoked_at", "updated_at"])
+    return json_out(TokenOut.model_validate(row))
+
+
+# Apps
+
+
+async def _app(request: web.Request, principal: Principal) -> App:
+    app = await App.get_or_none(id=_id(request))
+    if app is None:
+        raise HttpProblem(404, "not_found", "app not found")
+    principal.check_tenant(app.tenant_id, "app")
+    return app
+
+
+def _app_out(request: web.Request, app: App) -> AppOut:
+    return app_ops.app_out(app, request.app[SERVICES].settings.base_url())
+
+
+@api.route("POST", "/admin/apps", summary="Register a WeCom or DingTalk app", tags=("apps",), body=AppIn, ok=201,
+           response=AppOut, errors=(401, 403, 404, 409))
+async def create_app_(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    data = (await read_model(request, AppIn)).root
+    tenant_id = principal.tenant_for(data.tenant_id)
+    services = request.app[SERVICES]
+    app = await app_ops.register_app(services.box, services.settings, tenant_id, data)
+    return json_out(_app_out(request, app), 201)
+
+
+@api.route("GET", "/admin/apps", summary="List apps", tags=("apps",), query=AppQuery, response=AppOut, many=True)
+async def list_apps(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    q = query_model(request, AppQuery)
+    qs = App.all().order_by("id")
+    tenant_id = principal.tenant_id or q.tenant_id
+    if principal.tenant_id and q.tenant_id and q.tenant_id != principal.tenant_id:
+        return json_out([])
+    if tenant_id:
+        qs = qs.filter(tenant_id=tenant_id)
+    if q.platform:
+        qs = qs.filter(platform=q.platform)
+    if q.status:
+        qs = qs.filter(status=q.status)
+    return json_out([_app_out(request, a) for a in await qs])
+
+
+@api.route("GET", "/admin/apps/{id}", summary="Show an app (secrets are never returned)", tags=("apps",),
+           response=AppOut)
+async def show_app(request: web.Request) -> web.Response:
+    return json_out(_app_out(request, await _app(request, await _admin(request))))
+
+
+@api.route("PATCH", "/admin/apps/{id}", summary="Update an app's name, api_base or credentials", tags=("apps",),
+           body=AppPatch, response=AppOut, errors=(401, 403, 409))
+async def update_app(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    app = await _app(request, principal)
+    patch = await read_model(request, AppPatch)
+    services = request.app[SERVICES]
+    app = await app_ops.update_app(services.box, services.settings, app, patch)
+    services.apps.forget(app.id)
+    return json_out(_app_out(request, app))
+
+
+async def _set_status(request: web.Request, status: AppStatus) -> web.Response:
+    app = await _app(request, await _admin(request))
+    app = await app_ops.set_status(app, status)
+    request.app[SERVICES].apps.forget(app.id)
+    return json_out(_app_out(request, app))
+
+
+@api.route("POST", "/admin/apps/{id}/disable", summary="Disable an app: its callbacks are refused",
+           tags=("apps",), response=AppOut)
+async def disable_app(request: web.Request) -> web.Response:
+    return await _set_status(request, AppStatus.DISABLED)
+
+
+@api.route("POST", "/admin/apps/{id}/enable", summary="Enable a disabled app", tags=("apps",), response=AppOut)
+async def enable_app(request: web.Request) -> web.Response:
+    return await _set_status(request, AppStatus.ACTIVE)
+
+
+# Users
+
+
+async def _user(request: web.Request, principal: Principal) -> User:
+    user = await User.get_or_none(id=_id(request))
+    if user is None:
+        raise HttpProblem(404, "not_found", "user not found")
+    principal.check_tenant(user.tenant_id, "user")
+    return user
+
+
+@api.route("POST", "/admin/users", summary="Add a rep, manager or admin", tags=("users",), body=UserIn, ok=201,
+           response=UserOut, errors=(401, 403, 404, 409))
+async def create_user(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    data = await read_model(request, UserIn)
+    user = await user_ops.create_user(principal.tenant_for(data.tenant_id), data)
+    return json_out(UserOut.model_validate(user), 201)
+
+
+@api.route("GET", "/admin/users", summary="List users", tags=("users",), query=UserQuery, response=UserOut,
+           many=True)
+async def list_users(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    q = query_model(request, UserQuery)
+    if principal.tenant_id and q.tenant_id and q.tenant_id != principal.tenant_id:
+        return json_out([])
+    qs = User.all().order_by("id")
+    tenant_id = principal.tenant_id or q.tenant_id
+    if tenant_id:
+        qs = qs.filter(tenant_id=tenant_id)
+    if q.role:
+        qs = qs.filter(role=q.role)
+    if q.active is not None:
+        qs = qs.filter(active=q.active)
+    return json_out([UserOut.model_validate(u) for u in await qs])
+
+
+@api.route("GET", "/admin/users/{id}", summary="Show a user", tags=("users",), response=UserOut)
+async def show_user(request: web.Request) -> web.Response:
+    return json_out(UserOut.model_validate(await _user(request, await _admin(request))))
+
+
+@api.route("PATCH", "/admin/users/{id}", summary="Update a user", tags=("users",), body=UserPatch,
+           response=UserOut, errors=(401, 403, 409))
+async def update_user(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    user = await _user(request, principal)
+    user = await user_ops.update_user(user, await read_model(request, UserPatch))
+    return json_out(UserOut.model_validate(user))
+
+
+@api.route("POST", "/admin/users/{id}/disable", summary="Deactivate a user", tags=("users",), response=UserOut)
+async def disable_user(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    user = await _user(request, principal)
+    user = await user_ops.deactivate_user(user)
+    return json_out(UserOut.model_validate(user))
+
+
+@api.route("POST", "/admin/tenants/{id}/users/import", summary="Import users from CSV (text/csv body)",
+           tags=("users",), ok=200, response=ImportReport, errors=(401, 403, 413))
+async def import_users(request: web.Request) -> web.Response:
+    principal = await _admin(request)
+    tenant = await _tenant(principal, _id(request))
+    raw = await read_body(request)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpProblem(400, "invalid", "CSV must be UTF-8") from None
+    report = ImportReport()
+    for line, row in user_ops.read_csv(text):
+        await user_ops.import_row(tenant.id, line, row, report)
+    return json_out(report)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(api.document())
+
+
+def setup(app: web.Application) -> None:
+    api.add_routes(app)
+    app.router.add_get("/admin/openapi.json", openapi)

