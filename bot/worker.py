@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 FUNCTIONS = [*inbound.FUNCTIONS]
 # Poll often: a card click waits for the next poll before its job starts (arq's default 0.5 s is too slow).
 POLL_DELAY_S = 0.02
+SHUTDOWN_GRACE_S = 10.0
 
 
 def build_worker(services: Services, *, burst: bool = False) -> Worker:
@@ -59,9 +60,16 @@ async def running_worker(services: Services) -> AsyncIterator[Worker]:
     finally:
         beat.cancel()
         await stop_beating(services.redis, wid)
-        await worker.close()
+        # Stop taking jobs, give running ones a moment to finish, then stop polling before the pool closes
+        # (closing it under a poll in flight fails that poll). A job cut short is retried by another worker.
+        worker.allow_pick_jobs = False
+        running = [t for t in worker.tasks.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await worker.close()
         log.info("worker %s stopped", wid)
 
 
