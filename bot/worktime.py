@@ -13,6 +13,7 @@ across a DST change.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,7 +49,7 @@ def _parse_hours(hours: Sequence[tuple[TimeLike, TimeLike]]) -> tuple[tuple[time
     for start, end in parsed:
         if start >= end:
             raise ConfigError(f"working hours: period {start:%H:%M}-{end:%H:%M} ends before it starts")
-    for (_, end), (start, _) in zip(parsed, parsed[1:]):
+    for (_, end), (start, _) in itertools.pairwise(parsed):
         if start < end:
             raise ConfigError("working hours: periods must be in order and must not overlap")
     return parsed

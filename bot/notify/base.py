@@ -140,7 +140,13 @@ class Channel(ABC):
         result = self._result(reply, (time.perf_counter() - started) * 1000, self.masked(address))
         log.info(
             "alert %s via %s/%s to %s: %s code=%s request_id=%s",
-            alert.id, self.channel, self.provider, result.address, result.outcome, result.code, result.request_id,
+            alert.id,
+            self.channel,
+            self.provider,
+            result.address,
+            result.outcome,
+            result.code,
+            result.request_id,
         )
         return result
 

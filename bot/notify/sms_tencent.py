@@ -182,14 +182,15 @@ def read_reply(status: int, body: bytes, numbers: Sequence[str]) -> Reply:
         return Reply.failed(f"HTTP {status}", body[:200].decode(errors="replace"), http_status=status)
     request_id = response.get("RequestId")
     if error := response.get("Error"):
-        return Reply.failed(error.get("Code"), str(error.get("Message", ""))[:500], request_id=request_id,
-                            http_status=status)
+        return Reply.failed(
+            error.get("Code"), str(error.get("Message", ""))[:500], request_id=request_id, http_status=status
+        )
     statuses = {s.get("PhoneNumber"): s for s in response.get("SendStatusSet") or []}
     mine = statuses.get(numbers[0]) if numbers else None
     if mine is None:
-        return Reply.failed("no_status", "no SendStatusSet entry for the number", request_id=request_id,
-                            http_status=status)
+        return Reply.failed(
+            "no_status", "no SendStatusSet entry for the number", request_id=request_id, http_status=status
+        )
     if mine.get("Code") == "Ok" and status == 200:
         return Reply(Outcome.OK, "Ok", f"SerialNo={mine.get('SerialNo', '')}", request_id, status)
-    return Reply.failed(mine.get("Code"), str(mine.get("Message", ""))[:500], request_id=request_id,
-                        http_status=status)
+    return Reply.failed(mine.get("Code"), str(mine.get("Message", ""))[:500], request_id=request_id, http_status=status)

@@ -118,9 +118,13 @@ class AliyunSmsSim:
             return 400, "SignatureDoesNotMatch", "x-acs-content-sha256 does not match the body received."
         expected = _sign(secret, _string_to_sign(request, names))
         if not hmac.compare_digest(expected, signature):
-            return 400, "SignatureDoesNotMatch", (
-                "Specified signature does not match our calculation. server string to sign is:"
-                + _string_to_sign(request, names)
+            return (
+                400,
+                "SignatureDoesNotMatch",
+                (
+                    "Specified signature does not match our calculation. server string to sign is:"
+                    + _string_to_sign(request, names)
+                ),
             )
         nonce = request.headers.get("x-acs-signature-nonce", "")
         if nonce in self.seen_nonces:

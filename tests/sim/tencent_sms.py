@@ -92,8 +92,9 @@ class TencentSmsSim:
             await self.released.wait()
             return web.Response(status=503)
         if fault is not None and fault.kind == "http":
-            return web.Response(status=fault.status, text="<html><body>502 Bad Gateway</body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=fault.status, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+            )
         try:
             payload = json.loads(body)
         except ValueError:
@@ -108,7 +109,9 @@ class TencentSmsSim:
         secret_id, date, service, signed_headers, signature = match.groups()
         secret_key = self.credentials.get(secret_id)
         if secret_key is None:
-            return "AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct."
+            return "AuthFailure.SecretIdNotFound", (
+                "The SecretId is not found, please ensure that your SecretId is correct."
+            )
         try:
             timestamp = int(request.headers.get("X-TC-Timestamp", ""))
         except ValueError:
@@ -142,8 +145,13 @@ class TencentSmsSim:
         return web.json_response({"Response": {"SendStatusSet": statuses, "RequestId": str(uuid.uuid4())}})
 
     def _one(self, number: str, payload: dict[str, Any], secret_id: str, fault: Fault | None) -> dict[str, Any]:
-        status: dict[str, Any] = {"SerialNo": "", "PhoneNumber": number, "Fee": 0, "SessionContext":
-                                  payload.get("SessionContext", ""), "IsoCode": "CN" if number.startswith("+86") else ""}
+        status: dict[str, Any] = {
+            "SerialNo": "",
+            "PhoneNumber": number,
+            "Fee": 0,
+            "SessionContext": payload.get("SessionContext", ""),
+            "IsoCode": "CN" if number.startswith("+86") else "",
+        }
         if not _E164.match(number):
             self.refused.append("InvalidParameterValue.IncorrectPhoneNumber")
             return status | {"Code": "InvalidParameterValue.IncorrectPhoneNumber", "Message": "手机号格式错误"}
@@ -152,9 +160,16 @@ class TencentSmsSim:
             return status | {"Code": fault.code, "Message": fault.message}
         serial = f"{uuid.uuid4().int % 10**20}:{int(self.clock())}"
         self.accepted.append(
-            AcceptedSms(number, str(payload["SmsSdkAppId"]), str(payload.get("SignName", "")),
-                        str(payload["TemplateId"]), list(payload.get("TemplateParamSet") or []),
-                        str(payload.get("SessionContext", "")), serial, secret_id)
+            AcceptedSms(
+                number,
+                str(payload["SmsSdkAppId"]),
+                str(payload.get("SignName", "")),
+                str(payload["TemplateId"]),
+                list(payload.get("TemplateParamSet") or []),
+                str(payload.get("SessionContext", "")),
+                serial,
+                secret_id,
+            )
         )
         return status | {"SerialNo": serial, "Fee": 1, "Code": "Ok", "Message": "send success"}
 
@@ -184,4 +199,5 @@ def _signature(secret_key: str, date: str, service: str, string_to_sign: str) ->
 
 
 def _error(code: str, message: str) -> web.Response:
-    return web.json_response({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": str(uuid.uuid4())}})
+    error = {"Error": {"Code": code, "Message": message}, "RequestId": str(uuid.uuid4())}
+    return web.json_response({"Response": error})

@@ -190,9 +190,7 @@ def test_hours_as_strings() -> None:
     assert cal.add(sh(2026, 6, 3, 17, 0), H) == sh(2026, 6, 4, 9, 0)
 
 
-instants = st.datetimes(
-    min_value=datetime(2025, 12, 1), max_value=datetime(2027, 2, 1), timezones=st.just(SH)
-)
+instants = st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2027, 2, 1), timezones=st.just(SH))
 durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=300))
 cal_with_override = WorkCalendar("Asia/Shanghai", overrides={date(2026, 3, 4): False, date(2027, 1, 1): False})
 
