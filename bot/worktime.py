@@ -13,10 +13,12 @@ across a DST change.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
@@ -55,8 +57,9 @@ def _parse_hours(hours: Sequence[tuple[TimeLike, TimeLike]]) -> tuple[tuple[time
     return parsed
 
 
+@functools.lru_cache(maxsize=8192)
 def _package_says_workday(d: date) -> bool | None:
-    """The package's answer, or None when it has no data for that year."""
+    """The package's answer, or None when it has no data for that year (cached: the package scans its tables)."""
     try:
         return bool(chinese_calendar.is_workday(d))
     except NotImplementedError:
@@ -89,7 +92,9 @@ class WorkCalendar:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"time zone: unknown zone {tz!r}") from None
         self.hours = _parse_hours(hours)
-        self.overrides: dict[date, bool] = dict(overrides or {})
+        # Read-only, because the per-day cache below depends on it: a changed calendar is a new WorkCalendar.
+        self.overrides: Mapping[date, bool] = MappingProxyType(dict(overrides or {}))
+        self._periods_cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     def is_working_day(self, d: date) -> bool:
         if d in self.overrides:
@@ -152,22 +157,31 @@ class WorkCalendar:
         day = start_utc.astimezone(self.tz).date()
         idle_days = 0
         while idle_days < _MAX_SEARCH_DAYS:
-            if self.is_working_day(day):
-                idle_days = 0
-                for begin, end in self._day_periods(day):
-                    if end > start_utc:
-                        yield max(begin, start_utc), end
-            else:
-                idle_days += 1
+            periods = self._day_periods(day)
+            idle_days = 0 if periods else idle_days + 1
+            for begin, end in periods:
+                if end > start_utc:
+                    yield max(begin, start_utc), end
             day += timedelta(days=1)
         raise ConfigError("work calendar: no working day within ten years")
 
-    def _day_periods(self, day: date) -> Iterator[tuple[datetime, datetime]]:
-        for begin, end in self.hours:
-            yield (
-                datetime.combine(day, begin, self.tz).astimezone(UTC),
-                datetime.combine(day, end, self.tz).astimezone(UTC),
+    def _day_periods(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The day's working periods as UTC instants; () on a day off. Cached: deadlines hit the same days."""
+        periods = self._periods_cache.get(day)
+        if periods is None:
+            periods = (
+                tuple(
+                    (
+                        datetime.combine(day, begin, self.tz).astimezone(UTC),
+                        datetime.combine(day, end, self.tz).astimezone(UTC),
+                    )
+                    for begin, end in self.hours
+                )
+                if self.is_working_day(day)
+                else ()
             )
+            self._periods_cache[day] = periods
+        return periods
 
 
 def _to_utc(value: datetime) -> datetime:

@@ -9,6 +9,7 @@ the server does not offer it; "implicit" is SMTPS (port 465); "none" only for a 
 from __future__ import annotations
 
 import html
+import re
 import secrets
 import ssl
 from datetime import UTC, datetime
@@ -20,10 +21,31 @@ from typing import ClassVar, Literal
 
 import aiosmtplib
 
+from bot.errors import LeadbotError
 from bot.notify.base import Alert, Channel, Outcome, Recipient, Reply
 from bot.notify.phone import mask_email
 
 TlsMode = Literal["starttls", "implicit", "none"]
+# A deliberately plain address: ASCII local part (SMTPUTF8 is rarely offered), a dotted domain. IDN domains are
+# accepted and sent in their ASCII (punycode) form.
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$")
+
+
+class InvalidEmail(LeadbotError):
+    """An e-mail address this channel will not send to."""
+
+
+def normalize_email(raw: str) -> str:
+    """`raw` stripped, with an IDN domain in ASCII; raises `InvalidEmail` (the message masks the address)."""
+    local, at, domain = raw.strip().rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_domain = ""
+    if not at or not _LOCAL_PART.match(local) or ".." in local or not _DOMAIN.match(ascii_domain):
+        raise InvalidEmail(f"not a usable e-mail address: {mask_email(raw)}")
+    return f"{local}@{ascii_domain.lower()}"
 
 
 def build_message(alert: Alert, *, sender: str, sender_name: str, to: str, to_name: str, now: datetime) -> EmailMessage:
@@ -124,6 +146,10 @@ class EmailChannel(Channel):
         )
 
     async def _deliver(self, alert: Alert, recipient: Recipient, address: str) -> Reply:
+        try:
+            address = normalize_email(address)
+        except InvalidEmail as exc:
+            return Reply.failed("invalid_email", str(exc))
         message = build_message(
             alert,
             sender=self.sender,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.notify.base import Alert, Outcome, Recipient
-from bot.notify.email import EmailChannel, build_message
+from bot.notify.email import EmailChannel, InvalidEmail, build_message, normalize_email
 from tests.notify.smtp_server import Recorder, client_context, self_signed_cert, server_context, start_smtp
 
 SENDER = "alerts@leadbot.example.com"
@@ -179,3 +179,40 @@ async def test_login_over_starttls(tls_files, alert, recipient, password, outcom
     assert (result.outcome, result.code) == (outcome, code)
     assert len(recorder.messages) == (1 if outcome is Outcome.OK else 0)
     assert "wrong" not in repr(ch) and "right" not in repr(ch)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("li.manager@example.com", "li.manager@example.com"),
+        (" Li.Manager+crm@Example.COM ", "Li.Manager+crm@example.com"),
+        ("sales@例子.中国", "sales@xn--fsqu00a.xn--fiqs8s"),
+    ],
+)
+def test_normalize_email(raw: str, normalized: str) -> None:
+    assert normalize_email(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "bad address@example.com",
+        "张三@example.com",
+        "<li@example.com>",
+        "li@example",
+        "li..x@example.com",
+        "li@-example.com",
+        "@example.com",
+        "li.example.com",
+    ],
+)
+def test_unusable_addresses(raw: str) -> None:
+    with pytest.raises(InvalidEmail):
+        normalize_email(raw)
+
+
+async def test_unusable_address_is_a_failed_result_not_an_exception(smtp, alert, recipient) -> None:
+    recorder, port = smtp
+    result = await channel(port).send(alert, replace(recipient, email="张三 <zhangsan@example.com>"))
+    assert (result.outcome, result.code) == (Outcome.FAILED, "invalid_email")
+    assert recorder.messages == []

@@ -56,7 +56,7 @@ async def test_accepted_message_has_positional_params_in_order(tencent_sim, aler
 )
 async def test_auth_refusals_come_at_http_200_and_keep_tencent_codes(
     tencent_sim, alert, recipient, change, code
-) -> None:  # noqa: E501
+) -> None:
     sim, server = tencent_sim
     result = await send(channel(str(server.make_url("/")), **change), alert, recipient)
     assert (result.outcome, result.code, result.http_status) == (Outcome.FAILED, code, 200)

@@ -105,6 +105,7 @@ def test_year_unknown_to_the_package_counts_weekends_and_overrides_and_warns_onc
 ) -> None:
     year = max(d.year for d in worktime.chinese_calendar.holidays) + 1
     worktime._warned_years.discard(year)
+    worktime._package_says_workday.cache_clear()
     jan1 = date(year, 1, 1)
     cal = WorkCalendar("Asia/Shanghai", overrides={jan1: False})
     first_weekday = next(jan1 + timedelta(days=i) for i in range(1, 8) if (jan1 + timedelta(days=i)).weekday() < 5)
