@@ -101,6 +101,16 @@ class Reply:
         return cls(Outcome.FAILED, code, detail, **kwargs)
 
 
+def clip(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters, an ellipsis marking the cut."""
+    return value if len(value) <= limit else value[: max(limit - 1, 0)] + "…"
+
+
+def one_line(value: str) -> str:
+    """For headers and titles: line breaks would be refused (or worse, injected as headers)."""
+    return " ".join(value.split())
+
+
 class Channel(ABC):
     """One way of reaching a person. Subclasses set the class attributes and implement `address` and `_deliver`."""
 

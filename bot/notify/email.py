@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 import aiosmtplib
 
 from bot.errors import LeadbotError
-from bot.notify.base import Alert, Channel, Outcome, Recipient, Reply
+from bot.notify.base import Alert, Channel, Outcome, Recipient, Reply, clip, one_line
 from bot.notify.phone import mask_email
 
 TlsMode = Literal["starttls", "implicit", "none"]
@@ -52,9 +52,9 @@ def build_message(alert: Alert, *, sender: str, sender_name: str, to: str, to_na
     """The MIME message (multipart/alternative: text/plain, then text/html). Pure: the clock comes in."""
     msg = EmailMessage(policy=SMTP_POLICY)
     # The SMTP policy encodes non-ASCII headers (Chinese subject and names) as RFC 2047 words and wraps at 78.
-    msg["Subject"] = alert.subject
-    msg["From"] = Address(display_name=sender_name, addr_spec=sender)
-    msg["To"] = Address(display_name=to_name, addr_spec=to)
+    msg["Subject"] = clip(one_line(alert.subject), EmailChannel.subject_maxlen)
+    msg["From"] = Address(display_name=one_line(sender_name), addr_spec=sender)
+    msg["To"] = Address(display_name=one_line(to_name), addr_spec=to)
     msg["Date"] = format_datetime(now.astimezone(UTC))
     msg["Message-ID"] = message_id(alert.id, sender)
     msg["X-Leadbot-Alert"] = alert.id
@@ -66,7 +66,7 @@ def build_message(alert: Alert, *, sender: str, sender_name: str, to: str, to_na
 
 
 def plain_text(alert: Alert) -> str:
-    lines = [alert.text.rstrip(), ""]
+    lines = [clip(alert.text.rstrip(), EmailChannel.text_maxlen), ""]
     if alert.link:
         lines.append(f"查看线索 / Open the lead: {alert.link}")
     if alert.ack_link:
@@ -75,7 +75,8 @@ def plain_text(alert: Alert) -> str:
 
 
 def html_body(alert: Alert) -> str:
-    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in alert.text.split("\n") if p.strip())
+    text = clip(alert.text, EmailChannel.text_maxlen)
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n") if p.strip())
     links = []
     if alert.link:
         links.append(f'<a href="{html.escape(alert.link, quote=True)}">查看线索 / Open the lead</a>')

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from bot.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply
+from bot.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply, clip
 from bot.notify.phone import InvalidPhone, mask_phone, national_digits, normalize_phone
 
 API_BASE = "https://dysmsapi.aliyuncs.com"
@@ -156,7 +156,7 @@ class AliyunSms(HttpChannel):
         return mask_phone(address)
 
     def params(self, alert: Alert, e164: str) -> dict[str, str]:
-        values = {k: _clip(str(v), self.param_maxlen) for k, v in alert.sms_params.items()}
+        values = {k: clip(str(v), self.param_maxlen) for k, v in alert.sms_params.items()}
         return {
             "PhoneNumbers": aliyun_phone(e164),
             "SignName": self.sign_name,
@@ -194,7 +194,3 @@ def read_reply(status: int, body: bytes) -> Reply:
     if code == "OK" and status == 200:
         return Reply(Outcome.OK, code, f"BizId={data.get('BizId', '')}", request_id, status)
     return Reply.failed(code, str(data.get("Message", ""))[:500], request_id=request_id, http_status=status)
-
-
-def _clip(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"

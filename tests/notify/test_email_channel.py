@@ -216,3 +216,19 @@ async def test_unusable_address_is_a_failed_result_not_an_exception(smtp, alert,
     result = await channel(port).send(alert, replace(recipient, email="张三 <zhangsan@example.com>"))
     assert (result.outcome, result.code) == (Outcome.FAILED, "invalid_email")
     assert recorder.messages == []
+
+
+def test_line_breaks_in_subject_and_names_cannot_inject_headers(alert: Alert) -> None:
+    sneaky = replace(alert, subject="线索超时\r\nBcc: everyone@example.com")
+    msg = build_message(
+        sneaky,
+        sender=SENDER,
+        sender_name="领客\n提醒",
+        to="li@example.com",
+        to_name="李\r\n经理",
+        now=datetime(2026, 6, 3, tzinfo=UTC),
+    )
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert parsed["Bcc"] is None
+    assert parsed["Subject"] == "线索超时 Bcc: everyone@example.com"
+    assert parsed["To"].addresses[0].display_name == "李 经理"
