@@ -50,6 +50,7 @@ class SimApp:
     agent_id: int
     secret: str
     members: set[str]
+    unlicensed: set[str] = field(default_factory=set)  # members without an interface licence: never reached
 
 
 @dataclass
@@ -109,7 +110,11 @@ class WeComSimulator:
     PER_MEMBER_PER_HOUR = 1000
 
     def __init__(
-        self, corp_id: str = "wwsimcorp0000001", *, clock: SimClock | None = None, api_limit_per_minute: int | None = None
+        self,
+        corp_id: str = "wwsimcorp0000001",
+        *,
+        clock: SimClock | None = None,
+        api_limit_per_minute: int | None = None,
     ) -> None:
         self.corp_id = corp_id
         self.clock = clock or SimClock()
@@ -136,8 +141,10 @@ class WeComSimulator:
 
     # -- set-up and control ------------------------------------------------------------------------------------
 
-    def add_app(self, agent_id: int, secret: str, members: set[str] | list[str]) -> SimApp:
-        app = SimApp(agent_id, secret, set(members))
+    def add_app(
+        self, agent_id: int, secret: str, members: set[str] | list[str], *, unlicensed: set[str] | None = None
+    ) -> SimApp:
+        app = SimApp(agent_id, secret, set(members) | (unlicensed or set()), unlicensed or set())
         self.apps[agent_id] = app
         return app
 
@@ -151,7 +158,13 @@ class WeComSimulator:
                 del self._tokens[token]
 
     def inject(
-        self, api: str, *, errcode: int | None = None, status: int | None = None, hang_s: float | None = None, times: int = 1
+        self,
+        api: str,
+        *,
+        errcode: int | None = None,
+        status: int | None = None,
+        hang_s: float | None = None,
+        times: int = 1,
     ) -> None:
         """The next `times` calls of `api` answer `errcode`, or HTTP `status`, or hang for `hang_s` seconds."""
         self._faults.setdefault(api, []).append(Fault(errcode, status, hang_s, times))
@@ -291,9 +304,16 @@ class WeComSimulator:
         valid = [u for u in targets if u in app.members]
         if not valid:
             return _err(81013, "user & party & tag all invalid")
-        answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(u for u in targets if u not in app.members)}
-        for userid in valid:
-            self.deliveries.append(Delivery(app.agent_id, userid, body, self.clock(), self._over_member_limit(app, userid)))
+        answer: dict[str, Any] = {
+            "errcode": 0,
+            "errmsg": "ok",
+            "invaliduser": "|".join(u for u in targets if u not in app.members),
+            "unlicenseduser": "|".join(u for u in valid if u in app.unlicensed),
+        }
+        for userid in (u for u in valid if u not in app.unlicensed):
+            self.deliveries.append(
+                Delivery(app.agent_id, userid, body, self.clock(), self._over_member_limit(app, userid))
+            )
         answer["msgid"] = secrets.token_urlsafe(32)
         card = body.get("template_card") or {}
         if body.get("msgtype") == "template_card" and card.get("card_type") in INTERACTIVE_CARDS:
@@ -507,7 +527,9 @@ class CallbackSender:
         parts.append(f"<AgentID>{self.agent_id}</AgentID>")
         return ("<xml>" + "".join(parts) + "</xml>").encode()
 
-    def _message(self, from_user: str, msg_type: str, fields: dict[str, str], msg_id: int | None, at: int | None) -> bytes:
+    def _message(
+        self, from_user: str, msg_type: str, fields: dict[str, str], msg_id: int | None, at: int | None
+    ) -> bytes:
         return self._xml(from_user, msg_type, {**fields, "MsgId": str(msg_id or next(self._msg_ids))}, at)
 
     def text(self, from_user: str, content: str, *, msg_id: int | None = None, create_time: int | None = None) -> bytes:

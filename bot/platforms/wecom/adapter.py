@@ -151,8 +151,7 @@ class WeComAdapter:
             if e.errcode is not None:
                 await self._release(tickets)
             raise
-        self._check_recipients(to, data)
-        return self._result(data, started)
+        return self._result(to, data, started)
 
     async def _update(self, to: str, response_code: str | None, change: dict[str, Any]) -> SendResult:
         if not response_code:
@@ -160,8 +159,7 @@ class WeComAdapter:
         started = time.perf_counter()
         body = {"userids": [to], "agentid": self._creds.agent_id, "response_code": response_code, **change}
         data = await self._call("message/update_template_card", body)
-        self._check_recipients(to, data)
-        return self._result(data, started)
+        return self._result(to, data, started)
 
     async def _book(self, recipients: list[str]) -> list[tuple[str, str]]:
         tickets: list[tuple[str, str]] = []
@@ -177,33 +175,34 @@ class WeComAdapter:
         for userid, ticket in tickets:
             await self._window.release(userid, ticket)
 
-    def _check_recipients(self, to: str, data: dict[str, Any]) -> None:
-        # A partial failure still answers errcode 0: the refused ids are only listed.
+    def _refused(self, to: str, data: dict[str, Any]) -> list[str]:
+        """Recipients WeCom refused although it answered errcode 0; `RecipientError` if that is all of ours."""
         refused = _id_list(data.get("invaliduser")) | _id_list(data.get("unlicenseduser"))
-        ours = set(to.split("|")) & refused
-        if ours:
-            log.warning(
-                "wecom app=%s recipient refused: %s", self.app_id, ",".join(mask_user(u) for u in sorted(ours))
-            )
-            raise RecipientError(
-                0, "recipient listed in invaliduser/unlicenseduser", request_id=request_id_of(str(data.get("errmsg", "")))
-            )
+        ours = {u for u in to.split("|") if u and u != "@all"}
+        if ours and ours <= refused:
+            log.warning("wecom app=%s recipient refused: %s", self.app_id, ",".join(mask_user(u) for u in sorted(ours)))
+            errmsg = str(data.get("errmsg", ""))
+            raise RecipientError(0, "recipient listed in invaliduser/unlicenseduser", request_id=request_id_of(errmsg))
+        return sorted(refused)
 
-    @staticmethod
-    def _result(data: dict[str, Any], started: float) -> SendResult:
+    def _result(self, to: str, data: dict[str, Any], started: float) -> SendResult:
+        invalid = self._refused(to, data)
         msgid = data.get("msgid")
         return SendResult(
             message_id=str(msgid) if msgid else None,
             response_code=data.get("response_code") or None,
             request_id=request_id_of(str(data.get("errmsg", ""))),
             latency_ms=(time.perf_counter() - started) * 1000.0,
+            invalid_recipients=invalid,
         )
 
     # -- media -------------------------------------------------------------------------------------------------
 
     async def download_media(self, media_ref: str, max_bytes: int) -> bytes:
         """The media bytes (voice: AMR), at most `max_bytes`; a JSON answer is an error, never audio."""
-        return await self._retrying(lambda: self._with_token(lambda token: self._get_media(token, media_ref, max_bytes)))
+        return await self._retrying(
+            lambda: self._with_token(lambda token: self._get_media(token, media_ref, max_bytes))
+        )
 
     async def _get_media(self, token: str, media_id: str, max_bytes: int) -> bytes:
         params = {"access_token": token, "media_id": media_id}
@@ -263,13 +262,16 @@ class WeComAdapter:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(FrequencyLimited),
             stop=stop_after_attempt(self._backoff_attempts),
-            wait=wait_exponential(multiplier=self._backoff_s, max=self._backoff_s * 8) + wait_random(0, self._backoff_s),
+            wait=wait_exponential(multiplier=self._backoff_s, max=self._backoff_s * 8)
+            + wait_random(0, self._backoff_s),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
-                    log.info("wecom app=%s API frequency limit, try %d", self.app_id, attempt.retry_state.attempt_number)
+                    log.info(
+                        "wecom app=%s API frequency limit, try %d", self.app_id, attempt.retry_state.attempt_number
+                    )
                 return await call()
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 

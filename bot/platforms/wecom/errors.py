@@ -75,8 +75,6 @@ class FrequencyLimited(RateLimited):
     """
 
 
-TOKEN_REFUSED = frozenset({40014, 42001, 40001})
-
 _COMMON: dict[int, type[PlatformError]] = {
     40014: TokenExpired,  # invalid access_token (also what an expired token often comes back as)
     42001: TokenExpired,  # access_token expired

@@ -66,7 +66,8 @@ class MemberWindow:
         wait_s = float(wait)
         if wait_s > 0:
             raise RateLimited(
-                None, f"per-member limit of this app reached ({self._per_minute}/min, {self._per_hour}/h)",
+                None,
+                f"per-member limit of this app reached ({self._per_minute}/min, {self._per_hour}/h)",
                 retry_after_s=wait_s,
             )
         return ticket

@@ -19,6 +19,7 @@ SECRET = "sim-secret-Aq9ZxC7pLm2Vb5Nk"
 CALLBACK_TOKEN = "QDG6eK"
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 MEMBERS = {"alice", "bob", "carol"}
+UNLICENSED = "dave"  # a member of the app without an interface licence
 APP_ID = 7
 
 
@@ -39,7 +40,7 @@ def box() -> SecretBox:
 @pytest.fixture
 async def sim() -> AsyncIterator[WeComSimulator]:
     async with WeComSimulator() as simulator:
-        simulator.add_app(AGENT_ID, SECRET, MEMBERS)
+        simulator.add_app(AGENT_ID, SECRET, MEMBERS, unlicensed={UNLICENSED})
         yield simulator
 
 

@@ -13,9 +13,9 @@ from bot.errors import CardExpired, MediaError, PlatformError, RateLimited, Reci
 from bot.platforms.base import Adapter
 from bot.platforms.wecom.adapter import WeComAdapter, mask_user, new_task_id
 from bot.platforms.wecom.config import WeComCredentials
-from bot.platforms.wecom.events import parse_inbound
 from bot.platforms.wecom.errors import FrequencyLimited
-from tests.platforms.wecom.conftest import AGENT_ID, REDIS_URL, SECRET
+from bot.platforms.wecom.events import parse_inbound
+from tests.platforms.wecom.conftest import AGENT_ID, REDIS_URL, SECRET, UNLICENSED
 from tests.sim.wecom import CallbackSender, WeComSimulator
 
 MakeAdapter = Callable[..., WeComAdapter]
@@ -141,7 +141,9 @@ async def test_a_token_refused_twice_is_not_retried_forever(adapter: WeComAdapte
     assert len(sim.calls("message/send")) == 2
 
 
-async def test_a_wrong_secret_is_not_a_stale_token(make_adapter: MakeAdapter, creds: WeComCredentials, sim: WeComSimulator) -> None:
+async def test_a_wrong_secret_is_not_a_stale_token(
+    make_adapter: MakeAdapter, creds: WeComCredentials, sim: WeComSimulator
+) -> None:
     bad = make_adapter(credentials=creds.model_copy(update={"secret": "wrong"}))
     with pytest.raises(PlatformError) as e:
         await bad.send_text("alice", "x")
@@ -187,10 +189,19 @@ async def test_an_unknown_member_is_81013(adapter: WeComAdapter) -> None:
     assert e.value.errcode == 81013
 
 
-async def test_a_partial_failure_naming_our_recipient(adapter: WeComAdapter, sim: WeComSimulator) -> None:
-    with pytest.raises(RecipientError):
-        await adapter.send_text("alice|mallory", "x")
-    assert len(sim.inbox("alice")) == 1  # errcode 0: the others did get it
+async def test_errcode_0_naming_our_only_recipient_is_a_recipient_error(
+    adapter: WeComAdapter, sim: WeComSimulator
+) -> None:
+    with pytest.raises(RecipientError) as e:
+        await adapter.send_text(UNLICENSED, "x")
+    assert e.value.errcode == 0
+    assert not sim.inbox(UNLICENSED)
+
+
+async def test_a_partial_failure_lists_who_was_refused(adapter: WeComAdapter, sim: WeComSimulator) -> None:
+    result = await adapter.send_text(f"alice|mallory|{UNLICENSED}", "x")
+    assert result.invalid_recipients == [UNLICENSED, "mallory"]
+    assert len(sim.inbox("alice")) == 1
 
 
 @pytest.mark.parametrize("fault", [{"status": 500}, {"status": 502}, {"hang_s": 5.0}, {"errcode": -1}])
@@ -212,7 +223,9 @@ async def test_an_unreachable_api_base_is_transient(make_adapter: MakeAdapter) -
 
 
 @pytest.mark.parametrize("suffix", ["", "/", "//"])
-async def test_api_base_is_honoured_with_or_without_a_slash(make_adapter: MakeAdapter, sim: WeComSimulator, suffix: str) -> None:
+async def test_api_base_is_honoured_with_or_without_a_slash(
+    make_adapter: MakeAdapter, sim: WeComSimulator, suffix: str
+) -> None:
     await make_adapter(api_base=sim.url + suffix).send_text("alice", "x")
     assert [r.api for r in sim.requests] == ["gettoken", "message/send"]
 
@@ -338,7 +351,8 @@ def test_new_task_id_refuses_a_bad_prefix(prefix: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "userid, masked", [("13812345678", "138****78"), ("li.lei@example.com", "l***@example.com"), ("zhangsan", "zhangsan")]
+    "userid, masked",
+    [("13812345678", "138****78"), ("li.lei@example.com", "l***@example.com"), ("zhangsan", "zhangsan")],
 )
 def test_mask_user(userid: str, masked: str) -> None:
     assert mask_user(userid) == masked

@@ -33,7 +33,12 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     (
         "text",
         "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[ 预算 80万 <b>]]></Content><MsgId>1234567890123456</MsgId>",
-        {"kind": InboundKind.TEXT, "text": " 预算 80万 <b>", "msg_id": "1234567890123456", "dedup_key": "msg:1234567890123456"},
+        {
+            "kind": InboundKind.TEXT,
+            "text": " 预算 80万 <b>",
+            "msg_id": "1234567890123456",
+            "dedup_key": "msg:1234567890123456",
+        },
     ),
     (
         "voice",
@@ -73,7 +78,15 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     (
         "card click with a selection",
         CARD_CLICK + SELECTION,
-        {"card": CardClick("lead-18c-ab12", "lead:42:contacted", {"selected": {"stage": ["s2", "s3"]}}, "rc-1", "button_interaction")},
+        {
+            "card": CardClick(
+                "lead-18c-ab12",
+                "lead:42:contacted",
+                {"selected": {"stage": ["s2", "s3"]}},
+                "rc-1",
+                "button_interaction",
+            )
+        },
     ),
     (
         "card menu",
@@ -105,7 +118,9 @@ def test_a_card_click_survives_the_job_queue_round_trip() -> None:
     assert Inbound.from_dict(inbound.to_dict()) == inbound
 
 
-def _event(event_key: str = "k", create_time: int = 1700000000, response_code: str = "rc-1", sender: str = "zhangsan") -> bytes:
+def _event(
+    event_key: str = "k", create_time: int = 1700000000, response_code: str = "rc-1", sender: str = "zhangsan"
+) -> bytes:
     return (
         f"<xml><ToUserName>ww1</ToUserName><FromUserName>{sender}</FromUserName><CreateTime>{create_time}</CreateTime>"
         f"<MsgType>event</MsgType><Event>template_card_event</Event><EventKey>{event_key}</EventKey>"
@@ -149,12 +164,18 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 EXTERNAL = b"""<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><Encrypt>&x;</Encrypt></xml>"""
 PARAMETER = b"""<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY % p SYSTEM "http://127.0.0.1:1/x.dtd"> %p;]><xml><Encrypt>a</Encrypt></xml>"""
 DTD_ONLY = b"""<?xml version="1.0"?><!DOCTYPE xml SYSTEM "http://127.0.0.1:1/x.dtd"><xml><Encrypt>a</Encrypt></xml>"""
-UTF16 = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE xml [<!ENTITY x "y">]><xml><Encrypt>&x;</Encrypt></xml>'.encode("utf-16")
+UTF16 = (
+    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE xml [<!ENTITY x "y">]><xml><Encrypt>&x;</Encrypt></xml>'.encode(
+        "utf-16"
+    )
+)
 
 
 @pytest.mark.parametrize("parse", [envelope_encrypt, parse_inbound], ids=["envelope", "inner"])
 @pytest.mark.parametrize(
-    "body", [BILLION_LAUGHS, EXTERNAL, PARAMETER, DTD_ONLY, UTF16], ids=["laughs", "external", "parameter", "dtd", "utf16"]
+    "body",
+    [BILLION_LAUGHS, EXTERNAL, PARAMETER, DTD_ONLY, UTF16],
+    ids=["laughs", "external", "parameter", "dtd", "utf16"],
 )
 def test_hostile_xml_is_refused(parse: Any, body: bytes) -> None:
     with pytest.raises(HostileXml) as e:

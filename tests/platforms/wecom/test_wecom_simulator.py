@@ -39,7 +39,10 @@ def test_sender_decrypts_what_wechatpy_encrypts(sender: CallbackSender) -> None:
 def test_sender_and_the_bot_agree(sender: CallbackSender) -> None:
     ours = WeComCrypto(CALLBACK_TOKEN, AES_KEY, sender.corp_id)
     params, body = sender.signed(XML.encode())
-    assert ours.decrypt(params["msg_signature"], params["timestamp"], params["nonce"], envelope_encrypt(body)) == XML.encode()
+    assert (
+        ours.decrypt(params["msg_signature"], params["timestamp"], params["nonce"], envelope_encrypt(body))
+        == XML.encode()
+    )
     query, echo = sender.verification()
     assert ours.verify_url(**query) == echo
 
@@ -119,7 +122,9 @@ async def _raw_send(session: aiohttp.ClientSession, sim: WeComSimulator, body: d
 
 async def test_simulator_drops_the_31st_message_silently(session: aiohttp.ClientSession, sim: WeComSimulator) -> None:
     answers = [
-        await _raw_send(session, sim, {"touser": "alice", "agentid": AGENT_ID, "msgtype": "text", "text": {"content": str(i)}})
+        await _raw_send(
+            session, sim, {"touser": "alice", "agentid": AGENT_ID, "msgtype": "text", "text": {"content": str(i)}}
+        )
         for i in range(31)
     ]
     assert all(a["errcode"] == 0 for a in answers)  # WeCom says ok to every one...
