@@ -33,8 +33,7 @@ T = TypeVar("T")
 
 _TASK_ID = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 _SECRET_PARAM = re.compile(r"(access_token|corpsecret)=[^&\s'\"]*")
-_JSON_TYPES = ("application/json", "text/plain", "text/json")
-_ERROR_BODY_MAX = 64 * 1024
+_JSON_TYPES = ("application/json", "text/json")
 
 
 def new_task_id(prefix: str) -> str:
@@ -157,7 +156,7 @@ class WeComAdapter:
         if not response_code:
             raise CardExpired(None, "no unused response_code left for this card")
         started = time.perf_counter()
-        body = {"userids": [to], "agentid": self._creds.agent_id, "response_code": response_code, **change}
+        body = {"userids": to.split("|"), "agentid": self._creds.agent_id, "response_code": response_code, **change}
         data = await self._call("message/update_template_card", body)
         return self._result(to, data, started)
 
@@ -209,13 +208,13 @@ class WeComAdapter:
         async with _transport_errors("media/get"):
             async with self._session.get(self._base + "media/get", params=params, timeout=self._media_timeout) as resp:
                 self._check_status(resp, "media/get", MediaError)
-                if resp.content_type in _JSON_TYPES:
-                    raise self._media_error(await resp.content.read(_ERROR_BODY_MAX), resp.status)
                 if resp.content_length is not None and resp.content_length > max_bytes:
                     raise MediaError(None, f"media is {resp.content_length} bytes, over the cap of {max_bytes}")
                 data = await self._read_capped(resp, max_bytes)
-        if data[:1] == b"{" and len(data) <= _ERROR_BODY_MAX:  # an error body sent with a media content type
-            raise self._media_error(data, 200)
+                declared_json = resp.content_type in _JSON_TYPES
+        error = self._error_in(data, declared_json)
+        if error is not None:
+            raise error
         if not data:
             raise MediaError(None, "empty media body")
         return data
@@ -232,15 +231,19 @@ class WeComAdapter:
         return b"".join(chunks)
 
     @staticmethod
-    def _media_error(raw: bytes, http_status: int) -> PlatformError:
+    def _error_in(data: bytes, declared_json: bool) -> PlatformError | None:
+        """The error a media/get body carries, if any: JSON is checked whatever the declared type (never AMR)."""
+        if not declared_json and data[:1] != b"{":
+            return None
         try:
-            data = json.loads(raw)
-            errcode = int(data["errcode"])
+            obj = json.loads(data)
+            errcode = int(obj["errcode"])
         except (ValueError, KeyError, TypeError):
-            return MediaError(None, "media/get answered a JSON-like body without an errcode", http_status=http_status)
+            # Undecodable as an error: a real JSON or text file only if it was not declared as JSON.
+            return MediaError(None, "media/get answered JSON without an errcode") if declared_json else None
         if errcode == 0:
-            return MediaError(0, "media/get answered JSON instead of media", http_status=http_status)
-        return error_for(errcode, str(data.get("errmsg", "")), api="media/get", http_status=http_status)
+            return MediaError(0, "media/get answered JSON instead of media")
+        return error_for(errcode, str(obj.get("errmsg", "")), api="media/get", http_status=200)
 
     # -- the call path -----------------------------------------------------------------------------------------
 
@@ -294,11 +297,12 @@ class WeComAdapter:
             ) as resp:
                 self._check_status(resp, api, PlatformError)
                 data = await resp.json(content_type=None)
-        if not isinstance(data, dict):
-            raise TransientError(None, f"{api}: answer is not a JSON object")
-        errcode = data.get("errcode", 0)
+        try:
+            errcode = int(data.get("errcode", 0))
+        except (AttributeError, TypeError, ValueError):
+            raise TransientError(None, f"{api}: answer is not a WeCom JSON object") from None
         if errcode:
-            raise error_for(int(errcode), str(data.get("errmsg", "")), api=api, http_status=200)
+            raise error_for(errcode, str(data.get("errmsg", "")), api=api, http_status=200)
         return data
 
     @staticmethod

@@ -204,7 +204,11 @@ async def test_a_partial_failure_lists_who_was_refused(adapter: WeComAdapter, si
     assert len(sim.inbox("alice")) == 1
 
 
-@pytest.mark.parametrize("fault", [{"status": 500}, {"status": 502}, {"hang_s": 5.0}, {"errcode": -1}])
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 500}, {"status": 502}, {"status": 200}, {"hang_s": 5.0}, {"errcode": -1}],
+    ids=["500", "502", "html page with 200", "hang", "busy"],
+)
 async def test_server_errors_and_timeouts_are_transient(
     make_adapter: MakeAdapter, sim: WeComSimulator, fault: dict[str, Any]
 ) -> None:
@@ -288,6 +292,21 @@ async def test_a_json_error_sent_as_audio_is_still_an_error(adapter: WeComAdapte
     sim.add_media("voice-2", b'{"errcode":40007,"errmsg":"invalid media_id"}', content_type="audio/amr")
     with pytest.raises(MediaError):
         await adapter.download_media("voice-2", max_bytes=10_000)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream"])
+async def test_a_json_error_with_any_content_type_is_an_error(
+    adapter: WeComAdapter, sim: WeComSimulator, content_type: str
+) -> None:
+    sim.add_media("m", b'{"errcode":40007,"errmsg":"invalid media_id"}', content_type=content_type)
+    with pytest.raises(MediaError) as e:
+        await adapter.download_media("m", max_bytes=10_000)
+    assert e.value.errcode == 40007
+
+
+async def test_a_plain_text_file_is_media(adapter: WeComAdapter, sim: WeComSimulator) -> None:
+    sim.add_media("notes", "客户关注数据安全".encode(), content_type="text/plain")
+    assert await adapter.download_media("notes", max_bytes=10_000) == "客户关注数据安全".encode()
 
 
 async def test_media_over_the_cap(adapter: WeComAdapter, sim: WeComSimulator) -> None:
