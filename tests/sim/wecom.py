@@ -493,12 +493,17 @@ class CallbackSender:
 
     # -- delivery --------------------------------------------------------------------------------------------
 
-    async def deliver(self, url: str, inner_xml: bytes) -> CallbackDelivery:
+    async def deliver(self, url: str, inner_xml: bytes, *, until_ok: bool = True) -> CallbackDelivery:
+        """POST `inner_xml` until answered 200 in time, `attempts` deliveries at most.
+
+        `until_ok=False` makes all `attempts` deliveries whatever the answers, as when WeCom never saw the 200
+        (an acknowledgement lost on the way back): the receiver must process the message once all the same.
+        """
         statuses: list[int | None] = []
         for _ in range(self.attempts):
             params, body = self.signed(inner_xml)
             statuses.append(await self._post(url, params, body))
-            if statuses[-1] == 200:
+            if until_ok and statuses[-1] == 200:
                 break
         return CallbackDelivery(statuses)
 

@@ -101,6 +101,12 @@ async def test_delivery_retries_three_times_in_all(
     assert len(bodies) == len(statuses)
 
 
+async def test_lost_acknowledgements_mean_three_deliveries(sender: CallbackSender, receiver: tuple) -> None:
+    url, bodies, _ = receiver
+    delivery = await sender.deliver(url, sender.text("alice", "hi"), until_ok=False)
+    assert delivery.statuses == [200, 200, 200] and len(bodies) == 3
+
+
 async def test_retries_differ_on_the_wire_but_not_inside(
     sender: CallbackSender, sim: WeComSimulator, receiver: tuple
 ) -> None:
