@@ -98,7 +98,9 @@ class WeComCrypto:
 
     def verify_url(self, msg_signature: str, timestamp: str, nonce: str, echostr: str) -> str:
         """GET verification: the plaintext echo to answer, alone, as text/plain."""
-        plain = self.decrypt(msg_signature, timestamp, nonce, echostr)
+        # echostr is base64 in a query string: a '+' sent unescaped reaches us as a space after form decoding.
+        # Base64 has no spaces, so turning them back is safe and the signature still decides.
+        plain = self.decrypt(msg_signature, timestamp, nonce, echostr.replace(" ", "+"))
         try:
             return plain.decode("utf-8")
         except UnicodeDecodeError:

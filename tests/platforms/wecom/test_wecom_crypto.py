@@ -58,6 +58,12 @@ def test_official_get_vector(cipher_cls: type) -> None:
     assert crypto.verify_url(**VECTOR) == "1616140317555161061"
 
 
+def test_an_unescaped_plus_decoded_as_a_space_still_verifies() -> None:
+    # '...5X9xho/...' and '...+4RPcs8...': a proxy or client that leaves '+' raw in the query turns it into ' '.
+    mangled = VECTOR["echostr"].replace("+", " ")
+    assert WeComCrypto(TOKEN, AES_KEY, CORP_ID).verify_url(**{**VECTOR, "echostr": mangled}) == "1616140317555161061"
+
+
 def test_default_backend_is_the_one_wechatpy_picked() -> None:
     assert WeComCrypto(TOKEN, AES_KEY, CORP_ID).verify_url(**VECTOR) == "1616140317555161061"
 

@@ -154,3 +154,24 @@ async def test_simulator_checks_the_agent(session: aiohttp.ClientSession, sim: W
 async def test_click_needs_a_card_that_was_sent(sender: CallbackSender) -> None:
     with pytest.raises(LookupError):
         sender.click("alice", "never-sent", "k")
+
+
+async def test_url_verification_over_http(sender: CallbackSender, sim: WeComSimulator) -> None:
+    # Through a real query string: base64 '+', '/' and '=' must survive encoding by the sender and decoding by aiohttp.
+    crypto = WeComCrypto(CALLBACK_TOKEN, AES_KEY, sim.corp_id)
+
+    async def verify(request: web.Request) -> web.Response:
+        q = request.query
+        return web.Response(text=crypto.verify_url(q["msg_signature"], q["timestamp"], q["nonce"], q["echostr"]))
+
+    app = web.Application()
+    app.router.add_get("/cb", verify)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        for _ in range(20):  # random ciphertexts: most contain a '+' somewhere
+            status, text, echo = await sender.verify(f"http://127.0.0.1:{runner.addresses[0][1]}/cb")
+            assert (status, text) == (200, echo)
+    finally:
+        await runner.cleanup()
