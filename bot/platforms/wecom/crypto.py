@@ -36,7 +36,9 @@ def _wechatpy_cipher_cls() -> type:
 
 def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
     """msg_signature = sha1 of the four strings sorted and joined; lowercase hex."""
-    return hashlib.sha1("".join(sorted((token, timestamp, nonce, encrypt))).encode()).hexdigest()
+    # surrogatepass: query strings with invalid %-escapes decode to lone surrogates; they must fail the check, not crash
+    joined = "".join(sorted((token, timestamp, nonce, encrypt)))
+    return hashlib.sha1(joined.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def pkcs7_pad(data: bytes) -> bytes:

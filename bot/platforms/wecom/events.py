@@ -160,7 +160,11 @@ def _event_dedup_key(f: Fields, sender: str, created: str, event: str) -> str:
 
 
 def parse_inbound(xml: bytes | str) -> Inbound:
-    """The decrypted message or event XML as an `Inbound`; `MalformedPayload`/`HostileXml` on anything else."""
+    """The decrypted message or event XML as an `Inbound`; `MalformedPayload`/`HostileXml` on anything else.
+
+    Kinds: TEXT, VOICE, IMAGE, CARD_CLICK (template_card_event and template_card_menu_event), EVENT (any other
+    event, its name in `event`) and OTHER (any other message type, its MsgType in `event`, MediaId if any).
+    """
     f = _parse(xml)
     sender = _required(f, "FromUserName")
     created = _int(f, "CreateTime")

@@ -199,6 +199,18 @@ def test_any_encrypt_string_gives_a_typed_error(text: str) -> None:
     _decrypt_or_typed_error(WeComCrypto(TOKEN, AES_KEY, CORP_ID), text)
 
 
+ANY_TEXT = st.text(alphabet=st.characters(codec=None, categories=["Cs", "L", "N", "P", "S", "Z", "Cc"]), max_size=60)
+
+
+@FUZZ
+@given(ANY_TEXT, ANY_TEXT, ANY_TEXT, ANY_TEXT)
+def test_any_query_values_give_a_typed_error(sig: str, timestamp: str, nonce: str, echostr: str) -> None:
+    # Lone surrogates included: that is what invalid %-escapes in a query string can decode to.
+    crypto = WeComCrypto(TOKEN, AES_KEY, CORP_ID, max_skew_s=300)
+    with pytest.raises(CallbackRejected):
+        crypto.verify_url(sig, timestamp, nonce, echostr)
+
+
 @FUZZ
 @given(st.binary(max_size=300), st.data())
 def test_truncated_and_extended_ciphertexts_give_typed_errors(msg: bytes, data: st.DataObject) -> None:
