@@ -495,7 +495,7 @@ class CallbackSender:
             async with self._session.post(delivery.url, data=delivery.body, headers=delivery.headers,
                                           timeout=self._timeout) as resp:
                 delivery.status, delivery.answer = resp.status, await resp.read()
-        except (asyncio.TimeoutError, aiohttp.ClientError):
+        except (TimeoutError, aiohttp.ClientError):
             delivery.status, delivery.answer = 0, b""
         delivery.accepted = delivery.status == 200 and accept(delivery.answer)
         return delivery

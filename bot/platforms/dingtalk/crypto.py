@@ -55,7 +55,7 @@ def read_query(query: Mapping[str, str]) -> CallbackQuery:
 
 
 def sha1_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
-    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode()).hexdigest()
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode("utf-8", "replace")).hexdigest()
 
 
 def _pad(data: bytes) -> bytes:
@@ -141,7 +141,8 @@ class DingTalkCrypto:
     def verify_and_decrypt(self, query: Mapping[str, str], encrypt: str) -> str:
         """Check the push's signature over `encrypt`, then decrypt it to the event JSON text."""
         q = read_query(query)
-        if not hmac.compare_digest(self.signature(q.timestamp, q.nonce, encrypt), q.signature.lower()):
+        expected = self.signature(q.timestamp, q.nonce, encrypt).encode()
+        if not hmac.compare_digest(expected, q.signature.lower().encode("utf-8", "replace")):
             raise SignatureError("event signature does not match")
         return self.decrypt(encrypt)[0]
 

@@ -7,7 +7,6 @@ when the caller says the call is idempotent (token fetch, card create by outTrac
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -84,7 +83,7 @@ class DingTalkHttp:
                 return resp.status, raw, resp.headers.get("x-acs-request-id")
         except aiohttp.ClientConnectorError as e:
             raise NotSent("network", f"connect failed: {e.os_error or e}") from None
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise TransientError("timeout", f"{method} timed out") from None
         except aiohttp.ClientError as e:
             raise TransientError("network", type(e).__name__) from None
@@ -141,7 +140,7 @@ class DingTalkHttp:
                 return await _read_limited(resp, max_bytes)
         except aiohttp.ClientConnectorError as e:
             raise NotSent("network", f"connect failed: {e.os_error or e}") from None
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise TransientError("timeout", "download timed out") from None
         except aiohttp.ClientError as e:
             raise TransientError("network", type(e).__name__) from None

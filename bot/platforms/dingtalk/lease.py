@@ -94,5 +94,5 @@ class RedisLease:
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:
     try:
         await asyncio.wait_for(event.wait(), timeout_s)
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         pass

@@ -200,7 +200,7 @@ class StreamRunner:
                 try:
                     at_once = await self._connect_once(lost)
                     attempt = 0 if at_once else (1 if time.monotonic() - started > 30 else attempt + 1)
-                except (StreamOpenError, OSError, WebSocketException, asyncio.TimeoutError, aiohttp.ClientError) as e:
+                except (TimeoutError, StreamOpenError, OSError, WebSocketException, aiohttp.ClientError) as e:
                     attempt += 1
                     log.warning("stream connect failed app=%s attempt=%d error=%s", self.app_id, attempt, e)
                 delay = backoff_delay_s(attempt, base_s=self._backoff[0], max_s=self._backoff[1])
@@ -286,7 +286,7 @@ class StreamRunner:
         # After `disconnect` the server still delivers for a short while on this socket: keep reading it.
         try:
             await asyncio.wait_for(asyncio.shield(reader), self._drain_s)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             reader.cancel()
         await conn.ws.close()
 

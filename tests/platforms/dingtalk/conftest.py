@@ -11,15 +11,10 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.platforms.dingtalk.adapter import DingTalkAdapter
-from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.tokens import TokenBroker
 from storage.secrets import SecretBox
+from tests.platforms.dingtalk.support import APP_KEY, APP_SECRET, REDIS_URL, USERS, credentials
 from tests.sim.dingtalk import DingTalkSimulator
-
-REDIS_URL = "redis://127.0.0.1:6379/12"
-APP_KEY = "dingsimappkey01"
-APP_SECRET = "sim-app-secret-0123456789"
-USERS = ("rep1", "rep2", "mgr1")
 
 
 @pytest.fixture
@@ -42,13 +37,6 @@ async def sim() -> AsyncIterator[DingTalkSimulator]:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
-
-
-def credentials(**overrides: Any) -> DingTalkCredentials:
-    fields: dict[str, Any] = {"app_key": APP_KEY, "app_secret": APP_SECRET, "card_template_id": "tpl.schema",
-                              "agent_id": 4242}
-    fields.update(overrides)
-    return DingTalkCredentials(**fields)
 
 
 @pytest.fixture

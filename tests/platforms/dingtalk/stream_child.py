@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from bot.platforms.base import Inbound
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.stream import StreamRunner
+from tests.platforms.dingtalk.support import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
 CHILD_INBOX = "leadbot:test:child-inbound"
 
 

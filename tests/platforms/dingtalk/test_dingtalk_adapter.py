@@ -60,7 +60,8 @@ async def test_text_and_markdown_go_out_with_msg_param_as_json_string(sim, make_
     await adapter.send_markdown("rep1", "线索", "**华东电网**")
     bodies = [r.body for r in sim.requests_to("/v1.0/robot/oToMessages/batchSend")]
     assert all(isinstance(b["msgParam"], str) for b in bodies)
-    assert [json.loads(b["msgParam"]) for b in bodies] == [{"content": "您好"}, {"title": "线索", "text": "**华东电网**"}]
+    assert [json.loads(b["msgParam"]) for b in bodies] == [{"content": "您好"},
+                                                           {"title": "线索", "text": "**华东电网**"}]
     assert [b["msgKey"] for b in bodies] == ["sampleText", "sampleMarkdown"]
     assert sent.message_id
 
@@ -197,7 +198,8 @@ async def test_work_notice_reaches_the_listed_users(sim, make_adapter):
     result = await make_adapter().send_work_notice(["mgr1", "rep2"], "线索超时", "**华东电网** 2 小时未联系")
     (notice,) = sim.notices
     assert notice["users"] == ["mgr1", "rep2"]
-    assert notice["msg"] == {"msgtype": "markdown", "markdown": {"title": "线索超时", "text": "**华东电网** 2 小时未联系"}}
+    assert notice["msg"] == {"msgtype": "markdown",
+                             "markdown": {"title": "线索超时", "text": "**华东电网** 2 小时未联系"}}
     assert result.message_id == str(notice["task_id"])
 
 

@@ -53,7 +53,7 @@ async def runners(redis, gateway) -> AsyncIterator[Callable[..., StreamRunner]]:
 
     start.task_of = lambda r: next(t for rr, t in tasks if rr is r)  # type: ignore[attr-defined]
     yield start
-    for runner, task in tasks:
+    for runner, _ in tasks:
         await runner.stop()
     for _, task in tasks:
         with contextlib.suppress(asyncio.TimeoutError, TimeoutError):

@@ -63,7 +63,8 @@ async def test_official_client_connects_receives_and_acks(gateway, monkeypatch):
     thread.start()
     try:
         await gateway.wait_connected(APP_KEY)
-        assert gateway.opens[0]["subscriptions"] == [{"type": "CALLBACK", "topic": dingtalk_stream.ChatbotMessage.TOPIC}]
+        topic = dingtalk_stream.ChatbotMessage.TOPIC
+        assert gateway.opens[0]["subscriptions"] == [{"type": "CALLBACK", "topic": topic}]
         mid = await gateway.push_callback(APP_KEY, dingtalk_stream.ChatbotMessage.TOPIC,
                                           robot_message("official-1", "rep1", text="你好"))
         ack = await gateway.wait_acked(mid)
