@@ -22,7 +22,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
@@ -35,16 +35,14 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from bot.platforms.base import Inbound
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DingTalkCredentials
-from bot.platforms.dingtalk.errors import MalformedPayload
-from bot.platforms.dingtalk.events import parse_card_callback, parse_event, parse_robot_message
+from bot.platforms.dingtalk.events import parse_robot_message
 from bot.platforms.dingtalk.lease import RedisLease
+from bot.platforms.dingtalk.stream_handlers import EventToInbound, FrameToInbound, OnInbound, card_inbound
 from storage import redis_keys
 
 log = logging.getLogger(__name__)
 
-OnInbound = Callable[[Inbound], Awaitable[None]]
 TOPIC_ROBOT = ChatbotMessage.TOPIC  # /v1.0/im/bot/messages/get
 TOPIC_CARD = dingtalk_stream.CallbackHandler.TOPIC_CARD_CALLBACK  # /v1.0/card/instances/callback
 
@@ -64,49 +62,6 @@ def backoff_delay_s(attempt: int, *, base_s: float, max_s: float, rand: Callable
 
 def lease_name(app_id: int) -> str:
     return f"dingtalk-stream:{app_id}"
-
-
-class _InboundHandler(dingtalk_stream.CallbackHandler):
-    """An official handler whose `process` converts the frame and awaits `on_inbound` before answering OK."""
-
-    def __init__(self, convert: Callable[[CallbackMessage], Inbound], on_inbound: OnInbound, app_id: int) -> None:
-        super().__init__()
-        self._convert = convert
-        self._on_inbound = on_inbound
-        self._app_id = app_id
-
-    async def process(self, message: CallbackMessage) -> tuple[int, str]:
-        try:
-            inbound = self._convert(message)
-        except MalformedPayload as e:
-            # ACK it anyway: a frame we can never parse would otherwise be redelivered forever.
-            log.warning("stream frame dropped app=%s topic=%s reason=%s", self._app_id, message.headers.topic, e)
-            return AckMessage.STATUS_OK, "malformed"
-        await self._on_inbound(inbound)  # raising here means: no ACK, let DingTalk redeliver
-        return AckMessage.STATUS_OK, "OK"
-
-
-class _EventHandler(dingtalk_stream.EventHandler):
-    def __init__(self, on_inbound: OnInbound, app_id: int) -> None:
-        super().__init__()
-        self._on_inbound = on_inbound
-        self._app_id = app_id
-
-    async def process(self, event: EventMessage) -> tuple[int, str]:
-        h = event.headers
-        try:
-            inbound = parse_event(event.data, event_type=h.event_type, event_id=h.event_id,
-                                  born_at=h.event_born_time / 1000 if h.event_born_time else None)
-        except MalformedPayload as e:
-            log.warning("stream event dropped app=%s reason=%s", self._app_id, e)
-            return AckMessage.STATUS_OK, "malformed"
-        await self._on_inbound(inbound)
-        return AckMessage.STATUS_OK, "OK"
-
-
-def _card_inbound(message: CallbackMessage) -> Inbound:
-    received = message.headers.time / 1000 if message.headers.time else None
-    return parse_card_callback(message.data, received_at=received)
 
 
 @dataclass
@@ -153,10 +108,10 @@ class StreamRunner:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._system = dingtalk_stream.SystemHandler()
         self._callbacks: dict[str, dingtalk_stream.CallbackHandler] = {
-            TOPIC_ROBOT: _InboundHandler(lambda m: parse_robot_message(m.data), on_inbound, app_id),
-            TOPIC_CARD: _InboundHandler(_card_inbound, on_inbound, app_id),
+            TOPIC_ROBOT: FrameToInbound(lambda m: parse_robot_message(m.data), on_inbound, app_id),
+            TOPIC_CARD: FrameToInbound(card_inbound, on_inbound, app_id),
         }
-        self._events = _EventHandler(on_inbound, app_id) if subscribe_events else None
+        self._events = EventToInbound(on_inbound, app_id) if subscribe_events else None
         self.connected = asyncio.Event()
         self.connections_opened = 0
 

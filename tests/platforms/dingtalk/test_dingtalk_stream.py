@@ -228,3 +228,14 @@ async def test_second_runner_waits_on_the_lease_and_takes_over(redis, gateway, r
         if child.returncode is None:
             child.kill()
             await child.wait()
+
+
+async def test_subscribed_events_arrive_with_their_event_id(gateway, runners):
+    inbox = Inbox()
+    runners(inbox, subscribe_events=True)
+    await gateway.wait_connected(APP_KEY)
+    mid = await gateway.push_event(APP_KEY, "user_leave_org", {"UserId": ["rep2"]}, event_id="ev-77")
+    await gateway.wait_acked(mid)
+    (inbound,) = inbox.got
+    assert (inbound.kind, inbound.event, inbound.dedup_key, inbound.sender) == (InboundKind.EVENT, "user_leave_org",
+                                                                                "event:ev-77", "rep2")
