@@ -287,3 +287,19 @@ async def test_public_webhook_url_follows_oapi_base(sim, make_adapter):
     public = "https://oapi.dingtalk.com/robot/send?" + urlsplit(url).query
     await make_adapter().send_group_webhook(public, None, {"msgtype": "text", "text": {"content": "x"}})
     assert len(sim.requests_to("/robot/send")) == 1
+
+
+async def test_revoked_token_is_replaced(sim, make_adapter):
+    adapter = make_adapter()
+    sim.revoke_token(await adapter.access_token())
+    await adapter.send_markdown("rep1", "t", "x")
+    assert sim.token_fetches == 2 and len(sim.messages) == 1
+
+
+async def test_oapi_errcode_is_mapped_and_a_busy_send_not_repeated(sim, make_adapter):
+    adapter = make_adapter()
+    sim.inject("/topapi/message/corpconversation/asyncsend_v2", errcode=-1, message="系统繁忙")
+    with pytest.raises(TransientError) as err:
+        await adapter.send_work_notice(["mgr1"], "t", "x")
+    assert err.value.errcode == -1
+    assert len(sim.requests_to("/topapi/message/corpconversation/asyncsend_v2")) == 1
