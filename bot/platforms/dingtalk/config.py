@@ -29,6 +29,10 @@ class DingTalkCredentials(BaseModel):
     # Stream mode: the app keeps a WebSocket open to DingTalk instead of exposing a public URL.
     mode: Literal["http", "stream"] = "http"
     card_template_id: Annotated[str | None, Field(default=None, max_length=128)] = None
+    # HTTP-mode card callbacks: the route key registered with /v1.0/card/callbacks/register (default derived).
+    card_callback_route_key: Annotated[str | None, Field(default=None, max_length=64)] = None
+    # Work notices (工作通知, old API asyncsend_v2) need the app's AgentId; only alerts use them.
+    agent_id: Annotated[int | None, Field(default=None, ge=0)] = None
 
     @field_validator("event_aes_key")
     @classmethod
@@ -48,3 +52,7 @@ class DingTalkCredentials(BaseModel):
 
     def identity(self) -> str:
         return f"dingtalk:{self.app_key}"
+
+    def route_key(self) -> str:
+        """The card callback route key: the configured one, else one derived from the AppKey."""
+        return self.card_callback_route_key or f"leadbot_{self.app_key}"

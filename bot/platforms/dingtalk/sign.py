@@ -1,0 +1,79 @@
+"""HMAC-SHA256 signatures DingTalk uses on robot callbacks and on custom group robot webhooks.
+
+Both sign the same string, `f"{timestamp_ms}\\n{secret}"`, with the secret as the key:
+- robot HTTP callbacks carry it in the `timestamp` and `sign` headers, keyed with the app's AppSecret;
+- a custom group robot's webhook URL (安全设置 加签, secret `SEC…`) carries it as `&timestamp=…&sign=…`.
+
+The signature covers only the timestamp, never the body: a captured request replays for the whole window, so
+handlers must also de-duplicate on msgId.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+
+from bot.platforms.dingtalk.errors import SignatureError, StaleTimestamp
+
+__all__ = ["WINDOW_MS", "SignatureError", "StaleTimestamp", "compute_sign", "verify_callback", "sign_webhook_url"]
+
+WINDOW_MS = 60 * 60 * 1000  # DingTalk's own rule for both directions: within one hour of server time
+_MAX_TIMESTAMP_DIGITS = 16
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def compute_sign(timestamp_ms: int | str, secret: str) -> str:
+    """base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}")), not URL-encoded."""
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _timestamp_text(timestamp: str | None) -> str:
+    if timestamp is None:
+        raise SignatureError("timestamp header missing")
+    timestamp = timestamp.strip()
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > _MAX_TIMESTAMP_DIGITS:
+        raise SignatureError("timestamp is not a millisecond epoch")
+    return timestamp
+
+
+def verify_callback(
+    timestamp: str | None,
+    sign: str | None,
+    secret: str,
+    *,
+    now_ms: int | None = None,
+    window_ms: int = WINDOW_MS,
+) -> int:
+    """Check a robot callback's `timestamp`/`sign` headers; return the timestamp (ms) when they hold.
+
+    The signature is checked before the window so that `StaleTimestamp` only ever means "genuine but old"
+    (a replay or a skewed clock) and a forgery always reads as `SignatureError`.
+    """
+    ts_text = _timestamp_text(timestamp)
+    if not sign:
+        raise SignatureError("sign header missing")
+    expected = compute_sign(ts_text, secret)
+    if not hmac.compare_digest(expected.encode(), sign.strip().encode("utf-8", "replace")):
+        raise SignatureError("sign does not match")
+    ts_ms = int(ts_text)
+    now = _now_ms() if now_ms is None else now_ms
+    if abs(now - ts_ms) > window_ms:
+        raise StaleTimestamp(f"timestamp is {abs(now - ts_ms) // 1000} s away from now")
+    return ts_ms
+
+
+def sign_webhook_url(webhook_url: str, secret: str, *, now_ms: int | None = None) -> str:
+    """The custom robot webhook URL with fresh `timestamp` and `sign` query parameters (replacing old ones)."""
+    ts = str(_now_ms() if now_ms is None else now_ms)
+    parts = urlsplit(webhook_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("timestamp", "sign")]
+    query += [("timestamp", ts), ("sign", compute_sign(ts, secret))]
+    # quote_plus: the base64 signature carries '+', '/' and '=', which must arrive intact.
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote_plus)))
