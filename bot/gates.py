@@ -98,6 +98,7 @@ _MESSAGES = {
     RefusalCode.NOT_ALLOWED: "只有负责人、其经理或管理员可以操作这条线索",
     RefusalCode.NEEDS_MANAGER: "重新打开线索需要经理或管理员权限",
     RefusalCode.ILLEGAL: "当前状态不允许这个操作",
+    RefusalCode.GATE: "推进到下一阶段前还缺少必要的证据",
     RefusalCode.CLOSED: "线索已关闭（赢单或输单），需经理重新打开后才能操作",
     RefusalCode.ALREADY: "无需重复操作",
     RefusalCode.REASON_REQUIRED: "请选择输单原因",

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.actions import Accepted, Advance, AttachEvidence, Notify, NotifyKind, UpdateFields
-from bot.gates import Missing, Refusal, RefusalCode
+from bot.gates import Missing, Refusal, RefusalCode, refuse
 from bot.leadtypes import Contact, Evidence, EvidenceKind, Status, WorkflowSettings
 from bot.workflow import decide
 
@@ -121,3 +121,8 @@ def test_attaching_the_same_evidence_twice_changes_nothing():
     lead = lead_in(S.QUALIFIED, evidence=(VOICE,))
     decision = decide(lead, AttachEvidence(VOICE), REP, NOW)
     assert isinstance(decision, Refusal) and decision.code is RefusalCode.ALREADY
+
+
+@pytest.mark.parametrize("code", list(RefusalCode))
+def test_every_refusal_has_a_card_sized_message(code):
+    assert 0 < len(refuse(code).message) <= 40
