@@ -18,7 +18,7 @@ from datetime import date
 
 from bot.audit import AuditEvent
 from bot.gates import Refusal
-from bot.leadtypes import Budget, Contact, Evidence, IntentTier, Lead, Status, UserView
+from bot.leadtypes import Budget, Contact, Evidence, EvidenceKind, IntentTier, Lead, Status, UserView, VoiceNote
 
 
 class Cause(enum.StrEnum):
@@ -94,6 +94,25 @@ class UpdateFields:
 
 
 Action = Advance | MarkLost | Reopen | Claim | Assign | ReleaseToPool | AttachEvidence | UpdateFields
+
+
+def attach_note(note: VoiceNote) -> AttachEvidence:
+    """A transcribed voice summary goes on file as soon as it exists: that alone opens the 方案演示 gate."""
+    return AttachEvidence(Evidence(note.evidence_ref, EvidenceKind.VOICE_SUMMARY, note.at))
+
+
+def confirm_note(note: VoiceNote) -> UpdateFields:
+    """The rep pressed 确认: the note's budget, tender date and competitors become the lead's."""
+    f = note.fields
+    return UpdateFields(
+        budget=f.budget, tender_date=f.tender_date, competitors=f.competitors, evidence=(note.evidence_ref,)
+    )
+
+
+def add_title_contact(note: VoiceNote, title: str) -> UpdateFields:
+    """The rep pressed 添加<title>: a contact with that title (name still unknown) joins the decision chain."""
+    return UpdateFields(add_contacts=(Contact("", title),), evidence=(note.evidence_ref,))
+
 
 # --- effects ----------------------------------------------------------------------------------------------
 

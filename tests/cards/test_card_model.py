@@ -16,12 +16,11 @@ from cards.model import (
     alert_card,
     budget_text,
     lead_card,
-    lead_chooser_card,
     lost_reason_card,
     money,
     notice_card,
-    voice_summary_card,
 )
+from cards.voice import lead_chooser_card, voice_summary_card
 
 from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, evidence_at, lead_in, voice_note
 

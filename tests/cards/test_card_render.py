@@ -20,11 +20,10 @@ from cards.model import (
     Field,
     alert_card,
     lead_card,
-    lead_chooser_card,
     lost_reason_card,
     notice_card,
-    voice_summary_card,
 )
+from cards.voice import lead_chooser_card, voice_summary_card
 
 from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, check_golden, lead_in, voice_note
 

@@ -7,9 +7,19 @@ from datetime import timedelta
 
 import pytest
 
-from bot.actions import Accepted, Advance, AttachEvidence, Notify, NotifyKind, UpdateFields
+from bot.actions import (
+    Accepted,
+    Advance,
+    AttachEvidence,
+    Notify,
+    NotifyKind,
+    UpdateFields,
+    add_title_contact,
+    attach_note,
+    confirm_note,
+)
 from bot.gates import Missing, Refusal, RefusalCode, refuse
-from bot.leadtypes import Contact, Evidence, EvidenceKind, Status, WorkflowSettings
+from bot.leadtypes import Contact, EventSource, Evidence, EvidenceKind, Extraction, Status, VoiceNote, WorkflowSettings
 from bot.workflow import decide
 
 from wf_helpers import BUDGET, MANAGER, NOW, REP, lead_in
@@ -126,3 +136,21 @@ def test_attaching_the_same_evidence_twice_changes_nothing():
 @pytest.mark.parametrize("code", list(RefusalCode))
 def test_every_refusal_has_a_card_sized_message(code):
     assert 0 < len(refuse(code).message) <= 40
+
+
+def _note(at):
+    fields = Extraction(budget=BUDGET, competitors=("华为",), titles=("技术总监",))
+    return VoiceNote(id=3, tenant_id=1, lead_id=7, transcript="…", fields=fields, duration_s=30.0, at=at)
+
+
+def test_a_voice_note_opens_the_demo_gate_and_its_confirmation_fills_the_lead():
+    lead = lead_in(S.QUALIFIED, evidence=(), budget_min=None, budget_max=None, contacts=(), decision_maker=None)
+    note = _note(NOW)
+    attached = decide(lead, attach_note(note), REP, NOW, source=EventSource.VOICE)
+    assert isinstance(attached, Accepted) and attached.effects[0].event.evidence == ("voice:3",)
+    confirmed = decide(attached.lead, confirm_note(note), REP, NOW)
+    assert isinstance(confirmed, Accepted)
+    assert (confirmed.lead.budget_min, confirmed.lead.competitors) == (BUDGET.min, ("华为",))
+    added = decide(confirmed.lead, add_title_contact(note, "技术总监"), REP, NOW)
+    assert isinstance(added, Accepted) and added.lead.titles_on_file == {"技术总监"}
+    assert decide(added.lead, Advance(S.DEMO), REP, NOW).ok
