@@ -1,10 +1,11 @@
 """Cards as WeCom `template_card` of type `button_interaction` (message/send and message/update_template_card).
 
-Limits (developer.work.weixin.qq.com, send doc 90236 and update doc 94888/94945): at most 6 buttons, button text
-suggested <= 10 characters, button key <= 1024 bytes and unique in the card, task_id <= 128 bytes of
+Limits (developer.work.weixin.qq.com, send doc 90236 and update doc 94888/94945): at most 6 buttons, button
+text suggested <= 10 characters, button key <= 1024 bytes and unique in the card, task_id <= 128 bytes of
 [0-9A-Za-z_-@] and unique per app, at most 6 horizontal items with keyname suggested <= 5 characters and value
-<= 30, main title <= 36, its desc <= 44, sub_title_text <= 160, source desc <= 20. A button_interaction card
-must carry buttons, so every card model has at least one (刷新 or 知道了 when nothing else applies).
+<= 30, main title <= 26 (copies of the doc say 26 or 36: we take the shorter), its desc <= 44, sub_title_text
+<= 160, source desc <= 20. A button_interaction card must carry buttons, so every card model has at least one
+(刷新 or 知道了 when nothing else applies).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ MAX_TASK_ID_BYTES = 128
 MAX_HORIZONTAL = 6
 MAX_KEYNAME = 5
 MAX_VALUE = 30
-MAX_TITLE = 36
+MAX_TITLE = 26
 MAX_TITLE_DESC = 44
 MAX_SUB_TITLE = 160
 MAX_SOURCE_DESC = 20

@@ -67,7 +67,7 @@ def check_wecom_limits(out: dict) -> None:
     for b in out["button_list"]:
         assert len(b["text"]) <= 10 and len(b["key"].encode()) <= 1024 and b["style"] in (1, 2, 3, 4)
     assert len(out["task_id"].encode()) <= 128
-    assert len(out["main_title"]["title"]) <= 36 and len(out["main_title"].get("desc", "")) <= 44
+    assert len(out["main_title"]["title"]) <= 26 and len(out["main_title"].get("desc", "")) <= 44
     assert len(out.get("sub_title_text", "")) <= 160
     assert len(out["source"]["desc"]) <= 20
     items = out.get("horizontal_content_list", [])
@@ -190,7 +190,7 @@ def test_dingtalk_limits_raise_naming_the_limit(card, out_track_id, limit):
 
 def test_long_user_text_is_cut_not_refused():
     out = wecom.render(CARDS["lead-long-text"], "t")
-    assert out["main_title"]["title"].endswith("…") and len(out["main_title"]["title"]) == 36
+    assert out["main_title"]["title"].endswith("…") and len(out["main_title"]["title"]) == 26
     contact = next(i for i in out["horizontal_content_list"] if i["keyname"] == "联系人")
     assert contact["value"].endswith("…")
     body = dingtalk.render(CARDS["voice-summary-long"])["cardData"]["cardParamMap"]["body"]
