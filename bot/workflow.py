@@ -103,7 +103,10 @@ def decide(
         return refuse(RefusalCode.WRONG_TENANT)
     if seen_version is not None and seen_version != lead.version:
         return refuse(RefusalCode.STALE_CARD)
-    outcome = _HANDLERS[type(action)](lead, action, actor, now, settings)
+    handler = _HANDLERS.get(type(action))
+    if handler is None:
+        raise TypeError(f"decide() does not know {type(action).__name__}")
+    outcome = handler(lead, action, actor, now, settings)
     if isinstance(outcome, Refusal):
         return outcome
     return _accept(lead, outcome, action, actor, now, source)
@@ -152,10 +155,11 @@ def _moved(lead: Lead, to: Status, now: datetime, **changes: Any) -> Lead:
 def _lock_effects(old: Lead, new: Lead, settings: WorkflowSettings) -> tuple[Effect, ...]:
     """Arm a fresh response lock whenever a lead lands on (or is re-handed while in) 已分配; cancel it on leaving."""
     version = old.version + 1
-    if new.status is Status.ASSIGNED and (old.status is not Status.ASSIGNED or old.assignee_id != new.assignee_id):
+    handed = old.status is not Status.ASSIGNED or old.assignee_id != new.assignee_id
+    if new.status is Status.ASSIGNED and new.assignee_id is not None and handed:
         tier = deadline_tier(new)
         minutes = settings.deadline_minutes_for(tier)
-        return (ArmResponseLock(new.id, new.assignee_id, tier, minutes, fence=version),)  # type: ignore[arg-type]
+        return (ArmResponseLock(new.id, new.assignee_id, tier, minutes, fence=version),)
     if old.status is Status.ASSIGNED and new.status is not Status.ASSIGNED:
         return (CancelResponseLock(new.id, fence=version),)
     return ()

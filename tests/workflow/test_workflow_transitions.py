@@ -153,3 +153,8 @@ def _check(decision, expected):
         assert isinstance(decision, Refusal), decision
         assert decision.code is expected
         assert decision.message  # always something to show on the card
+
+
+def test_an_unknown_action_is_a_programming_error():
+    with pytest.raises(TypeError):
+        decide(lead_in(S.ASSIGNED), object(), REP, NOW)
