@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
+from typing import Any
 
 
 class Status(enum.StrEnum):
@@ -297,16 +298,17 @@ class Extraction:
     keywords: tuple[str, ...] = ()
 
     @classmethod
-    def from_contract(cls, d: Mapping[str, object]) -> Extraction:
+    def from_contract(cls, d: Mapping[str, Any]) -> Extraction:
+        """From the JSON `leadbot extract --json` prints (DESIGN.md)."""
         budget = d.get("budget")
         tender = d.get("tender_date")
         return cls(
             budget=Budget(int(budget["min"]), int(budget["max"])) if isinstance(budget, Mapping) else None,
             tender_date=date.fromisoformat(tender) if isinstance(tender, str) else None,
-            competitors=tuple(d.get("competitors") or ()),
-            concerns=tuple(d.get("concerns") or ()),
-            titles=tuple(d.get("titles") or ()),
-            keywords=tuple(d.get("keywords") or ()),
+            competitors=tuple(str(x) for x in d.get("competitors") or ()),
+            concerns=tuple(str(x) for x in d.get("concerns") or ()),
+            titles=tuple(str(x) for x in d.get("titles") or ()),
+            keywords=tuple(str(x) for x in d.get("keywords") or ()),
         )
 
 

@@ -404,6 +404,6 @@ def allowed_actions(lead: Lead, actor: Actor, settings: WorkflowSettings = DEFAU
     offered = []
     for action in candidates:
         decision = decide(lead, action, actor, _PROBE_TIME, settings=settings)
-        if decision.ok or decision.code in _SHOWN_WHEN_REFUSED:
+        if isinstance(decision, Accepted) or decision.code in _SHOWN_WHEN_REFUSED:
             offered.append(action)
     return tuple(offered)

@@ -154,3 +154,23 @@ def test_a_voice_note_opens_the_demo_gate_and_its_confirmation_fills_the_lead():
     added = decide(confirmed.lead, add_title_contact(note, "技术总监"), REP, NOW)
     assert isinstance(added, Accepted) and added.lead.titles_on_file == {"技术总监"}
     assert decide(added.lead, Advance(S.DEMO), REP, NOW).ok
+
+
+def test_extraction_from_the_design_contract():
+    contract = {
+        "budget": {"min": 800000, "max": 1000000},
+        "tender_date": "2026-11-25",
+        "competitors": ["华为"],
+        "concerns": ["数据安全"],
+        "titles": ["技术总监"],
+        "keywords": ["私有化部署"],
+    }
+    got = Extraction.from_contract(contract)
+    assert got.budget == BUDGET and got.tender_date.isoformat() == "2026-11-25"
+    assert (got.competitors, got.concerns, got.titles, got.keywords) == (
+        ("华为",),
+        ("数据安全",),
+        ("技术总监",),
+        ("私有化部署",),
+    )
+    assert Extraction.from_contract({"budget": None, "tender_date": None}) == Extraction()
