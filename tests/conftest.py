@@ -76,6 +76,18 @@ def redis_url() -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@pytest.fixture
+async def redis(redis_url: str):
+    """A client on this session's Redis database, emptied before and after the test."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
 # Database
 
 

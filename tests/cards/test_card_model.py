@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, evidence_at, lead_in, voice_note
 
 from bot.actions import MarkLost
 from bot.leadtypes import LOST_REASONS, Contact, Extraction, Status, WorkflowSettings
@@ -21,8 +22,6 @@ from cards.model import (
     notice_card,
 )
 from cards.voice import lead_chooser_card, voice_summary_card
-
-from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, evidence_at, lead_in, voice_note
 
 
 @pytest.mark.parametrize(

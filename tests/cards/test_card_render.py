@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, check_golden, lead_in, voice_note
 
 from bot.leadtypes import Status
 from bot.workflow import allowed_actions
@@ -24,8 +25,6 @@ from cards.model import (
     notice_card,
 )
 from cards.voice import lead_chooser_card, voice_summary_card
-
-from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, check_golden, lead_in, voice_note
 
 DEADLINE = T0 + timedelta(hours=1, minutes=30)
 VIEWERS = {"rep": REP, "manager": MANAGER, "stranger": STRANGER}

@@ -14,13 +14,12 @@ import asyncpg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wf_helpers import MANAGER, REP, REP_VIEW, T0, TENANT
 
 from bot.actions import Accepted, Advance, Assign, AttachEvidence, Audit, UpdateFields
 from bot.audit import GENESIS, AuditEvent, canonical_bytes, canonical_time, chain_hash, verify_chain
 from bot.leadtypes import Budget, EventSource, Evidence, EvidenceKind, Lead, Status
 from bot.workflow import decide
-
-from wf_helpers import MANAGER, REP, REP_VIEW, T0, TENANT
 
 UTC = UTC
 CST = timezone(timedelta(hours=8))

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from bot.actions import Accepted, Advance, Assign, AttachEvidence, Claim, MarkLost, ReleaseToPool, Reopen
-from bot.gates import Refusal, RefusalCode
-from bot.leadtypes import Evidence, EvidenceKind, Status, WorkflowSettings
-from bot.workflow import decide
-
 from wf_helpers import (
     ADMIN,
     FOREIGN_ADMIN,
@@ -24,6 +18,11 @@ from wf_helpers import (
     SYSTEM,
     lead_in,
 )
+
+from bot.actions import Accepted, Advance, Assign, AttachEvidence, Claim, MarkLost, ReleaseToPool, Reopen
+from bot.gates import Refusal, RefusalCode
+from bot.leadtypes import Evidence, EvidenceKind, Status, WorkflowSettings
+from bot.workflow import decide
 
 S = Status
 R = RefusalCode

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from wf_helpers import MANAGER, NOW, OUTSIDER_VIEW, PEER_VIEW, REP, SYSTEM, lead_in
 
 from bot.actions import (
     Accepted,
@@ -26,8 +27,6 @@ from bot.actions import (
 )
 from bot.leadtypes import Budget, Contact, EventSource, IntentTier, Priority, Status, WorkflowSettings
 from bot.workflow import decide
-
-from wf_helpers import MANAGER, NOW, OUTSIDER_VIEW, PEER_VIEW, REP, SYSTEM, lead_in
 
 S = Status
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from wf_helpers import BUDGET, MANAGER, NOW, REP, lead_in
 
 from bot.actions import (
     Accepted,
@@ -21,8 +22,6 @@ from bot.actions import (
 from bot.gates import Missing, Refusal, RefusalCode, refuse
 from bot.leadtypes import Contact, EventSource, Evidence, EvidenceKind, Extraction, Status, VoiceNote, WorkflowSettings
 from bot.workflow import decide
-
-from wf_helpers import BUDGET, MANAGER, NOW, REP, lead_in
 
 S = Status
 

@@ -7,6 +7,21 @@ from datetime import timedelta
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from wf_helpers import (
+    ADMIN,
+    FOREIGN_ADMIN,
+    GONE_VIEW,
+    MANAGER,
+    OTHER_MANAGER,
+    OUTSIDER,
+    OUTSIDER_VIEW,
+    PEER,
+    PEER_VIEW,
+    REP,
+    REP_VIEW,
+    SYSTEM,
+    T0,
+)
 
 from bot.actions import (
     Accepted,
@@ -37,22 +52,6 @@ from bot.leadtypes import (
     next_stage,
 )
 from bot.workflow import allowed_actions, decide
-
-from wf_helpers import (
-    ADMIN,
-    FOREIGN_ADMIN,
-    GONE_VIEW,
-    MANAGER,
-    OTHER_MANAGER,
-    OUTSIDER,
-    OUTSIDER_VIEW,
-    PEER,
-    PEER_VIEW,
-    REP,
-    REP_VIEW,
-    SYSTEM,
-    T0,
-)
 
 ACTORS = [REP, PEER, MANAGER, ADMIN, SYSTEM, OUTSIDER, OTHER_MANAGER, FOREIGN_ADMIN]
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from wf_helpers import MANAGER, NOW, PEER_VIEW, REP, lead_in
 
 from bot.actions import Accepted, Advance, Assign, Claim, MarkLost, ReleaseToPool, Reopen
 from bot.gates import Refusal, RefusalCode
 from bot.leadtypes import Status
 from bot.workflow import decide
-
-from wf_helpers import MANAGER, NOW, PEER_VIEW, REP, lead_in
 
 S = Status
 R = RefusalCode

@@ -13,17 +13,8 @@ from redis.asyncio import Redis
 from bot.platforms.dingtalk.adapter import DingTalkAdapter
 from bot.tokens import TokenBroker
 from storage.secrets import SecretBox
-from tests.platforms.dingtalk.support import APP_KEY, APP_SECRET, REDIS_URL, USERS, credentials
+from tests.platforms.dingtalk.support import APP_KEY, APP_SECRET, USERS, credentials
 from tests.sim.dingtalk import DingTalkSimulator
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
 
 
 @pytest.fixture

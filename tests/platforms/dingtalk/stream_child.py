@@ -1,6 +1,6 @@
 """A StreamRunner in its own process, for the lease takeover test (killed with SIGKILL by the parent).
 
-argv: gateway_base app_key app_secret lease_ttl_s
+argv: gateway_base app_key app_secret lease_ttl_s redis_url
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from redis.asyncio import Redis
 from bot.platforms.base import Inbound
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.stream import StreamRunner
-from tests.platforms.dingtalk.support import REDIS_URL
 
 CHILD_INBOX = "leadbot:test:child-inbound"
 
 
-async def main(gateway: str, app_key: str, app_secret: str, ttl_s: float) -> None:
-    redis = Redis.from_url(REDIS_URL)
+async def main(gateway: str, app_key: str, app_secret: str, ttl_s: float, redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
 
     async def on_inbound(inbound: Inbound) -> None:
         await redis.rpush(CHILD_INBOX, inbound.dedup_key)
@@ -31,4 +30,4 @@ async def main(gateway: str, app_key: str, app_secret: str, ttl_s: float) -> Non
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5]))

@@ -6,7 +6,6 @@ from typing import Any
 
 from bot.platforms.dingtalk.config import DingTalkCredentials
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
 APP_KEY = "dingsimappkey01"
 APP_SECRET = "sim-app-secret-0123456789"
 USERS = ("rep1", "rep2", "mgr1")

@@ -202,10 +202,10 @@ async def test_wrong_secret_keeps_retrying_without_crashing(gateway, runners):
     assert not runner.connected.is_set() and gateway.opens == []
 
 
-async def test_second_runner_waits_on_the_lease_and_takes_over(redis, gateway, runners):
+async def test_second_runner_waits_on_the_lease_and_takes_over(redis, redis_url, gateway, runners):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     child = await asyncio.create_subprocess_exec(sys.executable, str(CHILD), gateway.base_url, APP_KEY, APP_SECRET,
-                                                 str(LEASE_TTL_S), env=env)
+                                                 str(LEASE_TTL_S), redis_url, env=env)
     try:
         await gateway.wait_connected(APP_KEY, timeout_s=20)
         inbox = Inbox()

@@ -13,7 +13,6 @@ from bot.tokens import TokenBroker
 from storage.secrets import SecretBox
 from tests.sim.wecom import CallbackSender, WeComSimulator
 
-REDIS_URL = "redis://127.0.0.1:6379/11"  # this suite's database; nothing else is flushed
 AGENT_ID = 1000002
 SECRET = "sim-secret-Aq9ZxC7pLm2Vb5Nk"
 CALLBACK_TOKEN = "QDG6eK"
@@ -21,15 +20,6 @@ AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 MEMBERS = {"alice", "bob", "carol"}
 UNLICENSED = "dave"  # a member of the app without an interface licence
 APP_ID = 7
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
 
 
 @pytest.fixture

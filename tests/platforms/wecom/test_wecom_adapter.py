@@ -15,7 +15,7 @@ from bot.platforms.wecom.adapter import WeComAdapter, mask_user, new_task_id
 from bot.platforms.wecom.config import WeComCredentials
 from bot.platforms.wecom.errors import FrequencyLimited
 from bot.platforms.wecom.events import parse_inbound
-from tests.platforms.wecom.conftest import AGENT_ID, REDIS_URL, SECRET, UNLICENSED
+from tests.platforms.wecom.conftest import AGENT_ID, SECRET, UNLICENSED
 from tests.sim.wecom import CallbackSender, WeComSimulator
 
 MakeAdapter = Callable[..., WeComAdapter]
@@ -109,9 +109,9 @@ async def test_the_token_is_fetched_once_and_shared(adapter: WeComAdapter, sim: 
 
 
 async def test_a_revoked_token_is_refreshed_once_by_two_workers_at_once(
-    make_adapter: MakeAdapter, sim: WeComSimulator
+    make_adapter: MakeAdapter, sim: WeComSimulator, redis_url: str
 ) -> None:
-    second_redis = Redis.from_url(REDIS_URL)  # a second worker: its own connection and broker
+    second_redis = Redis.from_url(redis_url)  # a second worker: its own connection and broker
     try:
         first, second = make_adapter(), make_adapter(redis=second_redis)
         await first.send_text("alice", "warm-up")
@@ -247,8 +247,10 @@ async def test_the_per_member_window_is_enforced_before_wecom_drops(adapter: WeC
     assert not [d for d in sim.deliveries if d.dropped]
 
 
-async def test_the_window_is_shared_by_two_workers(make_adapter: MakeAdapter, sim: WeComSimulator) -> None:
-    second_redis = Redis.from_url(REDIS_URL)
+async def test_the_window_is_shared_by_two_workers(
+    make_adapter: MakeAdapter, sim: WeComSimulator, redis_url: str
+) -> None:
+    second_redis = Redis.from_url(redis_url)
     try:
         first, second = make_adapter(), make_adapter(redis=second_redis)
         results = await asyncio.gather(
