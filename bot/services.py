@@ -10,7 +10,7 @@ import logging
 import os
 import secrets as _random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +19,8 @@ from arq.connections import ArqRedis
 from bot.apps import AppCache
 from bot.config import Settings
 from bot.logs import register_secret
+from bot.platforms.base import Adapter
+from bot.platforms.registry import AdapterCache
 from bot.queue import Queue
 from bot.tokens import TokenBroker
 from storage import db
@@ -41,6 +43,11 @@ class Services:
     admin_token: str
     apps: AppCache
     embedded: EmbeddedRedis | None = None
+    adapters: AdapterCache = field(default_factory=AdapterCache)
+
+    async def adapter(self, app_id: int) -> Adapter:
+        """The adapter of an app (raises NotFound for an unknown app)."""
+        return self.adapters.get(self, await self.apps.require(app_id))
 
 
 def load_admin_token(settings: Settings) -> tuple[str, bool]:

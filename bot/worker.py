@@ -14,14 +14,16 @@ from collections.abc import AsyncIterator
 from arq import Worker
 from arq.connections import ArqRedis
 
-from bot.jobs import inbound
+from bot import cardsvc, clicks  # noqa: F401 - registering their outbox and click handlers
+from bot.jobs import followups, inbound
 from bot.services import Services
 from bot.worker_heartbeat import beat_forever, stop_beating, worker_id
 from storage.redis import connect
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS = [*inbound.FUNCTIONS]
+FUNCTIONS = [*inbound.FUNCTIONS, *followups.FUNCTIONS]
+CRON_JOBS = [*followups.CRON_JOBS]
 # Poll often: a card click waits for the next poll before its job starts (arq's default 0.5 s is too slow).
 POLL_DELAY_S = 0.02
 SHUTDOWN_GRACE_S = 10.0
@@ -33,6 +35,7 @@ def build_worker(services: Services, *, burst: bool = False) -> Worker:
     pool = connect(url, ArqRedis)
     return Worker(
         functions=FUNCTIONS,
+        cron_jobs=CRON_JOBS,
         redis_pool=pool,
         ctx={"services": services},
         handle_signals=False,
@@ -66,7 +69,11 @@ async def running_worker(services: Services) -> AsyncIterator[Worker]:
         running = [t for t in worker.tasks.values() if not t.done()]
         if running:
             await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
-        task.cancel()
+        # Cancel until it stops: a cancellation landing inside a Redis call can be swallowed by the client,
+        # and the poll loop then sleeps on as if nothing happened.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.5)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await worker.close()

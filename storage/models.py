@@ -101,3 +101,223 @@ class User(TimestampMixin, models.Model):
     class Meta:
         table = "users"
         unique_together = (("tenant", "wecom_userid"), ("tenant", "dingtalk_staff_id"))
+
+
+class Lead(TimestampMixin, models.Model):
+    """A sales lead. `version` rises by one on every accepted change (optimistic locking, card staleness);
+    `audit_head` is the hash of its newest audit event, so a cut-off chain tail is detectable."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="leads")
+    external_id = fields.CharField(max_length=128, null=True)
+    company = fields.CharField(max_length=200, default="")
+    contact_name = fields.CharField(max_length=100, default="")
+    phone = fields.CharField(max_length=32, default="")
+    email = fields.CharField(max_length=254, default="")
+    source = fields.CharField(max_length=64, default="")
+    region = fields.CharField(max_length=64, default="")
+    industry = fields.CharField(max_length=64, default="")
+    budget_min = fields.BigIntField(null=True)
+    budget_max = fields.BigIntField(null=True)
+    tags = fields.JSONField(default=list)
+    intent = fields.CharField(max_length=16, null=True)
+    priority = fields.SmallIntField(default=0)
+    status = fields.CharField(max_length=16, default="pool", db_index=True)
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="leads", null=True, on_delete=fields.SET_NULL
+    )
+    decision_maker = fields.CharField(max_length=100, null=True)
+    contacts = fields.JSONField(default=list)
+    evidence = fields.JSONField(default=list)
+    history = fields.JSONField(default=list)
+    competitors = fields.JSONField(default=list)
+    tender_date = fields.DateField(null=True)
+    assigned_at = fields.DatetimeField(null=True)
+    contacted_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    last_activity_at = fields.DatetimeField(null=True)
+    lost_reason = fields.CharField(max_length=200, null=True)
+    bounce_count = fields.SmallIntField(default=0)
+    version = fields.IntField(default=0)
+    audit_seq = fields.IntField(default=0)
+    audit_head = fields.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        table = "leads"
+        unique_together = (("tenant", "external_id"),)
+        indexes = (("tenant", "status"), ("tenant", "assignee"))
+
+
+class LeadEvent(models.Model):
+    """One audited change, chained per lead: `hash = sha256(prev_hash, canonical(event))` (bot.audit)."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="lead_events")
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField("models.Lead", related_name="events")
+    seq = fields.IntField()
+    at = fields.DatetimeField()
+    actor_id = fields.IntField(null=True)
+    actor_role = fields.CharField(max_length=16)
+    source = fields.CharField(max_length=16)
+    action = fields.CharField(max_length=32)
+    before = fields.JSONField(default=dict)
+    after = fields.JSONField(default=dict)
+    evidence = fields.JSONField(default=list)
+    reason = fields.TextField(default="")
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "lead_events"
+        unique_together = (("lead", "seq"),)
+
+
+class CardInstance(TimestampMixin, models.Model):
+    """A card we sent to one person, kept so it can be updated in place when its lead changes.
+
+    WeCom updates need a single-use `response_code` (from the send, then one per click); when none is usable
+    the card is replaced by a fresh one. DingTalk updates by `card_id` (outTrackId) alone.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="cards")
+    app: fields.ForeignKeyRelation[App] = fields.ForeignKeyField("models.App", related_name="cards")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField("models.User", related_name="cards")
+    kind = fields.CharField(max_length=24)
+    # What the card shows: a lead id, a voice note id or an alert id, depending on `kind`.
+    subject_id = fields.BigIntField()
+    card_id = fields.CharField(max_length=128)
+    recipient = fields.CharField(max_length=64)  # the platform user id it was sent to
+    version = fields.IntField(default=0)  # the subject's version it shows
+    response_code = fields.CharField(max_length=512, null=True)
+    code_expires_at = fields.DatetimeField(null=True)
+    live = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "card_instances"
+        unique_together = (("app", "card_id"),)
+        indexes = (("kind", "subject_id", "live"),)
+
+
+class Outbox(models.Model):
+    """Work to do after a commit, written in the same transaction as the change that caused it.
+
+    A change is committed with its follow-ups (send a card, notify someone, re-render cards...) or not at all;
+    a job carries them out and marks them done, and a sweeper re-queues any that a crash left pending.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    tenant_id = fields.IntField()
+    lead_id = fields.BigIntField(null=True)
+    kind = fields.CharField(max_length=32)
+    payload = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    done_at = fields.DatetimeField(null=True, db_index=True)
+    # A runner claims a row until this time; a crashed runner's claim lapses and the sweeper hands it on.
+    claimed_until = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(null=True)
+    gave_up = fields.BooleanField(default=False)  # done_at is set, but it never succeeded
+
+    class Meta:
+        table = "outbox"
+
+
+class RoutingRule(TimestampMixin, models.Model):
+    id = fields.IntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="rules")
+    position = fields.IntField(default=0)
+    name = fields.CharField(max_length=128)
+    enabled = fields.BooleanField(default=True)
+    # bot.routing's rule fields (match, strategy, candidates...), validated by the admin API before storing.
+    spec = fields.JSONField(default=dict)
+    cursor = fields.IntField(null=True)  # round robin: the rep who got the last lead
+
+    class Meta:
+        table = "routing_rules"
+
+
+class Deadline(TimestampMixin, models.Model):
+    """A timer kept in the database (the source of truth); Redis holds a deferred job for it, re-armed on start.
+
+    `fence` is the lead version that armed it: a run whose fence no longer matches does nothing.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    tenant_id = fields.IntField()
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField("models.Lead", related_name="deadlines")
+    kind = fields.CharField(max_length=24)
+    due_at = fields.DatetimeField(db_index=True)
+    fence = fields.IntField()
+    step = fields.IntField(default=0)
+    # The escalation ladder frozen when the lock started (steps, delays, targets).
+    plan = fields.JSONField(default=dict)
+    state = fields.CharField(max_length=16, default="pending", db_index=True)
+
+    class Meta:
+        table = "deadlines"
+        unique_together = (("lead", "kind"),)
+
+
+class VoiceNote(TimestampMixin, models.Model):
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="voice_notes")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField("models.User", related_name="voice_notes")
+    lead: fields.ForeignKeyNullableRelation[Lead] = fields.ForeignKeyField(
+        "models.Lead", related_name="voice_notes", null=True, on_delete=fields.SET_NULL
+    )
+    audio_sha256 = fields.CharField(max_length=64)
+    duration_s = fields.FloatField()
+    transcript = fields.TextField(default="")
+    platform_text = fields.TextField(null=True)  # the platform's own recognition, when it gives one
+    fields_json = fields.JSONField(default=dict)
+    model = fields.CharField(max_length=128, default="")
+    elapsed_s = fields.FloatField(default=0.0)
+    rtf = fields.FloatField(default=0.0)
+    version = fields.IntField(default=0)
+    confirmed = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "voice_notes"
+        unique_together = (("tenant", "audio_sha256"),)
+
+
+class Alert(TimestampMixin, models.Model):
+    """Something a person must hear about, sent through the channel chain (chat -> SMS -> e-mail)."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant_id = fields.IntField()
+    lead_id = fields.BigIntField(null=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField("models.User", related_name="alerts")
+    kind = fields.CharField(max_length=32)
+    text = fields.TextField()
+    # A stable key so a retried job cannot raise the same alert twice.
+    dedup_key = fields.CharField(max_length=128, unique=True)
+    state = fields.CharField(max_length=16, default="pending", db_index=True)
+    channel_index = fields.SmallIntField(default=0)
+    acked_at = fields.DatetimeField(null=True)
+    ack_token = fields.CharField(max_length=64, null=True)
+
+    class Meta:
+        table = "alerts"
+
+
+class Delivery(models.Model):
+    """One attempt to reach a person on one channel: every attempt is on record."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant_id = fields.IntField()
+    alert_id = fields.BigIntField(null=True, db_index=True)
+    lead_id = fields.BigIntField(null=True, db_index=True)
+    user_id = fields.IntField(null=True)
+    channel = fields.CharField(max_length=16)
+    provider = fields.CharField(max_length=32)
+    address = fields.CharField(max_length=128, default="")  # masked
+    request_id = fields.CharField(max_length=128, null=True)
+    code = fields.CharField(max_length=64, null=True)
+    detail = fields.TextField(default="")
+    latency_ms = fields.FloatField(default=0.0)
+    outcome = fields.CharField(max_length=16)
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "deliveries"

@@ -1,0 +1,92 @@
+"""Carrying out the follow-ups a committed change wrote into the outbox.
+
+The job that committed a change runs its follow-ups at once (the fast path: a click's card update must not wait for
+a queue); if that process dies first, `sweep_outbox` finds the rows still pending and queues them. A row is claimed
+before it runs, so the fast path and the sweeper never run it twice at the same time; a follow-up that fails is
+retried later with backoff, and each handler is written to be safe to run again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F, Q
+
+from bot.errors import PlatformError
+from bot.services import Services
+from storage.models import Outbox
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Services, Outbox], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+CLAIM_S = 120
+MAX_ATTEMPTS = 12
+SWEEP_AFTER_S = 10
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+async def _claim(row_id: int) -> Outbox | None:
+    now = datetime.now(UTC)
+    claimed = await Outbox.filter(
+        Q(id=row_id, done_at=None) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
+    ).update(claimed_until=now + timedelta(seconds=CLAIM_S), attempts=F("attempts") + 1)
+    return await Outbox.get_or_none(id=row_id) if claimed else None
+
+
+async def run_one(services: Services, row_id: int) -> bool:
+    """Run one pending row; True when it is done (now or before)."""
+    row = await _claim(row_id)
+    if row is None:
+        return not await Outbox.filter(id=row_id, done_at=None).exists()
+    handler = HANDLERS.get(row.kind)
+    try:
+        if handler is None:
+            raise LookupError(f"no outbox handler for {row.kind!r}")
+        await handler(services, row)
+    except Exception as e:  # recorded on the row and retried later; nothing is dropped silently
+        expected = isinstance(e, PlatformError)
+        log.log(logging.WARNING if expected else logging.ERROR, "outbox %d (%s) failed, attempt %d: %s",
+                row.id, row.kind, row.attempts, e, exc_info=not expected)
+        backoff = min(3600, 5 * 2 ** min(row.attempts, 10))
+        give_up = row.attempts >= MAX_ATTEMPTS
+        await Outbox.filter(id=row.id).update(
+            last_error=f"{type(e).__name__}: {e}"[:2000],
+            claimed_until=datetime.now(UTC) + timedelta(seconds=backoff),
+            done_at=datetime.now(UTC) if give_up else None,
+            gave_up=give_up,
+        )
+        if give_up:
+            log.error("outbox %d (%s) given up after %d attempts", row.id, row.kind, row.attempts)
+        return False
+    await Outbox.filter(id=row.id).update(done_at=datetime.now(UTC), last_error=None)
+    return True
+
+
+async def run(services: Services, row_ids: Sequence[int]) -> None:
+    """Run rows in order (a lead's follow-ups depend on each other: send the card before re-rendering it)."""
+    for row_id in row_ids:
+        await run_one(services, row_id)
+
+
+async def pending_due(limit: int = 500) -> list[int]:
+    now = datetime.now(UTC)
+    old = now - timedelta(seconds=SWEEP_AFTER_S)
+    rows = await Outbox.filter(
+        Q(done_at=None) & Q(created_at__lt=old) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
+    ).order_by("id").limit(limit).values_list("id", flat=True)
+    return list(rows)
+
+
+def payload(row: Outbox) -> dict[str, Any]:
+    return dict(row.payload or {})

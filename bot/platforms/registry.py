@@ -1,0 +1,38 @@
+"""One adapter per app per process, built from the app's opened credentials and the process's shared resources."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.apps import LoadedApp
+from bot.platforms.base import Adapter, Platform
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+
+def build_adapter(services: Services, app: LoadedApp) -> Adapter:
+    if app.platform == Platform.WECOM:
+        from bot.platforms.wecom.adapter import WeComAdapter
+
+        return WeComAdapter(app.id, app.credentials, session=services.http, broker=services.broker,
+                            redis=services.redis, api_base=app.api_base)
+    from bot.platforms.dingtalk.adapter import DingTalkAdapter
+
+    return DingTalkAdapter(app.id, app.credentials, session=services.http, tokens=services.broker,
+                           redis=services.redis, api_base=app.api_base)
+
+
+class AdapterCache:
+    """Adapters keyed by app id; rebuilt when the app's cached row is reloaded (credentials may have changed)."""
+
+    def __init__(self) -> None:
+        self._adapters: dict[int, tuple[float, Adapter]] = {}
+
+    def get(self, services: Services, app: LoadedApp) -> Adapter:
+        cached = self._adapters.get(app.id)
+        if cached is not None and cached[0] == app.loaded_at:
+            return cached[1]
+        adapter = build_adapter(services, app)
+        self._adapters[app.id] = (app.loaded_at, adapter)
+        return adapter
