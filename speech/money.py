@@ -20,7 +20,7 @@ AMOUNT_RE = re.compile(
 )
 _MAGNITUDE = frozenset("万亿千")
 # what follows a number that is not money: headcounts, dates, durations, ordinals, ratios
-_NOT_MONEY_AFTER = tuple("人名家台套天年月号日期周个次位平米吨件倍分%岁层楼条项款") + ("小时", "多人", "多家")
+_NOT_MONEY_AFTER = tuple("人名家台套天年月号日期周个次位平米吨件倍%岁层楼条") + ("小时", "多人", "多家")
 _CONSECUTIVE = {a: b for a, b in zip("一二三四五六七八", "二三四五六七八九")}
 # 亿 and 万 misheard after a numeral (一个以 for 一个亿) — only ever applied right after a budget cue.
 _UNIT_SOUNDS = {"yi": "亿", "wan": "万"}

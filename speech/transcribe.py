@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from speech.audio import MAX_DURATION_S, decode_audio
 from speech.chinese import to_simplified
 
-DEFAULT_PROMPT = "以下是销售拜访客户后的工作小结，用简体中文记录预算、招标时间、竞争对手和客户顾虑。"
+# Short on purpose: every prompt token is decoded against each piece, and a 40-token prompt measured 40 %
+# slower for no gain in accuracy; the tenant's hot words carry the vocabulary.
+DEFAULT_PROMPT = "销售拜访小结，简体中文。"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ class DecodeSettings:
     log_prob_threshold: float = -1.0
     # Above this, the text is a repetition loop ("好的好的好的…"), the other shape of hallucination.
     compression_ratio_threshold: float = 2.4
-    vad_parameters: dict[str, Any] = field(default_factory=lambda: {"min_silence_duration_ms": 500})
+    vad_parameters: dict[str, Any] | None = None  # faster-whisper's batched defaults: 160 ms pauses cut pieces
 
     def whisper_kwargs(self) -> dict[str, Any]:
         return {
@@ -55,7 +57,7 @@ class DecodeSettings:
             "beam_size": self.beam_size,
             "batch_size": self.batch_size,
             "vad_filter": True,
-            "vad_parameters": dict(self.vad_parameters),
+            "vad_parameters": dict(self.vad_parameters) if self.vad_parameters else None,
         }
 
 
@@ -149,7 +151,7 @@ class Transcriber:
             return self._pipeline
 
 
-def format_hotwords(words: list[str] | None, *, max_chars: int = 120) -> str | None:
+def format_hotwords(words: list[str] | None, *, max_chars: int = 60) -> str | None:
     """Hot words as one space-separated string, de-duplicated, capped so the prompt stays short.
 
     faster-whisper puts them before the previous-text prompt; past ~220 tokens it truncates silently and every
