@@ -27,12 +27,12 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("month_day", re.compile(
         rf"(?:(?P<yr>今年|明年|后年)|(?P<y4>[0-9]{{4}})年)?{_NOT_AFTER_NUMERAL}(?P<m>{_M})月(?P<d>{_D})(?:号|日)?")),
     ("rel_month_day", re.compile(rf"{_REL_MONTH}(?P<d>{_D})(?:号|日)")),
-    ("month_end", re.compile(r"(?P<rel>下下个?月|下个?月|这个?月|本月)?(?:月底|月末)")),
+    ("month_end", re.compile(r"(?:(?P<rel>下下个?|下个?|这个?|本)月?)?(?:月底|月末)")),
     ("year_end", re.compile(r"(?P<rel>今年|明年)?(?:年底|年末)")),
     ("weekday", re.compile(rf"(?P<wk>下下个?{_WEEK}|下个?{_WEEK}|这个?{_WEEK}|本{_WEEK}|{_WEEK})(?P<wd>{_WD})")),
     ("day", re.compile(rf"{_NOT_AFTER_NUMERAL}(?P<d>{_D})(?:号|日)")),
     ("named_day", re.compile(r"大后天|后天|明天|明日|今天|今日")),
-    ("days_later", re.compile(rf"(?P<n>{_D})(?P<u>天|个?{_WEEK})(?:后|之后|以后)")),
+    ("days_later", re.compile(rf"(?P<n>{_D}|两)(?P<u>天|个?{_WEEK})(?:后|之后|以后)")),
 )
 _NAMED_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
 _WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
@@ -106,7 +106,7 @@ def _rel_month_day(match: re.Match[str], ref: date) -> date | None:
 
 
 def _month_end(match: re.Match[str], ref: date) -> date | None:
-    shift = _MONTH_SHIFT[match["rel"].rstrip("个月")] if match["rel"] else 0
+    shift = _MONTH_SHIFT[match["rel"].rstrip("个")] if match["rel"] else 0
     year, month = _shift_month(ref, shift)
     return date(year, month, calendar.monthrange(year, month)[1])
 

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from datetime import date, datetime
 
-from speech.chinese import normalize
+from speech.chinese import normalize, to_simplified
 from speech.dates import find_dates
 from speech.fields import Budget, Fields
 from speech.lexicon import Lexicon
@@ -48,7 +48,7 @@ class Extractor:
         self._link = re.compile(rf"(?:{links}|\s)*")
 
     def extract(self, text: str, ref: datetime) -> Fields:
-        text = normalize(text).lower()
+        text = normalize(to_simplified(text)).lower()
         bounds = token_bounds(self.tokenizer, text)
         sounds = Syllables(text)
         return Fields(

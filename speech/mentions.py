@@ -16,7 +16,10 @@ from speech.terms import Span, TermFinder, crosses_clause, is_word
 
 _CONTEXT_WINDOW = 8
 _CONNECTORS = frozenset({"和", "跟", "与", "、", "及", "以及", "还有", "或", "或者", ",", " "})
+# a sound-alike title that is really the word it was spelled as: 写一份技术总结, 采购总结报告
 _NOT_A_PERSON_AFTER = ("报告", "一下", "文档", "材料", "会议")
+_NOT_A_PERSON_BEFORE = frozenset("份篇写做")
+_DEPARTMENT_SUFFIXES = ("部", "中心", "办", "室", "处", "科")
 
 
 class MentionFinder:
@@ -28,7 +31,7 @@ class MentionFinder:
         self._competitor_text = TermFinder(aliases.items())
         self._competitor_sound = SoundIndex(aliases.items())
         self._context = TermFinder((cue, None) for cue in rules.competitor_context)
-        self._titles = TermFinder((title.lower(), title) for title in lexicon.titles)
+        self._titles = TermFinder(_title_spellings(lexicon))
         self._title_sound = SoundIndex((title, title) for title in lexicon.titles)
         self._departments = {title: _department(title, lexicon.title_roles) for title in lexicon.titles}
         self._own_side = rules.own_side
@@ -71,6 +74,8 @@ class MentionFinder:
         found = [span for span in self._titles.find(text) if span.start in bounds]
         for hit in self._title_sound.find(text, sounds):
             if _overlaps(hit.start, hit.end, found) or text.startswith(_NOT_A_PERSON_AFTER, hit.end):
+                continue
+            if not hit.exact and hit.start > 0 and text[hit.start - 1] in _NOT_A_PERSON_BEFORE:
                 continue
             department = self._departments[hit.payload]
             if self._title_heard(text, hit, department, bounds):
@@ -117,6 +122,16 @@ class MentionFinder:
     def keywords(self, text: str, bounds: frozenset[int]) -> tuple[str, ...]:
         spans = self._keywords.find(text)
         return _unique(span.payload for span in spans if span.start in bounds and span.end in bounds)
+
+
+def _title_spellings(lexicon: Lexicon) -> list[tuple[str, str]]:
+    """Each title as written, plus 采购部经理 for 采购经理: the 部 is said half the time and means the same."""
+    spellings = [(title.lower(), title) for title in lexicon.titles]
+    for title in lexicon.titles:
+        department = _department(title, lexicon.title_roles)
+        if department and not department.endswith(_DEPARTMENT_SUFFIXES):
+            spellings.append(((department + "部" + title[len(department):]).lower(), title))
+    return spellings
 
 
 def _department(title: str, roles: tuple[str, ...]) -> str:

