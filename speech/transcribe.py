@@ -2,8 +2,9 @@
 
 Speed settings (measured by bench/voice.py on 2 cores, base model, int8): the language is fixed to zh (saves a
 language-detection encoder pass), greedy decoding (beam 1), and the batched pipeline, which cuts the clip at
-VAD pauses and decodes the pieces together without timestamp tokens. The same VAD keeps silence away from the
-decoder, which is where Whisper invents sentences.
+VAD pauses and decodes the pieces together without timestamp tokens; notes over 30 s are packed into as few
+30 s windows as their speech needs (`speech.windows`). The same VAD keeps silence away from the decoder, which
+is where Whisper invents sentences; a no-speech gate drops what the decoder itself doubts.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from speech.audio import MAX_DURATION_S, decode_audio
 from speech.chinese import to_simplified
+from speech.windows import pack_speech
 
 # Short on purpose: every prompt token is decoded against each piece, and a 40-token prompt measured 40 %
 # slower for no gain in accuracy; the tenant's hot words carry the vocabulary.
@@ -49,7 +51,8 @@ class DecodeSettings:
     log_prob_threshold: float = -1.0
     # Above this, the text is a repetition loop ("好的好的好的…"), the other shape of hallucination.
     compression_ratio_threshold: float = 2.4
-    vad_parameters: dict[str, Any] | None = None  # faster-whisper's batched defaults: 160 ms pauses cut pieces
+    # faster-whisper's batched defaults; notes over 30 s are packed by `speech.windows` first
+    vad_parameters: dict[str, Any] = field(default_factory=lambda: {"min_silence_duration_ms": 160})
 
     def whisper_kwargs(self) -> dict[str, Any]:
         return {
@@ -57,7 +60,7 @@ class DecodeSettings:
             "beam_size": self.beam_size,
             "batch_size": self.batch_size,
             "vad_filter": True,
-            "vad_parameters": dict(self.vad_parameters) if self.vad_parameters else None,
+            "vad_parameters": dict(self.vad_parameters),
         }
 
 
@@ -117,13 +120,22 @@ class Transcriber:
     ) -> Transcript:
         started = time.perf_counter()
         decoded = decode_audio(audio, max_duration_s=self.max_duration_s)
-        segments, info = self._batched().transcribe(
-            decoded.samples,
-            initial_prompt=prompt if prompt is not None else self.default_prompt,
-            hotwords=format_hotwords(hotwords),
-            **self.settings.whisper_kwargs(),
-        )
-        text = to_simplified("".join(seg.text for seg in segments if self._is_speech(seg)).strip())
+        kwargs = self.settings.whisper_kwargs()
+        samples = decoded.samples
+        packed = pack_speech(samples, kwargs["vad_parameters"])
+        if packed is not None:
+            samples = packed.audio
+            kwargs.update(vad_filter=False, clip_timestamps=packed.clips)
+        pieces: list[str] = []
+        if packed is None or packed.clips:
+            segments, _ = self._batched().transcribe(
+                samples,
+                initial_prompt=prompt if prompt is not None else self.default_prompt,
+                hotwords=format_hotwords(hotwords),
+                **kwargs,
+            )
+            pieces = [seg.text for seg in segments if self._is_speech(seg)]
+        text = to_simplified("".join(pieces).strip())
         elapsed_s = time.perf_counter() - started
         return Transcript(
             text=text,
@@ -132,7 +144,7 @@ class Transcriber:
             rtf=round(elapsed_s / decoded.duration_s, 4) if decoded.duration_s else 0.0,
             model=self.model_name,
             no_speech=not text,
-            language=info.language,
+            language=kwargs["language"],
         )
 
     def _is_speech(self, segment: Any) -> bool:

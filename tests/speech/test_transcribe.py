@@ -59,14 +59,15 @@ def test_voice_note_to_simplified_text_and_fields(
 
 
 @pytest.mark.parametrize(
-    "kind", ["silence", "white_noise", "loud_white_noise", "mains_hum", "rumble"],
+    "kind", ["silence", "white_noise", "loud_white_noise", "mains_hum", "rumble", "long_silence"],
 )
 def test_silence_and_noise_give_no_text(transcriber: Transcriber, kind: str) -> None:
     rng = np.random.default_rng(5)
-    n = 16_000 * 8
+    n = 16_000 * (45 if kind == "long_silence" else 8)
     t = np.arange(n) / 16_000
     samples = {
         "silence": np.zeros(n),
+        "long_silence": np.zeros(n),  # over 30 s: goes through speech.windows
         "white_noise": rng.normal(0, 0.05, n),
         "loud_white_noise": rng.normal(0, 0.2, n),
         "mains_hum": 0.3 * np.sin(2 * np.pi * 50 * t),
@@ -74,6 +75,14 @@ def test_silence_and_noise_give_no_text(transcriber: Transcriber, kind: str) -> 
     }[kind]
     result = transcriber.transcribe_sync(_wav(samples), hotwords=HOTWORDS)
     assert (result.text, result.no_speech) == ("", True)
+
+
+def test_a_full_minute_is_transcribed_whole(transcriber: Transcriber, voice_dir: Path) -> None:
+    result = transcriber.transcribe_sync(voice_dir / "long.amr", hotwords=HOTWORDS)
+    fields = get_extractor().extract(result.text, datetime.fromisoformat("2026-11-20T10:00:00+08:00"))
+    # the first summary and the last one are both in the text: no window was dropped
+    assert {"华为", "纷享销客"} <= set(fields.competitors) and "集团采购" in result.text
+    assert len(result.text) > 200
 
 
 def test_errors_come_before_any_model_work(transcriber: Transcriber, voice_dir: Path) -> None:
