@@ -7,6 +7,7 @@ demuxer probes the container, so one code path serves them all. Downloads arrive
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,28 +46,27 @@ def decode_audio(source: bytes | Path | str, *, max_duration_s: float | None = M
         opened = str(path)
     try:
         with av.open(opened, mode="r", metadata_errors="ignore") as container:
-            return _decode_container(container, max_duration_s)
+            return _decode_container(container, math.inf if max_duration_s is None else max_duration_s)
     except (av.FFmpegError, UnicodeDecodeError, IndexError, ValueError) as exc:
         raise NotAudio(f"not decodable audio: {type(exc).__name__}") from exc
 
 
-def _decode_container(container: av.container.InputContainer, max_duration_s: float | None) -> Audio:
+def _decode_container(container: av.container.InputContainer, max_duration_s: float) -> Audio:
+    limit_s = max_duration_s + _SLACK_S
     if not container.streams.audio:
         raise NotAudio("no audio stream in the file")
     stream = container.streams.audio[0]
-    limit_s = None if max_duration_s is None else max_duration_s + _SLACK_S
     # The container's declared duration is not trusted: for AMR libav estimates it from the bitrate (long.amr
     # "lasts" 62.0 s by that guess, 60.1 s in samples). Counting decoded samples stops early enough.
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     chunks: list[np.ndarray] = []
     n_samples = 0
     for frame in container.decode(stream):
-        frame.pts = None  # let the resampler count samples itself; AMR pts gaps confuse it otherwise
         for out in resampler.resample(frame):
             chunk = out.to_ndarray().reshape(-1)
             chunks.append(chunk)
             n_samples += chunk.size
-        if limit_s is not None and n_samples / SAMPLE_RATE > limit_s:
+        if n_samples / SAMPLE_RATE > limit_s:
             raise TooLong(n_samples / SAMPLE_RATE, max_duration_s)
     for out in resampler.resample(None):
         chunk = out.to_ndarray().reshape(-1)
@@ -76,7 +76,7 @@ def _decode_container(container: av.container.InputContainer, max_duration_s: fl
         raise NotAudio("the audio stream holds no samples")
     samples = np.concatenate(chunks).astype(np.float32, copy=False)
     duration_s = samples.size / SAMPLE_RATE
-    if max_duration_s is not None and duration_s > max_duration_s + _SLACK_S:
+    if duration_s > limit_s:
         raise TooLong(duration_s, max_duration_s)
     return Audio(samples=samples, duration_s=duration_s)
 

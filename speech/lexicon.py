@@ -44,7 +44,15 @@ class Lexicon:
             str(name): _unique([str(name), *map(str, aliases)]) for name, aliases in data.get("competitors", {}).items()
         }
         lists = {key: _unique(map(str, data.get(key, ()))) for key in _LIST_FIELDS}
-        return cls(competitors=competitors, **lists)
+        return cls(
+            competitors=competitors,
+            context_required=lists["context_required"],
+            products=lists["products"],
+            titles=lists["titles"],
+            title_roles=lists["title_roles"],
+            keywords=lists["keywords"],
+            hotwords=lists["hotwords"],
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"competitors": {name: list(aliases) for name, aliases in self.competitors.items()}}

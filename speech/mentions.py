@@ -98,11 +98,14 @@ class MentionFinder:
 
     def _own(self, text: str, start: int) -> bool:
         before = text[max(0, start - 4):start]
-        return any(before.endswith(word) or before.endswith(word + "的") for word in self._own_side)
+        return any(before.endswith((word, word + "的")) for word in self._own_side)
 
     # -- concerns -----------------------------------------------------------------------------------------------
     def concerns(self, text: str, sounds: Syllables, bounds: frozenset[int]) -> tuple[str, ...]:
-        spans = [span for span in self._concern_text.find(text) if span.payload is not None]
+        # exclusions (对接人, 服务器) carry no label: matched only so that 对接/服务 inside them are not
+        spans: list[Span[str]] = [
+            Span(s.start, s.end, s.text, s.payload) for s in self._concern_text.find(text) if s.payload is not None
+        ]
         for hit in self._concern_sound.find(text, sounds):
             if _overlaps(hit.start, hit.end, spans) or hit.start not in bounds or hit.end not in bounds:
                 continue

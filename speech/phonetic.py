@@ -38,7 +38,7 @@ def char_syllable(ch: str) -> str:
 
 def term_syllables(term: str) -> tuple[str, ...]:
     """Syllables of a lexicon term, read as a phrase so heteronyms come out right (银行 hang, 行长 zhang)."""
-    return tuple(s.lower() for s in lazy_pinyin(term, style=Style.NORMAL, errors=lambda rest: list(rest)))
+    return tuple(s.lower() for s in lazy_pinyin(term, style=Style.NORMAL))
 
 
 @lru_cache(maxsize=4096)
@@ -95,7 +95,7 @@ class SoundIndex(Generic[T]):
 class Syllables:
     """Per-character toneless syllables and coarse keys of one text, computed once and shared by indexes."""
 
-    __slots__ = ("syllables", "coarse")
+    __slots__ = ("coarse", "syllables")
 
     def __init__(self, text: str) -> None:
         self.syllables = [char_syllable(ch) for ch in text]
