@@ -87,12 +87,14 @@ class MentionFinder:
         """A sound-alike title counts when one half was heard right: the department (采购总结 -> 采购总监),
         or the role with a department that is no word of its own (台务总监 -> 财务总监); or, for the whole
         title, when it sounds exactly the same and is no ordinary word (总经历 -> 总经理)."""
-        if hit.start not in bounds and not department:
-            return False
+        if hit.start not in bounds:
+            return False  # 设备科副科长 also sounds like ...客服科长 from its second character on
         if department and text.startswith(department, hit.start):
             return True
         split = hit.start + len(department)
-        if department and text.startswith(hit.payload[len(department):], split) and split in bounds:
+        if department and split not in bounds:
+            return False  # the role half cuts through a word: 设备科副科长 is not ...客服科长
+        if department and text.startswith(hit.payload[len(department):], split):
             return not is_word(self.tokenizer, text, hit.start, split)
         return hit.exact and hit.end in bounds and not is_word(self.tokenizer, text, hit.start, hit.end)
 

@@ -21,7 +21,9 @@ AMOUNT_RE = re.compile(
 _MAGNITUDE = frozenset("万亿千")
 # what follows a number that is not money: headcounts, dates, durations, ordinals, ratios
 _NOT_MONEY_AFTER = tuple("人名家台套天年月号日期周个次位平米吨件倍%岁层楼条") + ("小时", "多人", "多家")
-_CONSECUTIVE = {a: b for a, b in zip("一二三四五六七八", "二三四五六七八九")}
+_CONSECUTIVE = {a: b for a, b in zip("一二两三四五六七八", "二三三四五六七八九")}
+# 几十万, 上百万, 数千万: an order of magnitude, not a figure
+_VAGUE_BEFORE = frozenset("几上数好大")
 # 亿 and 万 misheard after a numeral (一个以 for 一个亿) — only ever applied right after a budget cue.
 _UNIT_SOUNDS = {"yi": "亿", "wan": "万"}
 _NOT_UNIT_AFTER = frozenset("上下内外前后为来")
@@ -47,6 +49,10 @@ def find_amounts(text: str) -> list[Amount]:
 def _amount(text: str, match: re.Match[str]) -> Amount | None:
     a, b, cur = match["a"].strip(".点个"), match["b"], match["cur"]
     if not a or text[max(0, match.start() - 3):match.start()] == "百分之":
+        return None
+    if a[0] in "百千万亿" or not (a[0] == "十" or any(ch in DIGITS for ch in a)):
+        return None  # a unit first is no figure: 千万别, 万一
+    if match.start() > 0 and text[match.start() - 1] in _VAGUE_BEFORE:
         return None
     if text.startswith(_NOT_MONEY_AFTER, match.end()):
         return None
