@@ -11,6 +11,7 @@ import re
 import threading
 from collections import OrderedDict
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from speech.chinese import normalize, to_simplified
 from speech.dates import find_dates
@@ -26,6 +27,7 @@ _BUDGET_GAP = 10  # chars between a budget cue and its amount: 预算(在|大概
 _BUDGET_AFTER_GAP = 4  # 五十万(左右)的预算
 _SOUND_CUE_GAP = 6  # a sound-alike cue (一算) must be closer: the amount is its only evidence
 _TENDER_GAP = 8
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class Extractor:
@@ -53,7 +55,7 @@ class Extractor:
         sounds = Syllables(text)
         return Fields(
             budget=self._budget(text, sounds),
-            tender_date=self._tender_date(text, ref.date(), sounds, bounds),
+            tender_date=self._tender_date(text, _local_day(ref), sounds, bounds),
             competitors=self.mentions.competitors(text, sounds, bounds),
             concerns=self.mentions.concerns(text, sounds, bounds),
             titles=self.mentions.titles(text, sounds, bounds),
@@ -120,6 +122,11 @@ class Extractor:
             if len(gap) <= _TENDER_GAP and self._link.fullmatch(gap):
                 return kind
         return None
+
+
+def _local_day(ref: datetime) -> date:
+    """The rep's calendar day: 明天 said at 02:00 Beijing time is the next day even if `ref` came in UTC."""
+    return ref.astimezone(SHANGHAI).date() if ref.tzinfo else ref.date()
 
 
 _cache: OrderedDict[str, Extractor] = OrderedDict()

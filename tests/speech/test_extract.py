@@ -155,6 +155,12 @@ def test_output_is_the_design_contract() -> None:
     }
 
 
+def test_relative_dates_use_the_reps_calendar_day_whatever_the_offset_of_ref() -> None:
+    # 2026-11-20 18:30 UTC is 02:30 on the 21st in Beijing: 明天 is the 22nd
+    _check("明天开标", {"tender_date": "2026-11-22"}, ref="2026-11-20T18:30:00+00:00")
+    _check("明天开标", {"tender_date": "2026-11-21"}, ref="2026-11-20T18:30:00")  # naive: taken as local
+
+
 def test_fields_round_trip_through_json() -> None:
     fields = Fields(Budget(1, 2), datetime(2026, 12, 3).date(), ("华为",), ("价格",), ("董事长",), ("等保",))
     assert Fields.from_json(fields.to_json()) == fields
