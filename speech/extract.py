@@ -19,7 +19,7 @@ from speech.fields import Budget, Fields
 from speech.lexicon import Lexicon
 from speech.mentions import MentionFinder
 from speech.money import find_amounts, repair_units
-from speech.phonetic import SoundIndex, Syllables
+from speech.phonetic import SoundIndex, Syllables, initial_of
 from speech.rules import Rules
 from speech.terms import TermFinder, crosses_clause, tenant_tokenizer, token_bounds
 
@@ -27,6 +27,11 @@ _BUDGET_GAP = 10  # chars between a budget cue and its amount: 预算(在|大概
 _BUDGET_AFTER_GAP = 4  # 五十万(左右)的预算
 _SOUND_CUE_GAP = 6  # a sound-alike cue (一算) must be closer: the amount is its only evidence
 _TENDER_GAP = 8
+# Last-resort shapes of words ASR mangled past the sound-alike index, each trusted only with hard evidence
+# next to it: a y- syllable then a -uan one right before an amount is 预算 (印券60万); zh/k/t + 标 that is no
+# word of its own, tied to a date, is 招标/开标/投标 (周标定在12月10号).
+_GARBLED_BUDGET_GAP = 3
+_GARBLED_TENDER_INITIALS = frozenset({"zh", "k", "t"})
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -65,6 +70,7 @@ class Extractor:
     def _budget(self, text: str, sounds: Syllables) -> Budget | None:
         cues = [(span.start, span.end, span.payload, _BUDGET_GAP) for span in self._money_cues.find(text)]
         cues += [(hit.start, hit.end, True, _SOUND_CUE_GAP) for hit in self._budget_sound.find(text, sounds)]
+        cues += [(i, i + 2, True, _GARBLED_BUDGET_GAP) for i in self._garbled(text, sounds, _looks_like_budget)]
         if not any(is_budget for _, _, is_budget, _ in cues):
             return None
         cues.sort()
@@ -99,6 +105,7 @@ class Extractor:
             for hit in self._tender_sound.find(text, sounds)
             if hit.exact and hit.start in bounds and hit.end in bounds
         ]
+        events += [(i, i + 2, "tender") for i in self._garbled(text, sounds, _looks_like_tender)]
         if not any(kind == "tender" for _, _, kind in events):
             return None
         events.sort()
@@ -106,6 +113,13 @@ class Extractor:
             if self._event_of(text, mention.start, mention.end, events) == "tender":
                 return mention.day
         return None
+
+    def _garbled(self, text: str, sounds: Syllables, shape) -> list[int]:
+        found = []
+        for i in range(len(text) - 1):
+            if shape(text, sounds.syllables, i) and self.tokenizer.FREQ.get(text[i:i + 2], 0) == 0:
+                found.append(i)
+        return found
 
     def _event_of(self, text: str, start: int, end: int, events: list[tuple[int, int, str]]) -> str | None:
         """The event a date belongs to: the cue right after it (十五号招标, 三号前要看到报价), else a cue
@@ -122,6 +136,19 @@ class Extractor:
             if len(gap) <= _TENDER_GAP and self._link.fullmatch(gap):
                 return kind
         return None
+
+
+def _looks_like_budget(text: str, syllables: list[str], i: int) -> bool:
+    first, second = syllables[i], syllables[i + 1]
+    return first.startswith("y") and second.endswith("uan") and _is_han(text[i]) and _is_han(text[i + 1])
+
+
+def _looks_like_tender(text: str, syllables: list[str], i: int) -> bool:
+    return text[i + 1] == "标" and _is_han(text[i]) and initial_of(syllables[i]) in _GARBLED_TENDER_INITIALS
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
 
 
 def _local_day(ref: datetime) -> date:

@@ -41,9 +41,13 @@ def term_syllables(term: str) -> tuple[str, ...]:
     return tuple(s.lower() for s in lazy_pinyin(term, style=Style.NORMAL))
 
 
+def initial_of(syllable: str) -> str:
+    return next((i for i in _INITIALS if syllable.startswith(i) and len(syllable) > len(i)), "")
+
+
 @lru_cache(maxsize=4096)
 def coarse(syllable: str) -> str:
-    initial = next((i for i in _INITIALS if syllable.startswith(i) and len(syllable) > len(i)), "")
+    initial = initial_of(syllable)
     final = syllable[len(initial):]
     if initial == "y":
         return "y" + _Y_FINAL_MERGE.get(final, final)
