@@ -27,11 +27,12 @@ _BUDGET_GAP = 10  # chars between a budget cue and its amount: 预算(在|大概
 _BUDGET_AFTER_GAP = 4  # 五十万(左右)的预算
 _SOUND_CUE_GAP = 6  # a sound-alike cue (一算) must be closer: the amount is its only evidence
 _TENDER_GAP = 8
-# Last-resort shapes of words ASR mangled past the sound-alike index, each trusted only with hard evidence
-# next to it: a y- syllable then a -uan one right before an amount is 预算 (印券60万); zh/k/t + 标 that is no
-# word of its own, tied to a date, is 招标/开标/投标 (周标定在12月10号).
+# Last-resort shapes of words ASR mangled past the sound-alike index, each trusted only when the pair is no
+# word of its own and with hard evidence next to it: X算 or a y- syllable then a -uan one right before an
+# amount is 预算 (订算一个亿, 印券60万; 打算, 结算, 运转 are words); zh/ch/z/c/k/t + 标 tied to a date is
+# 招标/开标/投标 (周标定在12月10号, 下周三拆标; 目标, 指标 are words).
 _GARBLED_BUDGET_GAP = 3
-_GARBLED_TENDER_INITIALS = frozenset({"zh", "k", "t"})
+_GARBLED_TENDER_INITIALS = frozenset({"zh", "ch", "z", "c", "k", "t"})
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -139,8 +140,9 @@ class Extractor:
 
 
 def _looks_like_budget(text: str, syllables: list[str], i: int) -> bool:
-    first, second = syllables[i], syllables[i + 1]
-    return first.startswith("y") and second.endswith("uan") and _is_han(text[i]) and _is_han(text[i + 1])
+    if not (_is_han(text[i]) and _is_han(text[i + 1])):
+        return False
+    return text[i + 1] == "算" or (syllables[i].startswith("y") and syllables[i + 1].endswith("uan"))
 
 
 def _looks_like_tender(text: str, syllables: list[str], i: int) -> bool:
