@@ -69,7 +69,10 @@ class Extractor:
         )
 
     def _budget(self, text: str, sounds: Syllables) -> Budget | None:
-        cues = [(span.start, span.end, span.payload, _BUDGET_GAP) for span in self._money_cues.find(text)]
+        cues = [
+            (span.start, span.end, span.payload and not self._past(text, span.start), _BUDGET_GAP)
+            for span in self._money_cues.find(text)
+        ]
         cues += [(hit.start, hit.end, True, _SOUND_CUE_GAP) for hit in self._budget_sound.find(text, sounds)]
         cues += [(i, i + 2, True, _GARBLED_BUDGET_GAP) for i in self._garbled(text, sounds, _looks_like_budget)]
         if not any(is_budget for _, _, is_budget, _ in cues):
@@ -114,6 +117,10 @@ class Extractor:
             if self._event_of(text, mention.start, mention.end, events) == "tender":
                 return mention.day
         return None
+
+    def _past(self, text: str, start: int) -> bool:
+        before = text[max(0, start - 3):start]
+        return any(marker in before for marker in self.rules.past_markers)
 
     def _garbled(self, text: str, sounds: Syllables, shape) -> list[int]:
         found = []

@@ -23,6 +23,7 @@ class Rules:
     concern_negators_after: tuple[str, ...]
     concern_exclusions: tuple[str, ...]
     own_side: tuple[str, ...]
+    past_markers: tuple[str, ...]  # 去年预算一百万 is last year's, not this deal's
 
     @classmethod
     @cache
