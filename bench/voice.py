@@ -64,7 +64,8 @@ def main() -> None:
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixtures", type=Path, default=ROOT / "tests" / "fixtures" / "voice")
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    parser.add_argument("--data-dir", type=Path, default=SpeechEnv.from_env(os.environ).data_dir,
+                        help="where the bundled model is joined (default: LEADBOT_DATA_DIR or ./data)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args()
