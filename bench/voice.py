@@ -1,6 +1,7 @@
 """Voice benchmark: transcription speed, extraction latency, transcript CER and field F1.
 
 Run: PYTHONPATH=. python bench/voice.py [--fixtures tests/fixtures/voice] [--runs 5] [--data-dir DIR]
+(on an otherwise idle machine: other processes on the 2 cores show up in every figure but the ratio)
 
 1. Speed, on long.amr (60 s): the full pipeline (`Transcriber.transcribe_sync`: PyAV decode, faster-whisper,
    no-speech gate, Traditional->Simplified) beside a bare faster-whisper call on the same file with the same
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -33,11 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from speech.chinese import to_simplified
-from speech.extract import get_extractor
-from speech.lexicon import Lexicon
-from speech.model import resolve_model
-from speech.transcribe import Transcriber, format_hotwords
+from speech.chinese import to_simplified  # noqa: E402
+from speech.cli import SpeechEnv  # noqa: E402
+from speech.extract import get_extractor  # noqa: E402
+from speech.lexicon import Lexicon  # noqa: E402
+from speech.model import resolve_model  # noqa: E402
+from speech.transcribe import Transcriber, format_hotwords  # noqa: E402
 
 FIELDS = ("budget", "tender_date", "competitors", "concerns", "titles")
 _DIGITS = "零一二三四五六七八九"
