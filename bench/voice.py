@@ -35,12 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from speech.chinese import to_simplified  # noqa: E402
-from speech.cli import SpeechEnv  # noqa: E402
-from speech.extract import get_extractor  # noqa: E402
-from speech.lexicon import Lexicon  # noqa: E402
-from speech.model import resolve_model  # noqa: E402
-from speech.transcribe import Transcriber, format_hotwords  # noqa: E402
+from speech.chinese import to_simplified
+from speech.cli import SpeechEnv
+from speech.extract import get_extractor
+from speech.lexicon import Lexicon
+from speech.model import resolve_model
+from speech.transcribe import Transcriber, format_hotwords
 
 FIELDS = ("budget", "tender_date", "competitors", "concerns", "titles")
 _DIGITS = "零一二三四五六七八九"
