@@ -12,7 +12,7 @@ import jieba
 from speech.lexicon import Lexicon
 from speech.phonetic import Hit, SoundIndex, Syllables, char_syllable
 from speech.rules import CONCERNS, Rules
-from speech.terms import Span, TermFinder, crosses_clause, is_word
+from speech.terms import CLAUSE_BREAKS, Span, TermFinder, crosses_clause, is_word
 
 _CONTEXT_WINDOW = 8
 _CONNECTORS = frozenset({"和", "跟", "与", "、", "及", "以及", "还有", "或", "或者", ",", " "})
@@ -38,6 +38,7 @@ class MentionFinder:
         concern_cues = [(cue, label) for label, cues in rules.concerns.items() for cue in cues]
         self._concern_text = TermFinder([*concern_cues, *((ex, None) for ex in rules.concern_exclusions)])
         self._concern_sound = SoundIndex(concern_cues)
+        self._weak = frozenset(rules.concern_weak)
         vocabulary = [*lexicon.keywords, *lexicon.products]
         self._keywords = TermFinder((word.lower(), word) for word in vocabulary)
 
@@ -113,9 +114,19 @@ class MentionFinder:
                 continue
             if hit.exact and not is_word(self.tokenizer, text, hit.start, hit.end):
                 spans.append(Span(hit.start, hit.end, text[hit.start:hit.end], hit.payload))
-        labels = {span.payload for span in spans if not self._negated(text, span)}
+        labels = {span.payload for span in spans if not self._negated(text, span) and self._voiced(text, span)}
         order = {label: min(s.start for s in spans if s.payload == label) for label in labels}
         return tuple(sorted(labels, key=lambda label: (order[label], CONCERNS.index(label))))
+
+    def _voiced(self, text: str, span: Span[str]) -> bool:
+        if span.text not in self._weak:
+            return True
+        lo, hi = span.start, span.end
+        while lo > 0 and span.start - lo < _CONTEXT_WINDOW and text[lo - 1] not in CLAUSE_BREAKS + ",":
+            lo -= 1
+        while hi < len(text) and hi - span.end < _CONTEXT_WINDOW and text[hi] not in CLAUSE_BREAKS + ",":
+            hi += 1
+        return any(trigger in text[lo:hi] for trigger in self.rules.concern_triggers)
 
     def _negated(self, text: str, span: Span[str]) -> bool:
         before, after = text[max(0, span.start - 5):span.start], text[span.end:span.end + 5]

@@ -23,7 +23,10 @@ class Rules:
     concern_negators_after: tuple[str, ...]
     concern_exclusions: tuple[str, ...]
     own_side: tuple[str, ...]
-    past_markers: tuple[str, ...]  # 去年预算一百万 is last year's, not this deal's
+    past_markers: tuple[str, ...]
+    # cues that are ordinary work talk unless a worry or a demand is voiced next to them (下周和客户对接一下)
+    concern_weak: tuple[str, ...]
+    concern_triggers: tuple[str, ...]  # 去年预算一百万 is last year's, not this deal's
 
     @classmethod
     @cache

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 import jieba
 
 T = TypeVar("T")
-CLAUSE_BREAKS = frozenset("。！？；!?;\n")
+CLAUSE_BREAKS = "。！？；!?;\n"
 
 
 @dataclass(frozen=True, slots=True)
