@@ -87,6 +87,7 @@ def test_a_90_second_voice_message_is_refused(voice_dir: Path) -> None:
     with pytest.raises(TooLong) as refused:
         decode_audio(joined)
     assert refused.value.limit_s == 60
+    assert "60 秒" in refused.value.rep_message
     assert isinstance(refused.value, LeadbotError)
 
 
