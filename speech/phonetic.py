@@ -1,0 +1,106 @@
+"""Sound-alike matching on toneless pinyin, for the words ASR gets wrong in a predictable way.
+
+Whisper writes what it hears with the wrong characters: 一算/议算/因算 for 预算, 滑位 for 华为, 金跌 for 金蝶,
+又有 for 用友, 总结 for 总监. Each character is reduced to one toneless syllable, then to a coarse key that
+merges the confusions Mandarin ASR makes (zh/z, ch/c/t, sh/s, n/l, front/back nasals, ie/ian, ou/ong, and the
+y- syllables yi/yu/ye/yin/yun). A hit is `exact` when the toneless syllables are equal and `near` when only the
+coarse keys are; callers decide which needs context, so ordinary words (化为, 也有, 运算) do not fire alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Generic, TypeVar
+
+from pypinyin import Style, lazy_pinyin, pinyin
+
+T = TypeVar("T")
+
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c",
+             "s", "y", "w")
+# 8 kHz AMR cuts the hiss that tells c/ch from t: 财务 comes back as 台务, 采购 as 台狗.
+_INITIAL_MERGE = {"zh": "z", "ch": "t", "c": "t", "sh": "s", "n": "l"}
+_FINAL_MERGE = {"ang": "an", "eng": "en", "ing": "in", "iang": "ian", "ie": "ian", "uang": "uan", "ou": "ong"}
+# y- syllables: the vowel is what a noisy phone line blurs most (预算 heard as 一算, 页算, 因算, 运算).
+_Y_FINAL_MERGE = {"u": "i", "e": "i", "in": "i", "un": "i", "ue": "i", "ing": "i", "i": "i",
+                  "ou": "ong", "o": "ong", "ong": "ong", "uan": "an", "an": "an", "ang": "an"}
+
+
+@lru_cache(maxsize=8192)
+def char_syllable(ch: str) -> str:
+    """The most common toneless reading of a Han character; anything else is itself, lower-cased."""
+    if not ("\u4e00" <= ch <= "\u9fff"):
+        return ch.lower()
+    return pinyin(ch, style=Style.NORMAL, heteronym=False)[0][0]
+
+
+def term_syllables(term: str) -> tuple[str, ...]:
+    """Syllables of a lexicon term, read as a phrase so heteronyms come out right (银行 hang, 行长 zhang)."""
+    return tuple(s.lower() for s in lazy_pinyin(term, style=Style.NORMAL))
+
+
+def initial_of(syllable: str) -> str:
+    return next((i for i in _INITIALS if syllable.startswith(i) and len(syllable) > len(i)), "")
+
+
+@lru_cache(maxsize=4096)
+def coarse(syllable: str) -> str:
+    initial = initial_of(syllable)
+    final = syllable[len(initial):]
+    if initial == "y":
+        return "y" + _Y_FINAL_MERGE.get(final, final)
+    return _INITIAL_MERGE.get(initial, initial) + _FINAL_MERGE.get(final, final)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit(Generic[T]):
+    start: int
+    end: int
+    term: str
+    payload: T
+    exact: bool  # toneless syllables equal, not only the coarse keys
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[T]):
+    term: str
+    syllables: tuple[str, ...]
+    payload: T
+
+
+class SoundIndex(Generic[T]):
+    """Finds lexicon terms by sound in a text whose syllables were computed once (`Syllables`)."""
+
+    def __init__(self, terms: Iterable[tuple[str, T]], *, min_len: int = 2) -> None:
+        self._by_key: dict[tuple[str, ...], list[_Entry[T]]] = {}
+        for term, payload in terms:
+            if len(term) < min_len or not all("\u4e00" <= ch <= "\u9fff" for ch in term):
+                continue  # Latin names are matched as text; one Han character sounds like too many others
+            syl = term_syllables(term)
+            self._by_key.setdefault(tuple(coarse(s) for s in syl), []).append(_Entry(term, syl, payload))
+        self._lengths = sorted({len(k) for k in self._by_key}, reverse=True)
+
+    def find(self, text: str, sounds: Syllables) -> Iterator[Hit[T]]:
+        keys = sounds.coarse
+        for start in range(len(text)):
+            for length in self._lengths:
+                end = start + length
+                if end > len(keys):
+                    continue
+                for entry in self._by_key.get(tuple(keys[start:end]), ()):
+                    if text[start:end] == entry.term:
+                        continue  # spelled right: the text matchers own it
+                    exact = tuple(sounds.syllables[start:end]) == entry.syllables
+                    yield Hit(start, end, entry.term, entry.payload, exact)
+
+
+class Syllables:
+    """Per-character toneless syllables and coarse keys of one text, computed once and shared by indexes."""
+
+    __slots__ = ("coarse", "syllables")
+
+    def __init__(self, text: str) -> None:
+        self.syllables = [char_syllable(ch) for ch in text]
+        self.coarse = [coarse(s) if len(s) > 1 or s.isalpha() else s for s in self.syllables]
