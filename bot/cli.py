@@ -16,6 +16,7 @@ from aiohttp import web
 from bot import cli_admin
 from bot.cli_support import run_command
 from bot.config import Settings
+from speech.cli import extract, transcribe
 
 log = logging.getLogger("leadbot.cli")
 
@@ -120,5 +121,5 @@ def migrate() -> None:
     run_command(run)
 
 
-for _command in cli_admin.COMMANDS:
+for _command in (*cli_admin.COMMANDS, transcribe, extract):
     main.add_command(_command)

@@ -19,7 +19,8 @@ from bot import leadtypes as lt
 from bot.apps import LoadedApp
 from bot.errors import NotFound
 from bot.gates import Refusal, RefusalCode
-from bot.jobs import inbound, services as services_of
+from bot.jobs import inbound
+from bot.jobs import services as services_of
 from bot.platforms.base import Inbound, InboundKind, Platform
 from bot.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
@@ -144,7 +145,8 @@ async def on_lead_button(click: Click) -> None:
     assert isinstance(refusal, Refusal)
     lead = await leadservice.leadstore.load(click.key.target, click.clicker.tenant_id)
     log.info("click by user %d on lead %d refused: %s", click.clicker.id, lead.id, refusal.code)
-    if refusal.code is RefusalCode.REASON_REQUIRED and click.card is not None and click.card.user_id == click.clicker.id:
+    own_card = click.card is not None and click.card.user_id == click.clicker.id
+    if refusal.code is RefusalCode.REASON_REQUIRED and own_card:
         await cardsvc.update_card(click.services, click.card, lost_reason_card(lead), lead.version)
         return
     await redraw(click, lead, refusal.message)

