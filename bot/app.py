@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.appkeys import SERVICES
 from bot.services import Services
-from handlers import admin, health
+from handlers import admin, health, leads, openapi  # noqa: F401 - admin and leads register their routes
 from handlers.http import errors, observe
 
 
@@ -19,5 +19,5 @@ def create_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[observe, errors], client_max_size=services.settings.max_body_bytes)
     app[SERVICES] = services
     health.setup(app)
-    admin.setup(app)
+    openapi.setup(app)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import leadstore, outbox, routing
@@ -19,12 +19,14 @@ from bot.actions import (
     Accepted,
     Action,
     ArmResponseLock,
+    Assign,
     Audit,
     CancelResponseLock,
     Cause,
     Decision,
     Effect,
     Notify,
+    ReleaseToPool,
     RenderCards,
     SendLeadCard,
 )
@@ -62,6 +64,13 @@ def user_view(user: User, open_leads: int = 0) -> lt.UserView:
 async def tenant_settings(tenant_id: int) -> TenantSettings:
     tenant = await Tenant.get(id=tenant_id)
     return TenantSettings.of(tenant.settings)
+
+
+async def response_due(tenant_id: int, start: datetime, minutes: int) -> datetime:
+    """When a response lock started at `start` runs out: `minutes` of the tenant's working time later."""
+    tenant = await Tenant.get(id=tenant_id)
+    calendar = TenantSettings.of(tenant.settings).calendar_for(tenant.timezone)
+    return calendar.add(start, timedelta(minutes=minutes)).astimezone(UTC)
 
 
 def _effect_rows(effects: Sequence[Effect], at: datetime) -> list[tuple[str, dict[str, Any]]]:
@@ -209,7 +218,11 @@ def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, sourc
 
 async def create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
                       source: lt.EventSource = lt.EventSource.API, inline: bool = False) -> tuple[LeadRow, bool]:
-    """Create a lead and route it; the same external id again returns the existing lead (False: not created)."""
+    """Create a lead and route it; the same external id again returns the existing lead (False: not created).
+
+    The external id is checked before and enforced by a unique index: two concurrent intakes of the same CRM
+    record create one lead.
+    """
     external_id = values.get("external_id")
     if external_id:
         existing = await LeadRow.get_or_none(tenant_id=tenant_id, external_id=external_id)
@@ -228,3 +241,32 @@ async def create_lead(services: Services, tenant_id: int, values: dict[str, Any]
     await route_lead(services, row.id, tenant_id, inline=inline)
     await row.refresh_from_db()
     return row, True
+
+
+async def deactivate_rep(services: Services, user: User, successor: User | None, *, inline: bool = False) -> int:
+    """Hand every open lead of a departing rep to `successor` (or back to the pool), then tell their managers.
+
+    Each lead moves through `act`, so every move is audited and re-rendered like any other change. Returns how
+    many leads moved.
+    """
+    system = lt.Actor.system(user.tenant_id)
+    action: Action = (Assign(user_view(successor), Cause.DEACTIVATION) if successor is not None
+                      else ReleaseToPool(Cause.DEACTIVATION))
+    open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
+    lead_ids = await LeadRow.filter(tenant_id=user.tenant_id, assignee_id=user.id, status__in=open_statuses
+                                    ).order_by("id").values_list("id", flat=True)
+    moved = 0
+    for lead_id in lead_ids:
+        if (await act(services, lead_id, action, system, source=lt.EventSource.API, inline=inline)).ok:
+            moved += 1
+    if lead_ids and user.manager_id:
+        where = f"转交给{successor.name}" if successor is not None else "退回公海"
+        text = f"{user.name} 已停用：{moved} 条进行中的线索已{where}"
+        if moved < len(lead_ids):
+            text += f"，{len(lead_ids) - moved} 条未能处理，请手动分配"
+        ids = await leadstore.outbox_rows(user.tenant_id, None, [("notify", {
+            "lead_id": None, "user_id": user.manager_id, "kind": "deactivated", "text": text,
+            "at": datetime.now(UTC).isoformat()})])
+        await follow_up(services, ids, inline=inline)
+    log.info("user %d deactivated: %d of %d open leads moved", user.id, moved, len(lead_ids))
+    return moved

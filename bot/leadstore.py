@@ -133,10 +133,11 @@ async def save(
         row = await LeadRow.get(id=lead.id)
         seq, head = await _append_events(row, events)
         await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
-        return await _outbox(lead.tenant_id, lead.id, outbox)
+        return await outbox_rows(lead.tenant_id, lead.id, outbox)
 
 
-async def _outbox(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
+async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
+    """Insert follow-up rows (inside the caller's transaction, if any); returns their ids in order."""
     ids = []
     for kind, payload in rows:
         ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload)).id)
@@ -153,7 +154,7 @@ async def create(
         seq, head = await _append_events(row, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
-        return row, await _outbox(row.tenant_id, row.id, outbox)
+        return row, await outbox_rows(row.tenant_id, row.id, outbox)
 
 
 async def events_of(lead_id: int) -> list[tuple[AuditEvent, str]]:

@@ -69,3 +69,12 @@ class TenantSettings(_Section):
 
     def calendar_for(self, timezone: str) -> WorkCalendar:
         return WorkCalendar(timezone, hours=[tuple(p) for p in self.calendar.hours], overrides=self.calendar.overrides)
+
+
+class SettingsPatch(_Section):
+    """Sections to change; within a section, only the keys given change."""
+
+    workflow: dict[str, Any] | None = None
+    calendar: dict[str, Any] | None = None
+    escalation: dict[str, Any] | None = None
+    board: dict[str, Any] | None = None

@@ -12,8 +12,10 @@ import secrets as _random
 from aiohttp import web
 
 from bot import apps as app_ops
+from bot import leadservice
 from bot import users as user_ops
 from bot.appkeys import SERVICES
+from bot.lead_schemas import DisableUserIn, RuleIn, RuleOut
 from bot.schemas import (
     AppIn,
     AppOut,
@@ -31,12 +33,13 @@ from bot.schemas import (
     UserPatch,
     UserQuery,
 )
+from bot.tenant_settings import SettingsPatch, TenantSettings
 from handlers.auth import Principal, authenticate, token_digest
-from handlers.http import HttpProblem, json_out, query_model, read_body, read_model
-from handlers.openapi import ApiRegistry
-from storage.models import ApiToken, App, AppStatus, Tenant, TokenScope, User
+from handlers.http import HttpProblem, json_out, query_model, read_body, read_model, validate
+from handlers.openapi import API
+from storage.models import ApiToken, App, AppStatus, RoutingRule, Tenant, TokenScope, User
 
-api = ApiRegistry(title="leadbot admin API", version="1")
+api = API
 
 
 def _id(request: web.Request, name: str = "id") -> int:
@@ -273,12 +276,100 @@ async def update_user(request: web.Request) -> web.Response:
     return json_out(UserOut.model_validate(user))
 
 
-@api.route("POST", "/admin/users/{id}/disable", summary="Deactivate a user", tags=("users",), response=UserOut)
+@api.route("POST", "/admin/users/{id}/disable",
+           summary="Deactivate a user: their open leads go to a successor or back to the pool, managers are told",
+           tags=("users",), body=DisableUserIn, response=UserOut)
 async def disable_user(request: web.Request) -> web.Response:
     principal = await _admin(request)
     user = await _user(request, principal)
+    data = await read_model(request, DisableUserIn, optional=True)
+    successor = None
+    if data.successor_id is not None:
+        successor = await User.get_or_none(id=data.successor_id, tenant_id=user.tenant_id, active=True)
+        if successor is None or successor.id == user.id:
+            raise HttpProblem(400, "invalid", "the successor must be another active user of this tenant",
+                              field="successor_id")
     user = await user_ops.deactivate_user(user)
+    await leadservice.deactivate_rep(request.app[SERVICES], user, successor)
     return json_out(UserOut.model_validate(user))
+
+
+# Routing rules and tenant settings
+
+
+@api.route("GET", "/admin/tenants/{id}/rules", summary="A tenant's routing rules, in order", tags=("routing",),
+           response=RuleOut, many=True)
+async def list_rules(request: web.Request) -> web.Response:
+    tenant = await _tenant(await _admin(request), _id(request))
+    rows = await RoutingRule.filter(tenant=tenant).order_by("position", "id")
+    return json_out([RuleOut.model_validate(r) for r in rows])
+
+
+async def _check_reps(tenant_id: int, data: RuleIn) -> None:
+    ids = set(data.rep_ids) | ({data.named_rep_id} if data.named_rep_id else set())
+    found = set(await User.filter(tenant_id=tenant_id, id__in=list(ids)).values_list("id", flat=True))
+    missing = sorted(ids - found)
+    if missing:
+        raise HttpProblem(400, "invalid", f"no user {missing[0]} in this tenant", field="rep_ids")
+
+
+@api.route("POST", "/admin/tenants/{id}/rules", summary="Add a routing rule", tags=("routing",), body=RuleIn,
+           ok=201, response=RuleOut)
+async def create_rule(request: web.Request) -> web.Response:
+    tenant = await _tenant(await _admin(request), _id(request))
+    data = await read_model(request, RuleIn)
+    await _check_reps(tenant.id, data)
+    row = await RoutingRule.create(tenant=tenant, name=data.name, position=data.position, enabled=data.enabled,
+                                   spec=data.spec())
+    return json_out(RuleOut.model_validate(row), 201)
+
+
+async def _rule(request: web.Request, principal: Principal) -> RoutingRule:
+    row = await RoutingRule.get_or_none(id=_id(request))
+    if row is None:
+        raise HttpProblem(404, "not_found", "rule not found")
+    principal.check_tenant(row.tenant_id, "rule")
+    return row
+
+
+@api.route("PUT", "/admin/rules/{id}", summary="Replace a routing rule", tags=("routing",), body=RuleIn,
+           response=RuleOut)
+async def replace_rule(request: web.Request) -> web.Response:
+    row = await _rule(request, await _admin(request))
+    data = await read_model(request, RuleIn)
+    await _check_reps(row.tenant_id, data)
+    row.name, row.position, row.enabled, row.spec = data.name, data.position, data.enabled, data.spec()
+    await row.save()
+    return json_out(RuleOut.model_validate(row))
+
+
+@api.route("DELETE", "/admin/rules/{id}", summary="Delete a routing rule", tags=("routing",), response=RuleOut)
+async def delete_rule(request: web.Request) -> web.Response:
+    row = await _rule(request, await _admin(request))
+    await row.delete()
+    return json_out(RuleOut.model_validate(row))
+
+
+@api.route("GET", "/admin/tenants/{id}/settings", summary="A tenant's settings (workflow, calendar, …)",
+           tags=("tenants",), response=TenantSettings)
+async def show_settings(request: web.Request) -> web.Response:
+    tenant = await _tenant(await _admin(request), _id(request))
+    return json_out(TenantSettings.of(tenant.settings))
+
+
+@api.route("PATCH", "/admin/tenants/{id}/settings",
+           summary="Change sections of a tenant's settings; the result is validated as a whole",
+           tags=("tenants",), body=SettingsPatch, response=TenantSettings)
+async def patch_settings(request: web.Request) -> web.Response:
+    tenant = await _tenant(await _admin(request), _id(request))
+    patch = await read_model(request, SettingsPatch)
+    merged = TenantSettings.of(tenant.settings).model_dump(mode="json")
+    for section, values in patch.model_dump(exclude_unset=True).items():
+        merged[section] = {**merged.get(section, {}), **values}
+    settings = validate(TenantSettings, merged)
+    tenant.settings = settings.model_dump(mode="json")
+    await tenant.save(update_fields=["settings", "updated_at"])
+    return json_out(settings)
 
 
 @api.route("POST", "/admin/tenants/{id}/users/import", summary="Import users from CSV (text/csv body)",
@@ -297,10 +388,3 @@ async def import_users(request: web.Request) -> web.Response:
     return json_out(report)
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(api.document())
-
-
-def setup(app: web.Application) -> None:
-    api.add_routes(app)
-    app.router.add_get("/admin/openapi.json", openapi)

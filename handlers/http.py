@@ -58,8 +58,11 @@ async def read_body(request: web.Request) -> bytes:
         raise HttpProblem(413, "too_large", f"body over {limit} bytes") from None
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_json(request: web.Request, *, empty: Any = ...) -> Any:
+    """The body as JSON; with `empty`, an empty body stands for that value (optional bodies)."""
     raw = await read_body(request)
+    if empty is not ... and not raw.strip():
+        return empty
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
@@ -75,8 +78,8 @@ def validate(model: type[M], data: Any) -> M:
         raise bad_request(err["msg"], field=loc or None) from None
 
 
-async def read_model(request: web.Request, model: type[M]) -> M:
-    return validate(model, await read_json(request))
+async def read_model(request: web.Request, model: type[M], *, optional: bool = False) -> M:
+    return validate(model, await read_json(request, empty={} if optional else ...))
 
 
 def query_model(request: web.Request, model: type[M]) -> M:

@@ -6,6 +6,8 @@ Declaring a route once (`@api.route(...)`) both registers it with aiohttp and do
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,3 +141,23 @@ class ApiRegistry:
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}},
             }
         return out
+
+
+# One document for every bearer-token route (admin API and lead API), served at /admin/openapi.json.
+API = ApiRegistry(title="leadbot API", version="1")
+
+
+@functools.cache
+def _document_bytes() -> bytes:
+    return json.dumps(API.document(), ensure_ascii=False).encode()
+
+
+async def openapi_view(request: web.Request) -> web.Response:
+    """The document is the same for the life of the process: built once."""
+    return web.Response(body=_document_bytes(), content_type="application/json")
+
+
+def setup(app: web.Application) -> None:
+    """Register every documented route (their modules must be imported first) and the document itself."""
+    API.add_routes(app)
+    app.router.add_get("/admin/openapi.json", openapi_view)

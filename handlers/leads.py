@@ -1,0 +1,150 @@
+"""`/api/leads`: intake, queries and card-button actions for CRMs and scripts (bearer token, tenant-scoped).
+
+A tenant token (scope `api` or `admin`) works on its own tenant; the operator token names the tenant. A lead of
+another tenant answers 404. Handlers validate and shape answers; `bot.leadservice` does the work.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot import leadqueries, leadservice
+from bot import leadtypes as lt
+from bot.actions import Action, Advance, Assign, Claim, MarkLost, ReleaseToPool, Reopen, UpdateFields
+from bot.appkeys import SERVICES
+from bot.gates import Refusal, RefusalCode
+from bot.lead_schemas import ActionIn, ActionOut, LeadIn, LeadOut, LeadQuery
+from bot.leadtypes import Budget
+from handlers.auth import Principal, authenticate
+from handlers.http import HttpProblem, json_out, query_model, read_model
+from handlers.openapi import API
+from storage.models import Tenant, TokenScope, User
+
+_REFUSAL_STATUS = {
+    RefusalCode.NOT_ALLOWED: 403,
+    RefusalCode.NEEDS_MANAGER: 403,
+    RefusalCode.WRONG_TENANT: 404,
+}
+
+
+def _lead_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise HttpProblem(400, "invalid", "id must be a positive integer", field="id")
+    return int(raw)
+
+
+async def _principal(request: web.Request) -> Principal:
+    return await authenticate(request, need=TokenScope.API)
+
+
+async def _tenant_id(principal: Principal, requested: int | None) -> int:
+    tenant_id = principal.tenant_for(requested)
+    if not await Tenant.exists(id=tenant_id, active=True):
+        raise HttpProblem(404, "not_found", f"tenant {tenant_id} not found")
+    return tenant_id
+
+
+def _tenant_param(request: web.Request) -> int | None:
+    raw = request.query.get("tenant_id")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise HttpProblem(400, "invalid", "tenant_id must be a positive integer", field="tenant_id")
+    return int(raw)
+
+
+@API.route("POST", "/api/leads", summary="Take in a lead (idempotent on external_id) and route it", tags=("leads",),
+           body=LeadIn, ok=201, response=LeadOut, errors=(401, 403, 404))
+async def create_lead(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    data = await read_model(request, LeadIn)
+    tenant_id = await _tenant_id(principal, data.tenant_id)
+    services = request.app[SERVICES]
+    actor = lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
+    row, created = await leadservice.create_lead(services, tenant_id, data.values(), actor)
+    out = await leadqueries.one(tenant_id, row.id, with_events=False)
+    if created and out is not None and out.assigned_at is not None and out.response_deadline is None:
+        # The timer row is written by a follow-up that may not have run yet: state the deadline it will have.
+        minutes = (await leadservice.tenant_settings(tenant_id)).workflow.to_value().deadline_minutes_for(
+            lt.deadline_tier(await leadservice.leadstore.load(row.id, tenant_id)))
+        out.response_deadline = await leadservice.response_due(tenant_id, out.assigned_at, minutes)
+    return json_out(out, 201 if created else 200)
+
+
+@API.route("GET", "/api/leads", summary="List leads (filters: status, assignee, overdue)", tags=("leads",),
+           query=LeadQuery, response=LeadOut, many=True)
+async def list_leads(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    q = query_model(request, LeadQuery)
+    tenant_id = await _tenant_id(principal, q.tenant_id)
+    leads = await leadqueries.search(tenant_id, status=q.status, assignee_id=q.assignee_id, overdue=q.overdue,
+                                     limit=q.limit, after_id=q.after_id)
+    return json_out(leads)
+
+
+@API.route("GET", "/api/leads/{id}", summary="A lead with its fields and its event history", tags=("leads",),
+           response=LeadOut)
+async def show_lead(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    tenant_id = await _tenant_id(principal, _tenant_param(request) if principal.is_operator else None)
+    lead = await leadqueries.one(tenant_id, _lead_id(request))
+    if lead is None:
+        raise HttpProblem(404, "not_found", "lead not found")
+    return json_out(lead)
+
+
+async def _actor(tenant_id: int, as_user_id: int | None) -> lt.Actor:
+    if as_user_id is None:
+        return lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
+    user = await User.get_or_none(id=as_user_id, tenant_id=tenant_id, active=True)
+    if user is None:
+        raise HttpProblem(400, "invalid", f"no active user {as_user_id} in this tenant", field="as_user_id")
+    return leadservice.actor_for(user)
+
+
+async def _action(tenant_id: int, data: ActionIn) -> Action:
+    if data.action == "advance":
+        return Advance(data.to)
+    if data.action == "mark_lost":
+        return MarkLost(data.reason)
+    if data.action == "reopen":
+        return Reopen(data.reason)
+    if data.action == "claim":
+        return Claim()
+    if data.action == "release":
+        return ReleaseToPool()
+    if data.action == "assign":
+        user = await User.get_or_none(id=data.assignee_id, tenant_id=tenant_id)
+        if user is None:
+            raise HttpProblem(400, "invalid", f"no user {data.assignee_id} in this tenant", field="assignee_id")
+        return Assign(leadservice.user_view(user))
+    budget = None
+    if data.budget_min is not None or data.budget_max is not None:
+        low = data.budget_min if data.budget_min is not None else data.budget_max
+        high = data.budget_max if data.budget_max is not None else data.budget_min
+        budget = Budget(min(low, high), max(low, high))
+    return UpdateFields(budget=budget, tender_date=data.tender_date, decision_maker=data.decision_maker)
+
+
+@API.route("POST", "/api/leads/{id}/actions", summary="Do what a card button does (advance, lose, claim, …)",
+           tags=("leads",), body=ActionIn, response=ActionOut, errors=(401, 403, 409))
+async def act_on_lead(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    tenant_id = await _tenant_id(principal, _tenant_param(request) if principal.is_operator else None)
+    lead_id = _lead_id(request)
+    if await leadqueries.one(tenant_id, lead_id, with_events=False) is None:
+        raise HttpProblem(404, "not_found", "lead not found")
+    data = await read_model(request, ActionIn)
+    actor = await _actor(tenant_id, data.as_user_id)
+    outcome = await leadservice.act(request.app[SERVICES], lead_id, await _action(tenant_id, data), actor,
+                                    source=lt.EventSource.API, seen_version=data.expected_version, inline=False)
+    lead = await leadqueries.one(tenant_id, lead_id, with_events=False)
+    if outcome.ok:
+        return json_out(ActionOut(ok=True, lead=lead))
+    refusal = outcome.decision
+    assert isinstance(refusal, Refusal)
+    body = ActionOut(ok=False, code=str(refusal.code), message=refusal.message,
+                     missing=[m.label for m in refusal.missing], lead=lead)
+    return json_out(body, _REFUSAL_STATUS.get(refusal.code, 409))
+
