@@ -78,12 +78,7 @@ def row_values(lead: lt.Lead) -> dict[str, Any]:
 
 async def load(lead_id: int, tenant_id: int | None = None) -> lt.Lead:
     """The lead as the workflow sees it; `tenant_id` scopes the lookup (another tenant's lead is not found)."""
-    filters: dict[str, Any] = {"id": lead_id}
-    if tenant_id is not None:
-        filters["tenant_id"] = tenant_id
-    row = await LeadRow.get_or_none(**filters)
-    if row is None:
-        raise NotFound(f"lead {lead_id} not found")
+    row = await load_row(lead_id, tenant_id)
     assignee = await User.get_or_none(id=row.assignee_id) if row.assignee_id else None
     return to_snapshot(row, assignee)
 

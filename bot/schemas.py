@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel
 
+from bot.notify.phone import InvalidPhone, normalize_phone
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.wecom.config import WeComCredentials
 from storage.models import AppStatus, Role, TokenScope
@@ -30,15 +30,12 @@ def _tz(v: str) -> str:
     return v
 
 
-def normalise_phone(v: str, region: str = "CN") -> str:
+def normalise_phone(v: str) -> str:
     """E.164 ("+8613800138000") from any common writing of a number; mainland numbers need no +86."""
     try:
-        parsed = phonenumbers.parse(v, region)
-    except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return normalize_phone(v)
+    except InvalidPhone:
+        raise ValueError("not a valid phone number") from None
 
 
 TimeZone = Annotated[str, AfterValidator(_tz)]
