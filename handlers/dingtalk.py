@@ -38,8 +38,13 @@ from bot.platforms.base import Inbound
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.crypto import DingTalkCrypto
 from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload, SignatureError, StaleTimestamp
-from bot.platforms.dingtalk.events import MAX_BODY_BYTES, load_json, parse_card_callback, parse_event, \
-    parse_robot_message
+from bot.platforms.dingtalk.events import (
+    MAX_BODY_BYTES,
+    load_json,
+    parse_card_callback,
+    parse_event,
+    parse_robot_message,
+)
 from bot.platforms.dingtalk.ingest import PLATFORM, queue_inbound
 from bot.platforms.dingtalk.sign import card_api_secret, verify_callback
 from bot.services import Services
