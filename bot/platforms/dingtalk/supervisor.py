@@ -104,7 +104,7 @@ class StreamSupervisor:
     async def _reconcile(self) -> None:
         try:
             wanted = {a.app_id: a for a in await stream_apps(self._services)}
-        except Exception as e:  # noqa: BLE001 - the database being away is not a reason to drop live streams
+        except Exception as e:  # the database being away is not a reason to drop live streams
             log.warning("stream supervisor cannot read apps (%s); keeping %d runner(s)", type(e).__name__,
                         len(self._running))
             return
@@ -132,8 +132,9 @@ class StreamSupervisor:
         """Stop polling and every runner (each lets in-flight frames finish and releases its lease)."""
         self._stop.set()
         async with self._lock:
-            for app_id in list(self._running):
-                await self._stop_one(app_id)
+            # Together: each runner may wait a few seconds for its in-flight frames, and a shutdown should not
+            # take that long once per app.
+            await asyncio.gather(*(self._stop_one(app_id) for app_id in list(self._running)))
 
     def _start(self, app: StreamApp) -> None:
         services = self._services
@@ -159,7 +160,7 @@ class StreamSupervisor:
         except TimeoutError:
             running.task.cancel()
             await asyncio.gather(running.task, return_exceptions=True)
-        except Exception:  # noqa: BLE001 - already reported by _report_end
+        except Exception:  # already reported by _report_end
             pass
 
 
