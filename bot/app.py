@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.appkeys import SERVICES
 from bot.services import Services
-from handlers import admin, health, leads, openapi  # noqa: F401 - admin and leads register their routes
+from handlers import admin, dingtalk, health, leads, openapi  # noqa: F401 - admin and leads register their routes
 from handlers.http import errors, observe
 
 
@@ -20,4 +20,5 @@ def create_app(services: Services) -> web.Application:
     app[SERVICES] = services
     health.setup(app)
     openapi.setup(app)
+    dingtalk.setup(app)
     return app

@@ -47,6 +47,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
 
     async def run(settings: Settings) -> None:
         from bot.app import create_app
+        from bot.platforms.dingtalk.supervisor import running_stream_supervisor
         from bot.services import load_admin_token, open_services
         from bot.worker import running_worker
 
@@ -62,11 +63,12 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
                      "sqlite" if not settings.database_url else "postgres",
                      "embedded" if settings.embedded_redis else "external")
             try:
-                if no_worker:
-                    await _until_signalled()
-                else:
-                    async with running_worker(services):
+                async with running_stream_supervisor(services):
+                    if no_worker:
                         await _until_signalled()
+                    else:
+                        async with running_worker(services):
+                            await _until_signalled()
             finally:
                 await runner.cleanup()
 
@@ -79,6 +81,7 @@ def worker(metrics_port: int | None) -> None:
     """Run a job worker (scale out by running more)."""
 
     async def run(settings: Settings) -> None:
+        from bot.platforms.dingtalk.supervisor import running_stream_supervisor
         from bot.services import open_services
         from bot.worker import running_worker
         from handlers.health import metrics_view
@@ -95,7 +98,7 @@ def worker(metrics_port: int | None) -> None:
                 await runner.setup()
                 await web.TCPSite(runner, settings.host, metrics_port).start()
             try:
-                async with running_worker(services):
+                async with running_stream_supervisor(services), running_worker(services):
                     await _until_signalled()
             finally:
                 if runner:

@@ -52,6 +52,8 @@ class Settings(BaseModel):
     job_timeout_s: Annotated[int, Field(ge=5, le=3600)] = 300
     # How long a platform delivery id is remembered, so every retry of it is recognised.
     dedup_ttl_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 3 * 86400
+    # Run DingTalk Stream-mode connections from this process (off: leave them to other serve/worker processes).
+    dingtalk_stream: bool = True
     # Outbound URLs (webhooks, api_base) on loopback/private ranges are refused unless the operator allows them.
     allow_private_urls: bool = False
 

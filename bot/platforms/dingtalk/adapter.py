@@ -23,7 +23,7 @@ from bot.platforms.dingtalk.cards_api import card_create_body, card_update_body,
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DEFAULT_OAPI_BASE, DingTalkCredentials
 from bot.platforms.dingtalk.http import DingTalkHttp
 from bot.platforms.dingtalk.ratelimit import SlidingWindowLimit
-from bot.platforms.dingtalk.sign import sign_webhook_url
+from bot.platforms.dingtalk.sign import card_api_secret, sign_webhook_url
 from bot.tokens import TokenBroker
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,10 @@ def derive_oapi_base(api_base: str | None) -> str:
     if parts.hostname and parts.hostname.startswith("api."):
         return urlunsplit(parts._replace(netloc="o" + parts.netloc))
     return api_base.rstrip("/")
+
+
+def card_callback_url(public_url: str, app_id: int) -> str:
+    return f"{public_url.rstrip('/')}/dingtalk/{app_id}/card"
 
 
 def webhook_robot_id(webhook_url: str) -> str:
@@ -67,8 +71,11 @@ class DingTalkAdapter:
         timeout_s: float = 10.0,
         retry_attempts: int = 3,
         retry_base_s: float = 0.2,
+        public_url: str | None = None,
     ) -> None:
         self.app_id = app_id
+        # Where DingTalk reaches this service (LEADBOT_PUBLIC_URL): needed to register the card callback URL.
+        self.public_url = public_url.rstrip("/") if public_url else None
         self._creds = credentials
         self._tokens = tokens
         self.api_base = (api_base or DEFAULT_API_BASE).rstrip("/")
@@ -157,6 +164,26 @@ class DingTalkAdapter:
         if answer.get("success") is False:
             raise PlatformError("card-update-failed", str(answer.get("message") or ""))
         return SendResult(message_id=card_id, latency_ms=_ms_since(started))
+
+    async def verify(self) -> dict[str, Any]:
+        """Prove the credentials work and finish the app's set-up on DingTalk's side (the admin "verify" action).
+
+        A token is fetched afresh (a cached one would prove nothing after a secret change). An HTTP-mode app with
+        a public URL then gets its card callback URL registered under its route key, with the derived apiSecret
+        our `/dingtalk/{app_id}/card` route checks; without a public URL card clicks could never reach us, which
+        the answer says. Stream-mode apps receive clicks on their stream and register nothing.
+        """
+        await self._fetch_token()
+        result: dict[str, Any] = {"token": "ok", "mode": self._creds.mode, "card_callback_url": None}
+        if self._creds.mode != "http":
+            return result
+        if not self.public_url:
+            result["warning"] = "LEADBOT_PUBLIC_URL is not set: card callbacks cannot be registered"
+            return result
+        url = card_callback_url(self.public_url, self.app_id)
+        await self.register_card_callback(url, card_api_secret(self._creds.app_secret, self._creds.route_key()))
+        result["card_callback_url"] = url
+        return result
 
     async def register_card_callback(self, callback_url: str, api_secret: str, *, force: bool = True) -> None:
         """Point this app's card route key at our `/dingtalk/{app_id}/card` URL (HTTP callback mode)."""

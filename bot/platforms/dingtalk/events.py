@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.platforms.base import CardClick, Inbound, InboundKind, Platform
-from bot.platforms.dingtalk.card_actions import read_card_action
+from bot.platforms.dingtalk.card_actions import CardAction, read_card_action
 from bot.platforms.dingtalk.errors import MalformedPayload
 
 __all__ = ["MAX_BODY_BYTES", "MalformedPayload", "load_json", "parse_robot_message", "parse_card_callback",
@@ -176,12 +176,21 @@ def _payload_time(payload: Mapping[str, Any]) -> float | None:
     return None
 
 
+def _button_key(action: CardAction) -> str:
+    """What identifies the pressed button to us. Our template (cards/DINGTALK_TEMPLATE.md) gives every button the
+    same actionId, `click`, and carries the packed button key as its one parameter `key`; a card built any other
+    way is identified by its actionId."""
+    key = action.params.get("key")
+    return key if isinstance(key, str) and key else action.action_id
+
+
 def parse_card_callback(payload: Mapping[str, Any], *, received_at: float | None = None) -> Inbound:
     """A card button press. The dedup key covers who pressed what on which card with which params (and the
     payload's own time when it has one): the same press redelivered collapses, a different press does not."""
     card_id = _opt_str(payload, "outTrackId") or _req_str(payload, "cardBizId")
     user_id = _req_str(payload, "userId")
     action = read_card_action(payload)
+    key = _button_key(action)
     sent_at = _payload_time(payload)
     dedup = "card:" + _digest([card_id, user_id, action.action_id, action.params, sent_at])
     return Inbound(
@@ -190,7 +199,7 @@ def parse_card_callback(payload: Mapping[str, Any], *, received_at: float | None
         sender=user_id,
         created_at=sent_at if sent_at is not None else (received_at if received_at is not None else time.time()),
         dedup_key=dedup,
-        card=CardClick(card_id=card_id, key=action.action_id, params=action.params,
+        card=CardClick(card_id=card_id, key=key, params=action.params,
                        card_type=_opt_str(payload, "spaceType")),
         conversation_id=_opt_str(payload, "spaceId") or _opt_str(payload, "openConversationId"),
     )

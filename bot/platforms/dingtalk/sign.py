@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 from bot.platforms.dingtalk.errors import SignatureError, StaleTimestamp
 
-__all__ = ["WINDOW_MS", "SignatureError", "StaleTimestamp", "compute_sign", "verify_callback", "sign_webhook_url"]
+__all__ = ["WINDOW_MS", "SignatureError", "StaleTimestamp", "card_api_secret", "compute_sign", "verify_callback",
+           "sign_webhook_url"]
 
 WINDOW_MS = 60 * 60 * 1000  # DingTalk's own rule for both directions: within one hour of server time
 _MAX_TIMESTAMP_DIGITS = 16
@@ -77,3 +78,13 @@ def sign_webhook_url(webhook_url: str, secret: str, *, now_ms: int | None = None
     query += [("timestamp", ts), ("sign", compute_sign(ts, secret))]
     # quote_plus: the base64 signature carries '+', '/' and '=', which must arrive intact.
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote_plus)))
+
+
+def card_api_secret(app_secret: str, route_key: str) -> str:
+    """The `apiSecret` we register with an app's card callback URL, and check card callbacks against.
+
+    Derived, not stored: it changes with the AppSecret (re-verify the app after rotating it) and is never the
+    AppSecret itself, so the card callback registration does not hand the app's master secret around.
+    """
+    digest = hmac.new(app_secret.encode(), f"leadbot card callback\n{route_key}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")

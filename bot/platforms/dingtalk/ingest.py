@@ -1,0 +1,35 @@
+"""The one way a verified DingTalk delivery becomes work, shared by the HTTP routes and the Stream runners.
+
+Remembering the delivery (its dedup key) and queueing `handle_inbound` happen in one Redis script
+(`Queue.enqueue_once`), so a platform retry is recognised and a crash between the two cannot lose the message.
+Errors are not caught here: an HTTP route answers 503 and DingTalk retries; a Stream runner sends no ACK and the
+gateway redelivers. Either way nothing is acknowledged that is not safely queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from bot.platforms.base import Inbound, Platform
+from storage import redis_keys
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+PLATFORM = str(Platform.DINGTALK)
+# DingTalk gives an event push 1.5 s for its answer; a Redis that hangs must fail the request well before that.
+QUEUE_TIMEOUT_S = 1.0
+JOB = "handle_inbound"
+
+
+async def queue_inbound(services: Services, app_id: int, inbound: Inbound, *,
+                        timeout_s: float = QUEUE_TIMEOUT_S) -> bool:
+    """Queue `inbound` for `app_id` unless this delivery was seen before. True when newly queued.
+
+    Raises (Redis errors, `TimeoutError`) when it could not be queued.
+    """
+    key = redis_keys.dedup(PLATFORM, app_id, inbound.dedup_key)
+    async with asyncio.timeout(timeout_s):
+        return await services.queue.enqueue_once(key, services.settings.dedup_ttl_s, JOB, app_id=app_id,
+                                                 inbound=inbound.to_dict())
