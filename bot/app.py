@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.appkeys import SERVICES
 from bot.services import Services
-from handlers import admin, health
+from handlers import admin, health, lexicon  # noqa: F401 - lexicon declares its routes on admin.api
 from handlers.http import errors, observe
 
 
