@@ -4,6 +4,8 @@
   我的线索          the sender's open leads, each as a fresh lead card (the old cards stop being kept current)
   预算 80万 / 招标 12月3日 / 竞品 金蝶 …   a correction of the sender's voice note: the one they pressed 更正 on
                     in the last half hour, else their latest note of the last day
+A text that is one of our button keys is a click: DingTalk's markdown fallback card sends the pressed button's
+key as a message from the person (`cards.dingtalk`), so it goes to the click handler, with no card on record.
 Anything else gets a one-line hint; a sender who is not a user of the tenant gets a polite refusal.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +21,11 @@ from bot import cardsvc, clicks, leadstore
 from bot.apps import LoadedApp
 from bot.jobs import inbound
 from bot.jobs import services as services_of
-from bot.platforms.base import Inbound, InboundKind
+from bot.platforms.base import CardClick, Inbound, InboundKind
 from bot.services import Services
 from bot.voice import lexicons, notes
 from bot.voice.revise import apply_correction, changed_labels, found_any, names_a_field, normalize_typed
+from cards.keys import BadButtonKey, ButtonKey
 from cards.model import CardKind
 from storage import redis_keys
 from storage.models import CardInstance, User
@@ -65,7 +69,10 @@ async def on_text(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
         return
     text = (message.text or "").strip()
     command = command_of(text)
-    if command in HELP_WORDS:
+    if _is_button_key(text):
+        click = replace(message, kind=InboundKind.CARD_CLICK, card=CardClick(card_id="", key=text))
+        await clicks.handle_click(ctx, app_id, click)
+    elif command in HELP_WORDS:
         await notes.tell(services, app, message.sender, HELP)
     elif command in MY_LEADS_WORDS:
         await resend_leads(services, (app, message.sender), user)
@@ -74,6 +81,14 @@ async def on_text(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
         await correct_note(services, (app, message.sender), user, text, sent)
     else:
         await notes.tell(services, app, message.sender, HINT)
+
+
+def _is_button_key(text: str) -> bool:
+    try:
+        ButtonKey.unpack(text)
+    except BadButtonKey:
+        return False
+    return True
 
 
 async def resend_leads(services: Services, via: tuple[LoadedApp, str], user: User) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
@@ -35,12 +36,22 @@ def lexicon_of(section: LexiconSection) -> Lexicon:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    lexicon = Lexicon.default().merge(edits)
+    lexicon = _tenant_words_first(Lexicon.default().merge(edits), section.hotwords)
     with _cache_lock:
         _cache[key] = lexicon
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return lexicon
+
+
+def _tenant_words_first(lexicon: Lexicon, own: list[str]) -> Lexicon:
+    """`merge` appends a tenant's hot words after the built-in ones, but the recogniser keeps only the first few
+    dozen characters: the tenant's own words, which the built-in list cannot know, go first."""
+    own_words = [w.strip() for w in own if w.strip() in lexicon.hotwords]
+    if not own_words:
+        return lexicon
+    rest = [w for w in lexicon.hotwords if w not in own_words]
+    return replace(lexicon, hotwords=tuple(dict.fromkeys([*own_words, *rest])), _fingerprint="")
 
 
 async def tenant_section(tenant_id: int) -> LexiconSection:

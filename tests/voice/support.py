@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
+
 from bot import leadservice, leadstore
 from bot import leadtypes as lt
 from bot.actions import Advance, Assign

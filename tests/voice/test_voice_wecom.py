@@ -29,13 +29,19 @@ def rtf_samples() -> float:
     return REGISTRY.get_sample_value("leadbot_speech_real_time_factor_count") or 0.0
 
 
+def notes_by(outcome: str) -> float:
+    return REGISTRY.get_sample_value("leadbot_voice_notes_total", {"outcome": outcome}) or 0.0
+
+
 async def test_a_voice_note_becomes_evidence_and_opens_the_demo_gate(world: WeComWorld) -> None:
     lead_id = await world.lead("星海科技", lt.Status.QUALIFIED)
     rep = leadservice.actor_for(world.rep)
     before = await leadservice.act(world.services, lead_id, Advance(lt.Status.DEMO), rep, source=lt.EventSource.CARD)
     assert before.decision.code is RefusalCode.GATE  # type: ignore[union-attr]
+    attached, transcribed = notes_by("attached"), rtf_samples()
 
     await world.voice("rep1", "media-d04", D04)
+    assert (notes_by("attached") - attached, rtf_samples() - transcribed) == (1, 1)
 
     note = await VoiceNote.get(tenant_id=world.tenant.id)
     assert (note.lead_id, note.user_id) == (lead_id, world.rep.id)
@@ -128,8 +134,10 @@ async def test_a_retried_job_creates_no_second_note(world: WeComWorld) -> None:
 
 async def test_a_silent_clip_is_not_stored_and_the_rep_is_told(world: WeComWorld) -> None:
     lead_id = await world.lead("星海科技", lt.Status.QUALIFIED)
+    silent = notes_by("no_speech")
     await world.voice("rep1", "media-silence", wav(np.zeros(16_000 * 6)), "audio/wav")
     assert not await VoiceNote.exists()
+    assert notes_by("no_speech") - silent == 1
     assert world.texts_to("rep1")[-1] == NO_SPEECH
     assert not await CardInstance.filter(kind="voice_summary").exists()
     assert (await leadstore.load(lead_id)).evidence == ()
@@ -140,8 +148,10 @@ async def test_a_90_second_clip_is_refused_politely(world: WeComWorld) -> None:
     clips = [(VOICE / f"{name}.amr").read_bytes() for name in ("long", "d01", "d02", "d03")]
     long_clip = join_amr(*clips)
     assert 85 < decode_audio(long_clip, max_duration_s=None).duration_s < 95
+    too_long = notes_by("too_long")
     await world.voice("rep1", "media-long", long_clip)
     assert not await VoiceNote.exists()
+    assert notes_by("too_long") - too_long == 1
     assert world.texts_to("rep1")[-1] == "语音超过 60 秒，没有保存。请分成几段较短的语音发送。"
 
 
