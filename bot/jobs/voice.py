@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from arq import Retry
+from arq.constants import in_progress_key_prefix
 
 from bot import clicks, metrics
 from bot.apps import LoadedApp
@@ -27,6 +28,7 @@ from bot.services import Services
 from bot.voice import hearing, lexicons, notes
 from bot.voice.hearing import Attempt, Heard, Refused
 from bot.voice.revise import fill_gaps
+from speech.errors import SpeechError
 from speech.extract import get_extractor
 from speech.fields import Fields
 from speech.lexicon import Lexicon
@@ -51,12 +53,20 @@ def voice_job_id(app: LoadedApp, message: Inbound) -> str:
 
 
 async def speech_backlog(services: Services) -> int:
-    """transcribe_voice jobs due and not started (deferred retries count once they are due)."""
+    """transcribe_voice jobs due and not started (deferred retries count once they are due). arq keeps a running
+    job in the queue until it ends, so those with an in-progress mark are left out."""
+    redis = services.redis
     now_ms = time.time() * 1000
-    count = 0
-    async for _, score in services.redis.zscan_iter(services.queue.queue_name, match=JOB_PREFIX + "*"):
-        count += score <= now_ms
-    return count
+    due = [job_id async for job_id, score in redis.zscan_iter(services.queue.queue_name, match=JOB_PREFIX + "*")
+           if score <= now_ms]
+    if not due:
+        return 0
+    running = await redis.exists(*(in_progress_key_prefix + _text(job_id) for job_id in due))
+    return len(due) - running
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def _gauge(services: Services) -> None:
@@ -97,10 +107,12 @@ async def transcribe_voice(ctx: dict[str, Any], app_id: int, inbound: dict[str, 
         await notes.tell(services, app, message.sender, e.rep_message)
     except (TransientError, RateLimited) as e:
         # The platform failed a call (a card, a lead follow-up): the next try resumes from the stored note.
-        if attempt.final:
-            raise
-        log.warning("voice message on app %d: %s; trying again", app_id, e)
-        raise Retry(defer=getattr(e, "retry_after_s", 0) or 2**attempt.number) from e
+        if not attempt.final:
+            log.warning("voice message on app %d: %s; trying again", app_id, e)
+            raise Retry(defer=getattr(e, "retry_after_s", 0) or 2**attempt.number) from e
+        log.error("voice message on app %d given up after %d tries: %s", app_id, attempt.number, e)
+        outcome = "failed"
+        await notes.tell(services, app, message.sender, SpeechError.rep_message)
     metrics.VOICE_NOTES.labels(outcome).inc()
     log.info("voice message on app %d from user %d: %s", app_id, user.id, outcome)
 

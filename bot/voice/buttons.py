@@ -37,8 +37,9 @@ def recipient(click: Click) -> str:
     return (user.wecom_userid if click.app.platform == Platform.WECOM else user.dingtalk_staff_id) or ""
 
 
-async def _note(click: Click) -> NoteRow | None:
-    """The clicked note if the clicker may act on it and the card is current; otherwise they are told why."""
+async def _note(click: Click, *, current: bool = True) -> NoteRow | None:
+    """The clicked note if the clicker may act on it and (with `current`) the card shows the note as it is;
+    otherwise they are told why."""
     row = await NoteRow.get_or_none(id=click.key.target, tenant_id=click.clicker.tenant_id)
     if row is None:
         log.warning("click by user %d on voice note %d outside their tenant", click.clicker.id, click.key.target)
@@ -47,7 +48,7 @@ async def _note(click: Click) -> NoteRow | None:
     if row.user_id != click.clicker.id and click.clicker.role is Role.REP:
         await notes.tell(click.services, click.app, recipient(click), "只有录音的销售本人可以操作这条纪要。")
         return None
-    if click.key.version != row.version:
+    if current and click.key.version != row.version:
         await notes.redraw(click.services, row, notice=STALE, clicked=click.card)
         return None
     return row
@@ -79,7 +80,10 @@ async def on_confirm(click: Click) -> None:
         if refusal is not None:
             await notes.redraw(click.services, row, notice=refusal.message, clicked=click.card)
             return
-        await notes.bump(row, confirmed=True)
+        if not await notes.bump(row, confirmed=True):  # corrected meanwhile: what was confirmed is outdated
+            await row.refresh_from_db()
+            await notes.redraw(click.services, row, notice=STALE, clicked=click.card)
+            return
     await notes.redraw(click.services, row, notice=_confirmed_notice(row), clicked=click.card)
 
 
@@ -112,7 +116,8 @@ async def on_add_contact(click: Click) -> None:
 
 @clicks.handles(KeyAction.PICK)
 async def on_pick(click: Click) -> None:
-    row = await _note(click)
+    # Which lead a note is about does not depend on the fields shown: a correction meanwhile is no reason to refuse.
+    row = await _note(click, current=False)
     if row is None:
         return
     try:

@@ -174,6 +174,8 @@ async def redraw(services: Services, row: NoteRow, *, notice: str = "", clicked:
     mine = clicked is not None and clicked.kind in NOTE_CARDS and clicked.subject_id == row.id and clicked.live
     for instance in [clicked] if mine else await cards_of(row):
         assert instance is not None
+        if instance.kind == CardKind.LEAD_CHOOSER and row.lead_id is None:
+            continue  # still waiting for the rep to pick a lead: the chooser stays
         if instance.kind != CardKind.VOICE_SUMMARY:
             # The chooser becomes the summary in place; a fresh card sent instead must be a summary too.
             instance.kind = str(CardKind.VOICE_SUMMARY)

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from arq import Retry
+from arq.constants import in_progress_key_prefix
 from prometheus_client import REGISTRY
 
 from bot import metrics
@@ -72,6 +73,8 @@ async def test_the_backlog_counts_due_transcriptions_only(services: Services) ->
     await queue.enqueue("transcribe_voice", job_id=JOB_PREFIX + "later", defer_until_s=4e9, app_id=1, inbound={})
     await queue.enqueue("handle_inbound", job_id="click-1", app_id=1, inbound={})
     assert await speech_backlog(services) == 2
+    await services.redis.set(in_progress_key_prefix + JOB_PREFIX + "a", b"1")  # a worker has started it
+    assert await speech_backlog(services) == 1
 
 
 async def test_metrics_are_served(client) -> None:

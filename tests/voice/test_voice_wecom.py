@@ -166,6 +166,12 @@ async def test_a_rep_with_two_active_leads_picks_the_lead(world: WeComWorld) -> 
     assert button_actions(chooser.card) == [KeyAction.PICK, KeyAction.PICK]
     assert (await leadstore.load(first)).evidence == () and (await leadstore.load(second)).evidence == ()
 
+    # A correction before picking changes the note but leaves the chooser, whose buttons still work.
+    await world.text("rep1", "预算 120万")
+    await note.refresh_from_db()
+    assert note.version == 1 and note.fields_json["budget"] == {"min": 1_200_000, "max": 1_200_000}
+    assert chooser.updates == []
+
     (button,) = [b["text"] for b in chooser.card["button_list"] if "云帆集团" in b["text"]]
     await world.click("rep1", chooser, button)
 
@@ -175,5 +181,6 @@ async def test_a_rep_with_two_active_leads_picks_the_lead(world: WeComWorld) -> 
     assert (await leadstore.load(first)).evidence == ()
     # The chooser became the summary, in place.
     assert shown(chooser)["main_title"]["title"] == "语音纪要：云帆集团"
+    assert horizontal(shown(chooser))["预算"] == "120万"
     assert KeyAction.CONFIRM in button_actions(shown(chooser))
     assert await CardInstance.filter(subject_id=note.id, kind="voice_summary").count() == 1
