@@ -29,7 +29,6 @@ from bot.voice import hearing, lexicons, notes
 from bot.voice.hearing import Attempt, Heard, Refused
 from bot.voice.revise import fill_gaps
 from speech.errors import SpeechError
-from speech.extract import get_extractor
 from speech.fields import Fields
 from speech.lexicon import Lexicon
 from storage import redis_keys
@@ -140,6 +139,8 @@ async def _make_note(services: Services, app: LoadedApp, user: User, message: In
 
 
 def _fields(heard: Heard, lexicon: Lexicon, at: datetime) -> Fields:
+    from speech.extract import get_extractor  # jieba and pypinyin: only in processes that run voice jobs
+
     extractor = get_extractor(lexicon)
     fields = extractor.extract(heard.transcript, at)
     if heard.platform_text and heard.platform_text != heard.transcript:

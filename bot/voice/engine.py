@@ -19,10 +19,13 @@ import threading
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.errors import LeadbotError
-from speech.transcribe import Transcriber, Transcript
+
+if TYPE_CHECKING:  # faster-whisper, PyAV and numpy load with the model, not with the module (web processes)
+    from speech.transcribe import Transcriber, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class SpeechEngine:
         with self._lock:
             if self._transcriber is None:
                 from speech.model import resolve_model
+                from speech.transcribe import Transcriber
 
                 model_dir = resolve_model(settings.data_dir, settings.whisper_model)
                 threads = max(1, (os.cpu_count() or 2) // self.concurrency)

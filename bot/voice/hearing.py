@@ -20,7 +20,6 @@ from bot.config import Settings
 from bot.errors import LeadbotError, PlatformError, RateLimited, TransientError
 from bot.platforms.base import Adapter, Inbound
 from bot.voice.engine import SLOT_WAIT_S, Busy, engine_for
-from speech.audio import MAX_DURATION_S
 from speech.errors import NotAudio, SpeechError, TooLong
 from speech.lexicon import Lexicon
 
@@ -77,6 +76,8 @@ def message_key(app_id: int, message: Inbound) -> str:
 
 def check_length(message: Inbound) -> None:
     """Refuse before downloading when the platform already says the clip is too long (DingTalk sends it)."""
+    from speech.audio import MAX_DURATION_S  # PyAV: imported where audio is handled, in workers
+
     if message.duration_s is not None and message.duration_s > MAX_DURATION_S + 1:
         raise Refused("too_long", TooLong(message.duration_s, MAX_DURATION_S).rep_message)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 from arq import Retry
@@ -83,3 +85,17 @@ async def test_metrics_are_served(client) -> None:
     assert "leadbot_speech_queue_depth 3.0" in text
     assert "leadbot_speech_real_time_factor_bucket" in text
     assert "# TYPE leadbot_voice_notes_total counter" in text
+
+
+def test_web_processes_do_not_load_the_speech_libraries() -> None:
+    """`leadbot serve --no-worker` imports the app and the worker module: neither may pull in the model's
+    libraries (faster-whisper, PyAV, numpy) or the extractor's (jieba, pypinyin), ~100 MB the web does not need."""
+    import subprocess
+    import sys
+
+    heavy = ["faster_whisper", "av", "numpy", "jieba", "pypinyin", "ctranslate2"]
+    code = f"import sys, bot.app, bot.worker, handlers.lexicon; print([m for m in {heavy!r} if m in sys.modules])"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.stdout.strip() == "[]"
