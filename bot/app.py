@@ -10,7 +10,9 @@ from aiohttp import web
 
 from bot.appkeys import SERVICES
 from bot.services import Services
-from handlers import admin, dingtalk, health, leads, openapi  # noqa: F401 - admin and leads register their routes
+
+# admin, leads and lexicon declare their routes on the shared registry that openapi.setup adds
+from handlers import admin, dingtalk, health, leads, lexicon, openapi  # noqa: F401
 from handlers.http import errors, observe
 
 

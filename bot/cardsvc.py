@@ -57,9 +57,10 @@ def render(platform: str, card: Card, card_id: str, *, update: bool = False) -> 
 
 
 async def send_card(services: Services, user: User, card: Card, *, kind: CardKind, subject_id: int,
-                    version: int) -> CardInstance | None:
-    """Send `card` to `user` on the platform that reaches them; None when no app reaches them."""
-    target = await reach(services, user)
+                    version: int, via: tuple[LoadedApp, str] | None = None) -> CardInstance | None:
+    """Send `card` to `user` on the platform that reaches them (or `via` that app and platform id, e.g. the chat
+    the user just wrote in); None when no app reaches them."""
+    target = via or await reach(services, user)
     if target is None:
         log.warning("user %d has no chat account on an active app: card not sent", user.id)
         return None

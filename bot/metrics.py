@@ -27,3 +27,20 @@ JOB_LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 TOKEN_REFRESHES = Counter("leadbot_token_refreshes_total", "Access tokens fetched from a platform", ["platform"])
+
+# Voice notes (bot.voice, bot.jobs.voice). Workers set the backlog when they queue or start a transcription, so
+# the figure is served by the process running the worker (`leadbot serve`, or `leadbot worker --metrics-port`).
+SPEECH_QUEUE_DEPTH = Gauge("leadbot_speech_queue_depth", "transcribe_voice jobs due and not yet started")
+SPEECH_RTF = Histogram(
+    "leadbot_speech_real_time_factor", "Transcription time over audio duration, per voice note",
+    buckets=(0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0),
+)
+VOICE_NOTES = Counter(
+    "leadbot_voice_notes_total",
+    "Voice messages by outcome (attached, pick_lead, no_lead, repeated, no_speech, too_long, not_audio, "
+    "download_failed, failed, unknown_sender)",
+    ["outcome"],
+)
+VOICE_PLATFORM_TEXT = Counter(
+    "leadbot_voice_platform_text_total", "Voice notes made from the platform's own recognition (fallback)"
+)

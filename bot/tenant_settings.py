@@ -55,13 +55,47 @@ class CalendarSection(_Section):
     overrides: dict[date, bool] = Field(default_factory=dict)
 
 
+# A lexicon word: a competitor alias, a product, a title... Kept short: each is matched by sound in every note.
+LexiconWord = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
+LexiconWords = Annotated[list[LexiconWord], Field(max_length=2000)]
+
+
+class LexiconRemoval(_Section):
+    """Entries of the built-in lexicon this tenant does not want (a vendor that is their partner, say)."""
+
+    competitors: LexiconWords = Field(default_factory=list)
+    context_required: LexiconWords = Field(default_factory=list)
+    products: LexiconWords = Field(default_factory=list)
+    titles: LexiconWords = Field(default_factory=list)
+    title_roles: LexiconWords = Field(default_factory=list)
+    keywords: LexiconWords = Field(default_factory=list)
+    hotwords: LexiconWords = Field(default_factory=list)
+
+
+class LexiconSection(_Section):
+    """The tenant's edits on top of the built-in lexicon (`speech.lexicon.Lexicon.merge` applies them):
+    competitors (canonical name -> aliases) are added or extended, lists are appended to, `remove` drops."""
+
+    competitors: dict[LexiconWord, Annotated[list[LexiconWord], Field(max_length=50)]] = Field(
+        default_factory=dict, max_length=500
+    )
+    context_required: LexiconWords = Field(default_factory=list)
+    products: LexiconWords = Field(default_factory=list)
+    titles: LexiconWords = Field(default_factory=list)
+    title_roles: LexiconWords = Field(default_factory=list)
+    keywords: LexiconWords = Field(default_factory=list)
+    # Words the recogniser is primed with, most important first (only the first few dozen characters count).
+    hotwords: LexiconWords = Field(default_factory=list)
+    remove: LexiconRemoval = Field(default_factory=LexiconRemoval)
+
+
 class TenantSettings(_Section):
     workflow: WorkflowSection = Field(default_factory=WorkflowSection)
     calendar: CalendarSection = Field(default_factory=CalendarSection)
     # Sections owned by other capabilities are validated by them; kept as given here.
     escalation: dict[str, Any] = Field(default_factory=dict)
     board: dict[str, Any] = Field(default_factory=dict)
-    lexicon: dict[str, Any] = Field(default_factory=dict)
+    lexicon: LexiconSection = Field(default_factory=LexiconSection)
 
     @classmethod
     def of(cls, raw: dict[str, Any] | None) -> TenantSettings:

@@ -14,15 +14,16 @@ from collections.abc import AsyncIterator
 from arq import Worker
 from arq.connections import ArqRedis
 
-from bot import cardsvc, clicks  # noqa: F401 - registering their outbox and click handlers
-from bot.jobs import followups, inbound
+from bot import cardsvc, clicks, commands  # noqa: F401 - registering their outbox, click and text handlers
+from bot.jobs import followups, inbound, voice
 from bot.services import Services
+from bot.voice import buttons, engine  # noqa: F401 - buttons registers the voice-card click handlers
 from bot.worker_heartbeat import beat_forever, stop_beating, worker_id
 from storage.redis import connect
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS = [*inbound.FUNCTIONS, *followups.FUNCTIONS]
+FUNCTIONS = [*inbound.FUNCTIONS, *followups.FUNCTIONS, *voice.FUNCTIONS]
 CRON_JOBS = [*followups.CRON_JOBS]
 # Poll often: a card click waits for the next poll before its job starts (arq's default 0.5 s is too slow).
 POLL_DELAY_S = 0.02
@@ -52,7 +53,11 @@ def build_worker(services: Services, *, burst: bool = False) -> Worker:
 
 @contextlib.asynccontextmanager
 async def running_worker(services: Services) -> AsyncIterator[Worker]:
-    """Run a worker in this event loop for the duration of the block, with its heartbeat."""
+    """Run a worker in this event loop for the duration of the block, with its heartbeat.
+
+    The process's speech model is loaded first (once per process), so the first voice note does not wait for it.
+    """
+    await engine.preload(services.settings)
     worker = build_worker(services)
     wid = worker_id()
     beat = asyncio.create_task(beat_forever(services.redis, wid))

@@ -16,6 +16,8 @@ WORKERS = PREFIX + "workers"
 RATE = PREFIX + "rate:"
 # Leases (one holder across processes), e.g. the DingTalk Stream connection of an app
 LEASE = PREFIX + "lease:"
+# The voice note a user pressed 更正 on: their next typed correction applies to it (voice-correcting:<user_id>)
+VOICE_CORRECTING = PREFIX + "voice-correcting:"
 # Embedded server bookkeeping: which processes use it
 EMBEDDED_CLIENTS = PREFIX + "embedded:clients"
 
@@ -38,3 +40,7 @@ def rate(scope: str, ident: str) -> str:
 
 def lease(name: str) -> str:
     return f"{LEASE}{name}"
+
+
+def voice_correcting(user_id: int) -> str:
+    return f"{VOICE_CORRECTING}{user_id}"
