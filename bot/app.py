@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.appkeys import SERVICES
 from bot.services import Services
-from handlers import admin, health
+from handlers import admin, health, wecom
 from handlers.http import errors, observe
 
 
@@ -20,4 +20,5 @@ def create_app(services: Services) -> web.Application:
     app[SERVICES] = services
     health.setup(app)
     admin.setup(app)
+    wecom.setup(app)
     return app
