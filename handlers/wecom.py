@@ -190,6 +190,11 @@ async def verify_url(request: web.Request) -> web.Response:
     return web.Response(text=echo, content_type="text/plain")
 
 
+def _shown_id(raw: str) -> str:
+    # The path segment is the caller's text: quoted unless it is a plain id, so it cannot forge a log line.
+    return raw if raw.isascii() and raw.isdecimal() and len(raw) <= 18 else repr(raw[:20])
+
+
 def _answering_refusals(handler: Handler) -> Handler:
     """Turn a `Refused` into its answer, its log line and its metrics sample."""
 
@@ -198,9 +203,9 @@ def _answering_refusals(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except Refused as r:
-            log.warning("wecom callback refused: %s app=%s %s status=%d outcome=%s from=%s", r.reason,
-                        request.match_info.get("app_id", "?")[:20], request.method, r.status, r.outcome,
-                        request.remote)
+            log.warning("wecom callback refused: app=%s %s status=%d outcome=%s reason=%r from=%s",
+                        _shown_id(request.match_info.get("app_id", "")), request.method, r.status, r.outcome,
+                        r.reason, request.remote)
             metrics.CALLBACKS.labels(PLATFORM, r.outcome).inc()
             return HttpProblem(r.status, r.outcome, r.reason).response()
 

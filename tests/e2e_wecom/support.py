@@ -73,20 +73,12 @@ def cards_of(sim: WeComSimulator, userid: str) -> list[SentCard]:
     return [c for c in sim.cards.values() if c.agent_id == AGENT_ID and userid in c.to]
 
 
-def shown(card: SentCard) -> dict[str, Any]:
-    """What the person sees now: the last full replacement of the card, else the card as sent."""
-    for update in reversed(card.updates):
-        if update.get("template_card"):
-            return update["template_card"]
-    return card.card
-
-
 def status_on(card: SentCard) -> str:
-    return shown(card)["source"]["desc"]
+    return card.shown["source"]["desc"]
 
 
 def button_key(card: SentCard, text: str) -> str:
-    buttons = {b["text"]: b["key"] for b in shown(card).get("button_list", [])}
+    buttons = {b["text"]: b["key"] for b in card.shown.get("button_list", [])}
     assert text in buttons, f"no button {text!r} on the card; it has {sorted(buttons)}"
     return buttons[text]
 
