@@ -91,6 +91,11 @@ class DingTalkAdapter:
             raise PlatformError("bad-token-answer", "accessToken/expireIn missing")
         return token, float(expire_in)
 
+    async def verify(self) -> None:
+        """Check the credentials with DingTalk: an accessToken call now, never the cached token. Raises
+        `PlatformError` with DingTalk's code when they are refused (invalidClientIdOrSecret...)."""
+        await self._fetch_token()
+
     async def access_token(self) -> str:
         return await self._tokens.get(_PLATFORM, self.app_id, self._fetch_token)
 
