@@ -1,10 +1,10 @@
 """`/wecom/{app_id}/callback`: WeCom's URL check (GET) and its messages and events (POST).
 
-A POST is verified, decrypted, parsed, remembered and queued in one Redis round trip (`Queue.enqueue_once`), and
-only then acknowledged with an empty 200: WeCom treats any other answer, or none within 5 s, as "retry", so an
-outage of Redis or of the database answers 503 and the message comes back later instead of being lost. Its retries
-are recognised by what is inside (MsgId, or the event's fields), never by the envelope, which is encrypted afresh
-each time.
+A POST is verified, decrypted, parsed, remembered and queued in one Redis round trip (`Queue.enqueue_once`, shared
+by concurrent callbacks through a `Coalescer`), and only then acknowledged with an empty 200. WeCom treats any other
+answer, or none within 5 s, as "retry", so an outage of Redis or of the database answers 503 and the message comes
+back later instead of being lost. Its retries are recognised by what is inside (MsgId, or the event's fields), never
+by the envelope, which is encrypted afresh each time.
 
 Every refusal has its own status, one warning line naming the reason (never a key, token or message content), a
 `leadbot_callbacks_total{platform="wecom",outcome=...}` sample, and no effect. The hot path reads no database row
@@ -38,6 +38,7 @@ from bot.platforms.wecom.errors import (
     ReceiveIdError,
     SignatureError,
 )
+from bot.queue import Coalescer
 from bot.services import Services
 from handlers.http import Handler, HttpProblem
 from storage import redis_keys
@@ -113,6 +114,8 @@ class CryptoCache:
 
 
 CRYPTOS = web.AppKey("wecom_cryptos", CryptoCache)
+# Concurrent callbacks share Redis round trips (`services.queue.enqueue_once`, batched: see `Coalescer`).
+QUEUE = web.AppKey("wecom_queue", Coalescer)
 
 
 async def _load_app(services: Services, raw_id: str) -> LoadedApp:
@@ -144,11 +147,11 @@ def _signed_params(request: web.Request) -> tuple[str, str, str]:
     return q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
 
 
-async def _queue(services: Services, app_id: int, inbound_key: str, inbound: dict[str, Any]) -> bool:
+async def _queue(request: web.Request, app_id: int, inbound_key: str, inbound: dict[str, Any]) -> bool:
     try:
         async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
-            return await services.queue.enqueue_once(
-                redis_keys.dedup(PLATFORM, app_id, inbound_key), services.settings.dedup_ttl_s,
+            return await request.app[QUEUE].enqueue_once(
+                redis_keys.dedup(PLATFORM, app_id, inbound_key), request.app[SERVICES].settings.dedup_ttl_s,
                 "handle_inbound", app_id=app_id, inbound=inbound,
             )
     except UNAVAILABLE as e:
@@ -171,7 +174,7 @@ async def receive(request: web.Request) -> web.Response:
         inbound = events.parse_inbound(xml)
     except CallbackRejected as e:
         _refuse_rejected(e)
-    if await _queue(services, app.id, inbound.dedup_key, inbound.to_dict()):
+    if await _queue(request, app.id, inbound.dedup_key, inbound.to_dict()):
         _QUEUED.inc()
     else:
         _DUPLICATE.inc()
@@ -214,5 +217,6 @@ def _answering_refusals(handler: Handler) -> Handler:
 
 def setup(app: web.Application) -> None:
     app[CRYPTOS] = CryptoCache()
+    app[QUEUE] = Coalescer(app[SERVICES].queue)
     app.router.add_get(PATH, _answering_refusals(verify_url))
     app.router.add_post(PATH, _answering_refusals(receive))
