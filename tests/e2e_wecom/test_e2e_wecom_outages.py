@@ -3,6 +3,7 @@ database is down (WeCom retries on anything but 200), and nothing is processed t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
@@ -16,6 +17,7 @@ import pytest
 import redis as redis_sync
 from tortoise import connections
 
+import handlers.wecom
 from bot.app import create_app
 from bot.platforms.base import Inbound, InboundKind
 from bot.services import Services
@@ -134,3 +136,24 @@ async def test_database_unreachable_is_503_and_the_retry_is_processed_once(
     with inbound_handler(InboundKind.TEXT, recorder(seen)):
         await drain(services)
     assert seen == ["数据库停机时的消息"]
+
+
+async def test_a_redis_that_hangs_is_503_before_wecom_gives_up(
+    world: World, sender: CallbackSender, services: Services, session: aiohttp.ClientSession, aiohttp_client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that accepts connections and never answers (overloaded, or a half-open network path)."""
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(-1)
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(handlers.wecom, "DEPENDENCY_TIMEOUT_S", 0.5)  # 3 s in production, under WeCom's 5 s
+    try:
+        async with another_process(services, f"redis://127.0.0.1:{port}/0") as process:
+            client = await aiohttp_client(create_app(process))
+            url = str(client.make_url(f"/wecom/{world.app_id}/callback"))
+            assert await post_once(session, sender, url, sender.text(REP, "无人应答")) == 503
+    finally:
+        server.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from yarl import URL
+
 from bot.platforms.base import Inbound, InboundKind
 from bot.worker import drain
 from storage.models import Tenant
@@ -52,3 +54,15 @@ async def test_a_text_delivered_three_times_is_processed_once(world: World, send
         await drain(services)
     assert [(app_id, m.kind, m.sender, m.text, m.msg_id) for app_id, m in seen] == [
         (world.app_id, InboundKind.TEXT, "rep1", "明天拜访杭州云帆", "1234567890123456789")]
+
+
+async def test_the_url_check_survives_an_unescaped_plus_in_echostr(client, services) -> None:
+    """A '+' left unescaped in the query reaches us as a space; base64 has no spaces, so it is read back."""
+    tenant = await Tenant.create(name="官方示例")
+    app_id = await register_wecom_app(services, tenant.id, corp_id=OFFICIAL["corp_id"], token=OFFICIAL["token"],
+                                      aes_key=OFFICIAL["aes_key"])
+    q = OFFICIAL["query"]
+    raw = (f"/wecom/{app_id}/callback?msg_signature={q['msg_signature']}&timestamp={q['timestamp']}"
+           f"&nonce={q['nonce']}&echostr={q['echostr']}")
+    r = await client.get(URL(raw, encoded=True))
+    assert (r.status, await r.text()) == (200, OFFICIAL["echo"])
