@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,8 +19,6 @@ from arq.connections import ArqRedis
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from redis.exceptions import NoScriptError
-
-log = logging.getLogger(__name__)
 
 # KEYS: dedup key, job key, queue, result key. ARGV: dedup ttl ms, job ttl ms, serialized job, score, job id.
 _ENQUEUE_ONCE = """
