@@ -133,6 +133,11 @@ class Coalescer:
             self._sender = asyncio.create_task(self._send())
         return await future
 
+    async def wait_sent(self) -> None:
+        """Until every call handed over so far has its answer (on shutdown: none is left half-sent)."""
+        while self._sender is not None:
+            await asyncio.wait([self._sender])  # never raises: the callers get the batch's errors
+
     async def _send(self) -> None:
         batch: list[tuple[OnceCall, asyncio.Future[bool]]] = []
         try:

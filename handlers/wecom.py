@@ -215,8 +215,13 @@ def _answering_refusals(handler: Handler) -> Handler:
     return answer
 
 
+async def _wait_queued(app: web.Application) -> None:
+    await app[QUEUE].wait_sent()
+
+
 def setup(app: web.Application) -> None:
     app[CRYPTOS] = CryptoCache()
     app[QUEUE] = Coalescer(app[SERVICES].queue)
+    app.on_shutdown.append(_wait_queued)
     app.router.add_get(PATH, _answering_refusals(verify_url))
     app.router.add_post(PATH, _answering_refusals(receive))

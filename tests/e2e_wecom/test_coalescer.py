@@ -111,3 +111,12 @@ def test_inbound_to_dict_is_plain_data_equal_to_the_dataclass(inbound: Inbound) 
     if inbound.card is not None:
         d["card"]["params"]["selected"]["q1"].append("c")  # the job's copy is its own
         assert inbound.card.params == {"selected": {"q1": ["a", "b"]}}
+
+
+async def test_wait_sent_returns_once_every_handed_over_call_has_its_answer(services) -> None:
+    coalescer = Coalescer(services.queue)
+    calls = [asyncio.create_task(coalescer.enqueue_once(key(n), 60, "f")) for n in range(10)]
+    await asyncio.sleep(0)  # the calls are handed over
+    await coalescer.wait_sent()
+    assert all(c.done() for c in calls) and [c.result() for c in calls] == [True] * 10
+    await coalescer.wait_sent()  # nothing in flight: returns at once
