@@ -12,7 +12,7 @@ from bot.appkeys import SERVICES
 from bot.services import Services
 
 # admin, leads and lexicon declare their routes on the shared registry that openapi.setup adds
-from handlers import admin, dingtalk, health, leads, lexicon, openapi  # noqa: F401
+from handlers import admin, dingtalk, health, leads, lexicon, openapi, wecom  # noqa: F401
 from handlers.http import errors, observe
 
 
@@ -22,5 +22,6 @@ def create_app(services: Services) -> web.Application:
     app[SERVICES] = services
     health.setup(app)
     openapi.setup(app)
+    wecom.setup(app)
     dingtalk.setup(app)
     return app

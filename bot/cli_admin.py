@@ -23,6 +23,7 @@ from bot.schemas import (
     TokenOut,
     UserIn,
     UserOut,
+    VerifyOut,
 )
 from handlers.auth import token_digest
 from storage.models import ApiToken, App, AppStatus, Tenant, TokenScope, User
@@ -88,7 +89,7 @@ def tenants_token(tenant_id: int, name: str, scope: str) -> None:
 
 @click.group()
 def apps() -> None:
-    """Bot apps: register, list, show, enable, disable."""
+    """Bot apps: register, list, show, verify, enable, disable."""
 
 
 @apps.group("add")
@@ -184,6 +185,24 @@ def _status_command(status: AppStatus):
         run_command(run)
 
     return command
+
+
+@apps.command("verify")
+@click.argument("app_id", type=int)
+def apps_verify(app_id: int) -> None:
+    """Check an app's credentials with its platform (fetches an access token); exit status 1 if refused."""
+
+    async def run(settings: Settings) -> VerifyOut:
+        from bot.app_verify import verify_app
+        from bot.services import open_services
+
+        async with open_services(settings) as services:
+            return await verify_app(services, app_id)
+
+    out = run_command(run)
+    echo_json(_dump(out))
+    if not out.ok:
+        raise SystemExit(1)
 
 
 apps.command("disable", help="Disable an app: its callbacks are refused.")(

@@ -8,13 +8,17 @@ dedup key, arq's job hash and its queue entry are written together or not at all
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
+from redis.exceptions import NoScriptError
 
 # KEYS: dedup key, job key, queue, result key. ARGV: dedup ttl ms, job ttl ms, serialized job, score, job id.
 _ENQUEUE_ONCE = """
@@ -35,25 +39,58 @@ def job_id_for(dedup_key: str) -> str:
     return hashlib.sha256(dedup_key.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class OnceCall:
+    """One `Queue.enqueue_once`, as data (for the batched form)."""
+
+    dedup_key: str
+    dedup_ttl_s: int
+    function: str
+    kwargs: dict[str, Any]
+
+
 class Queue:
     def __init__(self, redis: ArqRedis, *, queue_name: str = default_queue_name) -> None:
         self.redis = redis
         self.queue_name = queue_name
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
 
+    def _once_args(self, call: OnceCall, now_ms: int) -> tuple[list[str], list[Any]]:
+        job_id = job_id_for(call.dedup_key)
+        payload = serialize_job(call.function, (), call.kwargs, None, now_ms)
+        return ([call.dedup_key, job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id],
+                [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id])
+
     async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, **kwargs: Any) -> bool:
         """Queue `function(**kwargs)` unless `dedup_key` was seen within `dedup_ttl_s`. True when newly queued.
 
         Raises redis errors as they come: the caller answers 503 and the platform retries.
         """
-        job_id = job_id_for(dedup_key)
+        keys, args = self._once_args(OnceCall(dedup_key, dedup_ttl_s, function, kwargs), int(time.time() * 1000))
+        return bool(await self._enqueue_once(keys=keys, args=args))
+
+    async def enqueue_once_many(self, calls: Sequence[OnceCall]) -> list[bool | Exception]:
+        """Several `enqueue_once` in one pipelined round trip; each keeps its own all-or-nothing script run.
+
+        Per call: True (queued), False (seen before) or the error Redis answered for that call. A lost connection
+        raises for all of them: none is known to have run, and each may safely be tried again.
+        """
         now_ms = int(time.time() * 1000)
-        payload = serialize_job(function, (), kwargs, None, now_ms)
-        added = await self._enqueue_once(
-            keys=[dedup_key, job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id],
-            args=[dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id],
-        )
-        return bool(added)
+        prepared = [self._once_args(call, now_ms) for call in calls]
+        results: list[Any] = await self._run_scripts(prepared)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:  # the server restarted or its script cache was flushed: none of those ran
+            await self.redis.script_load(_ENQUEUE_ONCE)
+            for i, r in zip(missing, await self._run_scripts([prepared[i] for i in missing]), strict=True):
+                results[i] = r
+        return [r if isinstance(r, Exception) else bool(r) for r in results]
+
+    async def _run_scripts(self, prepared: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        # EVALSHA by hand: redis-py's pipelined Script asks SCRIPT EXISTS first, a second round trip every time.
+        pipe = self.redis.pipeline(transaction=False)
+        for keys, args in prepared:
+            pipe.evalsha(self._enqueue_once.sha, len(keys), *keys, *args)
+        return await pipe.execute(raise_on_error=False)
 
     async def enqueue(self, function: str, *, job_id: str | None = None, defer_until_s: float | None = None,
                       **kwargs: Any) -> bool:
@@ -71,3 +108,58 @@ class Queue:
     async def depth(self) -> int:
         """Jobs due now or earlier (deferred ones waiting for their time are not a backlog)."""
         return await self.redis.zcount(self.queue_name, "-inf", int(time.time() * 1000))
+
+
+class Coalescer:
+    """`enqueue_once` for many concurrent callers (a callback route under load), sharing Redis round trips.
+
+    A call goes out at once when nothing is in flight; calls arriving while a batch is in flight wait for it and go
+    out together as the next batch (group commit). Each caller still gets its own answer, or its own exception
+    (a Redis outage fails every caller of that batch, and each answers 503). Per-request round trips cost more CPU
+    in the client than everything else a callback does; under load this makes them one per batch.
+    """
+
+    def __init__(self, queue: Queue, *, max_batch: int = 512) -> None:
+        self.queue = queue
+        self._max_batch = max_batch
+        self._waiting: list[tuple[OnceCall, asyncio.Future[bool]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, **kwargs: Any) -> bool:
+        """As `Queue.enqueue_once`. Cancelling the wait (a timeout) does not withdraw a call already sent."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((OnceCall(dedup_key, dedup_ttl_s, function, kwargs), future))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send())
+        return await future
+
+    async def wait_sent(self) -> None:
+        """Until every call handed over so far has its answer (on shutdown: none is left half-sent)."""
+        while self._sender is not None:
+            await asyncio.wait([self._sender])  # never raises: the callers get the batch's errors
+
+    async def _send(self) -> None:
+        batch: list[tuple[OnceCall, asyncio.Future[bool]]] = []
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                try:
+                    results: list[bool | Exception] = await self.queue.enqueue_once_many([c for c, _ in batch])
+                except Exception as e:  # the connection: every call of the batch failed alike
+                    results = [e] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():  # its caller stopped waiting
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        except BaseException as e:  # a bug or a cancellation here must not leave callers waiting forever
+            for _, future in batch + self._waiting:
+                if not future.done():
+                    future.set_exception(e if isinstance(e, Exception) else RuntimeError("enqueue cancelled"))
+            self._waiting.clear()
+            raise
+        finally:
+            self._sender = None

@@ -11,8 +11,8 @@ import secrets as _random
 
 from aiohttp import web
 
+from bot import app_verify, leadservice
 from bot import apps as app_ops
-from bot import leadservice
 from bot import users as user_ops
 from bot.appkeys import SERVICES
 from bot.lead_schemas import DisableUserIn, RuleIn, RuleOut
@@ -32,6 +32,7 @@ from bot.schemas import (
     UserOut,
     UserPatch,
     UserQuery,
+    VerifyOut,
 )
 from bot.tenant_settings import SettingsPatch, TenantSettings
 from handlers.auth import Principal, authenticate, token_digest
@@ -222,6 +223,13 @@ async def disable_app(request: web.Request) -> web.Response:
 @api.route("POST", "/admin/apps/{id}/enable", summary="Enable a disabled app", tags=("apps",), response=AppOut)
 async def enable_app(request: web.Request) -> web.Response:
     return await _set_status(request, AppStatus.ACTIVE)
+
+
+@api.route("POST", "/admin/apps/{id}/verify", summary="Check an app's credentials by fetching an access token",
+           tags=("apps",), response=VerifyOut)
+async def verify_app(request: web.Request) -> web.Response:
+    app = await _app(request, await _admin(request))
+    return json_out(await app_verify.verify_app(request.app[SERVICES], app.id))
 
 
 # Users

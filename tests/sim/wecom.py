@@ -79,6 +79,22 @@ class SentCard:
     card: dict[str, Any]
     updates: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def shown(self) -> dict[str, Any]:
+        """The card as its holder sees it now: an update replaces the whole card, as on WeCom."""
+        for update in reversed(self.updates):
+            if update.get("template_card"):
+                return update["template_card"]
+        return self.card
+
+    def keys(self) -> set[str]:
+        """The keys a click can carry now; none once an update turned the buttons into a grey label."""
+        if self.updates and not self.updates[-1].get("template_card"):
+            return set()
+        shown = self.shown
+        keys = {b.get("key") for b in shown.get("button_list") or []}
+        return keys | {a.get("key") for a in (shown.get("action_menu") or {}).get("action_list") or []}
+
 
 @dataclass
 class Code:
@@ -559,9 +575,7 @@ class CallbackSender:
         card = self._sim.cards.get((self.agent_id, task_id))
         if card is None or from_user not in card.to:
             raise LookupError(f"no card {task_id!r} was sent to {from_user!r} by agent {self.agent_id}")
-        keys = {b.get("key") for b in card.card.get("button_list") or []}
-        keys |= {a.get("key") for a in (card.card.get("action_menu") or {}).get("action_list") or []}
-        if key not in keys:
+        if key not in card.keys():
             raise LookupError(f"card {task_id!r} has no button or menu item {key!r}")
         fields = {
             "EventKey": key,

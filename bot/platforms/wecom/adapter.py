@@ -253,6 +253,12 @@ class WeComAdapter:
         data = await self._request_json("GET", "gettoken", params, None)
         return str(data["access_token"]), float(data.get("expires_in", 7200))
 
+    async def verify(self) -> None:
+        """Check the credentials with WeCom: a gettoken call now, never the cached token (which proves nothing about
+        the secret as stored today). Raises `PlatformError` with WeCom's errcode when they are refused (40001 wrong
+        secret, 40013 wrong corp id), `TransientError` when WeCom could not be asked."""
+        await self.fetch_token()
+
     async def _token(self) -> str:
         return await self._broker.get(self.platform.value, self.app_id, self.fetch_token)
 

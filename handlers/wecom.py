@@ -1,0 +1,227 @@
+"""`/wecom/{app_id}/callback`: WeCom's URL check (GET) and its messages and events (POST).
+
+A POST is verified, decrypted, parsed, remembered and queued in one Redis round trip (`Queue.enqueue_once`, shared
+by concurrent callbacks through a `Coalescer`), and only then acknowledged with an empty 200. WeCom treats any other
+answer, or none within 5 s, as "retry", so an outage of Redis or of the database answers 503 and the message comes
+back later instead of being lost. Its retries are recognised by what is inside (MsgId, or the event's fields), never
+by the envelope, which is encrypted afresh each time.
+
+Every refusal has its own status, one warning line naming the reason (never a key, token or message content), a
+`leadbot_callbacks_total{platform="wecom",outcome=...}` sample, and no effect. The hot path reads no database row
+beyond the app cache and builds no crypto object beyond one per loaded app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sqlite3
+from typing import Any, NoReturn
+
+from aiohttp import web
+from redis.exceptions import RedisError
+from tortoise.exceptions import BaseORMException
+
+from bot import metrics
+from bot.appkeys import SERVICES
+from bot.apps import LoadedApp
+from bot.platforms.base import Platform
+from bot.platforms.wecom import events
+from bot.platforms.wecom.config import WeComCredentials
+from bot.platforms.wecom.crypto import WeComCrypto
+from bot.platforms.wecom.errors import (
+    CallbackRejected,
+    DecryptError,
+    HostileXml,
+    MalformedPayload,
+    ReceiveIdError,
+    SignatureError,
+)
+from bot.queue import Coalescer
+from bot.services import Services
+from handlers.http import Handler, HttpProblem
+from storage import redis_keys
+
+log = logging.getLogger("leadbot.wecom")
+
+PATH = "/wecom/{app_id}/callback"
+PLATFORM = Platform.WECOM.value
+# WeCom gives up on an answer after 5 s and retries; saying 503 before that keeps the outcome ours to decide.
+DEPENDENCY_TIMEOUT_S = 3.0
+
+try:  # the PostgreSQL driver's own errors (server starting, too many connections) are not OSErrors
+    from asyncpg import InterfaceError as _PgInterfaceError
+    from asyncpg import PostgresError as _PgError
+
+    _PG_ERRORS: tuple[type[BaseException], ...] = (_PgError, _PgInterfaceError)
+except ImportError:  # pragma: no cover - asyncpg is a declared dependency
+    _PG_ERRORS = ()
+
+# A dependency that did not answer: the delivery is refused with 503 so WeCom brings it back.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    RedisError, BaseORMException, sqlite3.Error, OSError, TimeoutError, *_PG_ERRORS,
+)
+
+# Most specific first: HostileXml is a MalformedPayload.
+_OUTCOMES: tuple[tuple[type[CallbackRejected], str], ...] = (
+    (SignatureError, "bad_signature"),
+    (ReceiveIdError, "wrong_receiver"),
+    (DecryptError, "undecryptable"),
+    (HostileXml, "hostile_xml"),
+    (MalformedPayload, "malformed"),
+    (CallbackRejected, "malformed"),
+)
+
+_QUEUED = metrics.CALLBACKS.labels(PLATFORM, "queued")
+_DUPLICATE = metrics.CALLBACKS.labels(PLATFORM, "duplicate")
+_VERIFIED = metrics.CALLBACKS.labels(PLATFORM, "verified")
+
+
+class Refused(Exception):
+    """A callback answered with `status` and no effect; `outcome` is the metrics label, `reason` the log text."""
+
+    def __init__(self, status: int, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.outcome = outcome
+        self.reason = reason
+
+
+def _refuse_rejected(e: CallbackRejected) -> NoReturn:
+    outcome = next(label for cls, label in _OUTCOMES if isinstance(e, cls))
+    raise Refused(e.http_status, outcome, e.reason) from None
+
+
+class CryptoCache:
+    """One `WeComCrypto` per loaded app: the AES key is decoded once, not on every callback.
+
+    Keyed by the app's `loaded_at`, so new credentials (picked up by the app cache) get a new crypto object.
+    """
+
+    def __init__(self) -> None:
+        self._by_app: dict[int, tuple[float, WeComCrypto]] = {}
+
+    def get(self, app: LoadedApp) -> WeComCrypto:
+        cached = self._by_app.get(app.id)
+        if cached is not None and cached[0] == app.loaded_at:
+            return cached[1]
+        creds = app.credentials
+        assert isinstance(creds, WeComCredentials)
+        crypto = WeComCrypto(creds.token, creds.encoding_aes_key, creds.corp_id)
+        self._by_app[app.id] = (app.loaded_at, crypto)
+        return crypto
+
+
+CRYPTOS = web.AppKey("wecom_cryptos", CryptoCache)
+# Concurrent callbacks share Redis round trips (`services.queue.enqueue_once`, batched: see `Coalescer`).
+QUEUE = web.AppKey("wecom_queue", Coalescer)
+
+
+async def _load_app(services: Services, raw_id: str) -> LoadedApp:
+    if not (raw_id.isascii() and raw_id.isdecimal()) or len(raw_id) > 18:
+        raise Refused(404, "unknown_app", "app id is not a number")
+    try:
+        async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
+            app = await services.apps.get(int(raw_id))
+    except UNAVAILABLE as e:
+        raise Refused(503, "unavailable", f"database unavailable ({type(e).__name__})") from None
+    if app is None:
+        raise Refused(404, "unknown_app", "no such app")
+    if app.platform != PLATFORM:
+        raise Refused(404, "wrong_platform", f"app is a {app.platform} app")
+    if not app.active:
+        raise Refused(403, "disabled_app", "app is disabled")
+    return app
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked): aiohttp stops reading at the limit
+        raise Refused(413, "too_large", f"body over {limit} bytes") from None
+
+
+def _signed_params(request: web.Request) -> tuple[str, str, str]:
+    q = request.query
+    return q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
+
+
+async def _queue(request: web.Request, app_id: int, inbound_key: str, inbound: dict[str, Any]) -> bool:
+    try:
+        async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
+            return await request.app[QUEUE].enqueue_once(
+                redis_keys.dedup(PLATFORM, app_id, inbound_key), request.app[SERVICES].settings.dedup_ttl_s,
+                "handle_inbound", app_id=app_id, inbound=inbound,
+            )
+    except UNAVAILABLE as e:
+        # Remembering and queueing are one script: either both happened or neither, so a retry is safe.
+        raise Refused(503, "unavailable", f"queue unavailable ({type(e).__name__})") from None
+
+
+async def receive(request: web.Request) -> web.Response:
+    """POST: a message or event. 200 with an empty body once its job is queued (or was queued before)."""
+    services = request.app[SERVICES]
+    limit = services.settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", f"Content-Length {request.content_length} over {limit} bytes")
+    app = await _load_app(services, request.match_info["app_id"])
+    crypto = request.app[CRYPTOS].get(app)
+    body = await _read_body(request, limit)
+    try:
+        # The signature covers only the Encrypt value, so the envelope is parsed (defused) before it is checked.
+        xml = crypto.decrypt(*_signed_params(request), events.envelope_encrypt(body))
+        inbound = events.parse_inbound(xml)
+    except CallbackRejected as e:
+        _refuse_rejected(e)
+    if await _queue(request, app.id, inbound.dedup_key, inbound.to_dict()):
+        _QUEUED.inc()
+    else:
+        _DUPLICATE.inc()
+    return web.Response()
+
+
+async def verify_url(request: web.Request) -> web.Response:
+    """GET: the URL check an admin triggers by saving the callback URL; answer the decrypted echostr alone."""
+    app = await _load_app(request.app[SERVICES], request.match_info["app_id"])
+    crypto = request.app[CRYPTOS].get(app)
+    try:
+        echo = crypto.verify_url(*_signed_params(request), request.query.get("echostr", ""))
+    except CallbackRejected as e:
+        _refuse_rejected(e)
+    _VERIFIED.inc()
+    return web.Response(text=echo, content_type="text/plain")
+
+
+def _shown_id(raw: str) -> str:
+    # The path segment is the caller's text: quoted unless it is a plain id, so it cannot forge a log line.
+    return raw if raw.isascii() and raw.isdecimal() and len(raw) <= 18 else repr(raw[:20])
+
+
+def _answering_refusals(handler: Handler) -> Handler:
+    """Turn a `Refused` into its answer, its log line and its metrics sample."""
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Refused as r:
+            log.warning("wecom callback refused: app=%s %s status=%d outcome=%s reason=%r from=%s",
+                        _shown_id(request.match_info.get("app_id", "")), request.method, r.status, r.outcome,
+                        r.reason, request.remote)
+            metrics.CALLBACKS.labels(PLATFORM, r.outcome).inc()
+            return HttpProblem(r.status, r.outcome, r.reason).response()
+
+    return answer
+
+
+async def _wait_queued(app: web.Application) -> None:
+    await app[QUEUE].wait_sent()
+
+
+def setup(app: web.Application) -> None:
+    app[CRYPTOS] = CryptoCache()
+    app[QUEUE] = Coalescer(app[SERVICES].queue)
+    app.on_shutdown.append(_wait_queued)
+    app.router.add_get(PATH, _answering_refusals(verify_url))
+    app.router.add_post(PATH, _answering_refusals(receive))
