@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.appkeys import SERVICES
 from bot.services import Services
-from handlers import admin, health, leads, openapi  # noqa: F401 - admin and leads register their routes
+from handlers import admin, exports, health, leads, openapi, webhooks  # noqa: F401 - importing registers routes
 from handlers.http import errors, observe
 
 
