@@ -31,6 +31,7 @@ class Received:
     raw: bytes
     signed: bool
     signature_error: str
+    signature_header: str
     status: int = 0
 
     @property
@@ -88,7 +89,8 @@ class Receiver:
         except SignatureError as e:
             error = str(e)
         got = Received(request.headers.get(EVENT_ID_HEADER, ""), request.headers.get(EVENT_TYPE_HEADER, ""),
-                       int(request.headers.get(ATTEMPT_HEADER, "0")), json.loads(raw), raw, signed, error)
+                       int(request.headers.get(ATTEMPT_HEADER, "0")), json.loads(raw), raw, signed, error,
+                       request.headers.get(SIGNATURE_HEADER, ""))
         self.received.append(got)
         if self.hang(got):
             await self.released.wait()
