@@ -23,10 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
-
 from bot import leadqueries
 from bot.lead_schemas import LeadOut
 from bot.leadtypes import Status
@@ -118,6 +114,10 @@ def csv_value(value: Any, tz: ZoneInfo) -> str:
     return str(value)
 
 
+# XML 1.0 cannot carry these control characters; openpyxl refuses a cell holding one.
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def xlsx_value(value: Any, tz: ZoneInfo) -> Any:
     """What openpyxl gets: Excel has no time zones, so times are the tenant's local wall-clock time."""
     if isinstance(value, datetime):
@@ -125,7 +125,7 @@ def xlsx_value(value: Any, tz: ZoneInfo) -> Any:
     if isinstance(value, (list, tuple)):
         value = ";".join(str(v) for v in value)
     if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)
+        return _ILLEGAL_XML.sub("", value)
     return value
 
 
@@ -159,23 +159,28 @@ def _csv_text(rows: Sequence[Sequence[str]], prefix: str = "") -> str:
     return out.getvalue()
 
 
-def _xlsx_cell(ws: Any, value: Any) -> Any:
-    # openpyxl makes "=…" a formula and "#N/A" an error value: write such text as an inline string instead.
-    if isinstance(value, str) and (value.startswith("=") or value in ERROR_CODES):
-        cell = WriteOnlyCell(ws, value=value)
-        cell.data_type = "s"
-        return cell
-    return value
-
-
 def _append(ws: Any, rows: list[list[Any]], tz: ZoneInfo) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES
+
+    def cell(value: Any) -> Any:
+        # openpyxl makes "=…" a formula and "#N/A" an error value: write such text as an inline string instead.
+        if isinstance(value, str) and (value.startswith("=") or value in ERROR_CODES):
+            text = WriteOnlyCell(ws, value=value)
+            text.data_type = "s"
+            return text
+        return value
+
     for row in rows:
-        ws.append([_xlsx_cell(ws, xlsx_value(v, tz)) for v in row])
+        ws.append([cell(xlsx_value(v, tz)) for v in row])
 
 
 async def write_xlsx(rows: AsyncIterator[list[list[Any]]], path: Path, tz: ZoneInfo) -> None:
     """Build the workbook at `path`. openpyxl is synchronous: each chunk is written in a thread, one at a time,
-    so the event loop keeps answering other requests meanwhile."""
+    so the event loop keeps answering other requests meanwhile. (Imported here: it takes half a second to load,
+    which every other command would pay.)"""
+    from openpyxl import Workbook
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("leads")
     ws.append(list(HEADERS))

@@ -14,9 +14,10 @@ from bot.webhooks import subscriptions as ops
 from bot.webhooks.schemas import SubscriptionIn
 from bot.webhooks.sender import Sender
 from storage.models import WebhookAttempt, WebhookDelivery
-from tests.webhooks.conftest import FAST, new_lead, subscribe
+from tests.webhooks.conftest import new_lead, subscribe
 from tests.webhooks.receiver import Receiver
 
+# The dispatchers here use the real retry schedule: the one attempt a test looks at is the only one it makes.
 REFUSED = [
     "http://127.0.0.1:8080/hook",
     "http://10.0.0.1/hook",
@@ -72,8 +73,7 @@ async def test_sending_checks_the_address_again(services, team, receiver) -> Non
     # subscribed while private URLs were allowed; the operator has since turned that off
     await subscribe(services, team.tenant.id, receiver.url, ["lead.created"], receiver=receiver)
     await new_lead(services, team, "华东机械", "crm-1")
-    async with Sender(allow_private=False) as sender, dispatcher.Dispatcher(services, sender=sender,
-                                                                            policy=FAST) as d:
+    async with Sender(allow_private=False) as sender, dispatcher.Dispatcher(services, sender=sender) as d:
         await d.run_until_idle()
     assert receiver.received == []
     attempt = await WebhookAttempt.get()
@@ -95,7 +95,7 @@ async def test_a_redirect_to_a_private_address_is_refused(services, team, receiv
         await new_lead(services, team, "华东机械", "crm-1")
         # the receiver's own address is allowed by name; nothing else private is
         async with Sender(allow_private=False, allowed_hosts={"127.0.0.1"}) as sender, \
-                dispatcher.Dispatcher(services, sender=sender, policy=FAST) as d:
+                dispatcher.Dispatcher(services, sender=sender) as d:
             await d.run_until_idle()
         assert neighbour.received == []
         attempt = await WebhookAttempt.get()
@@ -110,7 +110,7 @@ async def test_a_redirect_to_an_allowed_address_is_followed_with_the_same_signed
     await subscribe(services, team.tenant.id, url, ["lead.created"], receiver=receiver)
     await new_lead(services, team, "华东机械", "crm-1")
     async with Sender(allow_private=False, allowed_hosts={"127.0.0.1"}) as sender, \
-            dispatcher.Dispatcher(services, sender=sender, policy=FAST) as d:
+            dispatcher.Dispatcher(services, sender=sender) as d:
         await d.run_until_idle()
     assert [(r.event_type, r.signed) for r in receiver.received] == [("lead.created", True)]
     assert (await WebhookDelivery.get()).state == "delivered"
@@ -122,7 +122,7 @@ async def test_endless_redirects_fail_the_attempt(services, team, receiver) -> N
     receiver.redirects[0] = loop
     await subscribe(services, team.tenant.id, loop, ["lead.created"], receiver=receiver)
     await new_lead(services, team, "华东机械", "crm-1")
-    async with dispatcher.Dispatcher(services, policy=FAST) as d:
+    async with dispatcher.Dispatcher(services) as d:
         await d.run_until_idle()
     attempt = await WebhookAttempt.get()
     assert (attempt.outcome, attempt.status_code) == ("http_error", 307) and "redirects" in attempt.error
