@@ -391,6 +391,7 @@ class WebhookDelivery(models.Model):
     window_started_at = fields.DatetimeField()
     # A dispatcher claims a row while it sends; a crashed dispatcher's claim lapses and another one sends it.
     claimed_until = fields.DatetimeField(null=True)
+    claim_token = fields.CharField(max_length=32, null=True)  # which claim (one UPDATE claims a batch of rows)
     delivered_at = fields.DatetimeField(null=True)
     last_status = fields.IntField(null=True)
     last_error = fields.TextField(null=True)

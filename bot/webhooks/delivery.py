@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -66,24 +68,50 @@ async def ready_ids(limit: int, now: datetime | None = None) -> list[int]:
     return [int(r["id"]) for r in rows]
 
 
-async def claim(delivery_id: int, claim_s: float = CLAIM_S) -> WebhookDelivery | None:
+async def claim(delivery_ids: Sequence[int], claim_s: float = CLAIM_S) -> list[WebhookDelivery]:
+    """Claim those of `delivery_ids` still claimable, in one UPDATE; returns them with their event and
+    subscription loaded, in the order given."""
+    if not delivery_ids:
+        return []
     now = datetime.now(UTC)
+    token = uuid.uuid4().hex
     claimed = await WebhookDelivery.filter(
-        Q(id=delivery_id, state=DeliveryState.PENDING, next_attempt_at__lte=now)
+        Q(id__in=list(delivery_ids), state=DeliveryState.PENDING, next_attempt_at__lte=now)
         & (Q(claimed_until=None) | Q(claimed_until__lt=now))
-    ).update(claimed_until=now + timedelta(seconds=claim_s), attempts=F("attempts") + 1)
-    return await WebhookDelivery.get_or_none(id=delivery_id) if claimed else None
+    ).update(claimed_until=now + timedelta(seconds=claim_s), claim_token=token, attempts=F("attempts") + 1)
+    if not claimed:
+        return []
+    rows = await WebhookDelivery.filter(id__in=list(delivery_ids), claim_token=token).select_related(
+        "event", "subscription")
+    order = {d: i for i, d in enumerate(delivery_ids)}
+    return sorted(rows, key=lambda r: order[r.id])
 
 
-async def attempt(box: SecretBox, sender: Sender, delivery: WebhookDelivery, policy: RetryPolicy, *,
+class SecretCache:
+    """Opened signing secrets by subscription, so a busy subscription is not decrypted for every event. Keyed by
+    the sealed text too: a rotated secret is a new key."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+        self._open: dict[tuple[int, str], str] = {}
+
+    def secret(self, sub: Subscription) -> str:
+        key = (sub.id, sub.secret_sealed)
+        if key not in self._open:
+            if len(self._open) > 1000:
+                self._open.clear()
+            self._open[key] = self._box.open(sub.secret_sealed, SECRET_PURPOSE)
+        return self._open[key]
+
+
+async def attempt(secrets: SecretCache, sender: Sender, delivery: WebhookDelivery, policy: RetryPolicy, *,
                   retry: bool = True) -> Answer:
-    """Send a claimed delivery once and record what happened; `retry=False` (a test ping) parks a failure at once
-    and leaves the subscription's health alone."""
-    event = await WebhookEvent.get(id=delivery.event_id)
-    sub = await Subscription.get(id=delivery.subscription_id)
+    """Send a claimed delivery (its event and subscription loaded) once and record what happened; `retry=False`
+    (a test ping) parks a failure at once and leaves the subscription's health alone."""
+    event, sub = delivery.event, delivery.subscription
     body = body_bytes(event.payload)
-    headers = request_headers(box.open(sub.secret_sealed, SECRET_PURPOSE), int(time.time()), body,
-                              event_id=event.event_id, event_type=event.type, attempt=delivery.attempts)
+    headers = request_headers(secrets.secret(sub), int(time.time()), body, event_id=event.event_id,
+                              event_type=event.type, attempt=delivery.attempts)
     answer = await sender.post(sub.url, body, headers)
     metrics.ATTEMPTS.labels(answer.outcome).inc()
     await _record(delivery, event, sub, answer, policy, retry)
@@ -108,8 +136,8 @@ async def _record(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscript
 async def _delivered(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscription, answer: Answer,
                      now: datetime) -> None:
     await WebhookDelivery.filter(id=delivery.id).update(
-        state=DeliveryState.DELIVERED, delivered_at=now, claimed_until=None, last_status=answer.status,
-        last_error=None)
+        state=DeliveryState.DELIVERED, delivered_at=now, claimed_until=None, claim_token=None,
+        last_status=answer.status, last_error=None)
     # Touch the subscription only when its health changes or its last success is old: one write less per event.
     if sub.failing_since is not None or sub.last_success_at is None or now - sub.last_success_at > _SUCCESS_TOUCH:
         await Subscription.filter(id=sub.id).update(failing_since=None, last_success_at=now)
@@ -120,7 +148,8 @@ async def _delivered(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscr
 async def _failed(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscription, answer: Answer,
                   policy: RetryPolicy, retry: bool, now: datetime) -> None:
     next_at = policy.next_attempt_at(delivery.attempts, delivery.window_started_at, now) if retry else None
-    changes = {"claimed_until": None, "last_status": answer.status, "last_error": answer.error or answer.outcome}
+    changes = {"claimed_until": None, "claim_token": None, "last_status": answer.status,
+               "last_error": answer.error or answer.outcome}
     if next_at is None:
         changes["state"] = DeliveryState.DEAD
         metrics.DELIVERIES.labels("dead").inc()

@@ -40,8 +40,9 @@ class Dispatcher:
         self.idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
-        self._gauges_at = 0.0
+        self._gauges_at = float("-inf")
         self._listener: wakeup.PgListener | None = None
+        self._secrets = delivery.SecretCache(services.box)
 
     def wake(self) -> None:
         self._wake.set()
@@ -51,16 +52,13 @@ class Dispatcher:
         free = self.concurrency - len(self._inflight)
         if free <= 0:
             return 0
-        started = 0
-        for delivery_id in await delivery.ready_ids(free):
-            row = await delivery.claim(delivery_id, self.claim_s)
-            if row is None:
-                continue  # another dispatcher took it first
+        # Some of these may be taken by another dispatcher before the claim: those are simply not returned.
+        rows = await delivery.claim(await delivery.ready_ids(free), self.claim_s)
+        for row in rows:
             task = asyncio.create_task(self._send(row))
             self._inflight.add(task)
             task.add_done_callback(self._done)
-            started += 1
-        return started
+        return len(rows)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -68,7 +66,7 @@ class Dispatcher:
 
     async def _send(self, row: delivery.WebhookDelivery) -> None:
         try:
-            await delivery.attempt(self.services.box, self.sender, row, self.policy)
+            await delivery.attempt(self._secrets, self.sender, row, self.policy)
         except Exception:  # the claim lapses and another pass retries it; the loop itself must go on
             log.exception("webhook delivery %d failed unexpectedly", row.id)
 
@@ -77,7 +75,7 @@ class Dispatcher:
             await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
         self._wake.clear()
 
-    async def _refresh_gauges(self) -> None:
+    async def refresh_gauges(self) -> None:
         if time.monotonic() - self._gauges_at < GAUGES_EVERY_S:
             return
         self._gauges_at = time.monotonic()
@@ -96,7 +94,7 @@ class Dispatcher:
         try:
             while True:
                 try:
-                    await self._refresh_gauges()
+                    await self.refresh_gauges()
                     if await self.fill() == 0:
                         await self._wait()
                 except asyncio.CancelledError:

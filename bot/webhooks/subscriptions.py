@@ -100,16 +100,15 @@ async def rotate_secret(box: SecretBox, sub: Subscription) -> str:
 async def send_test(box: SecretBox, settings: Settings, sub: Subscription, sender: Sender | None = None) -> TestOut:
     """Send a `webhook.test` event now and say how the receiver answered (not retried, not counted as failing)."""
     delivery_id = await record.test_delivery(sub, delivery.CLAIM_S)
-    row = await WebhookDelivery.get(id=delivery_id)
+    row = await WebhookDelivery.get(id=delivery_id).select_related("event", "subscription")
     own = sender is None
     sender = sender or Sender(allow_private=settings.allow_private_urls)
     try:
-        answer = await delivery.attempt(box, sender, row, DEFAULT, retry=False)
+        answer = await delivery.attempt(delivery.SecretCache(box), sender, row, DEFAULT, retry=False)
     finally:
         if own:
             await sender.close()
-    event_id = await WebhookEvent.filter(id=row.event_id).first().values_list("event_id", flat=True)
-    return TestOut(ok=answer.ok, event_id=str(event_id), outcome=answer.outcome, status_code=answer.status,
+    return TestOut(ok=answer.ok, event_id=row.event.event_id, outcome=answer.outcome, status_code=answer.status,
                    latency_ms=round(answer.latency_ms, 1), error=answer.error, response_excerpt=answer.excerpt)
 
 
