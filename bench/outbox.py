@@ -10,10 +10,13 @@ event's arrival time. In this process a dispatcher runs as in a worker, and lead
 `bot.leadservice.act` (UpdateFields by the system: one `lead.updated` event each), round-robin over --leads leads, so
 per-lead order is exercised with --concurrency sends in flight.
 
-1. Burst: commit --events changes as fast as one writer can while the dispatcher sends. Figures: commits/s, events/s
-   delivered (first commit to last arrival), and latency p50/p99 (dominated by queueing behind the backlog).
-2. Paced: --rate changes per second for --events/4 events. Latency p50/p99 here is the pipeline's own delay.
-3. Baseline, same process, same receiver: bare signed POSTs of the same bodies with --concurrency in flight (no
+0. Commit: --events changes to a tenant without subscriptions and to one with, in alternating batches, no
+   dispatcher running: what capturing the webhook events costs a commit.
+1. Drain: the subscribed tenant's changes from 0, sent once a dispatcher starts: the outbox's own throughput.
+2. Live: one writer commits --events changes as fast as it can while the dispatcher sends: commits/s, delivered
+   events/s (first commit to last arrival; bounded by the commit rate) and commit-to-arrival latency p50/p99.
+3. Paced: --rate changes per second for --events/4 events: latency p50/p99 below capacity.
+4. Baseline, same process, same receiver: bare signed POSTs of the same bodies with --concurrency in flight (no
    database, no ordering). The ratios compare the outbox to that ceiling.
 Every run checks that each event arrived, and that each lead's events arrived in sequence order.
 """
@@ -125,7 +128,7 @@ async def _commit(services, tenant_id: int, lead_id: int, n: int) -> None:
 
 
 async def _produce(services, tenant_id: int, leads: list[int], count: int, rate: float | None,
-                   start_n: int) -> Run:
+                   start_n: int, *, track: bool = True) -> Run:
     committed: dict[str, float] = {}
     first = time.time()
     pending: list[tuple[int, float]] = []
@@ -138,6 +141,8 @@ async def _produce(services, tenant_id: int, leads: list[int], count: int, rate:
         await _commit(services, tenant_id, lead_id, start_n + i)
         pending.append((lead_id, time.time()))
     last = time.time()
+    if not track:
+        return Run(committed, first, last)
     # map commit times to event ids: each lead's events in seq order match its commits in order
     by_lead: dict[int, list[float]] = {}
     for lead_id, at in pending:
@@ -186,6 +191,7 @@ async def _baseline(url: str, secret: str, bodies: list[bytes], concurrency: int
                 started = time.perf_counter()
                 async with http.post(url, data=body, headers=headers) as r:
                     await r.read()
+                    assert r.status == 200, r.status
                 latencies.append((time.perf_counter() - started) * 1000)
 
         started = time.perf_counter()
@@ -194,60 +200,89 @@ async def _baseline(url: str, secret: str, bodies: list[bytes], concurrency: int
     return len(bodies) / elapsed, latencies
 
 
+async def _tenant_with_leads(services, name: str, count: int) -> tuple[int, list[int]]:
+    tenant = await Tenant.create(name=name)
+    actor = lt.Actor(user_id=None, tenant_id=tenant.id, role=lt.Role.SYSTEM, name="bench")
+    leads = [(await leadservice.create_lead(services, tenant.id, {"company": f"客户{n}"}, actor))[0].id
+             for n in range(count)]
+    return tenant.id, leads
+
+
+async def _subscribe_receiver(services, tenant_id: int) -> tuple[subprocess.Popen, str, str]:
+    """The receiver process, and the subscription pointing at it (it needs the secret before it starts)."""
+    sub, secret = await ops.create(services.box, services.settings, tenant_id,
+                                   SubscriptionIn(url="http://127.0.0.1:9/hook", event_types=["lead.updated"]))
+    proc = subprocess.Popen([sys.executable, "-c", RECEIVER, secret], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    base = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+    sub.url = f"{base}/hook"
+    await sub.save(update_fields=["url"])
+    return proc, base, secret
+
+
+async def _commit_side_by_side(services, plain: tuple[int, list[int]], hooked: tuple[int, list[int]],
+                               count: int, batch: int = 50) -> tuple[float, float, Run]:
+    """Commit `count` changes to each tenant in alternating batches (machine load hits both alike); returns the
+    commit rates without and with a subscription, and the subscribed tenant's commits."""
+    spent = [0.0, 0.0]
+    runs: list[Run] = []
+    for start in range(0, count, batch):
+        n = min(batch, count - start)
+        for side, (tenant_id, leads) in enumerate((plain, hooked)):
+            run = await _produce(services, tenant_id, leads, n, None, start, track=side == 1)
+            spent[side] += run.last_commit - run.first_commit
+            if side == 1:
+                runs.append(run)
+    merged = Run({k: v for r in runs for k, v in r.committed.items()}, runs[0].first_commit, runs[-1].last_commit)
+    return count / spent[0], count / spent[1], merged
+
+
+async def _phases(services, args: argparse.Namespace, http: aiohttp.ClientSession, base: str,
+                  plain: tuple[int, list[int]], hooked: tuple[int, list[int]]) -> tuple[float, list[float]]:
+    tenant_id, leads = hooked
+    # 0 + 1: commits side by side with no dispatcher running, then the backlog is drained
+    bare_rate, hooked_rate, backlog = await _commit_side_by_side(services, plain, hooked, args.events)
+    print(f"commit  commits/s: no subscription {bare_rate:8.1f}   with one {hooked_rate:8.1f}   "
+          f"(capture costs {1 - hooked_rate / bare_rate:.1%} of the commit rate)")
+    started = time.time()
+    async with dispatcher.running(services, concurrency=args.concurrency):
+        got = await _received(http, base, len(backlog.committed))
+    _, last_arrival = _check(backlog, got)
+    drain_rate = len(backlog.committed) / (last_arrival - started)
+    print(f"drain   {len(backlog.committed)} committed events sent at {drain_rate:8.1f} events/s")
+
+    async with dispatcher.running(services, concurrency=args.concurrency):
+        live = await _produce(services, tenant_id, leads, args.events, None, args.events)
+        latencies, last_arrival = _check(live, await _received(http, base, len(live.committed)))
+        commit_rate = len(live.committed) / (live.last_commit - live.first_commit)
+        live_rate = len(live.committed) / (last_arrival - live.first_commit)
+        print(f"live    commits/s {commit_rate:8.1f}   delivered events/s {live_rate:8.1f}   "
+              f"latency p50 {pct(latencies, .5):7.1f} ms  p99 {pct(latencies, .99):7.1f} ms")
+
+        paced_n = max(1, args.events // 4)
+        paced = await _produce(services, tenant_id, leads, paced_n, args.rate, 2 * args.events)
+        paced_lat, _ = _check(paced, await _received(http, base, len(paced.committed)))
+        print(f"paced   {args.rate:.0f}/s over {paced_n} events             "
+              f"latency p50 {pct(paced_lat, .5):7.1f} ms  p99 {pct(paced_lat, .99):7.1f} ms")
+    return drain_rate, paced_lat
+
+
 async def main() -> None:
     args = _parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="lbb-", dir="/tmp"))
     scratch = f"leadbot_bench_{os.getpid()}"
     database_url = await _scratch_pg(args.postgres, scratch, True) if args.postgres else None
-    settings = Settings(data_dir=data_dir, database_url=database_url, allow_private_urls=True,
-                        log_level="warning")
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="lbb-", dir="/tmp")), database_url=database_url,
+                        allow_private_urls=True, log_level="warning")
     receiver = None
     try:
         async with open_services(settings) as services:
-            tenant = await Tenant.create(name="bench")
-            actor = lt.Actor(user_id=None, tenant_id=tenant.id, role=lt.Role.SYSTEM, name="bench")
-            leads = [(await leadservice.create_lead(services, tenant.id, {"company": f"客户{n}"}, actor))[0].id
-                     for n in range(args.leads)]
-            # the receiver needs the secret before it starts: subscribe first, then point the URL at it
-            sub, secret = await ops.create(services.box, settings, tenant.id,
-                                           SubscriptionIn(url="http://127.0.0.1:9/hook", event_types=["lead.updated"]))
-            receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, secret], stdout=subprocess.PIPE,
-                                        env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
-            port = int(receiver.stdout.readline())
-            base = f"http://127.0.0.1:{port}"
-            sub.url = f"{base}/hook"
-            await sub.save(update_fields=["url"])
-            backend = "postgres" if database_url else "sqlite"
-            print(f"backend {backend}  events {args.events}  leads {args.leads}  concurrency {args.concurrency}")
-
+            plain = await _tenant_with_leads(services, "plain", args.leads)
+            hooked = await _tenant_with_leads(services, "hooked", args.leads)
+            receiver, base, secret = await _subscribe_receiver(services, hooked[0])
+            print(f"backend {'postgres' if database_url else 'sqlite'}  events {args.events}  leads {args.leads}  "
+                  f"concurrency {args.concurrency}")
             async with aiohttp.ClientSession() as http:
-                # 1. drain: a backlog committed while no dispatcher ran, then sent
-                backlog = await _produce(services, tenant.id, leads, args.events, None, 0)
-                started = time.time()
-                async with dispatcher.running(services, concurrency=args.concurrency):
-                    got = await _received(http, base, len(backlog.committed))
-                _, last_arrival = _check(backlog, got)
-                drain_rate = len(backlog.committed) / (last_arrival - started)
-                print(f"drain   {len(backlog.committed)} committed events sent at {drain_rate:8.1f} events/s")
-
-                async with dispatcher.running(services, concurrency=args.concurrency):
-                    # 2. live: one writer commits as fast as it can while the dispatcher sends
-                    live = await _produce(services, tenant.id, leads, args.events, None, args.events)
-                    got = await _received(http, base, len(live.committed))
-                    latencies, last_arrival = _check(live, got)
-                    commit_rate = len(live.committed) / (live.last_commit - live.first_commit)
-                    live_rate = len(live.committed) / (last_arrival - live.first_commit)
-                    print(f"live    commits/s {commit_rate:8.1f}   delivered events/s {live_rate:8.1f}   "
-                          f"latency p50 {pct(latencies, .5):7.1f} ms  p99 {pct(latencies, .99):7.1f} ms")
-
-                    # 3. paced: below capacity, latency is the pipeline's own delay
-                    paced_n = max(1, args.events // 4)
-                    paced = await _produce(services, tenant.id, leads, paced_n, args.rate, 2 * args.events)
-                    got = await _received(http, base, len(paced.committed))
-                    paced_lat, _ = _check(paced, got)
-                    print(f"paced   {args.rate:.0f}/s over {paced_n} events             "
-                          f"latency p50 {pct(paced_lat, .5):7.1f} ms  p99 {pct(paced_lat, .99):7.1f} ms")
-
+                drain_rate, paced_lat = await _phases(services, args, http, base, plain, hooked)
             bodies = [payloads.body_bytes(p) for p in
                       await WebhookEvent.all().limit(args.events).values_list("payload", flat=True)]
             base_rate, base_lat = await _baseline(f"{base}/hook", secret, bodies, args.concurrency)

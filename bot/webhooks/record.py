@@ -33,7 +33,7 @@ from bot.webhooks.payloads import (
     new_event_id,
     wants,
 )
-from storage.models import Lead, User, WebhookDelivery, WebhookEvent, WebhookSubscription
+from storage.models import Lead, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 SECRET_PURPOSE = "webhook.secret"
 
@@ -50,22 +50,15 @@ async def _subscriptions(tenant_id: int) -> list[_Sub]:
     return [_Sub(r["id"], bool(r["enabled"]), tuple(r["event_types"] or ())) for r in rows]
 
 
-async def _next_seqs(lead_id: int, count: int) -> int:
-    """Reserve `count` sequence numbers of a lead (row-locking it until commit); returns the first."""
+async def _take_seqs(lead_id: int, count: int) -> tuple[int, dict[str, Any]]:
+    """Reserve `count` sequence numbers of a lead (row-locking it until commit): the first, and the lead's summary."""
     await Lead.filter(id=lead_id).update(webhook_seq=F("webhook_seq") + count)
-    last = await Lead.filter(id=lead_id).first().values_list("webhook_seq", flat=True)
-    return int(last) - count + 1
-
-
-async def _lead(lead_id: int) -> dict[str, Any]:
     row = await Lead.filter(id=lead_id).first().values(
-        "id", "external_id", "company", "status", "assignee_id", "version")
+        "id", "external_id", "company", "status", "assignee_id", "version", "webhook_seq",
+        assignee_name="assignee__name")
     if row is None:
         raise LookupError(f"lead {lead_id} not found")
-    name = None
-    if row["assignee_id"] is not None:
-        name = await User.filter(id=row["assignee_id"]).first().values_list("name", flat=True)
-    return lead_summary(row, name)
+    return int(row["webhook_seq"]) - count + 1, lead_summary(row, row["assignee_name"])
 
 
 async def _insert(tenant_id: int, lead_id: int | None, seq: int | None, event_type: str, data: Mapping[str, Any],
@@ -92,8 +85,7 @@ async def capture_lead_change(change: leadstore.StoredChange) -> None:
     typed = [(e, t) for e, t in typed if any(wants(s.event_types, t) for s in subs)]
     if not typed:
         return
-    lead = await _lead(change.lead_id)
-    first = await _next_seqs(change.lead_id, len(typed))
+    first, lead = await _take_seqs(change.lead_id, len(typed))
     now = datetime.now(UTC)
     for offset, (event, event_type) in enumerate(typed):
         data = lead_change_data(event_type, event, lead)
@@ -120,8 +112,8 @@ async def emit(tenant_id: int, event_type: str, data: Mapping[str, Any], *, lead
             return None
         seq = None
         if lead_id is not None:
-            data = {"lead": await _lead(lead_id), **data}
-            seq = await _next_seqs(lead_id, 1)
+            seq, lead = await _take_seqs(lead_id, 1)
+            data = {"lead": lead, **data}
         event_id = await _insert(tenant_id, lead_id, seq, event_type, data, subs, datetime.now(UTC))
         await _wake.notify_in_transaction()
     return event_id
