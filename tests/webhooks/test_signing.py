@@ -62,3 +62,23 @@ def test_headers_carry_the_event_and_the_signature() -> None:
 def test_secrets_are_fresh_and_long() -> None:
     a, b = new_secret(), new_secret()
     assert a != b and a.startswith(SECRET_PREFIX) and len(a) >= len(SECRET_PREFIX) + 40
+
+
+def test_the_readme_snippet_verifies_what_the_service_signs() -> None:
+    import re
+    import time
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Webhooks"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - the documented receiver code, as a CRM developer would paste it
+    readme_verify = namespace["verify"]
+    now = int(time.time())
+    header = signature_header(SECRET, now, BODY)
+    assert readme_verify(SECRET, header, BODY)
+    assert not readme_verify("whsec_other", header, BODY)
+    assert not readme_verify(SECRET, header, BODY + b" ")
+    assert not readme_verify(SECRET, signature_header(SECRET, now - 3600, BODY), BODY)
+    assert not readme_verify(SECRET, "v1=00", BODY)
