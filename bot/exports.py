@@ -129,8 +129,9 @@ def xlsx_value(value: Any, tz: ZoneInfo) -> Any:
     return value
 
 
-async def chunks(tenant_id: int, filters: Filters, *, size: int = CHUNK) -> AsyncIterator[list[list[Any]]]:
-    """The tenant's leads matching `filters`, as rows of column values, `size` leads at a time, by id."""
+async def chunks(tenant_id: int, filters: Filters, *, size: int | None = None) -> AsyncIterator[list[list[Any]]]:
+    """The tenant's leads matching `filters`, as rows of column values, `size` (default CHUNK) leads at a time."""
+    size = size or CHUNK
     after_id = 0
     while True:
         leads = await leadqueries.search(tenant_id, status=filters.status, assignee_id=filters.assignee_id,

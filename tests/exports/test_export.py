@@ -118,6 +118,14 @@ async def test_many_chunks_come_out_whole_and_in_order(client, services, monkeyp
     ids = [(await leadservice.create_lead(services, team.tenant.id, {"company": f"客户{n}"}, actor))[0].id
            for n in range(11)]
     monkeypatch.setattr(exports, "CHUNK", 4)
+    pages: list[int] = []
+    search = exports.leadqueries.search
+
+    async def counted(*args, **kwargs):
+        pages.append(kwargs["after_id"])
+        return await search(*args, **kwargs)
+
+    monkeypatch.setattr(exports.leadqueries, "search", counted)
     for fmt in ("csv", "xlsx"):
         r = await client.get(f"/api/leads/export?format={fmt}", headers=team.headers)
         raw = await r.read()
@@ -127,6 +135,7 @@ async def test_many_chunks_come_out_whole_and_in_order(client, services, monkeyp
             sheet = openpyxl.load_workbook(io.BytesIO(raw), read_only=True)["leads"]
             got = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
         assert got == ids, fmt
+    assert pages == [0, ids[3], ids[7]] * 2  # three pages of at most four, each after the last id seen
 
 
 @pytest.mark.parametrize("text, expected", [
