@@ -114,6 +114,8 @@ async def attempt(secrets: SecretCache, sender: Sender, delivery: WebhookDeliver
                               event_type=event.type, attempt=delivery.attempts)
     answer = await sender.post(sub.url, body, headers)
     metrics.ATTEMPTS.labels(answer.outcome).inc()
+    log.debug("webhook %s %s to subscription %d (%s) attempt %d: %s %s %.0fms", event.type, event.event_id, sub.id,
+              host_of(sub.url), delivery.attempts, answer.outcome, answer.status or "-", answer.latency_ms)
     await _record(delivery, event, sub, answer, policy, retry)
     return answer
 
