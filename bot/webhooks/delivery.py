@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from tortoise import connections
@@ -150,7 +151,7 @@ async def _delivered(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscr
 async def _failed(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscription, answer: Answer,
                   policy: RetryPolicy, retry: bool, now: datetime) -> None:
     next_at = policy.next_attempt_at(delivery.attempts, delivery.window_started_at, now) if retry else None
-    changes = {"claimed_until": None, "claim_token": None, "last_status": answer.status,
+    changes: dict[str, Any] = {"claimed_until": None, "claim_token": None, "last_status": answer.status,
                "last_error": answer.error or answer.outcome}
     if next_at is None:
         changes["state"] = DeliveryState.DEAD
@@ -200,7 +201,7 @@ async def _admins(tenant_id: int) -> list[int]:
         ids = await User.filter(tenant_id=tenant_id, role=role, active=True).order_by("id").values_list(
             "id", flat=True)
         if ids:
-            return list(ids)
+            return [int(i) for i in ids]  # type: ignore[call-overload]
     return []
 
 
@@ -208,6 +209,7 @@ async def backlog() -> tuple[int, float]:
     """Pending deliveries of enabled subscriptions, and the age in seconds of the oldest one."""
     pending = WebhookDelivery.filter(state=DeliveryState.PENDING, subscription__enabled=True)
     depth = await pending.count()
-    oldest = await pending.order_by("created_at").first().values_list("created_at", flat=True)
+    oldest: datetime | None = await pending.order_by("created_at").first().values_list(  # type: ignore[assignment]
+        "created_at", flat=True)
     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
     return depth, max(0.0, age)

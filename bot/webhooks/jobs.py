@@ -42,8 +42,8 @@ async def prune(now: datetime | None = None) -> int:
     await WebhookAttempt.filter(at__lt=cutoff).delete()
     deleted, after_id = 0, 0
     while True:
-        ids = list(await WebhookEvent.filter(created_at__lt=cutoff, id__gt=after_id).order_by("id").limit(
-            _PRUNE_CHUNK).values_list("id", flat=True))
+        ids: list[int] = list(await WebhookEvent.filter(  # type: ignore[arg-type]
+            created_at__lt=cutoff, id__gt=after_id).order_by("id").limit(_PRUNE_CHUNK).values_list("id", flat=True))
         if not ids:
             return deleted
         after_id = ids[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import connections
@@ -56,7 +57,7 @@ class PgListener:
     def __init__(self, database_url: str, event: asyncio.Event) -> None:
         self._dsn = _asyncpg_dsn(database_url)
         self._event = event
-        self._conn = None
+        self._conn: Any = None  # an asyncpg connection, imported only on PostgreSQL
 
     async def ensure(self) -> None:
         """(Re)connect if needed; a failure is logged and retried on the next call (polling covers the gap)."""
@@ -65,8 +66,9 @@ class PgListener:
         import asyncpg
 
         try:
-            self._conn = await asyncpg.connect(self._dsn, timeout=5)
-            await self._conn.add_listener(CHANNEL, self._on_notify)
+            conn = await asyncpg.connect(self._dsn, timeout=5)
+            await conn.add_listener(CHANNEL, self._on_notify)
+            self._conn = conn
         except (OSError, asyncpg.PostgresError, TimeoutError) as e:
             log.warning("webhook dispatcher cannot LISTEN (polling only for now): %s", e)
             self._conn = None
