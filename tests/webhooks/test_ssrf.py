@@ -28,6 +28,8 @@ REFUSED = [
     "http://[::ffff:127.0.0.1]/hook",
     "http://0.0.0.0/hook",
     "http://192.168.1.20/hook",
+    "http://2130706433/hook",  # 127.0.0.1 as one number: no IP literal to the URL parser, but DNS knows better
+    "http://0x7f000001/hook",
     "gopher://example.com/",
     "http://user:secret@example.com/hook",
 ]
@@ -43,21 +45,6 @@ async def test_subscribing_a_private_or_non_http_url_is_refused(services, team, 
         await ops.create(services.box, _off(services.settings), team.tenant.id,
                          SubscriptionIn(url=url, event_types=["*"]))
     assert e.value.field == "url"
-
-
-async def test_a_name_that_resolves_to_a_private_address_is_refused(services, team) -> None:
-    name = socket.gethostname()
-    try:
-        addresses = {i[4][0] for i in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
-    except socket.gaierror:
-        pytest.skip("this machine's name does not resolve")
-    import ipaddress
-
-    if not any(ipaddress.ip_address(a).is_private or ipaddress.ip_address(a).is_loopback for a in addresses):
-        pytest.skip(f"{name} resolves to public addresses {addresses}")
-    with pytest.raises(InvalidField, match="resolves to"):
-        await ops.create(services.box, _off(services.settings), team.tenant.id,
-                         SubscriptionIn(url=f"http://{name}:8080/hook", event_types=["*"]))
 
 
 async def test_loopback_is_allowed_when_the_operator_allows_private_urls(services, team, receiver) -> None:
@@ -78,6 +65,40 @@ async def test_sending_checks_the_address_again(services, team, receiver) -> Non
     assert receiver.received == []
     attempt = await WebhookAttempt.get()
     assert attempt.outcome == "refused" and "127.0.0.1" in attempt.error
+
+
+def _private_name() -> tuple[str, set[str]]:
+    """This machine's name, when it resolves to loopback or private addresses (as it usually does)."""
+    import ipaddress
+
+    name = socket.gethostname()
+    try:
+        addresses = {i[4][0] for i in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+    except socket.gaierror:
+        pytest.skip("this machine's name does not resolve")
+    if not all(ipaddress.ip_address(a).is_private for a in addresses):
+        pytest.skip(f"{name} resolves to public addresses {addresses}")
+    return name, addresses
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_refused(services, team) -> None:
+    name, _ = _private_name()
+    with pytest.raises(InvalidField, match="resolves to"):
+        await ops.create(services.box, _off(services.settings), team.tenant.id,
+                         SubscriptionIn(url=f"http://{name}:8080/hook", event_types=["*"]))
+
+
+async def test_sending_checks_what_dns_answers_when_connecting(services, team, receiver) -> None:
+    # subscribed while allowed (or DNS answered differently then): the name is checked again as it is connected
+    name, _ = _private_name()
+    await subscribe(services, team.tenant.id, f"http://{name}:{receiver.port}/hook", ["lead.created"],
+                    receiver=receiver)
+    await new_lead(services, team, "华东机械", "crm-1")
+    async with Sender(allow_private=False) as sender, dispatcher.Dispatcher(services, sender=sender) as d:
+        await d.run_until_idle()
+    assert receiver.received == []
+    attempt = await WebhookAttempt.get()
+    assert attempt.outcome == "refused" and f"{name} resolves to" in attempt.error
 
 
 @pytest.mark.parametrize("target", [
