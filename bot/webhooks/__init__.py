@@ -7,7 +7,8 @@
 Modules: `payloads` (event types and bodies, pure), `signing` (Leadbot-Signature, pure), `retry` (backoff, pure),
 `record` (writing events inside transactions; `emit` for other modules), `sender` (HTTP with the address rule),
 `delivery` (claim, send, record an attempt, disable a failing subscription), `dispatcher` (the loop a worker runs),
-`subscriptions` (what the admin API and the CLI do), `jobs` (the maintenance cron).
+`wakeup` (waking dispatchers after a commit: in-process, and PostgreSQL NOTIFY), `subscriptions` (what the admin API
+and the CLI do), `jobs` (the maintenance cron), `metrics`.
 
 Importing this package registers the lead-change hook with `bot.leadstore`: every process that changes leads
 imports it (the app, the worker and the CLI do).
