@@ -11,8 +11,8 @@ from aiohttp import web
 from bot.appkeys import SERVICES
 from bot.services import Services
 
-# admin, leads and lexicon declare their routes on the shared registry that openapi.setup adds
-from handlers import admin, dingtalk, health, leads, lexicon, openapi, wecom  # noqa: F401
+# admin, leads, lexicon, exports and webhooks declare their routes on the registry that openapi.setup adds
+from handlers import admin, dingtalk, exports, health, leads, lexicon, openapi, webhooks, wecom  # noqa: F401
 from handlers.http import errors, observe
 
 

@@ -1,13 +1,16 @@
 """Leads between the database and the workflow: rows become `bot.leadtypes.Lead` snapshots and back.
 
 A decision is stored in one transaction: the lead row (only if nobody changed it since it was loaded: optimistic
-locking on `version`), its audit events chained onto the lead's last hash, and the follow-up work in the outbox.
-Either all of it is committed or none of it is.
+locking on `version`), its audit events chained onto the lead's last hash, whatever the change hooks write (e.g.
+the outbound webhook events, `bot.webhooks`), and the follow-up work in the outbox. Either all of it is committed or
+none of it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +22,51 @@ from bot.errors import NotFound
 from storage.models import Lead as LeadRow
 from storage.models import LeadEvent, Outbox, User
 
+log = logging.getLogger(__name__)
+
 
 class StaleLead(Exception):
     """The lead changed between load and save: load it again and decide again."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """What one save or create stored for one lead: its audit events as written, with their `seq`."""
+
+    tenant_id: int
+    lead_id: int
+    events: tuple[AuditEvent, ...]
+
+
+# Called inside the change's transaction, after its audit events are stored: what a hook writes commits or rolls
+# back with the change. A hook must not call out of the process (it holds the lead's row lock).
+IN_TRANSACTION: list[Callable[[StoredChange], Awaitable[None]]] = []
+# Called once the change's transaction block is over (committed, unless an outer transaction still holds it):
+# cheap and synchronous, e.g. waking a waiting dispatcher. An exception here is logged, never raised.
+AFTER_COMMIT: list[Callable[[StoredChange], None]] = []
+
+
+def on_change(hook: Callable[[StoredChange], Awaitable[None]]) -> Callable[[StoredChange], Awaitable[None]]:
+    IN_TRANSACTION.append(hook)
+    return hook
+
+
+def after_commit(hook: Callable[[StoredChange], None]) -> Callable[[StoredChange], None]:
+    AFTER_COMMIT.append(hook)
+    return hook
+
+
+async def _in_transaction_hooks(change: StoredChange) -> None:
+    for hook in IN_TRANSACTION:
+        await hook(change)
+
+
+def _after_commit_hooks(change: StoredChange) -> None:
+    for hook in AFTER_COMMIT:
+        try:
+            hook(change)
+        except Exception:  # the change is committed: a failing observer must not turn it into an error
+            log.exception("after-commit hook %s failed for lead %d", getattr(hook, "__name__", hook), change.lead_id)
 
 
 def _dt(value: Any) -> datetime | None:
@@ -93,14 +138,16 @@ async def load_row(lead_id: int, tenant_id: int | None = None) -> LeadRow:
     return row
 
 
-async def _append_events(row: LeadRow, events: Sequence[AuditEvent]) -> tuple[int, str]:
+async def _append_events(row: LeadRow, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
     seq, head = row.audit_seq, row.audit_head
+    stored = []
     for event in events:
         seq += 1
         stamped = AuditEvent(**{**event.to_record(), "seq": seq})
         head = chain_hash(head, stamped)
         await LeadEvent.create(**stamped.to_record(), hash=head)
-    return seq, head
+        stored.append(stamped)
+    return seq, head, tuple(stored)
 
 
 async def save(
@@ -126,9 +173,13 @@ async def save(
         if changed != 1:
             raise StaleLead(lead.id)
         row = await LeadRow.get(id=lead.id)
-        seq, head = await _append_events(row, events)
+        seq, head, stored = await _append_events(row, events)
         await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
-        return await outbox_rows(lead.tenant_id, lead.id, outbox)
+        change = StoredChange(lead.tenant_id, lead.id, stored)
+        await _in_transaction_hooks(change)
+        ids = await outbox_rows(lead.tenant_id, lead.id, outbox)
+    _after_commit_hooks(change)
+    return ids
 
 
 async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
@@ -146,10 +197,14 @@ async def create(
     async with in_transaction():
         row = await LeadRow.create(**values, last_activity_at=datetime.now(UTC))
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
-        seq, head = await _append_events(row, [first])
+        seq, head, stored = await _append_events(row, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
-        return row, await outbox_rows(row.tenant_id, row.id, outbox)
+        change = StoredChange(row.tenant_id, row.id, stored)
+        await _in_transaction_hooks(change)
+        ids = await outbox_rows(row.tenant_id, row.id, outbox)
+    _after_commit_hooks(change)
+    return row, ids
 
 
 async def events_of(lead_id: int) -> list[tuple[AuditEvent, str]]:

@@ -18,13 +18,15 @@ from bot import cardsvc, clicks, commands  # noqa: F401 - registering their outb
 from bot.jobs import followups, inbound, voice
 from bot.services import Services
 from bot.voice import buttons, engine  # noqa: F401 - buttons registers the voice-card click handlers
+from bot.webhooks import dispatcher as webhook_dispatcher
+from bot.webhooks import jobs as webhook_jobs
 from bot.worker_heartbeat import beat_forever, stop_beating, worker_id
 from storage.redis import connect
 
 log = logging.getLogger(__name__)
 
 FUNCTIONS = [*inbound.FUNCTIONS, *followups.FUNCTIONS, *voice.FUNCTIONS]
-CRON_JOBS = [*followups.CRON_JOBS]
+CRON_JOBS = [*followups.CRON_JOBS, *webhook_jobs.CRON_JOBS]
 # Poll often: a card click waits for the next poll before its job starts (arq's default 0.5 s is too slow).
 POLL_DELAY_S = 0.02
 SHUTDOWN_GRACE_S = 10.0
@@ -53,7 +55,7 @@ def build_worker(services: Services, *, burst: bool = False) -> Worker:
 
 @contextlib.asynccontextmanager
 async def running_worker(services: Services) -> AsyncIterator[Worker]:
-    """Run a worker in this event loop for the duration of the block, with its heartbeat.
+    """Run a worker in this event loop for the duration of the block, with its heartbeat and webhook dispatcher.
 
     The process's speech model is loaded first (once per process), so the first voice note does not wait for it.
     """
@@ -62,10 +64,15 @@ async def running_worker(services: Services) -> AsyncIterator[Worker]:
     wid = worker_id()
     beat = asyncio.create_task(beat_forever(services.redis, wid))
     task = asyncio.create_task(worker.async_run())
+    # Webhooks are sent beside arq, not as jobs: a slow CRM must not hold the job slots clicks wait for.
+    webhooks = asyncio.create_task(webhook_dispatcher.Dispatcher(services).run())
     log.info("worker %s started (%d job functions)", wid, len(FUNCTIONS))
     try:
         yield worker
     finally:
+        webhooks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await webhooks
         beat.cancel()
         await stop_beating(services.redis, wid)
         # Stop taking jobs, give running ones a moment to finish, then stop polling before the pool closes

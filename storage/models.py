@@ -141,6 +141,8 @@ class Lead(TimestampMixin, models.Model):
     version = fields.IntField(default=0)
     audit_seq = fields.IntField(default=0)
     audit_head = fields.CharField(max_length=64, default="0" * 64)
+    # The last per-lead sequence number given to an outbound webhook event (bot.webhooks): receivers order by it.
+    webhook_seq = fields.IntField(default=0)
 
     class Meta:
         table = "leads"
@@ -321,3 +323,106 @@ class Delivery(models.Model):
 
     class Meta:
         table = "deliveries"
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # retried for the whole window without success; `leadbot webhooks redeliver` replays it
+
+
+class WebhookSubscription(TimestampMixin, models.Model):
+    """A tenant's CRM endpoint: the events it wants, and the secret its requests are signed with (sealed)."""
+
+    id = fields.IntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="webhooks")
+    url = fields.CharField(max_length=2048)
+    description = fields.CharField(max_length=200, default="")
+    event_types = fields.JSONField(default=list)  # event type names, or ["*"] for every type
+    secret_sealed = fields.TextField()
+    enabled = fields.BooleanField(default=True)
+    disabled_reason = fields.CharField(max_length=200, null=True)
+    # Set by the first failed attempt after a success; a subscription failing for a day is disabled.
+    failing_since = fields.DatetimeField(null=True)
+    last_success_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_subscriptions"
+
+
+class WebhookEvent(models.Model):
+    """Something that happened to a tenant's lead (or alert), written in the transaction that made it happen.
+
+    `event_id` is the stable id receivers de-duplicate on; `seq` orders one lead's events (None: not a lead's).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    event_id = fields.CharField(max_length=40, unique=True)
+    tenant_id = fields.IntField()
+    lead_id = fields.BigIntField(null=True)
+    seq = fields.IntField(null=True)
+    type = fields.CharField(max_length=48)
+    payload = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_events"
+        indexes = (("tenant_id", "created_at"),)
+
+
+class WebhookDelivery(models.Model):
+    """One event on its way to one subscription: the transactional outbox of the webhooks.
+
+    A later event of a lead waits until the earlier ones to the same subscription are no longer pending.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
+        "models.WebhookEvent", related_name="deliveries", on_delete=fields.CASCADE)
+    subscription: fields.ForeignKeyRelation[WebhookSubscription] = fields.ForeignKeyField(
+        "models.WebhookSubscription", related_name="deliveries", on_delete=fields.CASCADE)
+    tenant_id = fields.IntField()
+    lead_id = fields.BigIntField(null=True)
+    seq = fields.IntField(null=True)
+    state = fields.CharEnumField(DeliveryState, max_length=16, default=DeliveryState.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    # Retries run for a fixed window from here: the event's creation, or the moment it was redelivered.
+    window_started_at = fields.DatetimeField()
+    # A dispatcher claims a row while it sends; a crashed dispatcher's claim lapses and another one sends it.
+    claimed_until = fields.DatetimeField(null=True)
+    claim_token = fields.CharField(max_length=32, null=True)  # which claim (one UPDATE claims a batch of rows)
+    delivered_at = fields.DatetimeField(null=True)
+    last_status = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_deliveries"
+        unique_together = (("event", "subscription"),)
+        indexes = (("state", "next_attempt_at"), ("subscription", "lead_id", "seq"))
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery, whatever came of it: every attempt is on record."""
+
+    id = fields.BigIntField(primary_key=True)
+    delivery: fields.ForeignKeyRelation[WebhookDelivery] = fields.ForeignKeyField(
+        "models.WebhookDelivery", related_name="attempt_rows", on_delete=fields.CASCADE)
+    tenant_id = fields.IntField()
+    subscription_id = fields.IntField()
+    event_id = fields.CharField(max_length=40)
+    event_type = fields.CharField(max_length=48)
+    url = fields.CharField(max_length=2048)
+    attempt = fields.IntField()
+    status_code = fields.IntField(null=True)
+    # delivered | http_error | timeout | network | refused (the URL or a redirect broke the address rule)
+    outcome = fields.CharField(max_length=16)
+    latency_ms = fields.FloatField(default=0.0)
+    error = fields.TextField(default="")
+    response_excerpt = fields.TextField(default="")
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_attempts"
+        indexes = (("subscription_id", "id"),)

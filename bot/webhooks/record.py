@@ -1,0 +1,141 @@
+"""Writing webhook events and their deliveries inside the transaction of whatever made them happen.
+
+A lead change reaches here through `bot.leadstore`'s change hook, in the transaction that stores the lead and its
+audit events: the event and one delivery row per interested subscription commit with the change or not at all.
+Other happenings (an escalation step, an alert nobody could be reached for) call `emit` inside their own transaction.
+
+Per-lead order: each event of a lead takes the next number from the lead row's `webhook_seq`. Taking it is an
+UPDATE of the lead row, so it waits for (and is ordered after) any other transaction changing the same lead:
+numbers rise in commit order, and a dispatcher never sees a later event of a lead before an earlier one.
+
+An event is recorded when any subscription of the tenant wants its type (so a disabled one can have it replayed
+later); deliveries are created for the enabled ones only. A tenant without subscriptions pays one small query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from bot import leadstore
+from bot.webhooks import wakeup as _wake
+from bot.webhooks.payloads import (
+    EventType,
+    envelope,
+    event_type_for,
+    lead_change_data,
+    lead_summary,
+    new_event_id,
+    wants,
+)
+from storage.models import Lead, WebhookDelivery, WebhookEvent, WebhookSubscription
+
+SECRET_PURPOSE = "webhook.secret"
+
+
+@dataclass(frozen=True, slots=True)
+class _Sub:
+    id: int
+    enabled: bool
+    event_types: tuple[str, ...]
+
+
+async def _subscriptions(tenant_id: int) -> list[_Sub]:
+    rows = await WebhookSubscription.filter(tenant_id=tenant_id).values("id", "enabled", "event_types")
+    return [_Sub(r["id"], bool(r["enabled"]), tuple(r["event_types"] or ())) for r in rows]
+
+
+async def _take_seqs(lead_id: int, count: int) -> tuple[int, dict[str, Any]]:
+    """Reserve `count` sequence numbers of a lead (row-locking it until commit): the first, and the lead's summary."""
+    await Lead.filter(id=lead_id).update(webhook_seq=F("webhook_seq") + count)
+    row = await Lead.filter(id=lead_id).first().values(
+        "id", "external_id", "company", "status", "assignee_id", "version", "webhook_seq",
+        assignee_name="assignee__name")
+    if row is None:
+        raise LookupError(f"lead {lead_id} not found")
+    return int(row["webhook_seq"]) - count + 1, lead_summary(row, row["assignee_name"])
+
+
+async def _insert(tenant_id: int, lead_id: int | None, seq: int | None, event_type: str, data: Mapping[str, Any],
+                  subs: list[_Sub], now: datetime) -> str:
+    event_id = new_event_id()
+    payload = envelope(event_id, event_type, now, tenant_id, lead_id, seq, data)
+    event = await WebhookEvent.create(event_id=event_id, tenant_id=tenant_id, lead_id=lead_id, seq=seq,
+                                      type=str(event_type), payload=payload)
+    rows = [WebhookDelivery(event_id=event.id, subscription_id=s.id, tenant_id=tenant_id, lead_id=lead_id, seq=seq,
+                            next_attempt_at=now, window_started_at=now)
+            for s in subs if s.enabled and wants(s.event_types, event_type)]
+    if rows:
+        await WebhookDelivery.bulk_create(rows)
+    return event_id
+
+
+@leadstore.on_change
+async def capture_lead_change(change: leadstore.StoredChange) -> None:
+    """The change hook: one webhook event per audited change some subscription wants."""
+    subs = await _subscriptions(change.tenant_id)
+    if not subs:
+        return
+    typed = [(e, event_type_for(e)) for e in change.events]
+    typed = [(e, t) for e, t in typed if any(wants(s.event_types, t) for s in subs)]
+    if not typed:
+        return
+    first, lead = await _take_seqs(change.lead_id, len(typed))
+    now = datetime.now(UTC)
+    for offset, (event, event_type) in enumerate(typed):
+        data = lead_change_data(event_type, event, lead)
+        await _insert(change.tenant_id, change.lead_id, first + offset, event_type, data, subs, now)
+    await _wake.notify_in_transaction()
+
+
+@leadstore.after_commit
+def _wake_after_commit(change: leadstore.StoredChange) -> None:
+    _wake.wake_local()
+
+
+async def emit(tenant_id: int, event_type: str, data: Mapping[str, Any], *, lead_id: int | None = None) -> str | None:
+    """Record an event that is not a lead change (`lead.escalated`, `alert.delivery_failed`, …).
+
+    Call it inside the transaction that records the happening, so both commit or neither does; it takes the
+    lead's next sequence number when `lead_id` is given, and adds the lead's summary to `data` as `lead`. Returns
+    the event id, or None when no subscription of the tenant wants `event_type`. After the commit, `wake()` lets
+    this process's dispatchers send it at once (otherwise the next poll, within a second, finds it).
+    """
+    async with in_transaction():
+        subs = await _subscriptions(tenant_id)
+        if not any(wants(s.event_types, event_type) for s in subs):
+            return None
+        seq = None
+        if lead_id is not None:
+            seq, lead = await _take_seqs(lead_id, 1)
+            data = {"lead": lead, **data}
+        event_id = await _insert(tenant_id, lead_id, seq, event_type, data, subs, datetime.now(UTC))
+        await _wake.notify_in_transaction()
+    return event_id
+
+
+def wake() -> None:
+    """Wake this process's dispatchers (after committing an `emit`)."""
+    _wake.wake_local()
+
+
+async def test_delivery(subscription: WebhookSubscription, claim_s: float) -> int:
+    """A `webhook.test` event for one subscription (enabled or not), already claimed by the caller, who sends it
+    at once (a running dispatcher must not take it); returns the delivery's id."""
+    now = datetime.now(UTC)
+    event_id = new_event_id()
+    data = {"subscription_id": subscription.id, "message": "leadbot webhook test"}
+    async with in_transaction():
+        event = await WebhookEvent.create(
+            event_id=event_id, tenant_id=subscription.tenant_id, type=str(EventType.TEST),
+            payload=envelope(event_id, EventType.TEST, now, subscription.tenant_id, None, None, data))
+        delivery = await WebhookDelivery.create(event=event, subscription_id=subscription.id,
+                                                tenant_id=subscription.tenant_id, next_attempt_at=now,
+                                                window_started_at=now, attempts=1,
+                                                claimed_until=now + timedelta(seconds=claim_s))
+    return delivery.id
