@@ -7,12 +7,16 @@ logic takes (`WorkflowSettings`, `WorkCalendar`). Unknown keys are refused so a 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.board.figures import JUDGED
+from bot.escalation import DEFAULT_ACK_KINDS, DEFAULT_STEPS, EscalationSettings, Step, StepAction, needs_ack
 from bot.leadtypes import DEFAULT_URGENCY_TAGS, IntentTier, WorkflowSettings
+from bot.notify.chain import DEFAULT_ACK_TIMEOUT_S, SMS_SECRET_PURPOSE, ChainPlan
 from bot.worktime import WorkCalendar
+from storage.secrets import SecretBox
 
 Minutes = Annotated[int, Field(ge=1, le=30 * 24 * 60)]
 HourMinute = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
@@ -89,12 +93,182 @@ class LexiconSection(_Section):
     remove: LexiconRemoval = Field(default_factory=LexiconRemoval)
 
 
+class StepSection(_Section):
+    action: StepAction
+    # After the previous step (the first: after the deadline), in working minutes unless the tenant says not.
+    delay_minutes: Annotated[int, Field(ge=0, le=30 * 24 * 60)] = 0
+
+
+class EscalationSection(_Section):
+    """The response-lock ladder (frozen onto each lock when it starts) and the stale-deal rule."""
+
+    steps: list[StepSection] = Field(
+        default_factory=lambda: [StepSection(action=s.action, delay_minutes=s.delay_minutes) for s in DEFAULT_STEPS],
+        min_length=1,
+        max_length=10,
+    )
+    delays_in_working_time: bool = True
+    # An open deal with no logged activity for this long alerts its manager; 0 turns the rule off.
+    stale_after_hours: Annotated[int, Field(ge=0, le=365 * 24)] = 72
+
+    def to_value(self) -> EscalationSettings:
+        return EscalationSettings(
+            steps=tuple(Step(s.action, s.delay_minutes) for s in self.steps),
+            working_time=self.delays_in_working_time,
+            stale_after_hours=self.stale_after_hours,
+        )
+
+
+SmsParam = Literal["title", "lead", "rep"]
+ChannelName = Literal["chat", "sms", "email"]
+
+
+def _default_params() -> list[SmsParam]:
+    return ["title", "lead"]
+
+
+def _default_chain() -> list[ChannelName]:
+    return ["chat", "sms", "email"]
+
+
+Text64 = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _SmsCommon(_Section):
+    sign_name: Annotated[str, Field(min_length=1, max_length=32)]
+    api_base: Annotated[str, Field(max_length=512)] | None = None
+    # The template's variables, in the template's order (Tencent's {1}, {2}... are positional; Aliyun's named).
+    params: list[SmsParam] = Field(default_factory=_default_params, min_length=1, max_length=3)
+
+
+class AliyunSmsSection(_SmsCommon):
+    provider: Literal["aliyun"]
+    access_key_id: Text64
+    access_key_secret_sealed: Annotated[str, Field(min_length=1)]
+    template_code: Text64
+
+
+class TencentSmsSection(_SmsCommon):
+    provider: Literal["tencent"]
+    secret_id: Text64
+    secret_key_sealed: Annotated[str, Field(min_length=1)]
+    sdk_app_id: Annotated[str, Field(pattern=r"^\d{4,20}$")]
+    template_id: Annotated[str, Field(pattern=r"^\d{1,20}$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+(-\d+)?$")] = "ap-guangzhou"
+
+
+SmsSection = Annotated[AliyunSmsSection | TencentSmsSection, Field(discriminator="provider")]
+# Which stored field holds each provider's secret, and the plain field an admin sends it in.
+SMS_SECRET_FIELDS = {"aliyun": ("access_key_secret", "access_key_secret_sealed"),
+                     "tencent": ("secret_key", "secret_key_sealed")}
+Seconds = Annotated[float, Field(ge=0, le=7 * 86400)]
+
+
+class NotifySection(_Section):
+    """The alert channel chain, how long to wait for an ack on each channel, and the tenant's SMS provider.
+    SMS credentials are stored sealed (`*_sealed`); the admin API seals them (`seal_notify`)."""
+
+    chain: list[ChannelName] = Field(default_factory=_default_chain, min_length=1)
+    ack_timeout_s: dict[ChannelName, Seconds] = Field(default_factory=dict)
+    # Alert kinds that go on down the chain until acknowledged; the others stop at the first delivery.
+    ack_kinds: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=lambda: [str(k) for k in DEFAULT_ACK_KINDS]
+    )
+    chat_timeout_s: Annotated[float, Field(gt=0, le=60)] = 8.0
+    sms_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    # The lead's page in the tenant's CRM, e.g. "https://crm.example.com/leads/{lead_id}" (default: the lead API).
+    lead_url: Annotated[str, Field(max_length=512, pattern=r"^https?://\S*\{lead_id\}\S*$")] | None = None
+    sms: SmsSection | None = None
+
+    @field_validator("chain")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each channel at most once")
+        return v
+
+    def chain_plan(self, kind: str) -> ChainPlan:
+        timeouts: dict[str, float] = {**DEFAULT_ACK_TIMEOUT_S}
+        timeouts.update({str(k): v for k, v in self.ack_timeout_s.items()})
+        return ChainPlan(tuple(self.chain), timeouts, needs_ack(kind, self.ack_kinds))
+
+
+def seal_notify(raw: dict[str, Any], box: SecretBox, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """An admin's `notify` section with the SMS secret sealed. The secret may be left out when the provider and
+    key id are unchanged: the stored one is kept (an admin changing a sign name need not re-enter it)."""
+    raw = dict(raw)
+    sms = raw.get("sms")
+    if not isinstance(sms, dict):
+        return raw
+    sms = dict(sms)
+    plain, sealed = SMS_SECRET_FIELDS.get(str(sms.get("provider")), (None, None))
+    if plain is None or sealed is None:
+        return raw  # validation names the unknown provider
+    if sms.get(plain):
+        sms[sealed] = box.seal(str(sms.pop(plain)), SMS_SECRET_PURPOSE)
+    else:
+        sms.pop(plain, None)
+        old = (previous or {}).get("sms") or {}
+        same = old.get("provider") == sms.get("provider") and all(
+            old.get(k) == sms.get(k) for k in ("access_key_id", "secret_id") if k in sms
+        )
+        if same and old.get(sealed):
+            sms[sealed] = old[sealed]
+    raw["sms"] = sms
+    return raw
+
+
+BoardFigure = Literal["untouched_24h", "ttfc_median_min", "ttfc_p90_min", "lock_breaches", "unevidenced_rate",
+                      "conv_demo", "conv_won", "voice_per_rep", "fallback_rate"]
+NonNegative = Annotated[float, Field(ge=0, le=1_000_000)]
+
+
+class ThresholdSection(_Section):
+    """Where a figure turns yellow and red. Counts marked "per day" in `bot.board.figures.JUDGED` are judged per
+    day of the window; for figures where more is better (conversion, voice notes) the colour comes when the value
+    falls to the bound, so there `red` is the lower one."""
+
+    yellow: NonNegative
+    red: NonNegative
+
+
+def _default_thresholds() -> dict[BoardFigure, ThresholdSection]:
+    bounds: dict[BoardFigure, tuple[float, float]] = {
+        "untouched_24h": (1, 3), "ttfc_median_min": (60, 240), "ttfc_p90_min": (240, 480),
+        "lock_breaches": (1, 3), "unevidenced_rate": (0.2, 0.4), "conv_demo": (0.3, 0.15),
+        "conv_won": (0.1, 0.05), "voice_per_rep": (0.5, 0.2), "fallback_rate": (0.1, 0.3),
+    }  # fmt: skip
+    return {k: ThresholdSection(yellow=y, red=r) for k, (y, r) in bounds.items()}
+
+
+class BoardSection(_Section):
+    """The managers' board and daily digest (issue 9). Thresholds given replace the defaults of those figures only."""
+
+    enabled: bool = True
+    # Local time of the digest on each working morning of the tenant's calendar.
+    digest_time: HourMinute = "09:00"
+    thresholds: dict[BoardFigure, ThresholdSection] = Field(default_factory=dict)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _ordered(cls, v: dict[str, ThresholdSection]) -> dict[str, ThresholdSection]:
+        for name, t in v.items():
+            worse_up = JUDGED[name].higher_is_worse
+            if (worse_up and t.yellow > t.red) or (not worse_up and t.yellow < t.red):
+                side = "at most" if worse_up else "at least"
+                raise ValueError(f"{name}: yellow must be {side} red")
+        return v
+
+    def all_thresholds(self) -> dict[str, ThresholdSection]:
+        return {**_default_thresholds(), **self.thresholds}
+
+
 class TenantSettings(_Section):
     workflow: WorkflowSection = Field(default_factory=WorkflowSection)
     calendar: CalendarSection = Field(default_factory=CalendarSection)
-    # Sections owned by other capabilities are validated by them; kept as given here.
-    escalation: dict[str, Any] = Field(default_factory=dict)
-    board: dict[str, Any] = Field(default_factory=dict)
+    escalation: EscalationSection = Field(default_factory=EscalationSection)
+    notify: NotifySection = Field(default_factory=NotifySection)
+    board: BoardSection = Field(default_factory=BoardSection)
     lexicon: LexiconSection = Field(default_factory=LexiconSection)
 
     @classmethod
@@ -104,11 +278,3 @@ class TenantSettings(_Section):
     def calendar_for(self, timezone: str) -> WorkCalendar:
         return WorkCalendar(timezone, hours=[tuple(p) for p in self.calendar.hours], overrides=self.calendar.overrides)
 
-
-class SettingsPatch(_Section):
-    """Sections to change; within a section, only the keys given change."""
-
-    workflow: dict[str, Any] | None = None
-    calendar: dict[str, Any] | None = None
-    escalation: dict[str, Any] | None = None
-    board: dict[str, Any] | None = None

@@ -171,6 +171,8 @@ class LeadEvent(models.Model):
     class Meta:
         table = "lead_events"
         unique_together = (("lead", "seq"),)
+        # The board reads a tenant's events by time (bot.board.queries).
+        indexes = (("tenant", "at"),)
 
 
 class CardInstance(TimestampMixin, models.Model):
@@ -254,10 +256,15 @@ class Deadline(TimestampMixin, models.Model):
     # The escalation ladder frozen when the lock started (steps, delays, targets).
     plan = fields.JSONField(default=dict)
     state = fields.CharField(max_length=16, default="pending", db_index=True)
+    # When the next step runs (the deferred job's time); the auditor re-arms pending rows from this.
+    next_at = fields.DatetimeField(null=True)
+    # The steps run so far: [{"step", "action", "due", "at"}], one entry per step, appended by the run that claimed it.
+    history = fields.JSONField(default=list)
 
     class Meta:
         table = "deadlines"
         unique_together = (("lead", "kind"),)
+        indexes = (("state", "next_at"),)
 
 
 class VoiceNote(TimestampMixin, models.Model):
@@ -297,10 +304,18 @@ class Alert(TimestampMixin, models.Model):
     state = fields.CharField(max_length=16, default="pending", db_index=True)
     channel_index = fields.SmallIntField(default=0)
     acked_at = fields.DatetimeField(null=True)
+    # A random salt sealed into the e-mail ack link; the link is checked against it (bot.alerts).
     ack_token = fields.CharField(max_length=64, null=True)
+    acked_by = fields.IntField(null=True)
+    ack_via = fields.CharField(max_length=16, null=True)  # card | email | ...
+    # The channel chain and ack timeouts frozen when the alert was raised, its headline, and what makes it moot.
+    plan = fields.JSONField(default=dict)
+    # When to act next: the ack timeout's end (waiting), a send's lease end (sending), creation (pending).
+    next_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "alerts"
+        indexes = (("state", "next_at"),)
 
 
 class Delivery(models.Model):

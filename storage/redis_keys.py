@@ -20,6 +20,17 @@ LEASE = PREFIX + "lease:"
 VOICE_CORRECTING = PREFIX + "voice-correcting:"
 # Embedded server bookkeeping: which processes use it
 EMBEDDED_CLIENTS = PREFIX + "embedded:clients"
+# Set once every pending timer is armed; its absence means Redis lost data and the timers must be re-armed
+TIMERS_ARMED = PREFIX + "timers:armed"
+# timer-running:<job id>: a timer's job is running in a live worker (expires with the job's timeout)
+TIMER_RUNNING = PREFIX + "timer-running:"
+# The board's one-time sign-in links (board-login:<sha256 of the token>) and sessions (board-session:<id>)
+BOARD_LOGIN = PREFIX + "board-login:"
+BOARD_SESSION = PREFIX + "board-session:"
+# job-holder:<job id>: the worker (host:pid) running that arq job, so a dead worker's jobs can be taken back
+JOB_HOLDER = PREFIX + "job-holder:"
+# job-outages:<job id>: how many tries of that job met the database or Redis down (they do not use up its tries)
+JOB_OUTAGES = PREFIX + "job-outages:"
 
 
 def dedup(platform: str, app_id: int | str, key: str) -> str:

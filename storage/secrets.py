@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import secrets as _random
 from pathlib import Path
@@ -66,6 +68,10 @@ class SecretBox:
 
     def __repr__(self) -> str:
         return "SecretBox(<hidden>)"
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for one purpose (e.g. signing cookies), derived from the master key: HMAC-SHA256(key, purpose)."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, plaintext: str, purpose: str) -> str:
         nonce = _random.token_bytes(_NONCE_BYTES)

@@ -1,0 +1,161 @@
+"""`/admin/tenants/{id}/settings`: a tenant's settings, section by section (`bot.tenant_settings`).
+
+Each section given replaces the stored one and the result is validated as a whole before it is stored. SMS
+credentials arrive in plain text, are sealed before they are stored and are never shown again (`secret_set` says
+one is stored).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+
+from bot.appkeys import SERVICES
+from bot.errors import ConfigError, InvalidField, LeadbotError
+from bot.tenant_settings import (
+    BoardSection,
+    CalendarSection,
+    EscalationSection,
+    NotifySection,
+    TenantSettings,
+    WorkflowSection,
+    seal_notify,
+)
+from bot.urlguard import check_literal
+from handlers.admin import _id
+from handlers.admin import api as admin_api
+from handlers.auth import Principal, authenticate
+from handlers.http import HttpProblem, json_out, read_model
+from storage.models import Tenant, TokenScope
+
+SECTIONS = ("workflow", "escalation", "calendar", "notify", "board")
+
+
+# A provider's secret as the API takes it: write-only, sealed at rest, left out of a change to keep the stored one.
+SecretIn = Annotated[
+    Annotated[str, Field(min_length=1, max_length=256)] | None,
+    Field(description="Stored encrypted; leave out to keep the stored one"),
+]
+
+
+class AliyunSmsIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    provider: Literal["aliyun"]
+    access_key_id: str
+    access_key_secret: SecretIn = None
+    sign_name: str
+    template_code: str
+    api_base: str | None = None
+    params: list[str] | None = None
+
+
+class TencentSmsIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    provider: Literal["tencent"]
+    secret_id: str
+    secret_key: SecretIn = None
+    sdk_app_id: str
+    sign_name: str
+    template_id: str
+    region: str | None = None
+    api_base: str | None = None
+    params: list[str] | None = None
+
+
+class NotifyIn(NotifySection):
+    sms: Annotated[AliyunSmsIn | TencentSmsIn, Field(discriminator="provider")] | None = None  # type: ignore[assignment]
+
+
+class SettingsPatch(BaseModel):
+    """Each section given replaces the stored one (validated as a whole); sections left out are kept."""
+
+    model_config = {"extra": "forbid"}
+    workflow: WorkflowSection | None = None
+    escalation: EscalationSection | None = None
+    calendar: CalendarSection | None = None
+    notify: NotifyIn | None = None
+    board: BoardSection | None = None
+
+
+class SettingsOut(BaseModel):
+    workflow: dict[str, Any]
+    board: dict[str, Any]
+    escalation: dict[str, Any]
+    calendar: dict[str, Any]
+    notify: dict[str, Any] = Field(description="SMS secrets are never shown: `secret_set` says one is stored")
+
+
+def _shown(settings: TenantSettings) -> SettingsOut:
+    dumped = settings.model_dump(mode="json", include=set(SECTIONS))
+    sms = dumped["notify"].get("sms")
+    if sms:
+        sealed = [k for k in sms if k.endswith("_sealed")]
+        dumped["notify"]["sms"] = {k: v for k, v in sms.items() if k not in sealed} | {"secret_set": bool(sealed)}
+    return SettingsOut(**dumped)
+
+
+async def _tenant(request: web.Request) -> tuple[Principal, Tenant]:
+    principal = await authenticate(request, need=TokenScope.ADMIN)
+    tenant_id = _id(request)
+    principal.check_tenant(tenant_id, "tenant")
+    tenant = await Tenant.get_or_none(id=tenant_id)
+    if tenant is None:
+        raise HttpProblem(404, "not_found", f"tenant {tenant_id} not found")
+    return principal, tenant
+
+
+@admin_api.route("GET", "/admin/tenants/{id}/settings", summary="Show a tenant's settings "
+                 "(workflow, escalation, calendar, notify, board)", tags=("tenants",), response=SettingsOut)
+async def show_settings(request: web.Request) -> web.Response:
+    _, tenant = await _tenant(request)
+    return json_out(_shown(TenantSettings.of(tenant.settings)))
+
+
+@admin_api.route("PATCH", "/admin/tenants/{id}/settings", summary="Replace sections of a tenant's "
+                 "settings (each given section is replaced; the whole is validated)", tags=("tenants",),
+                 body=SettingsPatch, response=SettingsOut)
+async def update_settings(request: web.Request) -> web.Response:
+    _, tenant = await _tenant(request)
+    patch = await read_model(request, SettingsPatch)
+    services = request.app[SERVICES]
+    stored = dict(tenant.settings or {})
+    for name in patch.model_fields_set & set(SECTIONS):
+        section = getattr(patch, name)
+        if isinstance(section, BaseModel):
+            value = section.model_dump(mode="json", exclude_none=name == "notify")
+        else:  # `board` is a plain mapping (validated with the whole below); null resets a section
+            value = section or {}
+        if name == "notify":
+            value = seal_notify(value, services.box, stored.get("notify"))
+            _require_secret(value.get("sms"))
+        stored[name] = value
+    settings = _validated(stored, tenant.timezone, services.settings.allow_private_urls)
+    tenant.settings = stored
+    await tenant.save(update_fields=["settings", "updated_at"])
+    return json_out(_shown(settings))
+
+
+def _require_secret(sms: dict[str, Any] | None) -> None:
+    if sms and not any(k.endswith("_sealed") for k in sms):
+        plain = "access_key_secret" if sms.get("provider") == "aliyun" else "secret_key"
+        raise InvalidField(f"notify.sms.{plain}", "required: no secret is stored for this provider and key yet")
+
+
+def _validated(stored: dict[str, Any], timezone: str, allow_private: bool) -> TenantSettings:
+    try:
+        settings = TenantSettings.of(stored)
+        settings.calendar_for(timezone)  # hours in order, not overlapping
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise HttpProblem(400, "invalid", err["msg"], field=".".join(str(p) for p in err["loc"])) from None
+    except ConfigError as e:
+        raise InvalidField("calendar.hours", str(e)) from None
+    sms = settings.notify.sms
+    if sms is not None and sms.api_base:
+        try:
+            check_literal(sms.api_base, allow_private)
+        except LeadbotError as e:
+            raise InvalidField("notify.sms.api_base", str(e)) from None
+    return settings
