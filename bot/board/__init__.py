@@ -1,0 +1,10 @@
+"""The managers' lead-health board (issue 9): figures, the daily digest in chat and the `/board` web page.
+
+    figures.py   pure: seeded histories in, figures per tenant / team / rep and window out, with their colours
+    attention.py pure: which of a team's leads most need their manager (the digest's three, the overdue list)
+    schedule.py  pure: on which mornings the digest goes out (the tenant's calendar and zone)
+    queries.py   loads the inputs of one tenant in a few queries (SQLite and PostgreSQL alike)
+    digest.py    the digest: one card per manager per working morning, through the alert chain
+    access.py    one-time sign-in links and signed session cookies for the web page
+    charts.py    small inline SVG charts, drawn on the server
+"""

@@ -1,0 +1,91 @@
+"""What one viewer's board shows: figures of their scope over three windows with colours, a daily series for the
+charts, each rep's figures, and the overdue list. Loads with `bot.board.queries`, computes with the pure modules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.board import attention, queries
+from bot.board.attention import Attention
+from bot.board.figures import (
+    Colour,
+    FactIndex,
+    Figures,
+    Inputs,
+    Scope,
+    Threshold,
+    Window,
+    colours,
+    daily_windows,
+    facts_of,
+    figures,
+    rep_scope,
+    team_scope,
+    tenant_scope,
+    windows,
+)
+from bot.tenant_settings import TenantSettings
+from storage.models import Role, Tenant, User
+
+SERIES_DAYS = 14
+# What the charts draw, day by day.
+SERIES = {"untouched_24h": "超24小时未联系", "ttfc_median_min": "首次联系中位数(分钟)",
+          "lock_breaches": "超时未联系", "unevidenced": "无证据推进"}
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    window: Window
+    figures: Figures
+    colours: Mapping[str, Colour]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    tenant: Tenant
+    scope: Scope
+    windows: tuple[Judged, ...]
+    reps: tuple[tuple[str, Judged], ...]  # each rep of the scope over 7 days
+    series: Mapping[str, list[tuple[str, float | None]]]
+    overdue: tuple[Attention, ...]
+    needs: tuple[Attention, ...]  # every lead needing attention, most pressing first
+    now: datetime
+
+
+def thresholds(settings: TenantSettings) -> dict[str, Threshold]:
+    return {k: Threshold(t.yellow, t.red) for k, t in settings.board.all_thresholds().items()}
+
+
+def _series_value(name: str, f: Figures) -> float | None:
+    return f.unevidenced if name == "unevidenced" else getattr(f, name)
+
+
+async def build(tenant: Tenant, viewer: User, now: datetime, inputs: Inputs | None = None) -> Report:
+    """The viewer's report; `inputs` may be given when several viewers of one tenant are reported at once."""
+    settings = TenantSettings.of(tenant.settings)
+    tz = ZoneInfo(tenant.timezone)
+    inputs = inputs or await queries.load_inputs(tenant.id, now)
+    people = inputs.people
+    me = next(p for p in people if p.id == viewer.id)
+    scope = tenant_scope(people, tenant.name) if Role(str(viewer.role)) is Role.ADMIN else team_scope(me, people)
+    facts = FactIndex(facts_of(inputs, now, settings.calendar_for(tenant.timezone))).only(scope)
+    bounds = thresholds(settings)
+    judged = tuple(Judged(w, f, colours(f, bounds, w)) for w in windows(now, tz)
+                   for f in (figures(facts.within(w), scope, w),))
+    week = judged[1].window
+    in_week = facts.within(week)
+    reps = tuple((p.name, Judged(week, f, colours(f, bounds, week)))
+                 for p in people if p.role == "rep" and p.active and scope.holds(p.id)
+                 for f in (figures(in_week, rep_scope(p), week),))
+    days = daily_windows(now, tz, SERIES_DAYS)
+    per_day = [(w.name[5:], figures(facts.within(w), scope, w)) for w in days]
+    series = {name: [(label, _series_value(name, f)) for label, f in per_day] for name in SERIES}
+    leads = await queries.open_leads(tenant.id, set(scope.members) if scope.members is not None else None)
+    stale = timedelta(hours=settings.escalation.stale_after_hours)
+    needs = tuple(attention.ranked(leads, now, stale))
+    return Report(tenant, scope, judged, reps, series, tuple(a for a in needs if a.need is attention.Need.OVERDUE),
+                  needs, now)
+

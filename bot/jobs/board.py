@@ -1,0 +1,21 @@
+"""The board digest's cron: every minute, raise the digests whose time has come (`bot.board.digest`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from arq import cron
+
+from bot.board import digest
+from bot.jobs import job, services
+from bot.jobs.timers import arm
+
+
+@job(timeout_s=300)
+async def send_digests(ctx: dict[str, Any]) -> None:
+    s = services(ctx)
+    await arm(s.redis, await digest.send_due(s, datetime.now(UTC)))
+
+
+CRON_JOBS = [cron(send_digests.coroutine, name="send_board_digests", second=40, unique=True, timeout=300)]

@@ -1,0 +1,59 @@
+"""The board's inputs loaded from the database (both backends): a history made through the real workflow gives the
+figures worked out by hand, and another tenant's rows never count."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.board import queries
+from bot.board.figures import facts_of, figures, team_scope, windows
+from bot.tenant_settings import TenantSettings
+from storage.models import Alert, Delivery, Tenant, User, VoiceNote
+from tests.escalation.support import World, assign, configure, contact, new_lead
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+async def test_figures_from_the_database(world: World) -> None:
+    now = datetime.now(UTC)
+    today = now.astimezone(SH).date()
+    # Every recent day a working day from 08:00 to 20:00, whatever today's real date is.
+    await configure(world, calendar={"hours": [["08:00", "20:00"]],
+                                     "overrides": {(today - timedelta(days=d)).isoformat(): True for d in range(40)}},
+                    escalation={"steps": [{"action": "remind_rep"}]})
+    day = datetime.combine(today - timedelta(days=3), time(10, 0), SH)
+    quick = await new_lead(world, "杭州云帆科技")
+    await assign(world, quick, world.rep, now=day)
+    await contact(world, quick, now=day + timedelta(minutes=90))
+    slow = await new_lead(world, "宁波海曙机电")
+    await assign(world, slow, world.rep2, now=day)
+    await contact(world, slow, now=day + timedelta(days=1, hours=1))       # 25 h later: 13 working hours
+    await new_lead(world, "温州瓯海五金")                                    # in the pool: nobody's
+    await VoiceNote.create(tenant=world.tenant, user=world.rep, audio_sha256="a" * 64, duration_s=30)
+    alert = await Alert.create(tenant_id=world.tenant.id, lead_id=quick, user=world.manager, kind="lock_breached",
+                               text="t", dedup_key="lock:1:1:1", plan={"moot": {"assignee_id": world.rep.id}})
+    await Delivery.create(tenant_id=world.tenant.id, alert_id=alert.id, channel="sms", provider="aliyun",
+                          outcome="ok")
+    # Another tenant's history is invisible.
+    other = await Tenant.create(name="乙公司")
+    stranger = await User.create(tenant=other, name="外人", role="rep")
+    await VoiceNote.create(tenant=other, user=stranger, audio_sha256="b" * 64, duration_s=30)
+
+    now = datetime.now(UTC)  # after the rows above were stamped with the real clock
+    inputs = await queries.load_inputs(world.tenant.id, now)
+    tenant = await Tenant.get(id=world.tenant.id)
+    calendar = TenantSettings.of(tenant.settings).calendar_for(tenant.timezone)
+    facts = facts_of(inputs, now, calendar)
+    manager = next(p for p in inputs.people if p.id == world.manager.id)
+    week = windows(now, SH)[1]
+    f = figures(facts, team_scope(manager, inputs.people), week)
+    assert f.first_contacts == 2 and f.ttfc_median_min == (90 + 13 * 60) / 2 and f.ttfc_p90_min == 13 * 60
+    assert f.untouched_24h == 1                                             # 宁波 waited 25 h
+    assert (f.contacted, f.to_demo) == (2, 0)
+    assert f.voice_notes == 1 and f.reps == 2
+    assert f.lock_breaches == 1 and f.escalations["alert_manager"] == 1
+    assert (f.alerts, f.fallback_alerts) == (1, 1)
+    # The overdue list reads open leads with their locks; contacted leads are not overdue.
+    assert [lead.title for lead in await queries.open_leads(world.tenant.id)] != []
+    assert all(lead.status != "assigned" for lead in await queries.open_leads(world.tenant.id))
