@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from storage import db
 
@@ -14,21 +16,38 @@ async def test_second_run_applies_nothing(services) -> None:
     assert await db.apply_migrations(services.settings) == []
 
 
+def _scratch_database(settings, suffix: str) -> str | None:
+    """A PostgreSQL database of its own (so the session's schema is not touched), or None on SQLite."""
+    if not settings.database_url:
+        return None
+    import asyncpg
+
+    async def create() -> str:
+        conn = await asyncpg.connect(settings.database_url)
+        name = f"{conn._params.database}_{suffix}"
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+        return settings.database_url.rsplit("/", 1)[0] + "/" + name
+
+    return asyncio.run(create())
+
+
+def test_upgrade_keeps_the_rows_of_the_first_release(settings) -> None:
+    """A database made by the first migration, with rows in it, upgrades to head: the columns added since get
+    values the models accept (SQLite refuses a NOT NULL column without a default on a table that has rows)."""
+    script = Path(__file__).with_name("upgrade_script.py")
+    out = subprocess.run([sys.executable, str(script), _scratch_database(settings, "upg") or ""],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "history": [], "deadline_next_at": True, "plan": {}, "alert_next_at": True, "acked_by": None}
+
+
 def test_concurrent_migrate_commands_agree(tmp_path, settings) -> None:
     env = {**os.environ, "LEADBOT_DATA_DIR": str(tmp_path / "m")}
-    if settings.database_url:
-        # a scratch database of its own, so the session's schema is not touched
-        import asyncpg
-
-        async def create() -> str:
-            conn = await asyncpg.connect(settings.database_url)
-            name = f"{conn._params.database}_mig"
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-            await conn.close()
-            return settings.database_url.rsplit("/", 1)[0] + "/" + name
-
-        env["LEADBOT_DATABASE_URL"] = asyncio.run(create())
+    if url := _scratch_database(settings, "mig"):
+        env["LEADBOT_DATABASE_URL"] = url
     procs = [subprocess.Popen([sys.executable, "-m", "bot", "migrate"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]

@@ -1,0 +1,5 @@
+"""Hostile input against the real routes: the WeCom world of tests/e2e_wecom and the DingTalk team of
+tests/e2e_dingtalk, reused as they are."""
+
+from tests.e2e_dingtalk.conftest import counted, dt, team, worker  # noqa: F401
+from tests.e2e_wecom.conftest import sender, session, sim, world  # noqa: F401
