@@ -6,14 +6,36 @@ their own database and Redis and `serve` can share one `Services` between the we
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from bot.appkeys import SERVICES
+from bot.config import Settings
+from bot.jobs.timers import rearm_all
 from bot.services import Services
 
-# admin, leads, lexicon, exports and webhooks declare their routes on the registry that openapi.setup adds
-from handlers import admin, dingtalk, exports, health, leads, lexicon, openapi, webhooks, wecom  # noqa: F401
+# These declare their routes on the registry that openapi.setup adds (and documents).
+from handlers import (  # noqa: F401
+    admin,
+    alerts,
+    board,
+    dingtalk,
+    exports,
+    health,
+    leads,
+    lexicon,
+    openapi,
+    settings,
+    webhooks,
+    wecom,
+)
 from handlers.http import errors, observe
+
+log = logging.getLogger(__name__)
 
 
 def create_app(services: Services) -> web.Application:
@@ -24,4 +46,29 @@ def create_app(services: Services) -> web.Application:
     openapi.setup(app)
     wecom.setup(app)
     dingtalk.setup(app)
+    alerts.setup(app)
+    board.setup(app)
+    app.cleanup_ctx.append(_rearm_timers)
     return app
+
+
+def make_runner(app: web.Application, config: Settings) -> web.AppRunner:
+    """The runner `leadbot serve` listens with. aiohttp's own default keeps an idle connection (or one still
+    trickling its headers) for an hour outside `run_app`; ours closes it after `keepalive_timeout_s`."""
+    return web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=config.keepalive_timeout_s)
+
+
+async def _rearm_timers(app: web.Application) -> AsyncIterator[None]:
+    """Re-arm timers from the database when the web process starts (in the background: it must answer at once).
+    Each worker does the same at its start; the auditor catches any loss in between."""
+    async def rearm() -> None:
+        try:
+            await rearm_all(app[SERVICES])
+        except Exception:  # Redis or the database down at start: the auditor re-arms once they are back
+            log.exception("re-arming timers at start failed")
+
+    task = asyncio.create_task(rearm())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -6,9 +6,7 @@ the variable and exit status 2. Admin commands work on the database directly, so
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 import click
 from aiohttp import web
@@ -16,6 +14,7 @@ from aiohttp import web
 from bot import cli_admin, cli_leads, cli_webhooks
 from bot.cli_support import run_command
 from bot.config import Settings
+from bot.stopping import until_signalled
 from speech.cli import extract, transcribe
 
 log = logging.getLogger("leadbot.cli")
@@ -30,14 +29,6 @@ def main() -> None:
 # serve / worker / migrate
 
 
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (LEADBOT_HOST).")
 @click.option("--port", type=int, default=None, help="Port to listen on (LEADBOT_PORT).")
@@ -46,7 +37,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
     """Run the web server (callbacks, admin API, health), with an in-process worker by default."""
 
     async def run(settings: Settings) -> None:
-        from bot.app import create_app
+        from bot.app import create_app, make_runner
         from bot.platforms.dingtalk.supervisor import running_stream_supervisor
         from bot.services import load_admin_token, open_services
         from bot.worker import running_worker
@@ -54,21 +45,21 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
         settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
         token, created = load_admin_token(settings)
         async with open_services(settings) as services:
-            runner = web.AppRunner(create_app(services), access_log=None, handle_signals=False)
+            runner = make_runner(create_app(services), settings)
             await runner.setup()
             await web.TCPSite(runner, settings.host, settings.port).start()
             if created:
                 click.echo(f"Generated admin token (kept in {settings.data_dir / 'admin.token'}): {token}", err=True)
             log.info("serving on http://%s:%d (database: %s, redis: %s)", settings.host, settings.port,
-                     "sqlite" if not settings.database_url else "postgres",
+                     "sqlite" if settings.effective_database_url().startswith("sqlite") else "postgres",
                      "embedded" if settings.embedded_redis else "external")
             try:
                 async with running_stream_supervisor(services):
                     if no_worker:
-                        await _until_signalled()
+                        await until_signalled()
                     else:
                         async with running_worker(services):
-                            await _until_signalled()
+                            await until_signalled()
             finally:
                 await runner.cleanup()
 
@@ -81,6 +72,7 @@ def worker(metrics_port: int | None) -> None:
     """Run a job worker (scale out by running more)."""
 
     async def run(settings: Settings) -> None:
+        from bot.app import make_runner
         from bot.platforms.dingtalk.supervisor import running_stream_supervisor
         from bot.services import open_services
         from bot.worker import running_worker
@@ -94,12 +86,12 @@ def worker(metrics_port: int | None) -> None:
                 app = web.Application()
                 app[SERVICES] = services
                 app.router.add_get("/metrics", metrics_view)
-                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                runner = make_runner(app, settings)
                 await runner.setup()
                 await web.TCPSite(runner, settings.host, metrics_port).start()
             try:
                 async with running_stream_supervisor(services), running_worker(services):
-                    await _until_signalled()
+                    await until_signalled()
             finally:
                 if runner:
                     await runner.cleanup()

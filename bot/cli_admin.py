@@ -282,4 +282,23 @@ def users_import(file: Path, tenant_id: int) -> None:
         raise SystemExit(1)
 
 
-COMMANDS = [tenants, apps, users]
+# deliveries
+
+
+@click.command()
+@click.option("--lead", "lead_id", type=int, required=True, help="Lead id.")
+def deliveries(lead_id: int) -> None:
+    """Every attempt to deliver the lead's alerts (chat, SMS, e-mail), oldest first; addresses are masked."""
+    from bot.alerts import deliveries_of
+    from storage.models import Lead
+
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            if not await Lead.exists(id=lead_id):
+                raise NotFound(f"lead {lead_id} not found")
+            echo_json(await deliveries_of(lead_id))
+
+    run_command(run)
+
+
+COMMANDS = [tenants, apps, users, deliveries]

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot import cardsvc, clicks, leadstore
 from bot.apps import LoadedApp
+from bot.board import access
 from bot.jobs import inbound
 from bot.jobs import services as services_of
 from bot.platforms.base import CardClick, Inbound, InboundKind
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 HELP_WORDS = frozenset({"帮助", "help", "?", "菜单", "说明", "使用说明"})
 MY_LEADS_WORDS = frozenset({"我的线索", "线索", "我的客户"})
+BOARD_WORDS = frozenset({"看板", "board", "日报"})
 MAX_RESENT = 5
 CORRECTION_WINDOW = timedelta(days=1)
 
@@ -45,6 +47,7 @@ HELP = (
     "· 发送语音（60 秒以内）：拜访小结自动转成文字，提取预算、招标日期、竞品、关注点和客户职务，记入线索\n"
     "· 回复「我的线索」：重新发送你负责的进行中线索卡片\n"
     "· 回复「预算 80万」「招标 12月3日」「竞品 金蝶」：更正最近一条语音纪要\n"
+    "· 经理和管理员回复「看板」：获取线索看板的登录链接\n"
     "· 回复「帮助」：查看本说明"
 )
 HINT = "没有识别到指令。回复「帮助」查看用法，回复「我的线索」查看你的线索。"
@@ -76,6 +79,8 @@ async def on_text(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
         await notes.tell(services, app, message.sender, HELP)
     elif command in MY_LEADS_WORDS:
         await resend_leads(services, (app, message.sender), user)
+    elif command in BOARD_WORDS:
+        await notes.tell(services, app, message.sender, await board_link(services, user))
     elif names_a_field(command):
         sent = datetime.fromtimestamp(message.created_at, UTC) if message.created_at > 0 else datetime.now(UTC)
         await correct_note(services, (app, message.sender), user, text, sent)
@@ -107,6 +112,16 @@ async def resend_leads(services: Services, via: tuple[LoadedApp, str], user: Use
                                 subject_id=lead.id, version=lead.version, via=via)
     if total > MAX_RESENT:
         await notes.tell(services, via[0], via[1], f"你有 {total} 条进行中的线索，以上是最近活跃的 {MAX_RESENT} 条。")
+
+
+async def board_link(services: Services, user: User) -> str:
+    """A one-time sign-in link to the board for a manager or admin; a rep is told it is not for them."""
+    if not access.may_use_board(user):
+        return "线索看板只对经理和管理员开放。"
+    token = await access.issue_link_token(services.redis, user)
+    minutes = int(access.LINK_TTL.total_seconds() // 60)
+    return (f"线索看板登录链接（{minutes} 分钟内有效，只能用一次，请勿转发）：\n"
+            f"{services.settings.base_url()}/board/login?t={token}")
 
 
 async def note_to_correct(services: Services, user: User) -> NoteRow | None:

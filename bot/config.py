@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -47,6 +48,11 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = "text"
 
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    # Slow clients: a request's body must arrive within body_timeout_s (else 408 and the connection is closed), and a
+    # connection that is idle, or still sending its headers, is closed after keepalive_timeout_s. Each slow client
+    # holds a connection and a coroutine; without bounds a few thousand trickling clients exhaust the process.
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 15.0
+    keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 75.0
     worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 20
     speech_concurrency: Annotated[int, Field(ge=1, le=16)] = 1
     job_timeout_s: Annotated[int, Field(ge=5, le=3600)] = 300
@@ -56,6 +62,17 @@ class Settings(BaseModel):
     dingtalk_stream: bool = True
     # Outbound URLs (webhooks, api_base) on loopback/private ranges are refused unless the operator allows them.
     allow_private_urls: bool = False
+
+    # E-mail, the alert chain's last channel (unset host: no e-mail channel). "starttls" insists on the upgrade.
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_tls: Literal["starttls", "implicit", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str | None = Field(default=None, validate_default=True)
+    smtp_sender_name: str = "leadbot"
+    # At most a minute: an alert's attempts run inside one job with a bounded timeout.
+    smtp_timeout_s: Annotated[float, Field(gt=0, le=60)] = 30.0
 
     @field_validator("database_url")
     @classmethod
@@ -84,6 +101,13 @@ class Settings(BaseModel):
             raise ValueError("must be an http(s) URL such as https://leadbot.example.com")
         return v.rstrip("/")
 
+    @field_validator("smtp_sender")
+    @classmethod
+    def _smtp_sender(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("smtp_host") and not v:
+            raise ValueError("required when LEADBOT_SMTP_HOST is set")
+        return v
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         values: dict[str, Any] = {}
@@ -101,7 +125,8 @@ class Settings(BaseModel):
             field = str(err["loc"][0]) if err["loc"] else "?"
             var = PREFIX + field.upper() if field in cls.model_fields else field
             got = err.get("input")
-            shown = "" if field in {"admin_token", "master_key"} or isinstance(got, dict) else f" (got {got!r})"
+            hidden = {"admin_token", "master_key", "smtp_password"}
+            shown = "" if field in hidden or isinstance(got, dict) else f" (got {got!r})"
             raise ConfigError(f"{var}: {err['msg']}{shown}") from None
 
     # Derived values, computed from the settings alone (no I/O).

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from bot.leadtypes import LOST_REASONS, IntentTier, Status
-from bot.schemas import Out, Phone, Strict
+from bot.schemas import BIG_ID_MAX, ROW_ID_MAX, Out, Phone, Strict
 
 Text = Annotated[str, Field(max_length=200)]
 Tag = Annotated[str, Field(min_length=1, max_length=32)]
@@ -16,7 +16,7 @@ Money = Annotated[int, Field(ge=0, le=10**13)]
 
 
 class LeadIn(Strict):
-    tenant_id: int | None = Field(default=None, ge=1, description="Required with the operator token")
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description="Required with the operator token")
     external_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
         default=None, description="The CRM's id: posting the same one again returns the same lead"
     )
@@ -97,12 +97,12 @@ class LeadOut(Out):
 
 
 class LeadQuery(Strict):
-    tenant_id: int | None = Field(default=None, ge=1)
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     status: Status | None = None
-    assignee_id: int | None = Field(default=None, ge=1)
+    assignee_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     overdue: bool | None = Field(default=None, description="Only leads past their response deadline")
     limit: int = Field(default=100, ge=1, le=1000)
-    after_id: int = Field(default=0, ge=0, description="Paging: leads with a larger id")
+    after_id: int = Field(default=0, ge=0, le=BIG_ID_MAX, description="Paging: leads with a larger id")
 
 
 ActionName = Literal["advance", "mark_lost", "reopen", "claim", "assign", "release", "update_fields"]
@@ -113,10 +113,10 @@ class ActionIn(Strict):
     without it the tenant's integration acts as the system."""
 
     action: ActionName
-    as_user_id: int | None = Field(default=None, ge=1)
+    as_user_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     to: Status | None = Field(default=None, description="advance: the next stage")
     reason: Annotated[str, Field(max_length=200)] = Field(default="", description=f"mark_lost: {list(LOST_REASONS)}")
-    assignee_id: int | None = Field(default=None, ge=1, description="assign: the rep")
+    assignee_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description="assign: the rep")
     expected_version: int | None = Field(default=None, ge=0, description="Refuse if the lead changed since")
     budget_min: Money | None = None
     budget_max: Money | None = None
@@ -151,8 +151,8 @@ class RuleIn(Strict):
     budget_min: Money | None = None
     budget_max: Money | None = None
     strategy: Literal["least_loaded", "round_robin", "named"] = "least_loaded"
-    rep_ids: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list, max_length=500)
-    named_rep_id: int | None = Field(default=None, ge=1)
+    rep_ids: list[Annotated[int, Field(ge=1, le=ROW_ID_MAX)]] = Field(default_factory=list, max_length=500)
+    named_rep_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
 
     @model_validator(mode="after")
     def _named(self) -> RuleIn:
@@ -174,4 +174,5 @@ class RuleOut(Out):
 
 
 class DisableUserIn(Strict):
-    successor_id: int | None = Field(default=None, ge=1, description="Hand open leads to this rep (else the pool)")
+    successor_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX,
+                                     description="Hand open leads to this rep (else the pool)")

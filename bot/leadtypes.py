@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any
+
+# What `speech` pulls out of a voice summary (the DESIGN.md output contract): one type for the lead core too.
+from speech.fields import Budget as Budget
+from speech.fields import Fields as Extraction
 
 
 class Status(enum.StrEnum):
@@ -117,6 +120,7 @@ class EventSource(enum.StrEnum):
     API = "api"
     SMS = "sms"
     EMAIL = "email"
+    WEB = "web"  # the managers' board page (take over)
     SYSTEM = "system"
 
 
@@ -278,38 +282,6 @@ def deadline_tier(lead: Lead) -> IntentTier | None:
     if lead.priority >= Priority.URGENT:
         return IntentTier.HIGH
     return lead.intent
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    min: int
-    max: int
-
-
-@dataclass(frozen=True, slots=True)
-class Extraction:
-    """The fields `speech` pulls out of a voice summary (the DESIGN.md output contract)."""
-
-    budget: Budget | None = None
-    tender_date: date | None = None
-    competitors: tuple[str, ...] = ()
-    concerns: tuple[str, ...] = ()
-    titles: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-
-    @classmethod
-    def from_contract(cls, d: Mapping[str, Any]) -> Extraction:
-        """From the JSON `leadbot extract --json` prints (DESIGN.md)."""
-        budget = d.get("budget")
-        tender = d.get("tender_date")
-        return cls(
-            budget=Budget(int(budget["min"]), int(budget["max"])) if isinstance(budget, Mapping) else None,
-            tender_date=date.fromisoformat(tender) if isinstance(tender, str) else None,
-            competitors=tuple(str(x) for x in d.get("competitors") or ()),
-            concerns=tuple(str(x) for x in d.get("concerns") or ()),
-            titles=tuple(str(x) for x in d.get("titles") or ()),
-            keywords=tuple(str(x) for x in d.get("keywords") or ()),
-        )
 
 
 @dataclass(frozen=True, slots=True)

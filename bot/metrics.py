@@ -44,3 +44,18 @@ VOICE_NOTES = Counter(
 VOICE_PLATFORM_TEXT = Counter(
     "leadbot_voice_platform_text_total", "Voice notes made from the platform's own recognition (fallback)"
 )
+
+# Escalation and alerts (bot.deadlines, bot.alerts)
+ESCALATIONS = Counter("leadbot_escalations_total", "Response-lock escalation steps run, by step", ["step"])
+ALERT_FALLBACKS = Counter(
+    "leadbot_alert_fallbacks_total", "Alerts moved past a channel, by channel and reason (timeout, refused, "
+    "http_error, no_address, not_configured, no_ack...)", ["channel", "reason"],
+)
+TIME_TO_CONTACT = Histogram(
+    "leadbot_time_to_contact_seconds", "From assignment to 已联系 (wall-clock), for leads contacted under a lock",
+    buckets=(60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
+)
+TIMER_LATENESS = Histogram(
+    "leadbot_timer_lateness_seconds", "How late a response-lock step ran after its planned time",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300),
+)

@@ -10,13 +10,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel, field_validator
 
 from bot.notify.phone import InvalidPhone, normalize_phone
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.wecom.config import WeComCredentials
 from storage.models import AppStatus, Role, TokenScope
 
+# Ids of tenants, users, apps, tokens, rules and webhook subscriptions are 32-bit columns (PostgreSQL INTEGER); those
+# of leads, events and deliveries 64-bit. A larger number in a request can match nothing and must not reach the driver.
+ROW_ID_MAX = 2**31 - 1
+BIG_ID_MAX = 2**63 - 1
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.@\-]+$")]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
@@ -95,7 +99,7 @@ class TokenCreated(TokenOut):
 
 
 class _AppCommon(Strict):
-    tenant_id: int | None = Field(default=None, ge=1, description="Required with the operator token")
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description="Required with the operator token")
     name: Name
     api_base: Annotated[str, Field(max_length=512)] | None = Field(
         default=None, description="Replaces the platform's API host (private deployments, simulators)"
@@ -139,7 +143,7 @@ class AppOut(Out):
 
 
 class AppQuery(Strict):
-    tenant_id: int | None = Field(default=None, ge=1)
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     platform: Literal["wecom", "dingtalk"] | None = None
     status: AppStatus | None = None
 
@@ -153,10 +157,10 @@ class VerifyOut(BaseModel):
 
 
 class UserIn(Strict):
-    tenant_id: int | None = Field(default=None, ge=1, description="Required with the operator token")
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description="Required with the operator token")
     name: Name
     role: Role = Role.REP
-    manager_id: int | None = Field(default=None, ge=1)
+    manager_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     wecom_userid: Ident | None = None
     dingtalk_staff_id: Ident | None = None
     phone: Phone | None = None
@@ -169,7 +173,7 @@ class UserIn(Strict):
 class UserPatch(Strict):
     name: Name | None = None
     role: Role | None = None
-    manager_id: int | None = Field(default=None, ge=1)
+    manager_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     wecom_userid: Ident | None = None
     dingtalk_staff_id: Ident | None = None
     phone: Phone | None = None
@@ -177,6 +181,14 @@ class UserPatch(Strict):
     region: Label | None = None
     industries: list[Label] | None = Field(default=None, max_length=50)
     active: bool | None = None
+
+    @field_validator("name", "role", "industries", "active")
+    @classmethod
+    def _not_null(cls, v: object) -> object:
+        # Only given fields change, and null clears a field: these four have no "cleared" state.
+        if v is None:
+            raise ValueError("may be left out but not null")
+        return v
 
 
 class UserOut(Out):
@@ -197,7 +209,7 @@ class UserOut(Out):
 
 
 class UserQuery(Strict):
-    tenant_id: int | None = Field(default=None, ge=1)
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     role: Role | None = None
     active: bool | None = None
 

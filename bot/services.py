@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -81,10 +82,11 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     register_secret(admin_token)
     box = SecretBox(key)
     await db.open_db(settings, migrate=migrate)
-    redis = embedded = http = None
+    redis = embedded = http = watch = None
     try:
         if settings.redis_url is None:
             embedded = await start_embedded(settings)
+            watch = asyncio.create_task(embedded.keep_running())
         url = settings.redis_url or embedded.url
         redis = connect(url, ArqRedis)
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15, connect=5))
@@ -92,6 +94,10 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                        broker=TokenBroker(redis, box), http=http, admin_token=admin_token,
                        apps=AppCache(box), embedded=embedded)
     finally:
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if http is not None:
             await http.close()
         if redis is not None:

@@ -60,6 +60,9 @@ def _buttons(card: Card) -> list[dict[str, str]]:
     out = []
     for b in card.buttons:
         require("dingtalk.button.text", len(b.text), MAX_BUTTON_TEXT)
+        if b.key is None:  # the template opens `url` (跳转链接) for a button whose key is empty
+            out.append({"text": b.text, "style": str(b.style), "key": "", "url": b.url})
+            continue
         key = b.key.pack()
         require("dingtalk.button.key.bytes", len(key.encode()), MAX_KEY_BYTES)
         out.append({"text": b.text, "style": str(b.style), "key": key})
@@ -122,7 +125,8 @@ def _markdown_text(card: Card) -> str:
     if details:
         lines.append(truncate(details, MARKDOWN_BODY))
     if card.buttons:
-        lines.append(" | ".join(_send_link(b.text, b.key.pack()) for b in card.buttons))
+        lines.append(" | ".join(_send_link(b.text, b.key.pack()) if b.key is not None else f"[{b.text}]({b.url})"
+                                for b in card.buttons))
     return "\n\n".join(lines)
 
 

@@ -40,6 +40,7 @@ class CardKind(enum.StrEnum):
     LEAD_CHOOSER = "lead_chooser"
     LOST_REASON = "lost_reason"
     NOTICE = "notice"
+    DIGEST = "digest"  # the managers' daily board digest (bot.board.digest)
 
 
 class Tone(enum.StrEnum):
@@ -57,9 +58,16 @@ class ButtonStyle(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Button:
+    """A callback button (`key`: the click comes back to us) or a link button (`url`: the client opens it)."""
+
     text: str
-    key: ButtonKey
+    key: ButtonKey | None
     style: ButtonStyle = ButtonStyle.DEFAULT
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.key is None) == (not self.url):
+            raise ValueError("a button has either a key or a url")
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,9 @@ def _buttons(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for b in buttons:
         require("wecom.button.text", len(b.text), MAX_BUTTON_TEXT)
+        if b.key is None:  # type 1: the client opens the URL, nothing comes back to us
+            out.append({"text": b.text, "style": _STYLE[b.style], "type": 1, "url": b.url})
+            continue
         key = b.key.pack()
         require("wecom.button.key.bytes", len(key.encode()), MAX_KEY_BYTES)
         if key in seen:

@@ -17,6 +17,7 @@ from bot import users as user_ops
 from bot.appkeys import SERVICES
 from bot.lead_schemas import DisableUserIn, RuleIn, RuleOut
 from bot.schemas import (
+    ROW_ID_MAX,
     AppIn,
     AppOut,
     AppPatch,
@@ -34,9 +35,8 @@ from bot.schemas import (
     UserQuery,
     VerifyOut,
 )
-from bot.tenant_settings import SettingsPatch, TenantSettings
 from handlers.auth import Principal, authenticate, token_digest
-from handlers.http import HttpProblem, json_out, query_model, read_body, read_model, validate
+from handlers.http import HttpProblem, json_out, positive_id, query_model, read_body, read_model
 from handlers.openapi import API
 from storage.models import ApiToken, App, AppStatus, RoutingRule, Tenant, TokenScope, User
 
@@ -44,10 +44,7 @@ api = API
 
 
 def _id(request: web.Request, name: str = "id") -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 18:
-        raise HttpProblem(400, "invalid", f"{name} must be a positive integer", field=name)
-    return int(raw)
+    return positive_id(request.match_info[name], name, ROW_ID_MAX)
 
 
 async def _admin(request: web.Request) -> Principal:
@@ -358,28 +355,6 @@ async def delete_rule(request: web.Request) -> web.Response:
     return json_out(RuleOut.model_validate(row))
 
 
-@api.route("GET", "/admin/tenants/{id}/settings", summary="A tenant's settings (workflow, calendar, …)",
-           tags=("tenants",), response=TenantSettings)
-async def show_settings(request: web.Request) -> web.Response:
-    tenant = await _tenant(await _admin(request), _id(request))
-    return json_out(TenantSettings.of(tenant.settings))
-
-
-@api.route("PATCH", "/admin/tenants/{id}/settings",
-           summary="Change sections of a tenant's settings; the result is validated as a whole",
-           tags=("tenants",), body=SettingsPatch, response=TenantSettings)
-async def patch_settings(request: web.Request) -> web.Response:
-    tenant = await _tenant(await _admin(request), _id(request))
-    patch = await read_model(request, SettingsPatch)
-    merged = TenantSettings.of(tenant.settings).model_dump(mode="json")
-    for section, values in patch.model_dump(exclude_unset=True).items():
-        merged[section] = {**merged.get(section, {}), **values}
-    settings = validate(TenantSettings, merged)
-    tenant.settings = settings.model_dump(mode="json")
-    await tenant.save(update_fields=["settings", "updated_at"])
-    return json_out(settings)
-
-
 @api.route("POST", "/admin/tenants/{id}/users/import", summary="Import users from CSV (text/csv body)",
            tags=("users",), ok=200, response=ImportReport, errors=(401, 403, 413))
 async def import_users(request: web.Request) -> web.Response:
@@ -394,5 +369,3 @@ async def import_users(request: web.Request) -> web.Response:
     for line, row in user_ops.read_csv(text):
         await user_ops.import_row(tenant.id, line, row, report)
     return json_out(report)
-
-

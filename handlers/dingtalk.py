@@ -48,7 +48,7 @@ from bot.platforms.dingtalk.events import (
 from bot.platforms.dingtalk.ingest import PLATFORM, queue_inbound
 from bot.platforms.dingtalk.sign import card_api_secret, verify_callback
 from bot.services import Services
-from handlers.http import HttpProblem
+from handlers.http import HttpProblem, body_deadline, own_body_limit
 
 log = logging.getLogger("leadbot.dingtalk")
 
@@ -124,10 +124,14 @@ async def _body(request: web.Request, services: Services) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise Refused(413, "too_large", f"body of {request.content_length} bytes is over {limit}")
     body = bytearray()
-    while chunk := await request.content.read(_READ_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            raise Refused(413, "too_large", f"body is over {limit} bytes")
+    try:
+        async with body_deadline(request):
+            while chunk := await request.content.read(_READ_CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise Refused(413, "too_large", f"body is over {limit} bytes")
+    except TimeoutError:  # a client trickling its body: DingTalk sends a few KiB at once
+        raise Refused(408, "too_slow", "body not received in time") from None
     return bytes(body)
 
 
@@ -208,6 +212,6 @@ async def card_callback(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/dingtalk/{app_id}/callback", robot_callback)
-    app.router.add_post("/dingtalk/{app_id}/events", event_push)
-    app.router.add_post("/dingtalk/{app_id}/card", card_callback)
+    app.router.add_post("/dingtalk/{app_id}/callback", own_body_limit(robot_callback))
+    app.router.add_post("/dingtalk/{app_id}/events", own_body_limit(event_push))
+    app.router.add_post("/dingtalk/{app_id}/card", own_body_limit(card_callback))

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from bot import exports
 from bot.leadtypes import Status
-from bot.schemas import Strict
+from bot.schemas import ROW_ID_MAX, Strict
 from handlers.auth import authenticate
 from handlers.http import HttpProblem, query_model
 from handlers.openapi import API
@@ -33,9 +33,9 @@ _FILE_CHUNK = 64 * 1024
 
 
 class ExportQuery(Strict):
-    tenant_id: int | None = Field(default=None, ge=1, description="Required with the operator token")
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description="Required with the operator token")
     status: Status | None = None
-    assignee_id: int | None = Field(default=None, ge=1)
+    assignee_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     overdue: bool | None = Field(default=None, description="Only leads past their response deadline")
     format: Literal["csv", "xlsx"] = Field(default="csv", description="csv (UTF-8 with BOM) or xlsx")
 

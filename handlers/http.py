@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import time
@@ -14,10 +16,13 @@ from pydantic import BaseModel, ValidationError
 from bot import metrics
 from bot.appkeys import SERVICES
 from bot.errors import Conflict, Forbidden, InvalidField, LeadbotError, NotFound
+from storage.outage import is_outage
 
 log = logging.getLogger("leadbot.http")
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# What a 503 asks the caller to wait before trying again.
+RETRY_AFTER_S = 5
 
 
 class HttpProblem(Exception):
@@ -32,7 +37,20 @@ class HttpProblem(Exception):
 
     def response(self) -> web.Response:
         body = {"error": self.code, "message": self.message, **self.extra}
-        return web.json_response(body, status=self.status)
+        response = web.json_response(body, status=self.status)
+        if self.status == 408:  # the rest of a slow body may still be on its way: do not wait for it
+            response.force_close()
+        return response
+
+
+def positive_id(raw: str, name: str, max_id: int) -> int:
+    """A path or query id: 400 unless ASCII digits (`str.isdigit` also takes "²", which `int` refuses), 404 past the
+    column's range (no such row can exist, and the database driver would fail on the number)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) < 1:
+        raise HttpProblem(400, "invalid", f"{name} must be a positive integer", field=name)
+    if int(raw) > max_id:
+        raise HttpProblem(404, "not_found", f"no object with {name} {raw}")
+    return int(raw)
 
 
 def bad_request(message: str, *, field: str | None = None, code: str = "invalid") -> HttpProblem:
@@ -47,15 +65,25 @@ _ERROR_STATUS: dict[type[LeadbotError], tuple[int, str]] = {
 }
 
 
+def body_deadline(request: web.Request) -> asyncio.Timeout:
+    """The time a client has to send its body (`LEADBOT_BODY_TIMEOUT_S`): wrap every body read in it."""
+    return asyncio.timeout(request.app[SERVICES].settings.body_timeout_s)
+
+
 async def read_body(request: web.Request) -> bytes:
-    """The raw body, or 413 when it exceeds the server's limit (checked before reading when a length is declared)."""
+    """The raw body, or 413 when it exceeds the server's limit (checked before reading when a length is declared),
+    or 408 when the client does not send it in time."""
     limit = request.app[SERVICES].settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise HttpProblem(413, "too_large", f"body over {limit} bytes")
     try:
-        return await request.read()
+        async with body_deadline(request):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise HttpProblem(413, "too_large", f"body over {limit} bytes") from None
+    except TimeoutError:
+        log.warning("refused: body of %s %s not received in time", request.method, request.path)
+        raise HttpProblem(408, "too_slow", "the request body did not arrive in time") from None
 
 
 async def read_json(request: web.Request, *, empty: Any = ...) -> Any:
@@ -99,6 +127,12 @@ def _route_name(request: web.Request) -> str:
     return info.canonical if info is not None else "unmatched"
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: the method is the client's text
+def _samples(route: str, method: str, status: int) -> tuple[Any, Any]:
+    # `labels()` takes a lock and builds a key on every call; the children are fixed per (route, method, status).
+    return (metrics.HTTP_REQUESTS.labels(route, method, str(status)), metrics.HTTP_LATENCY.labels(route, method))
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One log line and one metrics sample per request, whatever happened inside."""
@@ -113,15 +147,33 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         elapsed = time.perf_counter() - started
-        route = _route_name(request)
-        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(route, request.method).observe(elapsed)
+        count, latency = _samples(_route_name(request), request.method, status)
+        count.inc()
+        latency.observe(elapsed)
         log.info("%s %s %d %.1fms", request.method, request.path, status, elapsed * 1000)
+
+
+def own_body_limit(handler: Handler) -> Handler:
+    """Mark a route that checks the body limit itself (the callbacks: they count and log their refusals)."""
+    handler.own_body_limit = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _refuse_oversized(request: web.Request) -> None:
+    """A declared length over the limit is refused before any handler runs, including those that never read a
+    body (`POST /admin/apps/{id}/disable`): a 10 MB request must not act just because its body is ignored."""
+    limit = request.app[SERVICES].settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        if not getattr(request.match_info.handler, "own_body_limit", False):
+            log.warning("refused: %s %s declares %d bytes, over %d", request.method, request.path,
+                        request.content_length, limit)
+            raise HttpProblem(413, "too_large", f"body over {limit} bytes")
 
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        _refuse_oversized(request)
         return await handler(request)
     except HttpProblem as p:
         return p.response()
@@ -134,3 +186,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             if isinstance(e, cls):
                 return HttpProblem(status, code, str(e)).response()
         raise
+    except Exception as e:
+        if not is_outage(e):
+            raise
+        # The database or Redis is away for a moment: say so, so the caller retries (a lead posted again with
+        # its external_id is the same lead), instead of a 500 that reads like a bug.
+        log.warning("%s %s: dependency unavailable (%s: %s)", request.method, request.path, type(e).__name__, e)
+        response = HttpProblem(503, "unavailable", "the database or Redis is unavailable; try again").response()
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response

@@ -15,8 +15,9 @@ from bot.appkeys import SERVICES
 from bot.gates import Refusal, RefusalCode
 from bot.lead_schemas import ActionIn, ActionOut, LeadIn, LeadOut, LeadQuery
 from bot.leadtypes import Budget
+from bot.schemas import BIG_ID_MAX, ROW_ID_MAX
 from handlers.auth import Principal, authenticate
-from handlers.http import HttpProblem, json_out, query_model, read_model
+from handlers.http import HttpProblem, json_out, positive_id, query_model, read_model
 from handlers.openapi import API
 from storage.models import Tenant, TokenScope, User
 
@@ -28,10 +29,7 @@ _REFUSAL_STATUS = {
 
 
 def _lead_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
-        raise HttpProblem(400, "invalid", "id must be a positive integer", field="id")
-    return int(raw)
+    return positive_id(request.match_info["id"], "id", BIG_ID_MAX)
 
 
 async def _principal(request: web.Request) -> Principal:
@@ -49,9 +47,7 @@ def _tenant_param(request: web.Request) -> int | None:
     raw = request.query.get("tenant_id")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise HttpProblem(400, "invalid", "tenant_id must be a positive integer", field="tenant_id")
-    return int(raw)
+    return positive_id(raw, "tenant_id", ROW_ID_MAX)
 
 
 @API.route("POST", "/api/leads", summary="Take in a lead (idempotent on external_id) and route it", tags=("leads",),

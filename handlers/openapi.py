@@ -34,9 +34,17 @@ _ERROR_TEXT = {
     401: "Missing or unknown bearer token",
     403: "The token may not do this",
     404: "No such object (or it belongs to another tenant)",
+    408: "The body did not arrive within LEADBOT_BODY_TIMEOUT_S",
     409: "Conflicts with an existing object",
     413: "Body too large",
 }
+
+
+def _names_tenant(model: type[BaseModel] | None) -> bool:
+    fields = getattr(model, "model_fields", None) or {}
+    if not fields and model is not None and hasattr(model, "__pydantic_root_model__"):
+        return True  # a union of bodies (apps): each names its tenant
+    return "tenant_id" in fields
 
 
 @dataclass
@@ -75,9 +83,10 @@ class ApiRegistry:
         errors: tuple[int, ...] = (401, 403),
     ):
         def register(handler: Handler) -> Handler:
-            errs = set(errors) | ({400, 413} if body is not None else set()) | ({400} if query is not None else set())
-            if _PATH_PARAM.search(path):
-                errs |= {400, 404}
+            errs = set(errors) | ({400, 408, 413} if body is not None else set())
+            errs |= {400} if query is not None else set()
+            if _PATH_PARAM.search(path) or _names_tenant(body) or _names_tenant(query):
+                errs |= {400, 404}  # an unknown id, or another tenant's (which looks the same)
             self.operations.append(
                 Operation(method.upper(), path, handler, summary, tags, body, query, ok, response, many,
                           tuple(sorted(errs)))

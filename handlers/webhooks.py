@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.appkeys import SERVICES
+from bot.schemas import ROW_ID_MAX
 from bot.webhooks import subscriptions as ops
 from bot.webhooks.schemas import (
     AttemptOut,
@@ -25,17 +26,14 @@ from bot.webhooks.schemas import (
     TestOut,
 )
 from handlers.auth import Principal, authenticate
-from handlers.http import HttpProblem, json_out, query_model, read_model
+from handlers.http import json_out, positive_id, query_model, read_model
 from handlers.openapi import API
 from storage.models import TokenScope
 from storage.models import WebhookSubscription as Subscription
 
 
 def _id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 18:
-        raise HttpProblem(400, "invalid", "id must be a positive integer", field="id")
-    return int(raw)
+    return positive_id(request.match_info["id"], "id", ROW_ID_MAX)
 
 
 async def _admin(request: web.Request) -> Principal:

@@ -40,7 +40,7 @@ from bot.platforms.wecom.errors import (
 )
 from bot.queue import Coalescer
 from bot.services import Services
-from handlers.http import Handler, HttpProblem
+from handlers.http import Handler, HttpProblem, body_deadline, own_body_limit
 from storage import redis_keys
 
 log = logging.getLogger("leadbot.wecom")
@@ -137,9 +137,12 @@ async def _load_app(services: Services, raw_id: str) -> LoadedApp:
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
     try:
-        return await request.read()
+        async with body_deadline(request):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked): aiohttp stops reading at the limit
         raise Refused(413, "too_large", f"body over {limit} bytes") from None
+    except TimeoutError:  # a client trickling its body: WeCom itself sends a few KiB at once
+        raise Refused(408, "too_slow", "body not received in time") from None
 
 
 def _signed_params(request: web.Request) -> tuple[str, str, str]:
@@ -224,4 +227,4 @@ def setup(app: web.Application) -> None:
     app[QUEUE] = Coalescer(app[SERVICES].queue)
     app.on_shutdown.append(_wait_queued)
     app.router.add_get(PATH, _answering_refusals(verify_url))
-    app.router.add_post(PATH, _answering_refusals(receive))
+    app.router.add_post(PATH, own_body_limit(_answering_refusals(receive)))

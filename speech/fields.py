@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -33,14 +34,19 @@ class Fields:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Fields:
+    def from_json(cls, data: Mapping[str, Any]) -> Fields:
+        """From `to_json()`'s shape (a stored note, `leadbot extract --json`); a missing or mistyped key is empty."""
         budget = data.get("budget")
         tender = data.get("tender_date")
         return cls(
-            budget=None if budget is None else Budget(int(budget["min"]), int(budget["max"])),
-            tender_date=None if tender is None else date.fromisoformat(tender),
-            competitors=tuple(data.get("competitors", ())),
-            concerns=tuple(data.get("concerns", ())),
-            titles=tuple(data.get("titles", ())),
-            keywords=tuple(data.get("keywords", ())),
+            budget=Budget(int(budget["min"]), int(budget["max"])) if isinstance(budget, Mapping) else None,
+            tender_date=date.fromisoformat(tender) if isinstance(tender, str) else None,
+            competitors=_strings(data.get("competitors")),
+            concerns=_strings(data.get("concerns")),
+            titles=_strings(data.get("titles")),
+            keywords=_strings(data.get("keywords")),
         )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(x) for x in value) if isinstance(value, list | tuple) else ()

@@ -8,12 +8,12 @@ from typing import Any
 from arq import cron
 
 from bot import outbox
-from bot.jobs import job, services
+from bot.jobs import SHORT_RESULT_S, job, services
 
 log = logging.getLogger(__name__)
 
 
-@job()
+@job(keep_result_s=SHORT_RESULT_S)
 async def process_outbox(ctx: dict[str, Any], ids: list[int]) -> None:
     await outbox.run(services(ctx), ids)
 

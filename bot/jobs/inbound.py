@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.jobs import job, services
+from bot.jobs import SHORT_RESULT_S, job, services
 from bot.platforms.base import Inbound, InboundKind
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def handles(kind: InboundKind) -> Callable[[InboundHandler], InboundHandler]:
     return register
 
 
-@job()
+@job(keep_result_s=SHORT_RESULT_S)
 async def handle_inbound(ctx: dict[str, Any], app_id: int, inbound: dict[str, Any]) -> None:
     message = Inbound.from_dict(inbound)
     app = await services(ctx).apps.get(app_id)

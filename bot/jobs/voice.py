@@ -38,9 +38,8 @@ from storage.models import VoiceNote as NoteRow
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "voice:"
-# Five minutes, the default job timeout: a 60 s note takes seconds. Longer would not help a stuck model, and arq
-# keeps a crashed job's "in progress" mark for the longest timeout of any function, so it would also delay the
-# retry of every job (card clicks included) that a killed worker leaves behind.
+# Five minutes, the default job timeout: a 60 s note takes seconds, and longer would not help a stuck model. (A job
+# whose worker was killed is taken back at once by `bot.jobs.reclaim`, whatever the timeouts.)
 TIMEOUT_S = 300
 MAX_TRIES = 8
 STRANGER = "你还不是线索助手的用户，请联系管理员开通后再发送语音。"

@@ -47,7 +47,7 @@ def fields_of(row: NoteRow) -> Fields:
 def to_value(row: NoteRow) -> lt.VoiceNote:
     return lt.VoiceNote(
         id=row.id, tenant_id=row.tenant_id, lead_id=row.lead_id, transcript=row.transcript,
-        fields=lt.Extraction.from_contract(row.fields_json or {}), duration_s=row.duration_s,
+        fields=fields_of(row), duration_s=row.duration_s,
         at=_aware(row.created_at), version=row.version, confirmed=row.confirmed,
     )
 

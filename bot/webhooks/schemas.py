@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from bot.schemas import Out, Strict
+from bot.schemas import BIG_ID_MAX, ROW_ID_MAX, Out, Strict
 from bot.webhooks.payloads import ALL, SUBSCRIBABLE
 from storage.models import DeliveryState
 
@@ -25,7 +25,7 @@ EventTypes = Annotated[list[str], Field(min_length=1, max_length=20), AfterValid
 
 
 class SubscriptionIn(Strict):
-    tenant_id: int | None = Field(default=None, ge=1, description="Required with the operator token")
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description="Required with the operator token")
     url: Url
     event_types: EventTypes = Field(description=f"Any of {', '.join(SUBSCRIBABLE)}, or {ALL!r} for all")
     description: Annotated[str, Field(max_length=200)] = ""
@@ -39,7 +39,7 @@ class SubscriptionPatch(Strict):
 
 
 class SubscriptionQuery(Strict):
-    tenant_id: int | None = Field(default=None, ge=1)
+    tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     enabled: bool | None = None
 
 
@@ -93,7 +93,8 @@ class DeliveryOut(Out):
 
 class PageQuery(Strict):
     limit: int = Field(default=100, ge=1, le=1000)
-    before_id: int | None = Field(default=None, ge=1, description="Paging, newest first: rows with a smaller id")
+    before_id: int | None = Field(default=None, ge=1, le=BIG_ID_MAX,
+                                  description="Paging, newest first: rows with a smaller id")
 
 
 class DeliveryQuery(PageQuery):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from aiohttp.test_utils import TestClient
 
@@ -17,13 +18,19 @@ T = TypeVar("T")
 WAIT_S = 20.0
 
 
-async def eventually(probe: Callable[[], T], timeout_s: float = WAIT_S, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy (the worker runs in the background); that value."""
+async def eventually(probe: Callable[[], T | Awaitable[T]], timeout_s: float = WAIT_S,
+                     what: str = "condition") -> T:
+    """Poll `probe` (a function or a coroutine function) until it gives something truthy (the worker runs in the
+    background); that value."""
     try:
         async with asyncio.timeout(timeout_s):
-            while not (value := probe()):
+            while True:
+                value = probe()
+                if inspect.isawaitable(value):
+                    value = await value
+                if value:
+                    return cast(T, value)
                 await asyncio.sleep(0.02)
-            return value
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
 

@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,20 @@ class Fault:
     times: int = 1
 
 
+@dataclass
+class Hold:
+    """Requests of one API that match are held unanswered until `release()`: a process can be killed while it
+    waits on the platform, at a moment the test chooses. `arrived` is set when the first one comes in."""
+
+    match: Callable[[Request], bool]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    held: int = 0
+
+    def release(self) -> None:
+        self.released.set()
+
+
 def _err(errcode: int, errmsg: str) -> web.Response:
     # Real answers carry a per-request hint inside errmsg; the adapter reads it as the request id.
     hint = secrets.token_hex(8)
@@ -145,6 +160,7 @@ class WeComSimulator:
         self._tokens: dict[str, tuple[int, float]] = {}
         self._media: dict[str, tuple[bytes, str, float]] = {}
         self._faults: dict[str, list[Fault]] = {}
+        self._holds: dict[str, list[Hold]] = {}
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -184,6 +200,13 @@ class WeComSimulator:
     ) -> None:
         """The next `times` calls of `api` answer `errcode`, or HTTP `status`, or hang for `hang_s` seconds."""
         self._faults.setdefault(api, []).append(Fault(errcode, status, hang_s, times))
+
+    def hold(self, api: str, match: Callable[[Request], bool] | None = None) -> Hold:
+        """Hold every call of `api` (that `match` accepts) unanswered until the hold is released; a held call is
+        then answered "system busy" (its caller is usually gone by then), later calls are served normally."""
+        hold = Hold(match or (lambda _: True))
+        self._holds.setdefault(api, []).append(hold)
+        return hold
 
     def issue_response_code(self, agent_id: int, task_id: str) -> str:
         code = "rc-" + secrets.token_urlsafe(24)
@@ -230,6 +253,9 @@ class WeComSimulator:
             except ValueError:
                 return _err(47001, "data format error")
         self.requests.append(Request(request.method, api, dict(request.query), body, self.clock()))
+        for hold in self._holds.get(api, []):
+            if not hold.released.is_set() and hold.match(self.requests[-1]):
+                return await self._wait_out(hold)
         fault = self._take_fault(api)
         if fault is not None:
             return await self._apply(fault)
@@ -247,6 +273,15 @@ class WeComSimulator:
         if fault.times <= 0:
             queue.pop(0)
         return fault
+
+    async def _wait_out(self, hold: Hold) -> web.Response:
+        hold.held += 1
+        hold.arrived.set()
+        waits = [asyncio.ensure_future(hold.released.wait()), asyncio.ensure_future(self._closing.wait())]
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in pending:
+            w.cancel()
+        return web.json_response({"errcode": -1, "errmsg": "system busy"})
 
     async def _apply(self, fault: Fault) -> web.StreamResponse:
         if fault.hang_s is not None:

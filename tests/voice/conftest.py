@@ -10,6 +10,7 @@ import pytest
 from bot.config import Settings
 from bot.services import Services
 from tests.sim.wecom import CallbackSender, WeComSimulator
+from tests.support.speech import with_model
 from tests.voice.support import AES_KEY, AGENT_ID, CALLBACK_TOKEN, MEMBERS, SECRET, SENT_AT, WeComWorld, make_world
 
 VOICE = Path(__file__).resolve().parent.parent / "fixtures" / "voice"
@@ -20,17 +21,10 @@ def dev_rows() -> dict[str, dict]:
     return {row["id"]: row for row in map(json.loads, filter(None, lines))}
 
 
-@pytest.fixture(scope="session")
-def voice_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled model, joined once for the session (the worker's engine loads it once per process)."""
-    from speech.model import resolve_model
-
-    return resolve_model(tmp_path_factory.mktemp("voice-model"), None)
-
-
 @pytest.fixture
 def settings(settings: Settings, voice_model_dir: Path) -> Settings:
-    return settings.model_copy(update={"whisper_model": str(voice_model_dir)})
+    """The session's settings with the bundled model, joined once for the session (tests/support/speech.py)."""
+    return with_model(settings, voice_model_dir)
 
 
 @pytest.fixture

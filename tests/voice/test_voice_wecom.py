@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from bot.voice.hearing import NO_SPEECH
 from cards.keys import KeyAction
 from speech.audio import decode_audio
 from storage.models import CardInstance, LeadEvent, VoiceNote
+from tests.support.jobclock import run_until
 from tests.voice.conftest import VOICE
 from tests.voice.support import WeComWorld, button_actions, horizontal, join_amr, shown, wav
 
@@ -116,8 +118,10 @@ async def test_a_retried_job_creates_no_second_note(world: WeComWorld) -> None:
     world.sim.inject("message/send", status=502)  # the summary card fails once, after the note is stored
 
     # The first try stores the note and attaches it, then fails on the card; arq runs the job again after a
-    # short delay (the burst worker waits for it), and that try resumes from the stored note.
+    # short delay, and that try resumes from the stored note.
     await world.voice("rep1", "media-d04", D04)
+    # The retry is deferred a few seconds, and `drain` leaves jobs that are not due yet: make it due now.
+    await run_until(world.services, datetime.now(UTC) + timedelta(seconds=30))
 
     assert await VoiceNote.filter(tenant_id=world.tenant.id).count() == 1
     lead = await leadstore.load(lead_id)

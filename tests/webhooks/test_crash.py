@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -17,6 +16,7 @@ from bot.webhooks import dispatcher
 from bot.worker_heartbeat import live_workers
 from storage.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEvent
 from tests.conftest import MASTER_KEY
+from tests.faults.support import Proc
 from tests.webhooks.conftest import new_lead, subscribe
 
 pytestmark = pytest.mark.slow
@@ -40,6 +40,16 @@ COMMIT_THEN_DIE = textwrap.dedent("""
 
 
 @pytest.fixture
+async def team(team):
+    """The shared team without the managers' digest. The real worker runs its cron: started during the tenant's
+    working day, it raises the manager's digest, which reaches nobody here (no app) and becomes one more event,
+    `alert.delivery_failed`, in the outbox these tests count."""
+    team.tenant.settings = {**(team.tenant.settings or {}), "board": {"enabled": False}}
+    await team.tenant.save(update_fields=["settings"])
+    return team
+
+
+@pytest.fixture
 def env(settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADBOT_")}
     env.update(LEADBOT_DATA_DIR=str(settings.data_dir), LEADBOT_MASTER_KEY=MASTER_KEY,
@@ -50,25 +60,25 @@ def env(settings) -> dict[str, str]:
     return env
 
 
-async def _start_worker(services, env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+async def _start_worker(services, env: dict[str, str], log_dir) -> Proc:
+    """A real `leadbot worker`, its output in a file (a pipe nobody reads would block it once full)."""
+    proc = Proc("worker", ["worker"], env, log_dir).start()
     deadline = time.monotonic() + 60
     while not any(w.endswith(f":{proc.pid}") for w in await live_workers(services.redis)):
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "the worker did not start"
+        assert proc.running(), proc.tail()
+        assert time.monotonic() < deadline, f"the worker did not start:\n{proc.tail()}"
         await asyncio.sleep(0.1)
     return proc
 
 
-async def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 30)
+async def _stop(proc: Proc) -> None:
+    """SIGTERM, then SIGKILL if it is still up: a worker left running would send the next test's events."""
+    await proc.astop(timeout_s=30)
+    print(f"===== worker =====\n{proc.tail(100)}")
 
 
 async def test_killed_right_after_commit_and_redis_lost_the_event_is_still_sent(services, team, receiver,
-                                                                                  env) -> None:
+                                                                                  env, tmp_path) -> None:
     await subscribe(services, team.tenant.id, receiver.url, ["lead.created"], receiver=receiver)
     committer = await asyncio.create_subprocess_exec(sys.executable, "-c", COMMIT_THEN_DIE, str(team.tenant.id),
                                                      env=env, stderr=asyncio.subprocess.PIPE)
@@ -78,7 +88,7 @@ async def test_killed_right_after_commit_and_redis_lost_the_event_is_still_sent(
     assert receiver.received == []
     await services.redis.flushdb()  # whatever the dead process queued in Redis is gone as well
 
-    worker = await _start_worker(services, env)
+    worker = await _start_worker(services, env, tmp_path)
     try:
         await receiver.wait_for(1, timeout_s=60)
     finally:
@@ -90,18 +100,17 @@ async def test_killed_right_after_commit_and_redis_lost_the_event_is_still_sent(
 
 
 async def test_a_worker_killed_in_the_middle_of_a_send_is_replaced_and_the_event_arrives_again(
-        services, team, receiver, env) -> None:
+        services, team, receiver, env, tmp_path) -> None:
     receiver.hang = lambda r: r.attempt == 1  # the first request gets no answer: the worker dies waiting
     await subscribe(services, team.tenant.id, receiver.url, ["lead.created"], receiver=receiver)
-    worker = await _start_worker(services, env)
+    worker = await _start_worker(services, env, tmp_path)
     try:
         await new_lead(services, team, "华东机械", "crm-1")
         deadline = time.monotonic() + 60
         while not receiver.received:
             assert time.monotonic() < deadline, "the worker never sent"
             await asyncio.sleep(0.02)
-        worker.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(worker.wait, 30)
+        worker.kill()
     finally:
         await _stop(worker)
     assert (await WebhookDelivery.get()).state == DeliveryState.PENDING  # claimed by the dead worker

@@ -164,7 +164,7 @@ def test_extraction_from_the_design_contract():
         "titles": ["技术总监"],
         "keywords": ["私有化部署"],
     }
-    got = Extraction.from_contract(contract)
+    got = Extraction.from_json(contract)
     assert got.budget == BUDGET and got.tender_date.isoformat() == "2026-11-25"
     assert (got.competitors, got.concerns, got.titles, got.keywords) == (
         ("华为",),
@@ -172,4 +172,4 @@ def test_extraction_from_the_design_contract():
         ("技术总监",),
         ("私有化部署",),
     )
-    assert Extraction.from_contract({"budget": None, "tender_date": None}) == Extraction()
+    assert Extraction.from_json({"budget": None, "tender_date": None}) == Extraction()

