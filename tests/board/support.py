@@ -22,18 +22,18 @@ class Teams:
 
 
 async def make_teams(world: World) -> Teams:
-    # Only remind the rep when a lock runs out: the leads stay where the test put them.
-    await configure(world, escalation={"steps": [{"action": "remind_rep"}]})
-    # Every hour of the last days is working time, so the lock armed 30 h ago has run out whatever day and hour the
-    # suite runs: with office hours, on a Sunday morning it would still be due on Monday (it failed CI so).
-    today = datetime.now(SH).date()
-    await configure(world, calendar={"hours": [["00:00", "23:59"]],
-                                     "overrides": {str(today - timedelta(days=d)): True for d in range(4)}})
+    now = datetime.now(UTC)
+    today = now.astimezone(SH).date()
+    # Only remind the rep when a lock runs out: the leads stay where the test put them. Every hour of the last days
+    # is working time, so the lock armed 30 h ago has run out whatever day and hour the suite runs: with office
+    # hours, on a Sunday morning it would still be due on Monday (it failed CI so).
+    await configure(world, escalation={"steps": [{"action": "remind_rep"}]},
+                    calendar={"hours": [["00:00", "23:59"]],
+                              "overrides": {str(today - timedelta(days=d)): True for d in range(4)}})
     tenant = world.tenant
     other_manager = await User.create(tenant=tenant, name="赵经理", role="manager", wecom_userid="zhao")
     other_rep = await User.create(tenant=tenant, name="钱五", role="rep", manager=other_manager, wecom_userid="qian")
     admin = await User.create(tenant=tenant, name="孙管理员", role="admin", wecom_userid="sun")
-    now = datetime.now(UTC)
     overdue = await new_lead(world, "宁波海曙机电")
     await assign(world, overdue, world.rep, now=now - timedelta(hours=30))
     other = await new_lead(world, "合肥新站光电")
