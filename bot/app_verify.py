@@ -3,14 +3,20 @@
 The adapter fetches an access token with the credentials as stored now. Success stamps the app's `verified_at`
 (shown by the admin API and `/readyz`); a refusal clears it, since the credentials that were verified are no longer
 the ones that work; a platform that could not be reached says nothing about the credentials and changes nothing.
+
+The answer is our own words plus, at most, the platform's error code: never the text of whatever answered at
+`api_base` (a tenant admin could otherwise read another service's answers through it), and never how the
+connection failed (which would tell an open port from a closed one).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
-from bot.errors import PlatformError
+from bot.errors import PlatformError, TargetRefused
+from bot.outbound import REDIRECT_REFUSED, REFUSED_TARGET
 from bot.schemas import VerifyOut
 from bot.services import Services
 from storage.models import App
@@ -18,10 +24,17 @@ from storage.models import App
 log = logging.getLogger(__name__)
 
 
+_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
 def _refusal(platform: str, e: PlatformError) -> str:
+    if isinstance(e, TargetRefused):
+        return f"{platform} was not called: {REDIRECT_REFUSED if REDIRECT_REFUSED in e.errmsg else REFUSED_TARGET}"
     if e.retryable:
-        return f"{platform} could not be reached: {e.errmsg or e.errcode}"
-    return f"{platform} refused the credentials: errcode {e.errcode}" + (f" ({e.errmsg})" if e.errmsg else "")
+        status = f" (HTTP {e.http_status})" if e.http_status else ""
+        return f"{platform} could not be reached{status}: no answer, a connection failure or a server error"
+    code = str(e.errcode) if e.errcode is not None and _CODE.match(str(e.errcode)) else "unrecognised answer"
+    return f"{platform} refused the credentials: errcode {code}"
 
 
 async def verify_app(services: Services, app_id: int) -> VerifyOut:

@@ -119,12 +119,25 @@ def open_credentials(box: SecretBox, app: App) -> WeComCredentials | DingTalkCre
     return CREDENTIAL_MODELS[app.platform].model_validate({**public, **secrets})
 
 
+def _require_host_secrets(platform: str, patch: AppPatch) -> None:
+    """A stored secret goes only to the host it was entered for: moving the app to another `api_base` takes the
+    secrets that are sent there, entered again (whoever may change the address must also know the secret)."""
+    needed = CREDENTIAL_MODELS[platform].HOST_SECRETS
+    missing = [name for name in needed if not (patch.credentials or {}).get(name)]
+    if missing:
+        raise InvalidField("credentials." + missing[0], "a new api_base needs the app's secret entered again: "
+                           "stored secrets are only sent to the host they were entered for")
+
+
 async def update_app(box: SecretBox, settings: Settings, app: App, patch: AppPatch) -> App:
     if patch.name is not None:
         app.name = patch.name
     if "api_base" in patch.model_fields_set:
         _check_api_base(patch.api_base, settings)
-        app.api_base = patch.api_base.rstrip("/") if patch.api_base else None
+        api_base = patch.api_base.rstrip("/") if patch.api_base else None
+        if api_base != app.api_base:
+            _require_host_secrets(app.platform, patch)
+        app.api_base = api_base
     if patch.credentials:
         merged = open_credentials(box, app).model_dump() | patch.credentials
         try:

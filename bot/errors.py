@@ -89,6 +89,14 @@ class TransientError(PlatformError):
     retryable = True
 
 
+class TargetRefused(PlatformError):
+    """The outbound guard refused the target (a forbidden address, or a redirect): nothing was sent there, and
+    trying again cannot help until an admin changes the address."""
+
+    def __init__(self, errmsg: str) -> None:
+        super().__init__("refused_target", errmsg)
+
+
 class MediaError(PlatformError):
     """Downloading media failed: an error body instead of audio, too large, or expired."""
 

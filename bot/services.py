@@ -20,6 +20,7 @@ from arq.connections import ArqRedis
 from bot.apps import AppCache
 from bot.config import Settings
 from bot.logs import register_secret
+from bot.outbound import guarded_session
 from bot.platforms.base import Adapter
 from bot.platforms.registry import AdapterCache
 from bot.queue import Queue
@@ -89,7 +90,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             watch = asyncio.create_task(embedded.keep_running())
         url = settings.redis_url or embedded.url
         redis = connect(url, ArqRedis)
-        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15, connect=5))
+        http = guarded_session(allow_private=settings.allow_private_urls)
         yield Services(settings=settings, redis=redis, queue=Queue(redis), box=box,
                        broker=TokenBroker(redis, box), http=http, admin_token=admin_token,
                        apps=AppCache(box), embedded=embedded)

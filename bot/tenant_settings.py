@@ -194,8 +194,9 @@ class NotifySection(_Section):
 
 
 def seal_notify(raw: dict[str, Any], box: SecretBox, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """An admin's `notify` section with the SMS secret sealed. The secret may be left out when the provider and
-    key id are unchanged: the stored one is kept (an admin changing a sign name need not re-enter it)."""
+    """An admin's `notify` section with the SMS secret sealed. The secret may be left out when the provider, key id
+    and endpoint are unchanged: the stored one is kept (an admin changing a sign name need not re-enter it). A new
+    `api_base` needs the secret again: a stored secret is only used for the host it was entered for."""
     raw = dict(raw)
     sms = raw.get("sms")
     if not isinstance(sms, dict):
@@ -209,7 +210,7 @@ def seal_notify(raw: dict[str, Any], box: SecretBox, previous: dict[str, Any] | 
     else:
         sms.pop(plain, None)
         old = (previous or {}).get("sms") or {}
-        same = old.get("provider") == sms.get("provider") and all(
+        same = old.get("provider") == sms.get("provider") and old.get("api_base") == sms.get("api_base") and all(
             old.get(k) == sms.get(k) for k in ("access_key_id", "secret_id") if k in sms
         )
         if same and old.get(sealed):

@@ -140,7 +140,8 @@ async def update_settings(request: web.Request) -> web.Response:
 def _require_secret(sms: dict[str, Any] | None) -> None:
     if sms and not any(k.endswith("_sealed") for k in sms):
         plain = "access_key_secret" if sms.get("provider") == "aliyun" else "secret_key"
-        raise InvalidField(f"notify.sms.{plain}", "required: no secret is stored for this provider and key yet")
+        raise InvalidField(f"notify.sms.{plain}", "required: no secret is stored for this provider, key and "
+                           "api_base yet (a stored secret is only sent to the endpoint it was entered for)")
 
 
 def _validated(stored: dict[str, Any], timezone: str, allow_private: bool) -> TenantSettings:

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 import aiohttp
 
+from bot.outbound import guarded_session, refusal
+
 log = logging.getLogger(__name__)
 
 
@@ -146,7 +148,9 @@ class Channel(ABC):
         except TimeoutError:
             reply = Reply(Outcome.TIMEOUT, "timeout", f"no answer within {self.timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:
-            reply = Reply.failed(type(exc).__name__, str(exc)[:500])
+            message = refusal(exc)
+            reply = Reply.failed("refused_target", message) if message else Reply.failed(type(exc).__name__,
+                                                                                          str(exc)[:500])
         result = self._result(reply, (time.perf_counter() - started) * 1000, self.masked(address))
         log.info(
             "alert %s via %s/%s to %s: %s code=%s request_id=%s",
@@ -175,16 +179,19 @@ class Channel(ABC):
 
 
 class HttpChannel(Channel):
-    """A channel that talks HTTP: shares one aiohttp session, given by the caller or opened on first use."""
+    """A channel that talks HTTP: shares one aiohttp session, given by the caller (the service's guarded one) or
+    opened on first use through `bot.outbound` (private addresses only when `allow_private`)."""
 
-    def __init__(self, *, session: aiohttp.ClientSession | None = None, timeout_s: float | None = None) -> None:
+    def __init__(self, *, session: aiohttp.ClientSession | None = None, timeout_s: float | None = None,
+                 allow_private: bool = False) -> None:
         super().__init__(timeout_s=timeout_s)
         self._session = session
         self._owns_session = session is None
+        self._allow_private = allow_private
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = guarded_session(allow_private=self._allow_private)
             self._owns_session = True
         return self._session
 

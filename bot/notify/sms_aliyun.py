@@ -137,8 +137,9 @@ class AliyunSms(HttpChannel):
         session: aiohttp.ClientSession | None = None,
         timeout_s: float | None = None,
         clock: Callable[[], float] = time.time,
+        allow_private: bool = False,
     ) -> None:
-        super().__init__(session=session, timeout_s=timeout_s)
+        super().__init__(session=session, timeout_s=timeout_s, allow_private=allow_private)
         self.access_key_id = access_key_id
         self._secret = access_key_secret
         self.sign_name = sign_name

@@ -124,8 +124,9 @@ class TencentSms(HttpChannel):
         session: aiohttp.ClientSession | None = None,
         timeout_s: float | None = None,
         clock: Callable[[], float] = time.time,
+        allow_private: bool = False,
     ) -> None:
-        super().__init__(session=session, timeout_s=timeout_s)
+        super().__init__(session=session, timeout_s=timeout_s, allow_private=allow_private)
         self.secret_id = secret_id
         self._secret_key = secret_key
         self.sdk_app_id = sdk_app_id

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from bot.urlguard import GuardedResolver, RefusedAddress, UnsafeUrl, check_literal
+from bot.outbound import guarded_session
+from bot.urlguard import RefusedAddress, UnsafeUrl, check_literal
 
 REQUEST_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
@@ -79,12 +80,11 @@ class Sender:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            resolver = None if self.allow_private else GuardedResolver(self.allowed_hosts)
-            connector = aiohttp.TCPConnector(resolver=resolver, limit=self._connections, limit_per_host=16)
-            # No cookies: one receiver's Set-Cookie must not ride along to the next request.
-            self._session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+            # Redirects are followed by `_follow`, which checks each new location before anything connects to it.
+            self._session = guarded_session(
+                allow_private=self.allow_private, allowed_hosts=self.allowed_hosts, follow_redirects=True,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
+                connections=self._connections, per_host=16,
             )
         return self._session
 

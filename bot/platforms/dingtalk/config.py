@@ -19,6 +19,8 @@ class DingTalkCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("app_secret", "event_token", "event_aes_key")
+    # Sent to `api_base` (accessToken, the Stream gateway's connections/open): a new api_base needs it again.
+    HOST_SECRETS: ClassVar[tuple[str, ...]] = ("app_secret",)
 
     app_key: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
     app_secret: Annotated[str, Field(min_length=1, max_length=256)]

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from bot.errors import MediaError, PlatformError, TransientError
+from bot.errors import MediaError, PlatformError, TargetRefused, TransientError
+from bot.outbound import refusal
 from bot.platforms.dingtalk.errors import error_from_oapi, error_from_v1
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,14 @@ async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int,
             raise error_cls("too-large", f"more than {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _transport_error(e: aiohttp.ClientError, what: str) -> PlatformError:
+    if (message := refusal(e)) is not None:
+        return TargetRefused(message)  # the guard, not the network: another try would be refused alike
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return NotSent("network", f"connect failed: {e.os_error or e}")
+    return TransientError("network", f"{what}: {type(e).__name__}")
 
 
 def _decode(raw: bytes) -> dict[str, Any] | None:
@@ -81,12 +90,10 @@ class DingTalkHttp:
                                              timeout=self._timeout) as resp:
                 raw = await _read_limited(resp, MAX_RESPONSE_BYTES, PlatformError)
                 return resp.status, raw, resp.headers.get("x-acs-request-id")
-        except aiohttp.ClientConnectorError as e:
-            raise NotSent("network", f"connect failed: {e.os_error or e}") from None
         except TimeoutError:
             raise TransientError("timeout", f"{method} timed out") from None
         except aiohttp.ClientError as e:
-            raise TransientError("network", type(e).__name__) from None
+            raise _transport_error(e, method) from None
 
     async def v1(self, method: str, url: str, body: Any, *, token: str | None,
                  idempotent: bool) -> dict[str, Any]:
@@ -138,9 +145,7 @@ class DingTalkHttp:
                 if resp.content_type in ("application/json", "text/plain", "text/html", "application/xml"):
                     raise MediaError("not-media", f"download answered {resp.content_type}")
                 return await _read_limited(resp, max_bytes)
-        except aiohttp.ClientConnectorError as e:
-            raise NotSent("network", f"connect failed: {e.os_error or e}") from None
         except TimeoutError:
             raise TransientError("timeout", "download timed out") from None
         except aiohttp.ClientError as e:
-            raise TransientError("network", type(e).__name__) from None
+            raise _transport_error(e, "download") from None

@@ -32,9 +32,11 @@ import dingtalk_stream
 from dingtalk_stream import AckMessage, CallbackMessage, ChatbotMessage, EventMessage, SystemMessage
 from dingtalk_stream.version import VERSION_STRING
 from redis.asyncio import Redis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from bot.errors import LeadbotError
+from bot.outbound import guarded_session, open_websocket
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DingTalkCredentials
 from bot.platforms.dingtalk.events import parse_robot_message
 from bot.platforms.dingtalk.lease import RedisLease
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 TOPIC_ROBOT = ChatbotMessage.TOPIC  # /v1.0/im/bot/messages/get
 TOPIC_CARD = dingtalk_stream.CallbackHandler.TOPIC_CARD_CALLBACK  # /v1.0/card/instances/callback
+OPEN_ANSWER_MAX_BYTES = 64 * 1024
 
 
 class StreamOpenError(Exception):
@@ -92,6 +95,7 @@ class StreamRunner:
         stop_grace_s: float = 5.0,
         max_in_flight: int = 64,
         session: aiohttp.ClientSession | None = None,
+        allow_private: bool = False,
     ) -> None:
         self.app_id = app_id
         self._creds = credentials
@@ -103,6 +107,8 @@ class StreamRunner:
         self._drain_s = drain_s
         self._grace_s = stop_grace_s
         self._session = session
+        # The gateway and the endpoint it hands back are checked like any outbound target (`bot.outbound`).
+        self._allow_private = allow_private
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -121,7 +127,7 @@ class StreamRunner:
         """Run until `stop()`: wait for the lease, hold the connection while it is ours, repeat."""
         self._stop.clear()
         own_session = self._session is None
-        self._session = self._session or aiohttp.ClientSession()
+        self._session = self._session or guarded_session(allow_private=self._allow_private)
         try:
             while not self._stop.is_set():
                 if not await self._lease.acquire(self._stop):
@@ -155,7 +161,8 @@ class StreamRunner:
                 try:
                     at_once = await self._connect_once(lost)
                     attempt = 0 if at_once else (1 if time.monotonic() - started > 30 else attempt + 1)
-                except (TimeoutError, StreamOpenError, OSError, WebSocketException, aiohttp.ClientError) as e:
+                except (TimeoutError, StreamOpenError, OSError, WebSocketException, aiohttp.ClientError,
+                        LeadbotError) as e:
                     attempt += 1
                     log.warning("stream connect failed app=%s attempt=%d error=%s", self.app_id, attempt, e)
                 delay = backoff_delay_s(attempt, base_s=self._backoff[0], max_s=self._backoff[1])
@@ -171,7 +178,8 @@ class StreamRunner:
                 "localIp": ""}
         async with self._session.post(f"{self._gateway}/v1.0/gateway/connections/open", json=body,
                                       timeout=aiohttp.ClientTimeout(total=10)) as resp:
-            text = await resp.text()
+            # The answer is a small JSON object: read no more than that from whatever host answers.
+            text = (await resp.content.read(OPEN_ANSWER_MAX_BYTES)).decode("utf-8", "replace")
             if resp.status != 200:
                 raise StreamOpenError(f"connections/open HTTP {resp.status}: {text[:200]}")
         try:
@@ -188,7 +196,8 @@ class StreamRunner:
 
     async def _connect_once(self, lost: asyncio.Event) -> bool:
         """One connection's life. True when the next connection should open at once (server asked to move)."""
-        ws = await connect(await self._open(), open_timeout=10, close_timeout=2, max_size=1 << 20)
+        ws = await open_websocket(await self._open(), allow_private=self._allow_private, open_timeout_s=10,
+                                  close_timeout=2, max_size=1 << 20)
         now = time.monotonic()
         conn = _Conn(ws, now, now)
         self.connections_opened += 1

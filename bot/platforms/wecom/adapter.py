@@ -20,7 +20,16 @@ import aiohttp
 from redis.asyncio import Redis
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
-from bot.errors import CardExpired, MediaError, PlatformError, RecipientError, TokenExpired, TransientError
+from bot.errors import (
+    CardExpired,
+    MediaError,
+    PlatformError,
+    RecipientError,
+    TargetRefused,
+    TokenExpired,
+    TransientError,
+)
+from bot.outbound import refusal
 from bot.platforms.base import Platform, SendResult
 from bot.platforms.wecom.config import DEFAULT_API_BASE, WeComCredentials
 from bot.platforms.wecom.errors import FrequencyLimited, error_for, request_id_of
@@ -332,4 +341,6 @@ async def _transport_errors(api: str) -> AsyncIterator[None]:
     except TimeoutError:
         raise TransientError(None, f"{api}: timed out") from None
     except (aiohttp.ClientError, ValueError) as e:
+        if (message := refusal(e)) is not None:
+            raise TargetRefused(f"{api}: {message}") from None
         raise TransientError(None, _redact(f"{api}: {type(e).__name__}: {e}")) from None

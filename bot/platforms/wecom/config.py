@@ -18,6 +18,8 @@ class WeComCredentials(BaseModel):
 
     # Sealed at rest, never returned by the API.
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("secret", "token", "encoding_aes_key")
+    # Sent to `api_base` (gettoken's corpsecret): a new api_base needs it entered again, for that host.
+    HOST_SECRETS: ClassVar[tuple[str, ...]] = ("secret",)
 
     corp_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
     agent_id: Annotated[int, Field(ge=0, le=2**31 - 1)]

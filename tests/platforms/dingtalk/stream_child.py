@@ -25,7 +25,7 @@ async def main(gateway: str, app_key: str, app_secret: str, ttl_s: float, redis_
 
     creds = DingTalkCredentials(app_key=app_key, app_secret=app_secret, mode="stream")
     runner = StreamRunner(1, creds, redis, on_inbound, gateway_base=gateway, lease_ttl_s=ttl_s,
-                          silence_timeout_s=30, backoff_base_s=0.05, backoff_max_s=0.2)
+                          silence_timeout_s=30, backoff_base_s=0.05, backoff_max_s=0.2, allow_private=True)
     await runner.run()
 
 

@@ -46,7 +46,7 @@ async def runners(redis, gateway) -> AsyncIterator[Callable[..., StreamRunner]]:
     def start(on_inbound: Callable[[Inbound], Any], **kwargs: Any) -> StreamRunner:
         creds = DingTalkCredentials(app_key=APP_KEY, app_secret=kwargs.pop("app_secret", APP_SECRET), mode="stream")
         options = {"lease_ttl_s": LEASE_TTL_S, "silence_timeout_s": 5.0, "backoff_base_s": 0.05,
-                   "backoff_max_s": 0.2, "stop_grace_s": 1.0, "drain_s": 1.0, **kwargs}
+                   "backoff_max_s": 0.2, "stop_grace_s": 1.0, "drain_s": 1.0, "allow_private": True, **kwargs}
         runner = StreamRunner(1, creds, redis, on_inbound, gateway_base=gateway.base_url, **options)
         tasks.append((runner, asyncio.create_task(runner.run())))
         return runner
