@@ -344,7 +344,7 @@ def _message(services: Services, alert: Alert, notify: NotifySection, lead: Lead
     subject, link, values = headline, None, {"title": headline}
     if lead is not None:
         subject = f"{headline}：{lead_title(lead)}"
-        link = notify.lead_url.format(lead_id=lead.id) if notify.lead_url else f"{base}/api/leads/{lead.id}"
+        link = notify.lead_link(lead.id) or f"{base}/api/leads/{lead.id}"
         values.update(lead=lead_title(lead), rep=lead.assignee_name or "-")
     names = list(notify.sms.params) if notify.sms is not None else ["title", "lead"]
     return Message(

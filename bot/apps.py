@@ -47,10 +47,12 @@ class LoadedApp:
     api_base: str | None
     credentials: WeComCredentials | DingTalkCredentials
     loaded_at: float
+    tenant_active: bool = True
 
     @property
     def active(self) -> bool:
-        return self.status is AppStatus.ACTIVE
+        """Enabled, and its tenant too: a deactivated tenant's apps take no callbacks and send nothing."""
+        return self.status is AppStatus.ACTIVE and self.tenant_active
 
 
 def callback_urls(app: App, base_url: str) -> dict[str, str]:
@@ -82,6 +84,12 @@ def _split(creds: BaseModel) -> tuple[dict[str, Any], dict[str, Any]]:
     return public, secrets
 
 
+def identity_of(tenant_id: int, credentials: WeComCredentials | DingTalkCredentials) -> str:
+    """What makes two registrations the same app, within one tenant: another tenant registering the same corp or
+    app key is none of this tenant's business (and must not be able to block it)."""
+    return f"{tenant_id}:{credentials.identity()}"
+
+
 def _check_api_base(api_base: str | None, settings: Settings) -> None:
     if api_base is None:
         return
@@ -95,7 +103,7 @@ async def register_app(box: SecretBox, settings: Settings, tenant_id: int, data:
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"tenant {tenant_id} not found")
     _check_api_base(data.api_base, settings)
-    identity = data.credentials.identity()
+    identity = identity_of(tenant_id, data.credentials)
     if await App.exists(identity=identity):
         raise Conflict(f"this {data.platform} app is already registered")
     public, secrets = _split(data.credentials)
@@ -145,7 +153,7 @@ async def update_app(box: SecretBox, settings: Settings, app: App, patch: AppPat
         except ValidationError as e:
             err = e.errors()[0]
             raise InvalidField("credentials." + ".".join(map(str, err["loc"])), err["msg"]) from None
-        identity = creds.identity()
+        identity = identity_of(app.tenant_id, creds)
         if identity != app.identity and await App.exists(identity=identity):
             raise Conflict(f"this {app.platform} app is already registered")
         app.identity = identity
@@ -181,11 +189,11 @@ class AppCache:
         now = time.monotonic()
         if app_id in self._apps and now - self._loaded_at[app_id] < self._ttl_s:
             return self._apps[app_id]
-        row = await App.get_or_none(id=app_id)
+        row = await App.get_or_none(id=app_id).select_related("tenant")
         loaded = None
         if row is not None:
             loaded = LoadedApp(row.id, row.tenant_id, row.platform, row.status, row.api_base,
-                               open_credentials(self._box, row), now)
+                               open_credentials(self._box, row), now, row.tenant.active)
         self._apps[app_id] = loaded
         self._loaded_at[app_id] = now
         return loaded

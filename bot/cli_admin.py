@@ -265,14 +265,12 @@ def users_import(file: Path, tenant_id: int) -> None:
     region, industries). Existing users (same WeCom userid or DingTalk staffId) are updated."""
 
     async def run(settings: Settings) -> ImportReport:
-        rows = list(user_ops.read_csv(file.read_text(encoding="utf-8")))
-        report = ImportReport()
+        rows = user_ops.read_csv(file.read_text(encoding="utf-8"))
         async with database(settings):
             if not await Tenant.exists(id=tenant_id):
                 raise NotFound(f"tenant {tenant_id} not found")
-            for line, row in tqdm(rows, desc="importing users", unit="row", file=click.get_text_stream("stderr")):
-                await user_ops.import_row(tenant_id, line, row, report)
-        return report
+            progress = tqdm(rows, desc="importing users", unit="row", file=click.get_text_stream("stderr"))
+            return await user_ops.import_rows(tenant_id, progress, ImportReport())
 
     report = run_command(run)
     click.echo(f"created {report.created}, updated {report.updated}, {len(report.errors)} error(s)")

@@ -26,6 +26,7 @@ from bot.platforms.registry import AdapterCache
 from bot.queue import Queue
 from bot.tokens import TokenBroker
 from storage import db
+from storage.private import private_dir, tighten_tree
 from storage.redis import EmbeddedRedis, connect, start_embedded
 from storage.secrets import SecretBox, load_or_create_master_key, parse_master_key
 
@@ -59,7 +60,7 @@ def load_admin_token(settings: Settings) -> tuple[str, bool]:
     path = settings.data_dir / ADMIN_TOKEN_FILE
     if path.exists():
         return path.read_text().strip(), False
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     token = _random.token_urlsafe(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -78,6 +79,8 @@ def load_master_key(settings: Settings) -> bytes:
 
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
+    # The data dir holds the database, Redis's files and the keys: this user's alone (also one made before).
+    tighten_tree(private_dir(settings.data_dir))
     key = load_master_key(settings)
     admin_token, _ = load_admin_token(settings)
     register_secret(admin_token)

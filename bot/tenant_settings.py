@@ -15,6 +15,7 @@ from bot.board.figures import JUDGED
 from bot.escalation import DEFAULT_ACK_KINDS, DEFAULT_STEPS, EscalationSettings, Step, StepAction, needs_ack
 from bot.leadtypes import DEFAULT_URGENCY_TAGS, IntentTier, WorkflowSettings
 from bot.notify.chain import DEFAULT_ACK_TIMEOUT_S, SMS_SECRET_PURPOSE, ChainPlan
+from bot.urlguard import UnsafeUrl, check_syntax
 from bot.worktime import WorkCalendar
 from storage.secrets import SecretBox
 
@@ -177,7 +178,8 @@ class NotifySection(_Section):
     chat_timeout_s: Annotated[float, Field(gt=0, le=60)] = 8.0
     sms_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
     # The lead's page in the tenant's CRM, e.g. "https://crm.example.com/leads/{lead_id}" (default: the lead API).
-    lead_url: Annotated[str, Field(max_length=512, pattern=r"^https?://\S*\{lead_id\}\S*$")] | None = None
+    # `{lead_id}` is the one placeholder, replaced as text (never str.format: no format specs, no attributes).
+    lead_url: Annotated[str, Field(max_length=512)] | None = None
     sms: SmsSection | None = None
 
     @field_validator("chain")
@@ -187,10 +189,40 @@ class NotifySection(_Section):
             raise ValueError("each channel at most once")
         return v
 
+    @field_validator("lead_url")
+    @classmethod
+    def _lead_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_lead_url(v)
+        return v
+
+    def lead_link(self, lead_id: int) -> str | None:
+        """The tenant's link to a lead, or None when it has set none."""
+        return self.lead_url.replace(LEAD_ID, str(lead_id)) if self.lead_url else None
+
     def chain_plan(self, kind: str) -> ChainPlan:
         timeouts: dict[str, float] = {**DEFAULT_ACK_TIMEOUT_S}
         timeouts.update({str(k): v for k, v in self.ack_timeout_s.items()})
         return ChainPlan(tuple(self.chain), timeouts, needs_ack(kind, self.ack_kinds))
+
+
+LEAD_ID = "{lead_id}"
+
+
+def check_lead_url(template: str) -> None:
+    """An http(s) URL holding `{lead_id}` and no other braces (`{0}`, `{lead_id:>9999}`, `{lead_id.__class__}`
+    are refused), without spaces; ValueError says why."""
+    if LEAD_ID not in template:
+        raise ValueError("must contain {lead_id}")
+    rest = template.replace(LEAD_ID, "")
+    if "{" in rest or "}" in rest:
+        raise ValueError("{lead_id} is the only placeholder; no other { or } allowed")
+    if any(c.isspace() for c in template):
+        raise ValueError("must not contain spaces")
+    try:
+        check_syntax(template.replace(LEAD_ID, "1"))
+    except UnsafeUrl as e:
+        raise ValueError(str(e)) from None
 
 
 def seal_notify(raw: dict[str, Any], box: SecretBox, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -274,7 +306,15 @@ class TenantSettings(_Section):
 
     @classmethod
     def of(cls, raw: dict[str, Any] | None) -> TenantSettings:
-        return cls.model_validate(raw or {})
+        raw = raw or {}
+        notify = raw.get("notify")
+        if isinstance(notify, dict) and isinstance(notify.get("lead_url"), str):
+            try:
+                check_lead_url(notify["lead_url"])
+            except ValueError:
+                # Saved before templates were checked: the default link beats failing every alert of the tenant.
+                raw = {**raw, "notify": {k: v for k, v in notify.items() if k != "lead_url"}}
+        return cls.model_validate(raw)
 
     def calendar_for(self, timezone: str) -> WorkCalendar:
         return WorkCalendar(timezone, hours=[tuple(p) for p in self.calendar.hours], overrides=self.calendar.overrides)

@@ -1,6 +1,9 @@
 """People of a tenant: reps, managers, admins, and how they are reached on each platform.
 
 Shared by the admin API and the CLI, including CSV import with a per-row report (a bad row never stops the rest).
+An import is all or nothing otherwise: a file that cannot be read as CSV (a field over the csv module's 128 KiB
+limit, a broken quote) is refused before any row is written, and the rows are written in one transaction, so an
+import cut short by an outage leaves no half of it behind.
 """
 
 from __future__ import annotations
@@ -8,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from bot.errors import Conflict, InvalidField, NotFound
 from bot.schemas import ImportReport, RowError, UserIn, UserPatch
@@ -86,14 +90,28 @@ def _split_list(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
-def read_csv(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows as dicts with their line number; a UTF-8 BOM (Excel's habit) is dropped."""
+def read_csv(text: str) -> list[tuple[int, dict[str, str]]]:
+    """Every row as a dict with its line number (a UTF-8 BOM, Excel's habit, is dropped); `InvalidField` naming
+    the line when the text is not readable CSV, before any row is used."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = {"name"} - set(reader.fieldnames or ())
-    if missing:
-        raise InvalidField("csv", f"missing column(s): {', '.join(sorted(missing))}")
-    for row in reader:
-        yield reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+    try:
+        missing = {"name"} - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidField("csv", f"missing column(s): {', '.join(sorted(missing))}")
+        return [(reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}) for row in reader]
+    except csv.Error as e:  # e.g. "field larger than field limit (131072)"
+        # line_num counts the lines consumed before the one that failed
+        raise InvalidField("csv", f"line {reader.line_num + 1}: {e}; nothing was imported") from None
+
+
+async def import_rows(tenant_id: int, rows: Iterable[tuple[int, dict[str, str]]],
+                      report: ImportReport) -> ImportReport:
+    """`import_row` for each row, all in one transaction (each row in its own savepoint, so a row refused by
+    the database leaves the others standing)."""
+    async with in_transaction():
+        for line, row in rows:
+            await import_row(tenant_id, line, row, report)
+    return report
 
 
 async def import_row(tenant_id: int, line: int, row: dict[str, str], report: ImportReport) -> None:
@@ -115,11 +133,15 @@ async def import_row(tenant_id: int, line: int, row: dict[str, str], report: Imp
                 existing = await User.get_or_none(tenant_id=tenant_id, **{key: data[key]})
                 if existing:
                     break
+        # A savepoint: on PostgreSQL a refused insert would otherwise abort the whole import's transaction.
+        async with in_transaction():
+            if existing is None:
+                await create_user(tenant_id, UserIn(**data))
+            else:
+                await update_user(existing, UserPatch(**data))
         if existing is None:
-            await create_user(tenant_id, UserIn(**data))
             report.created += 1
         else:
-            await update_user(existing, UserPatch(**data))
             report.updated += 1
     except ValidationError as e:
         err = e.errors()[0]

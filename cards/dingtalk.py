@@ -17,7 +17,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from cards.limits import CardLimitError, clean, require, truncate
+from cards.limits import CardLimitError, clean, inert_markdown, require, truncate
 from cards.model import Card, detail_lines
 
 MAX_BUTTONS = 6
@@ -115,15 +115,16 @@ def _send_link(text: str, key: str) -> str:
 
 
 def _markdown_text(card: Card) -> str:
-    lines = [f"#### {truncate(clean(card.title, one_line=True), LIMITS['title'])}"]
+    # Every text of the card may hold a lead's words: each goes in inert, only our own syntax is markdown.
+    lines = [f"#### {inert_markdown(truncate(clean(card.title, one_line=True), LIMITS['title']))}"]
     head = " · ".join(p for p in (clean(card.status, one_line=True), clean(card.subtitle, one_line=True)) if p)
     if head:
-        lines.append(truncate(head, LIMITS["subtitle"]))
+        lines.append(inert_markdown(truncate(head, LIMITS["subtitle"])))
     if card.fields:
-        lines.append("\n".join(f"- {f.name}：{_field_value(f.value)}" for f in card.fields))
+        lines.append("\n".join(f"- {f.name}：{inert_markdown(_field_value(f.value))}" for f in card.fields))
     details = "\n\n".join(detail_lines(card))
     if details:
-        lines.append(truncate(details, MARKDOWN_BODY))
+        lines.append(inert_markdown(truncate(details, MARKDOWN_BODY)))
     if card.buttons:
         lines.append(" | ".join(_send_link(b.text, b.key.pack()) if b.key is not None else f"[{b.text}]({b.url})"
                                 for b in card.buttons))

@@ -39,6 +39,22 @@ def clean(text: str, *, one_line: bool = False) -> str:
     return text.strip()
 
 
+# Characters that make platform markdown do something (links, images, HTML tags, quotes, tables, code), turned into
+# their full-width look-alikes: DingTalk and WeCom document no escape syntax, and Chinese text reads the same.
+_MARKDOWN_ACTIVE = str.maketrans({"[": "［", "]": "］", "(": "（", ")": "）", "<": "＜", ">": "＞", "`": "ˋ",
+                                  "|": "｜"})
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):/{2}")
+_HEADING = re.compile(r"(?m)^(\s*)#")
+
+
+def inert_markdown(text: str) -> str:
+    """User text (a company, a transcript, a reason) as it must enter markdown: shown as written, never a link
+    (`[x](https://phish)`, `<a href>`, a bare `dtmd://` or `https://` address) nor a heading or quote."""
+    text = text.translate(_MARKDOWN_ACTIVE)
+    text = _SCHEME.sub(lambda m: f"{m.group(1)}:／／", text)
+    return _HEADING.sub(lambda m: f"{m.group(1)}＃", text)
+
+
 def _belongs_to_previous(ch: str) -> bool:
     return ch in _JOINERS or unicodedata.combining(ch) != 0 or "\U0001f3fb" <= ch <= "\U0001f3ff"
 

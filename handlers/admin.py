@@ -365,7 +365,5 @@ async def import_users(request: web.Request) -> web.Response:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise HttpProblem(400, "invalid", "CSV must be UTF-8") from None
-    report = ImportReport()
-    for line, row in user_ops.read_csv(text):
-        await user_ops.import_row(tenant.id, line, row, report)
-    return json_out(report)
+    rows = user_ops.read_csv(text)  # all of it first: an unreadable file imports nothing
+    return json_out(await user_ops.import_rows(tenant.id, rows, ImportReport()))

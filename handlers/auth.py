@@ -65,10 +65,16 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
     services = request.app[SERVICES]
     if hmac.compare_digest(token.encode(), services.admin_token.encode()):
         return Principal(None, TokenScope.ADMIN)
-    row = await ApiToken.get_or_none(token_sha256=token_digest(token), revoked_at=None)
+    row = await ApiToken.get_or_none(token_sha256=token_digest(token), revoked_at=None).select_related("tenant")
     if row is None:
         log.warning("refused: unknown or revoked bearer token on %s %s", request.method, request.path)
         raise HttpProblem(401, "unauthorized", "unknown or revoked token")
+    if not row.tenant.active:
+        # Every token of a deactivated tenant, admin tokens included: it mints nothing, changes nothing, reads
+        # nothing, until the operator activates the tenant again.
+        log.warning("refused: token %d of deactivated tenant %d on %s %s", row.id, row.tenant_id, request.method,
+                    request.path)
+        raise HttpProblem(403, "tenant_inactive", "this tenant is deactivated")
     if need is TokenScope.ADMIN and row.scope is not TokenScope.ADMIN:
         log.warning("refused: api-scope token %d on admin route %s", row.id, request.path)
         raise HttpProblem(403, "forbidden", "this token may only use the lead API")

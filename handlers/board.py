@@ -74,7 +74,7 @@ async def _viewer(request: web.Request) -> tuple[access.Session, User] | web.Res
     session = await _sessions(request).find(request.cookies.get(access.COOKIE))
     if session is None:
         return _refused(401, "请先登录", "请在企业微信或钉钉里向线索助手发送「看板」，用收到的链接登录。")
-    user = await User.get_or_none(id=session.user_id, tenant_id=session.tenant_id)
+    user = await User.get_or_none(id=session.user_id, tenant_id=session.tenant_id, tenant__active=True)
     if not access.may_use_board(user):
         await _sessions(request).close(session)  # deactivated, or no longer a manager: the session ends here
         log.warning("board: session of user %d refused (inactive or not a manager/admin)", session.user_id)
@@ -116,7 +116,7 @@ async def login_submit(request: web.Request) -> web.Response:
     if who is None:
         log.warning("board: sign-in with an invalid, spent or expired token")
         return _refused(404, "链接无效", "这个登录链接无效、已用过或已过期。请向线索助手发送「看板」获取新链接。")
-    user = await User.get_or_none(id=who[0], tenant_id=who[1])
+    user = await User.get_or_none(id=who[0], tenant_id=who[1], tenant__active=True)
     if not access.may_use_board(user):
         log.warning("board: sign-in refused for user %d (inactive or not a manager/admin)", who[0])
         return _refused(403, "无权访问", "看板只对经理和管理员开放。")
@@ -205,8 +205,9 @@ async def board_page(request: web.Request) -> web.Response:
 
 
 def _lead_id(request: web.Request) -> int | None:
+    # ASCII digits only: `str.isdigit` also takes "²", which `int` refuses (a 500 where a 404 belongs).
     raw = request.match_info["id"]
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
 async def _visible_lead(request: web.Request, user: User) -> LeadRow | None:

@@ -95,6 +95,8 @@ async def read_json(request: web.Request, *, empty: Any = ...) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise bad_request(f"body is not valid JSON: {e}", code="malformed_json") from None
+    except RecursionError:  # `[[[[…` a few thousand deep: the parser's recursion limit, not a bug of ours
+        raise bad_request("body is not valid JSON: nested too deeply", code="malformed_json") from None
 
 
 def validate(model: type[M], data: Any) -> M:

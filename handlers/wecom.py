@@ -37,6 +37,7 @@ from bot.platforms.wecom.errors import (
     MalformedPayload,
     ReceiveIdError,
     SignatureError,
+    StaleTimestamp,
 )
 from bot.queue import Coalescer
 from bot.services import Services
@@ -49,6 +50,10 @@ PATH = "/wecom/{app_id}/callback"
 PLATFORM = Platform.WECOM.value
 # WeCom gives up on an answer after 5 s and retries; saying 503 before that keeps the outcome ours to decide.
 DEPENDENCY_TIMEOUT_S = 3.0
+# A signed callback older (or newer) than this is a replay: WeCom signs each delivery and retry afresh, within
+# seconds. The window also never outlasts the de-duplication memory (`LEADBOT_DEDUP_TTL_S`, see `setup`), which is
+# what recognises a replay inside it.
+TIMESTAMP_WINDOW_S = 3600.0
 
 try:  # the PostgreSQL driver's own errors (server starting, too many connections) are not OSErrors
     from asyncpg import InterfaceError as _PgInterfaceError
@@ -63,8 +68,9 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     RedisError, BaseORMException, sqlite3.Error, OSError, TimeoutError, *_PG_ERRORS,
 )
 
-# Most specific first: HostileXml is a MalformedPayload.
+# Most specific first: HostileXml is a MalformedPayload, StaleTimestamp a SignatureError.
 _OUTCOMES: tuple[tuple[type[CallbackRejected], str], ...] = (
+    (StaleTimestamp, "stale_timestamp"),
     (SignatureError, "bad_signature"),
     (ReceiveIdError, "wrong_receiver"),
     (DecryptError, "undecryptable"),
@@ -97,9 +103,11 @@ class CryptoCache:
     """One `WeComCrypto` per loaded app: the AES key is decoded once, not on every callback.
 
     Keyed by the app's `loaded_at`, so new credentials (picked up by the app cache) get a new crypto object.
+    Each checks the callback's timestamp: outside the window it is a replay, however well signed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, window_s: float = TIMESTAMP_WINDOW_S) -> None:
+        self._window_s = window_s
         self._by_app: dict[int, tuple[float, WeComCrypto]] = {}
 
     def get(self, app: LoadedApp) -> WeComCrypto:
@@ -108,7 +116,7 @@ class CryptoCache:
             return cached[1]
         creds = app.credentials
         assert isinstance(creds, WeComCredentials)
-        crypto = WeComCrypto(creds.token, creds.encoding_aes_key, creds.corp_id)
+        crypto = WeComCrypto(creds.token, creds.encoding_aes_key, creds.corp_id, max_skew_s=self._window_s)
         self._by_app[app.id] = (app.loaded_at, crypto)
         return crypto
 
@@ -223,7 +231,7 @@ async def _wait_queued(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    app[CRYPTOS] = CryptoCache()
+    app[CRYPTOS] = CryptoCache(min(TIMESTAMP_WINDOW_S, app[SERVICES].settings.dedup_ttl_s))
     app[QUEUE] = Coalescer(app[SERVICES].queue)
     app.on_shutdown.append(_wait_queued)
     app.router.add_get(PATH, _answering_refusals(verify_url))

@@ -17,6 +17,7 @@ from typing import Any
 from tortoise import Tortoise, connections
 
 from bot.config import Settings
+from storage.private import private_file
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,19 @@ def dialect() -> str:
     return connections.get("default").capabilities.dialect
 
 
+def _sqlite_file(url: str) -> Path | None:
+    path = url.removeprefix("sqlite://").split("?", 1)[0]
+    return None if not path or path == ":memory:" else Path(path)
+
+
 async def open_db(settings: Settings, *, migrate: bool = True) -> None:
     url = settings.effective_database_url()
-    if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite") and (path := _sqlite_file(url)) is not None:
+        # Made 0600 before SQLite opens it: its journal and WAL files take the database file's mode.
+        private_file(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            if (sibling := path.with_name(path.name + suffix)).exists():
+                private_file(sibling)
     await Tortoise.init(config=tortoise_config(url))
     if migrate:
         await apply_migrations(settings)
@@ -77,8 +87,7 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
             finally:
                 await raw.execute("SELECT pg_advisory_unlock($1)", _PG_MIGRATION_LOCK)
         return
-    lock_path = settings.data_dir / "migrate.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = private_file(settings.data_dir / "migrate.lock")
     with open(lock_path, "w") as f:
         await asyncio.to_thread(fcntl.flock, f, fcntl.LOCK_EX)
         try:

@@ -68,7 +68,9 @@ class App(TimestampMixin, models.Model):
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="apps")
     platform = fields.CharField(max_length=16)
     name = fields.CharField(max_length=128)
-    # "wecom:<corp_id>:<agent_id>" or "dingtalk:<app_key>": a second registration of the same app is refused.
+    # "<tenant id>:wecom:<corp_id>:<agent_id>" or "<tenant id>:dingtalk:<app_key>": a tenant's second registration
+    # of the same app is refused; the tenant id in the value keeps one tenant from seeing or blocking another's
+    # (`bot.apps.identity_of`; migration 2).
     identity = fields.CharField(max_length=200, unique=True)
     status = fields.CharEnumField(AppStatus, max_length=16, default=AppStatus.ACTIVE)
     api_base = fields.CharField(max_length=512, null=True)

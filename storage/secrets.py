@@ -18,6 +18,7 @@ from pathlib import Path
 from Crypto.Cipher import AES
 
 from bot.errors import ConfigError, LeadbotError
+from storage.private import private_dir
 
 _VERSION = "v1:"
 _NONCE_BYTES = 12
@@ -48,7 +49,7 @@ def load_or_create_master_key(data_dir: Path) -> bytes:
         return parse_master_key(path.read_text(), str(path))
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     key = _random.token_bytes(32)
     # O_EXCL: when two processes start together, one creates the file and the other reads it.
     try:

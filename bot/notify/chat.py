@@ -25,6 +25,7 @@ from bot.platforms.dingtalk.adapter import DingTalkAdapter
 from bot.platforms.wecom.adapter import mask_user  # platform user ids may be phones or e-mails, on either platform
 from cards import dingtalk as dingtalk_cards
 from cards import wecom as wecom_cards
+from cards.limits import inert_markdown
 from cards.model import Card
 
 # Called after a card went out, with our card id, the platform user id and the platform's answer.
@@ -44,7 +45,7 @@ def new_card_id(alert_id: str) -> str:
 
 
 def markdown(alert: Alert) -> str:
-    lines = [clip(alert.text.strip(), MARKDOWN_MAXLEN)]
+    lines = [inert_markdown(clip(alert.text.strip(), MARKDOWN_MAXLEN))]  # a lead's words: never a link
     if alert.link:
         lines.append(f"[查看线索]({alert.link})")
     if alert.ack_link:
@@ -112,7 +113,8 @@ class ChatChannel(Channel):
                 if self.on_card_sent is not None:
                     await self.on_card_sent(card_id, address, result)
             else:
-                result = await self.adapter.send_markdown(address, clip(alert.subject, 60), markdown(alert))
+                result = await self.adapter.send_markdown(address, inert_markdown(clip(alert.subject, 60)),
+                                                          markdown(alert))
         except PlatformError as e:
             return reply_for(e)
         return Reply(Outcome.OK, "0", f"message_id={result.message_id or ''}", result.request_id or result.message_id)
@@ -147,7 +149,8 @@ class DingTalkChat(ChatChannel):
         if not isinstance(adapter, DingTalkAdapter) or not adapter.sends_work_notices:
             return await super()._deliver(alert, recipient, address)
         try:
-            result = await adapter.send_work_notice([address], one_line(clip(alert.subject, 60)), markdown(alert))
+            result = await adapter.send_work_notice([address], inert_markdown(one_line(clip(alert.subject, 60))),
+                                                    markdown(alert))
         except PlatformError as e:
             return reply_for(e)
         return Reply(Outcome.OK, "0", f"task_id={result.message_id or ''}", result.request_id or result.message_id)

@@ -41,7 +41,8 @@ def test_upgrade_keeps_the_rows_of_the_first_release(settings) -> None:
                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
-        "history": [], "deadline_next_at": True, "plan": {}, "alert_next_at": True, "acked_by": None}
+        "history": [], "deadline_next_at": True, "plan": {}, "alert_next_at": True, "acked_by": None,
+        "app_identity": "1:wecom:wwcorp:1000002"}  # scoped to its tenant (migration 2)
 
 
 def test_concurrent_migrate_commands_agree(tmp_path, settings) -> None:

@@ -29,6 +29,9 @@ ROWS = [
        "state", "lead_id") VALUES ({now}, {now}, 1, 'response_lock', {now}, 1, 0, '{{}}', 'pending', 1)""",
     """INSERT INTO "alerts" ("created_at", "updated_at", "tenant_id", "lead_id", "kind", "text", "dedup_key",
        "state", "channel_index", "user_id") VALUES ({now}, {now}, 1, 1, 'lock_breach', '超时', 'k1', 'pending', 0, 1)""",
+    """INSERT INTO "apps" ("created_at", "updated_at", "platform", "name", "identity", "status", "public",
+       "secrets_sealed", "tenant_id") VALUES ({now}, {now}, 'wecom', '助手', 'wecom:wwcorp:1000002', 'active', '{{}}',
+       'x', 1)""",
 ]
 
 
@@ -50,11 +53,12 @@ async def main(url: str) -> None:
 
     db.MIGRATIONS_DIR = head
     await db.open_db(settings)  # applies the rest
-    from storage.models import Alert, Deadline
+    from storage.models import Alert, App, Deadline
 
-    deadline, alert = await Deadline.get(id=1), await Alert.get(id=1)
+    deadline, alert, app = await Deadline.get(id=1), await Alert.get(id=1), await App.get(id=1)
     print(json.dumps({"history": deadline.history, "deadline_next_at": deadline.next_at is None,
-                      "plan": alert.plan, "alert_next_at": alert.next_at is None, "acked_by": alert.acked_by}))
+                      "plan": alert.plan, "alert_next_at": alert.next_at is None, "acked_by": alert.acked_by,
+                      "app_identity": app.identity}))
     await db.close_db()
 
 

@@ -502,6 +502,12 @@ class CallbackSender:
     def _now(self) -> int:
         return int(self._sim.clock() if self._sim else time.time())
 
+    @staticmethod
+    def _signed_at() -> str:
+        # The query's timestamp is when WeCom sends, on its real clock, which the receiver checks against its own
+        # (a window against replays); the simulator's clock, which a test moves, is WeCom's bookkeeping.
+        return str(int(time.time()))
+
     # -- the scheme, written independently -------------------------------------------------------------------
 
     def sign(self, timestamp: str, nonce: str, encrypt: str) -> str:
@@ -527,7 +533,7 @@ class CallbackSender:
     def signed(self, inner_xml: bytes, *, receive_id: str | None = None) -> tuple[dict[str, str], bytes]:
         """(query params, POST body) of one delivery of `inner_xml`."""
         encrypt = self.encrypt(inner_xml, receive_id)
-        timestamp, nonce = str(self._now()), str(secrets.randbelow(10**10))
+        timestamp, nonce = self._signed_at(), str(secrets.randbelow(10**10))
         body = (
             f"<xml><ToUserName>{_cdata(self.corp_id)}</ToUserName><AgentID>{_cdata(str(self.agent_id))}</AgentID>"
             f"<Encrypt>{_cdata(encrypt)}</Encrypt></xml>"
@@ -538,7 +544,7 @@ class CallbackSender:
         """(query params of the GET URL check, the plaintext the receiver must answer)."""
         echo = echo or str(secrets.randbelow(10**19))
         echostr = self.encrypt(echo.encode())
-        timestamp, nonce = str(self._now()), str(secrets.randbelow(10**10))
+        timestamp, nonce = self._signed_at(), str(secrets.randbelow(10**10))
         params = {"msg_signature": self.sign(timestamp, nonce, echostr), "timestamp": timestamp, "nonce": nonce}
         return {**params, "echostr": echostr}, echo
 

@@ -60,7 +60,7 @@ def _opt_ms(d: Mapping[str, Any], key: str) -> float | None:
     v = d.get(key)
     if isinstance(v, bool) or v is None:
         return None
-    if isinstance(v, str) and v.strip().isdigit():
+    if isinstance(v, str) and v.strip().isascii() and v.strip().isdigit():
         v = int(v.strip())
     if isinstance(v, int | float) and 0 <= v < 1e16:
         return float(v) / 1000.0

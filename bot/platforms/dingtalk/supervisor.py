@@ -60,7 +60,8 @@ class _Running:
 
 async def stream_apps(services: Services) -> list[StreamApp]:
     """The active DingTalk apps in Stream mode, with their credentials opened."""
-    rows = await App.filter(platform=str(Platform.DINGTALK), status=AppStatus.ACTIVE).order_by("id")
+    rows = await App.filter(platform=str(Platform.DINGTALK), status=AppStatus.ACTIVE,
+                            tenant__active=True).order_by("id")
     out: list[StreamApp] = []
     for row in rows:
         try:

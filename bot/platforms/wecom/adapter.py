@@ -43,6 +43,7 @@ T = TypeVar("T")
 _TASK_ID = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 _SECRET_PARAM = re.compile(r"(access_token|corpsecret)=[^&\s'\"]*")
 _JSON_TYPES = ("application/json", "text/json")
+_NO_TAGS = str.maketrans({"<": "＜", ">": "＞"})
 
 
 def new_task_id(prefix: str) -> str:
@@ -118,7 +119,8 @@ class WeComAdapter:
     # -- sending -----------------------------------------------------------------------------------------------
 
     async def send_text(self, to: str, text: str) -> SendResult:
-        return await self._send(to, {"msgtype": "text", "text": {"content": text}})
+        # WeCom turns <a href="…"> in a text message into a link: text that may quote a lead must not make one.
+        return await self._send(to, {"msgtype": "text", "text": {"content": text.translate(_NO_TAGS)}})
 
     async def send_markdown(self, to: str, title: str, text: str) -> SendResult:
         # App markdown has no title field: the title becomes the first line.

@@ -23,7 +23,7 @@ from typing import Any
 from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.errors import ConfigError
-from bot.platforms.wecom.errors import DecryptError, ReceiveIdError, SignatureError
+from bot.platforms.wecom.errors import DecryptError, ReceiveIdError, SignatureError, StaleTimestamp
 
 _BLOCK = 32  # WeCom pads to 32 bytes although AES blocks are 16
 _RANDOM = 16
@@ -49,8 +49,9 @@ def pkcs7_pad(data: bytes) -> bytes:
 class WeComCrypto:
     """Crypto for one WeCom app; build it once per app and keep it (the key is decoded here, once).
 
-    `max_skew_s`, when set, refuses a timestamp further than that from `clock()` as a replay (SignatureError);
-    off by default because WeCom's retries and the official test vector carry old timestamps.
+    `max_skew_s`, when set, refuses a timestamp further than that from `clock()` as a replay (`StaleTimestamp`,
+    after the signature check); off by default because the official test vector carries an old timestamp. The
+    callback route sets it (`handlers.wecom.TIMESTAMP_WINDOW_S`).
     """
 
     def __init__(
@@ -96,7 +97,7 @@ class WeComCrypto:
             except ValueError:
                 raise SignatureError("timestamp is not an integer") from None
             if skew_s > self._max_skew_s:
-                raise SignatureError("timestamp outside the accepted window")
+                raise StaleTimestamp(f"timestamp {skew_s:.0f} s from now, outside the {self._max_skew_s:.0f} s window")
 
     def verify_url(self, msg_signature: str, timestamp: str, nonce: str, echostr: str) -> str:
         """GET verification: the plaintext echo to answer, alone, as text/plain."""

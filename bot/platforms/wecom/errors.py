@@ -44,6 +44,10 @@ class SignatureError(CallbackRejected):
     http_status = 403
 
 
+class StaleTimestamp(SignatureError):
+    """Correctly signed, but its timestamp is too far from now: a replay (or a clock far off)."""
+
+
 class ReceiveIdError(CallbackRejected):
     """The decrypted message names another corp (or suite) than this app's CorpID."""
 
