@@ -32,6 +32,7 @@ from bot.board.schedule import next_digest
 from bot.errors import NotFound
 from bot.leadtypes import EventSource, Status
 from bot.tenant_settings import TenantSettings
+from handlers.http import read_form
 from storage.models import Lead as LeadRow
 from storage.models import Role, Tenant, User, VoiceNote
 
@@ -89,7 +90,7 @@ async def _poster(request: web.Request, what: str) -> tuple[access.Session, User
     if isinstance(viewer, web.Response):
         return viewer
     session, user = viewer
-    form = await request.post()
+    form = await read_form(request)
     if not access.csrf_ok(session, str(form.get("csrf", ""))):
         log.warning("board: %s by user %d without a valid CSRF token", what, user.id)
         return _refused(403, "请求无效", "页面已过期，请刷新后再试。")
@@ -110,7 +111,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login_submit(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     services = request.app[SERVICES]
     who = await access.redeem_link_token(services.redis, str(form.get("t", "")))
     if who is None:

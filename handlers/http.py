@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
+from multidict import MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from bot import metrics
@@ -83,6 +84,21 @@ async def read_body(request: web.Request) -> bytes:
         raise HttpProblem(413, "too_large", f"body over {limit} bytes") from None
     except TimeoutError:
         log.warning("refused: body of %s %s not received in time", request.method, request.path)
+        raise HttpProblem(408, "too_slow", "the request body did not arrive in time") from None
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
+    """A posted form (the board's), under the same size limit and deadline as every other body."""
+    limit = request.app[SERVICES].settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise HttpProblem(413, "too_large", f"body over {limit} bytes")
+    try:
+        async with body_deadline(request):
+            return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise HttpProblem(413, "too_large", f"body over {limit} bytes") from None
+    except TimeoutError:
+        log.warning("refused: form of %s %s not received in time", request.method, request.path)
         raise HttpProblem(408, "too_slow", "the request body did not arrive in time") from None
 
 

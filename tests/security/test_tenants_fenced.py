@@ -99,7 +99,7 @@ def _metric(outcome: str) -> float:
     return REGISTRY.get_sample_value("leadbot_callbacks_total", {"platform": "wecom", "outcome": outcome}) or 0.0
 
 
-@pytest.mark.parametrize("offset_s", [None, -3601, 3601, -30 * 86400])
+@pytest.mark.parametrize("offset_s", [None, -3660, 3660, -30 * 86400])
 async def test_a_wecom_callback_far_from_now_is_refused_as_a_replay(offset_s, client, services) -> None:
     async with WeComSimulator() as sim, aiohttp.ClientSession() as session:
         tenant = await Tenant.create(name="时间窗")

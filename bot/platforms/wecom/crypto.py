@@ -86,12 +86,13 @@ class WeComCrypto:
     def _cipher(self) -> Any:
         return self._shared or self._cipher_cls(self._key)
 
-    def check_signature(self, msg_signature: str, timestamp: str, nonce: str, encrypt: str) -> None:
+    def check_signature(self, msg_signature: str, timestamp: str, nonce: str, encrypt: str, *,
+                        fresh: bool = True) -> None:
         expected = signature(self._token, str(timestamp), str(nonce), encrypt)
         given = str(msg_signature).lower().encode("utf-8", "replace")
         if not hmac.compare_digest(expected.encode(), given):
             raise SignatureError("msg_signature does not match")
-        if self._max_skew_s is not None:
+        if fresh and self._max_skew_s is not None:
             try:
                 skew_s = abs(self._clock() - int(timestamp))
             except ValueError:
@@ -102,8 +103,11 @@ class WeComCrypto:
     def verify_url(self, msg_signature: str, timestamp: str, nonce: str, echostr: str) -> str:
         """GET verification: the plaintext echo to answer, alone, as text/plain."""
         # echostr is base64 in a query string: a '+' sent unescaped reaches us as a space after form decoding.
-        # Base64 has no spaces, so turning them back is safe and the signature still decides.
-        plain = self.decrypt(msg_signature, timestamp, nonce, echostr.replace(" ", "+"))
+        # Base64 has no spaces, so turning them back is safe and the signature still decides. No timestamp window
+        # here: a replayed URL check changes nothing and only echoes what its sender encrypted.
+        echostr = echostr.replace(" ", "+")
+        self.check_signature(msg_signature, timestamp, nonce, echostr, fresh=False)
+        plain = self.decrypt_unsigned(echostr)
         try:
             return plain.decode("utf-8")
         except UnicodeDecodeError:

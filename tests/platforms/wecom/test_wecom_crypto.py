@@ -14,7 +14,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.errors import ConfigError
 from bot.platforms.wecom.crypto import WeComCrypto, reply_xml, signature
-from bot.platforms.wecom.errors import CallbackRejected, DecryptError, ReceiveIdError, SignatureError
+from bot.platforms.wecom.errors import CallbackRejected, DecryptError, ReceiveIdError, SignatureError, StaleTimestamp
 
 # The platform's published GET verification example.
 TOKEN = "QDG6eK"
@@ -93,12 +93,17 @@ def test_any_changed_field_breaks_the_signature(field: str, value: str) -> None:
 
 
 def test_timestamp_window_when_enabled() -> None:
+    """Messages outside the window are replays; the URL check (which changes nothing) is answered regardless."""
     now = 1409659589 + 100
+    message = {"msg_signature": VECTOR["msg_signature"], "timestamp": VECTOR["timestamp"], "nonce": VECTOR["nonce"],
+               "encrypt": VECTOR["echostr"]}
     crypto = WeComCrypto(TOKEN, AES_KEY, CORP_ID, max_skew_s=300, clock=lambda: now)
-    assert crypto.verify_url(**VECTOR) == "1616140317555161061"
+    assert crypto.decrypt(**message) == b"1616140317555161061"
     late = WeComCrypto(TOKEN, AES_KEY, CORP_ID, max_skew_s=60, clock=lambda: now)
-    with pytest.raises(SignatureError):
-        late.verify_url(**VECTOR)
+    with pytest.raises(StaleTimestamp) as e:
+        late.decrypt(**message)
+    assert (e.value.code, e.value.http_status) == (-40001, 403)
+    assert late.verify_url(**VECTOR) == "1616140317555161061"
 
 
 @pytest.mark.parametrize("key", ["short", AES_KEY + "A", AES_KEY[:-1] + "!"])
