@@ -62,6 +62,13 @@ class Settings(BaseModel):
     dingtalk_stream: bool = True
     # Outbound URLs (webhooks, api_base) on loopback/private ranges are refused unless the operator allows them.
     allow_private_urls: bool = False
+    # Quotas (bot.quotas): one tenant must neither fill Redis or the queue for everyone nor use the service as an
+    # amplifier. A rate of 0 is no limit.
+    callbacks_per_app_per_s: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    dedup_max_per_app: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    api_calls_per_token_per_min: Annotated[int, Field(ge=0, le=10_000_000)] = 1200
+    webhooks_per_tenant: Annotated[int, Field(ge=1, le=10_000)] = 20
+    webhook_replays_per_hour: Annotated[int, Field(ge=0, le=100_000_000)] = 10_000
 
     # E-mail, the alert chain's last channel (unset host: no e-mail channel). "starttls" insists on the upgrade.
     smtp_host: str | None = None

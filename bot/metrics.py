@@ -59,3 +59,13 @@ TIMER_LATENESS = Histogram(
     "leadbot_timer_lateness_seconds", "How late a response-lock step ran after its planned time",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300),
 )
+
+# Quotas (bot.quotas): requests refused for a tenant's quota, and de-duplication memory given up to stay in bounds.
+QUOTA_REFUSALS = Counter(
+    "leadbot_quota_refusals_total", "Requests refused by a per-tenant quota (callbacks, api_calls, "
+    "webhook_subscriptions, webhook_replays)", ["quota"],
+)
+DEDUP_FORGOTTEN = Counter(
+    "leadbot_dedup_forgotten_total", "Delivery ids forgotten before their time because an app reached "
+    "LEADBOT_DEDUP_MAX_PER_APP (its oldest first)", ["platform"],
+)

@@ -4,6 +4,11 @@ A platform callback is acknowledged only once its job is safely in Redis, and a 
 must not queue a second job. Doing "SET dedup NX" and "enqueue" as two calls leaves a window where a crash after the
 first loses the message forever (every retry would look like a duplicate). So both happen in one Lua script: the
 dedup key, arq's job hash and its queue entry are written together or not at all.
+
+A platform callback is remembered in its app's own sorted set instead (`AppIngest`): expiring ids are dropped as
+they pass, the set never holds more than `LEADBOT_DEDUP_MAX_PER_APP` ids (the oldest go first), and the app's
+callback rate is counted in the same script, so one tenant's flood can neither fill Redis for everyone nor cost
+an extra round trip (`bot.quotas`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from redis.exceptions import NoScriptError
 
+from bot import metrics, quotas
+from bot.config import Settings
+from storage import redis_keys
+
 # KEYS: dedup key, job key, queue, result key. ARGV: dedup ttl ms, job ttl ms, serialized job, score, job id.
 _ENQUEUE_ONCE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) == false then return 0 end
@@ -28,6 +37,30 @@ if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 end
 return 1
+"""
+
+# The same for a callback of an app, remembered in the app's de-dup set, within the app's rate.
+# KEYS: the app's set, job key, queue, result key, the app's rate window. ARGV: dedup ttl ms, job ttl ms,
+# serialized job, score, job id (the set's member), now ms, most ids kept, rate limit (0: none), window ms.
+# -> {1 queued | 0 seen before | -1 over the rate (nothing written), ids forgotten to stay within the bound}
+_ENQUEUE_ONCE_PER_APP = """
+local now = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[5]) then return {0, 0} end
+local limit = tonumber(ARGV[8])
+if limit > 0 then
+  if tonumber(redis.call('GET', KEYS[5]) or '0') >= limit then return {-1, 0} end
+  if redis.call('INCR', KEYS[5]) == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[9]) end
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[5])
+local forgotten = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[7])
+if forgotten > 0 then redis.call('ZPOPMIN', KEYS[1], forgotten) else forgotten = 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
+  redis.call('PSETEX', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+end
+return {1, forgotten}
 """
 
 # arq deletes a job hash after its `expires`; a queued job must outlive any plausible worker outage.
@@ -40,6 +73,20 @@ def job_id_for(dedup_key: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AppIngest:
+    """Where a platform callback of one app is remembered, and how fast that app may send (`bot.quotas`)."""
+
+    platform: str
+    app_id: int
+    max_remembered: int
+    per_second: int  # 0: no limit
+
+    @classmethod
+    def of(cls, settings: Settings, platform: str, app_id: int) -> AppIngest:
+        return cls(platform, app_id, settings.dedup_max_per_app, settings.callbacks_per_app_per_s)
+
+
+@dataclass(frozen=True, slots=True)
 class OnceCall:
     """One `Queue.enqueue_once`, as data (for the batched form)."""
 
@@ -47,6 +94,7 @@ class OnceCall:
     dedup_ttl_s: int
     function: str
     kwargs: dict[str, Any]
+    app: AppIngest | None = None
 
 
 class Queue:
@@ -54,42 +102,59 @@ class Queue:
         self.redis = redis
         self.queue_name = queue_name
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
+        self._enqueue_once_per_app = redis.register_script(_ENQUEUE_ONCE_PER_APP)
 
-    def _once_args(self, call: OnceCall, now_ms: int) -> tuple[list[str], list[Any]]:
+    def _once_args(self, call: OnceCall, now_ms: int) -> tuple[str, list[str], list[Any]]:
+        """(script sha, keys, args) of one call."""
         job_id = job_id_for(call.dedup_key)
         payload = serialize_job(call.function, (), call.kwargs, None, now_ms)
-        return ([call.dedup_key, job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id],
-                [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id])
+        job_keys = [job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id]
+        if call.app is None:
+            return (self._enqueue_once.sha, [call.dedup_key, *job_keys],
+                    [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id])
+        app = call.app
+        rate = quotas.window("callbacks", f"{app.platform}:{app.app_id}", 1, now_ms / 1000)
+        return (self._enqueue_once_per_app.sha,
+                [redis_keys.dedup_set(app.platform, app.app_id), *job_keys, rate.key],
+                [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id, now_ms, app.max_remembered,
+                 app.per_second, 2000])
 
-    async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, **kwargs: Any) -> bool:
+    async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, *, _app: AppIngest | None = None,
+                           **kwargs: Any) -> bool:
         """Queue `function(**kwargs)` unless `dedup_key` was seen within `dedup_ttl_s`. True when newly queued.
 
-        Raises redis errors as they come: the caller answers 503 and the platform retries.
+        With `_app`, the id is remembered in that app's bounded set and the app's callback rate applies
+        (`QuotaExceeded` over it, nothing written). Raises redis errors as they come: the caller answers 503 and
+        the platform retries.
         """
-        keys, args = self._once_args(OnceCall(dedup_key, dedup_ttl_s, function, kwargs), int(time.time() * 1000))
-        return bool(await self._enqueue_once(keys=keys, args=args))
+        (result,) = await self.enqueue_once_many([OnceCall(dedup_key, dedup_ttl_s, function, kwargs, _app)])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def enqueue_once_many(self, calls: Sequence[OnceCall]) -> list[bool | Exception]:
         """Several `enqueue_once` in one pipelined round trip; each keeps its own all-or-nothing script run.
 
-        Per call: True (queued), False (seen before) or the error Redis answered for that call. A lost connection
-        raises for all of them: none is known to have run, and each may safely be tried again.
+        Per call: True (queued), False (seen before), `QuotaExceeded` (its app over its rate) or the error Redis
+        answered for that call. A lost connection raises for all of them: none is known to have run, and each may
+        safely be tried again.
         """
         now_ms = int(time.time() * 1000)
         prepared = [self._once_args(call, now_ms) for call in calls]
         results: list[Any] = await self._run_scripts(prepared)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:  # the server restarted or its script cache was flushed: none of those ran
-            await self.redis.script_load(_ENQUEUE_ONCE)
+            for script in (_ENQUEUE_ONCE, _ENQUEUE_ONCE_PER_APP):
+                await self.redis.script_load(script)
             for i, r in zip(missing, await self._run_scripts([prepared[i] for i in missing]), strict=True):
                 results[i] = r
-        return [r if isinstance(r, Exception) else bool(r) for r in results]
+        return [_answer(call, r) for call, r in zip(calls, results, strict=True)]
 
-    async def _run_scripts(self, prepared: list[tuple[list[str], list[Any]]]) -> list[Any]:
+    async def _run_scripts(self, prepared: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
         # EVALSHA by hand: redis-py's pipelined Script asks SCRIPT EXISTS first, a second round trip every time.
         pipe = self.redis.pipeline(transaction=False)
-        for keys, args in prepared:
-            pipe.evalsha(self._enqueue_once.sha, len(keys), *keys, *args)
+        for sha, keys, args in prepared:
+            pipe.evalsha(sha, len(keys), *keys, *args)
         return await pipe.execute(raise_on_error=False)
 
     async def enqueue(self, function: str, *, job_id: str | None = None, defer_until_s: float | None = None,
@@ -110,6 +175,18 @@ class Queue:
         return await self.redis.zcount(self.queue_name, "-inf", int(time.time() * 1000))
 
 
+def _answer(call: OnceCall, result: Any) -> bool | Exception:
+    if isinstance(result, Exception) or call.app is None:
+        return result if isinstance(result, Exception) else bool(result)
+    status, forgotten = (int(v) for v in result)
+    if forgotten:
+        metrics.DEDUP_FORGOTTEN.labels(call.app.platform).inc(forgotten)
+    if status < 0:
+        return quotas.QuotaExceeded("callbacks", f"app {call.app.app_id} is over {call.app.per_second} "
+                                    "callbacks a second", retry_after_s=1)
+    return status == 1
+
+
 class Coalescer:
     """`enqueue_once` for many concurrent callers (a callback route under load), sharing Redis round trips.
 
@@ -125,10 +202,11 @@ class Coalescer:
         self._waiting: list[tuple[OnceCall, asyncio.Future[bool]]] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, **kwargs: Any) -> bool:
+    async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, *, _app: AppIngest | None = None,
+                           **kwargs: Any) -> bool:
         """As `Queue.enqueue_once`. Cancelling the wait (a timeout) does not withdraw a call already sent."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((OnceCall(dedup_key, dedup_ttl_s, function, kwargs), future))
+        self._waiting.append((OnceCall(dedup_key, dedup_ttl_s, function, kwargs, _app), future))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send())
         return await future

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from bot import quotas
 from bot.appkeys import SERVICES
 from handlers.http import HttpProblem
 from storage.models import ApiToken, TokenScope
@@ -78,6 +79,9 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
     if need is TokenScope.ADMIN and row.scope is not TokenScope.ADMIN:
         log.warning("refused: api-scope token %d on admin route %s", row.id, request.path)
         raise HttpProblem(403, "forbidden", "this token may only use the lead API")
+    settings = services.settings
+    await quotas.take(services.redis, "api_calls", str(row.id), amount=1, limit=settings.api_calls_per_token_per_min,
+                      length_s=60, what=f"API calls with token {row.id}")
     # Touch last_used at most once a minute: a busy integration must not turn every read into a write.
     now = datetime.now(UTC)
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:

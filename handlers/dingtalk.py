@@ -47,6 +47,7 @@ from bot.platforms.dingtalk.events import (
 )
 from bot.platforms.dingtalk.ingest import PLATFORM, queue_inbound
 from bot.platforms.dingtalk.sign import card_api_secret, verify_callback
+from bot.quotas import QuotaExceeded
 from bot.services import Services
 from handlers.http import HttpProblem, body_deadline, own_body_limit
 
@@ -82,7 +83,10 @@ def _refusals(route: str) -> Callable[[Route], Route]:
                 metrics.CALLBACKS.labels(PLATFORM, r.outcome).inc()
                 log.warning("dingtalk %s refused app=%.20r status=%d outcome=%s: %s", route,
                             request.match_info.get("app_id"), r.status, r.outcome, r.reason)
-                return HttpProblem(r.status, r.outcome, r.reason).response()
+                response = HttpProblem(r.status, r.outcome, r.reason).response()
+                if r.status == 503:
+                    response.headers["Retry-After"] = "1"
+                return response
 
         return handler
 
@@ -147,6 +151,8 @@ async def _queue(services: Services, app: LoadedApp, inbound: Inbound) -> str:
         queued = await queue_inbound(services, app.id, inbound)
     except BACKEND_DOWN as e:
         raise Refused(503, "unavailable", f"could not queue: {type(e).__name__}") from None
+    except QuotaExceeded as e:  # 503: DingTalk retries, and the callback comes back within the app's rate
+        raise Refused(503, "rate_limited", str(e)) from None
     outcome = "queued" if queued else "duplicate"
     metrics.CALLBACKS.labels(PLATFORM, outcome).inc()
     log.info("dingtalk %s %s app=%d kind=%s", outcome, inbound.dedup_key[:48], app.id, inbound.kind)

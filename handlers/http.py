@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from bot import metrics
 from bot.appkeys import SERVICES
 from bot.errors import Conflict, Forbidden, InvalidField, LeadbotError, NotFound
+from bot.quotas import QuotaExceeded
 from storage.outage import is_outage
 
 log = logging.getLogger("leadbot.http")
@@ -199,6 +200,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return HttpProblem(413, "too_large", "body too large").response()
     except InvalidField as e:
         return bad_request(e.reason, field=e.field).response()
+    except QuotaExceeded as e:
+        log.warning("%s %s: quota %s: %s", request.method, request.path, e.quota, e)
+        response = HttpProblem(429, "quota_exceeded", str(e), quota=e.quota).response()
+        if e.retry_after_s is not None:
+            response.headers["Retry-After"] = str(e.retry_after_s)
+        return response
     except LeadbotError as e:
         for cls, (status, code) in _ERROR_STATUS.items():
             if isinstance(e, cls):

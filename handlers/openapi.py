@@ -37,6 +37,8 @@ _ERROR_TEXT = {
     408: "The body did not arrive within LEADBOT_BODY_TIMEOUT_S",
     409: "Conflicts with an existing object",
     413: "Body too large",
+    429: "Over a quota (API calls per token, webhook subscriptions or replays per tenant); Retry-After when "
+         "waiting helps",
 }
 
 
@@ -83,7 +85,8 @@ class ApiRegistry:
         errors: tuple[int, ...] = (401, 403),
     ):
         def register(handler: Handler) -> Handler:
-            errs = set(errors) | ({400, 408, 413} if body is not None else set())
+            # Every route takes a bearer token, and every tenant token has its API-call quota.
+            errs = set(errors) | {429} | ({400, 408, 413} if body is not None else set())
             errs |= {400} if query is not None else set()
             if _PATH_PARAM.search(path) or _names_tenant(body) or _names_tenant(query):
                 errs |= {400, 404}  # an unknown id, or another tenant's (which looks the same)

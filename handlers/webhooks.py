@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot import quotas
 from bot.appkeys import SERVICES
 from bot.schemas import ROW_ID_MAX
 from bot.webhooks import subscriptions as ops
@@ -115,6 +116,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def test_subscription(request: web.Request) -> web.Response:
     sub = await _subscription(request)
     services = request.app[SERVICES]
+    await _replays(request, sub, 1)
     return json_out(await ops.send_test(services.box, services.settings, sub))
 
 
@@ -139,4 +141,14 @@ async def list_deliveries(request: web.Request) -> web.Response:
 async def redeliver(request: web.Request) -> web.Response:
     sub = await _subscription(request)
     data = await read_model(request, RedeliverIn)
+    await _replays(request, sub, await ops.replay_size(sub, data))
     return json_out(RedeliverOut(queued=await ops.redeliver(sub, data)))
+
+
+async def _replays(request: web.Request, sub: Subscription, events: int) -> None:
+    """Count replayed events (redeliveries, test sends) against the tenant's hourly budget: each is an outbound
+    request on demand, so an admin must not be able to aim the service at a receiver as an amplifier."""
+    services = request.app[SERVICES]
+    await quotas.take(services.redis, "webhook_replays", str(sub.tenant_id), amount=events,
+                      limit=services.settings.webhook_replays_per_hour, length_s=3600,
+                      what="webhook events replayed by this tenant (LEADBOT_WEBHOOK_REPLAYS_PER_HOUR)")

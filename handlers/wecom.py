@@ -39,7 +39,8 @@ from bot.platforms.wecom.errors import (
     SignatureError,
     StaleTimestamp,
 )
-from bot.queue import Coalescer
+from bot.queue import AppIngest, Coalescer
+from bot.quotas import QuotaExceeded
 from bot.services import Services
 from handlers.http import Handler, HttpProblem, body_deadline, own_body_limit
 from storage import redis_keys
@@ -159,15 +160,19 @@ def _signed_params(request: web.Request) -> tuple[str, str, str]:
 
 
 async def _queue(request: web.Request, app_id: int, inbound_key: str, inbound: dict[str, Any]) -> bool:
+    settings = request.app[SERVICES].settings
     try:
         async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
             return await request.app[QUEUE].enqueue_once(
-                redis_keys.dedup(PLATFORM, app_id, inbound_key), request.app[SERVICES].settings.dedup_ttl_s,
-                "handle_inbound", app_id=app_id, inbound=inbound,
+                redis_keys.dedup(PLATFORM, app_id, inbound_key), settings.dedup_ttl_s, "handle_inbound",
+                _app=AppIngest.of(settings, PLATFORM, app_id), app_id=app_id, inbound=inbound,
             )
     except UNAVAILABLE as e:
         # Remembering and queueing are one script: either both happened or neither, so a retry is safe.
         raise Refused(503, "unavailable", f"queue unavailable ({type(e).__name__})") from None
+    except QuotaExceeded as e:
+        # 503, not 429: WeCom retries anything but a 200, and the delivery comes back when the app is within its rate.
+        raise Refused(503, "rate_limited", str(e)) from None
 
 
 async def receive(request: web.Request) -> web.Response:
@@ -221,7 +226,10 @@ def _answering_refusals(handler: Handler) -> Handler:
                         _shown_id(request.match_info.get("app_id", "")), request.method, r.status, r.outcome,
                         r.reason, request.remote)
             metrics.CALLBACKS.labels(PLATFORM, r.outcome).inc()
-            return HttpProblem(r.status, r.outcome, r.reason).response()
+            response = HttpProblem(r.status, r.outcome, r.reason).response()
+            if r.status == 503:
+                response.headers["Retry-After"] = "1"
+            return response
 
     return answer
 

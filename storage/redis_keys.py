@@ -37,6 +37,11 @@ def dedup(platform: str, app_id: int | str, key: str) -> str:
     return f"{DEDUP}{platform}:{app_id}:{key}"
 
 
+def dedup_set(platform: str, app_id: int | str) -> str:
+    """The app's remembered delivery ids (a sorted set scored by expiry; `bot.queue`)."""
+    return f"{DEDUP}{platform}:{app_id}"
+
+
 def token(platform: str, app_id: int | str) -> str:
     return f"{TOKEN}{platform}:{app_id}"
 

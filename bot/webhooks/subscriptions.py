@@ -12,6 +12,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from bot import quotas
 from bot.config import Settings
 from bot.errors import InvalidField, NotFound
 from bot.urlguard import UnsafeUrl, check_resolved
@@ -46,6 +47,9 @@ async def create(box: SecretBox, settings: Settings, tenant_id: int, data: Subsc
     """A new subscription and its signing secret (the only time the secret is available in clear)."""
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"tenant {tenant_id} not found")
+    # Each subscription multiplies every event into one more outbound request: a bounded number per tenant.
+    quotas.check_count("webhook_subscriptions", await Subscription.filter(tenant_id=tenant_id).count(),
+                       settings.webhooks_per_tenant, "webhook subscriptions (LEADBOT_WEBHOOKS_PER_TENANT)")
     await check_url(settings, data.url)
     secret = new_secret()
     sub = await Subscription.create(tenant_id=tenant_id, url=data.url, event_types=data.event_types,
@@ -148,6 +152,14 @@ async def _events(sub: Subscription, data: RedeliverIn) -> AsyncIterator[list[We
             return
         after_id = chunk[-1].id
         yield [e for e in chunk if wants(sub.event_types, e.type)]
+
+
+async def replay_size(sub: Subscription, data: RedeliverIn) -> int:
+    """At most how many events `redeliver` would queue (what a replay quota counts before it starts)."""
+    if data.event_id is not None:
+        return 1
+    return await WebhookEvent.filter(tenant_id=sub.tenant_id, created_at__gte=data.since,
+                                     created_at__lt=data.until or datetime.now(UTC)).count()
 
 
 async def redeliver(sub: Subscription, data: RedeliverIn) -> int:

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from bot.platforms.base import InboundKind
 from bot.platforms.dingtalk.stream import TOPIC_ROBOT
+from bot.queue import job_id_for
 from bot.worker import drain
 from storage import redis_keys
 from tests.e2e_dingtalk.conftest import redis_down
 from tests.parity.support import eventually, new_lead, route_everything_to
 from tests.sim.dingtalk import robot_message
+
+
+async def remembered(services, app_id: int, msg_id: str) -> bool:
+    """Whether the app's de-dup set holds the delivery (its member is the job id of the delivery's key)."""
+    member = job_id_for(redis_keys.dedup("dingtalk", app_id, msg_id))
+    return await services.redis.zscore(redis_keys.dedup_set("dingtalk", app_id), member) is not None
 
 
 def _text(msg_id: str, text: str, sender: str = "rep1") -> dict:
@@ -24,7 +31,7 @@ async def test_a_message_is_acked_only_once_its_job_is_queued(stream, stream_tea
     assert await stream.push(TOPIC_ROBOT, _text("s-0001", "下周三演示")) == 200
     # No worker is running: whatever was acknowledged must be waiting in Redis.
     assert await services.queue.depth() == 1
-    assert await services.redis.exists(redis_keys.dedup("dingtalk", stream_team.app_id, "s-0001"))
+    assert await remembered(services, stream_team.app_id, "s-0001")
 
     await drain(services)
     assert [(m.sender, m.text) for m in recorder.of(InboundKind.TEXT)] == [("rep1", "下周三演示")]
@@ -44,7 +51,7 @@ async def test_redis_down_means_no_ack_and_the_redelivery_is_processed_once(stre
         message_id = await gw.push_callback(stream.APP_KEY, TOPIC_ROBOT, _text("s-0003", "合同已寄出"))
         await gw.wait_for(lambda: gw.deliveries[message_id] >= 3)  # sent, not acknowledged, sent again...
         assert not any(a.get("code") == 200 for a in gw.acks[message_id])
-        assert await services.redis.exists(redis_keys.dedup("dingtalk", stream_team.app_id, "s-0003")) == 0
+        assert not await remembered(services, stream_team.app_id, "s-0003")
 
     await gw.wait_acked(message_id)
     await drain(services)

@@ -12,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from bot.platforms.base import Inbound, Platform
+from bot.queue import AppIngest
 from storage import redis_keys
 
 if TYPE_CHECKING:
@@ -27,9 +28,11 @@ async def queue_inbound(services: Services, app_id: int, inbound: Inbound, *,
                         timeout_s: float = QUEUE_TIMEOUT_S) -> bool:
     """Queue `inbound` for `app_id` unless this delivery was seen before. True when newly queued.
 
-    Raises (Redis errors, `TimeoutError`) when it could not be queued.
+    Raises (Redis errors, `TimeoutError`, `QuotaExceeded` for an app over its callback rate) when it could not be
+    queued.
     """
     key = redis_keys.dedup(PLATFORM, app_id, inbound.dedup_key)
+    app = AppIngest.of(services.settings, PLATFORM, app_id)
     async with asyncio.timeout(timeout_s):
-        return await services.queue.enqueue_once(key, services.settings.dedup_ttl_s, JOB, app_id=app_id,
+        return await services.queue.enqueue_once(key, services.settings.dedup_ttl_s, JOB, _app=app, app_id=app_id,
                                                  inbound=inbound.to_dict())
