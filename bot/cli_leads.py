@@ -36,10 +36,14 @@ def _row_payload(row: dict[str, str]) -> dict[str, Any]:
 
 def read_leads_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    unknown = sorted(set(reader.fieldnames or ()) - set(LEAD_COLUMNS))
-    if unknown:
-        raise InvalidField("csv", f"unknown column(s): {', '.join(unknown)}; expected: {', '.join(LEAD_COLUMNS)}")
-    return [(reader.line_num, {k: v or "" for k, v in r.items() if k}) for r in reader]
+    try:
+        unknown = sorted(set(reader.fieldnames or ()) - set(LEAD_COLUMNS))
+        if unknown:
+            raise InvalidField("csv", f"unknown column(s): {', '.join(unknown)}; "
+                               f"expected: {', '.join(LEAD_COLUMNS)}")
+        return [(reader.line_num, {k: v or "" for k, v in r.items() if k}) for r in reader]
+    except csv.Error as e:  # a field over the csv module's 128 KiB limit, a broken quote: nothing is imported
+        raise InvalidField("csv", f"line {reader.line_num + 1}: {e}; nothing was imported") from None
 
 
 @click.group()

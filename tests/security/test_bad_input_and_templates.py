@@ -8,10 +8,13 @@ import re
 
 import pytest
 
+from bot.cli_leads import read_leads_csv
+from bot.errors import InvalidField
 from bot.leadtypes import Status
 from bot.notify.base import Alert
 from bot.notify.chat import markdown
 from bot.tenant_settings import NotifySection, TenantSettings
+from bot.users import read_csv
 from cards import dingtalk as dingtalk_cards
 from cards.model import lead_card
 from handlers.openapi import API
@@ -61,6 +64,16 @@ async def test_a_csv_field_over_the_limit_imports_nothing(client, admin_headers,
     await assert_unchanged(services, before)
     assert await User.filter(tenant_id=tenant.id).count() == 0  # not even the row before it
     await assert_serving(client)
+
+
+@pytest.mark.parametrize(("read", "header"), [(read_csv, "name,role"), (read_leads_csv, "external_id,company")],
+                         ids=["users", "leads"])
+def test_the_cli_imports_refuse_such_a_file_before_any_row(read, header: str) -> None:
+    text = f'{header}\n先到,1\n"{"长" * 140_000}",2\n后到,3\n'
+    with pytest.raises(InvalidField) as refused:
+        read(text)
+    assert refused.value.field == "csv" and "line 3" in refused.value.reason
+    assert "nothing was imported" in refused.value.reason
 
 
 async def test_an_import_is_one_transaction_with_a_savepoint_per_row(client, admin_headers) -> None:
