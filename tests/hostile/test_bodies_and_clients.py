@@ -156,9 +156,15 @@ async def trickle(port: int, head: bytes, body: bytes, every_s: float = 0.05) ->
             pass
 
     sending = asyncio.create_task(send())
+    answer = b""
     try:
         async with asyncio.timeout(30):  # a bound for a broken server, not a measurement
-            answer = await reader.read()  # to EOF: the server must close the connection
+            while chunk := await reader.read(4096):  # to EOF: the server must close the connection
+                answer += chunk
+    except ConnectionResetError:
+        # Closed while bytes of ours were still arriving: the kernel resets instead of a clean close. What the
+        # server answered before that was kept chunk by chunk (`read()` to EOF would drop it with the error).
+        pass
     finally:
         sending.cancel()
         writer.close()
