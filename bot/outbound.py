@@ -1,6 +1,6 @@
 """The one way out: every HTTP request and WebSocket the service opens to another host is made here.
 
-Platform APIs (WeCom, DingTalk and its Stream gateway and the endpoint that gateway hands back), SMS providers,
+Platform APIs (and a platform's streaming gateway, and the WebSocket endpoint it hands back), SMS providers,
 webhooks, media downloads, session webhooks: whatever the target, the address rule of `bot.urlguard` is applied
 where it cannot be bypassed, to the address actually connected to:
 

@@ -1,7 +1,7 @@
 """Per-tenant quotas: no tenant fills Redis or the queue for everyone, or uses the service as an amplifier.
 
 - callbacks per app and second (`LEADBOT_CALLBACKS_PER_APP_PER_S`): 503 with Retry-After, so the platform
-  retries (Stream mode: no ACK, DingTalk redelivers);
+  retries (a streamed delivery is not acknowledged, so the platform sends it again);
 - de-duplication memory per app (`LEADBOT_DEDUP_MAX_PER_APP` delivery ids): the app's oldest are forgotten first;
 - API calls per tenant token and minute (`LEADBOT_API_CALLS_PER_TOKEN_PER_MIN`): 429 with Retry-After;
 - webhook subscriptions per tenant (`LEADBOT_WEBHOOKS_PER_TENANT`): 429;

@@ -40,7 +40,7 @@ def clean(text: str, *, one_line: bool = False) -> str:
 
 
 # Characters that make platform markdown do something (links, images, HTML tags, quotes, tables, code), turned into
-# their full-width look-alikes: DingTalk and WeCom document no escape syntax, and Chinese text reads the same.
+# their full-width look-alikes: the platforms document no escape syntax, and Chinese text reads the same.
 _MARKDOWN_ACTIVE = str.maketrans({"[": "［", "]": "］", "(": "（", ")": "）", "<": "＜", ">": "＞", "`": "ˋ",
                                   "|": "｜"})
 _SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):/{2}")

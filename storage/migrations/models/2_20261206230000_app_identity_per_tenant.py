@@ -2,7 +2,7 @@
 
 Written by hand (the models do not change, so `storage.makemigrations` has nothing to say): the column keeps its
 UNIQUE constraint, which SQLite cannot drop without rebuilding the table, and its values gain the tenant id, so the
-constraint now means "unique per tenant" ("3:wecom:<corp>:<agent>"). One tenant's registration neither shows nor
+constraint now means "unique per tenant" ("3:<platform>:<its app id>"). One tenant's registration neither shows nor
 blocks another's.
 """
 
