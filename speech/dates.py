@@ -1,9 +1,8 @@
 """Calendar dates said the way reps say them, resolved against the moment the message was sent.
 
 "十二月三号", "12月3日", "明年一月八号", "下个月十五号", "二十五号", "下周三", "周五", "月底", "明天", "三天后".
-A bare day ("二十五号") or month-day without a year is taken in the future when it is already past, because
-reps talk about what is coming; a date more than 60 days back without a year is next year's (said in late
-December, "一月八号" means January).
+A bare day ("二十五号") or a month-day without a year is the next such date on or after the day it was said
+(fixtures/text/ANNOTATION.md): said in late December, "一月八号" is next January.
 """
 
 from __future__ import annotations
@@ -94,7 +93,7 @@ def _month_day(match: re.Match[str], ref: date) -> date | None:
     if match["yr"]:
         return _safe_date(ref.year + {"今年": 0, "明年": 1, "后年": 2}[match["yr"]], month, day)
     found = _safe_date(ref.year, month, day)
-    if found is not None and found < ref - timedelta(days=60):
+    if found is None or found < ref:
         found = _safe_date(ref.year + 1, month, day)
     return found
 

@@ -11,7 +11,6 @@ from typing import Generic, TypeVar
 import jieba
 
 T = TypeVar("T")
-CLAUSE_BREAKS = "。！？；!?;\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +95,3 @@ def token_bounds(tokenizer: jieba.Tokenizer, text: str) -> frozenset[int]:
 def is_word(tokenizer: jieba.Tokenizer, text: str, start: int, end: int) -> bool:
     """Whether text[start:end] is an ordinary dictionary word (化为, 又有, 总结, 运算)."""
     return tokenizer.FREQ.get(text[start:end], 0) > 0
-
-
-def crosses_clause(text: str, start: int, end: int) -> bool:
-    return any(ch in CLAUSE_BREAKS for ch in text[start:end])
