@@ -1,21 +1,28 @@
-"""Field F1 of an extractor against annotated summaries (`expect` as in the fixtures' jsonl files).
+"""Field F1 of an extractor against annotated summaries (`expect` as in the fixtures' jsonl files), and CER.
 
 For each summary and field the prediction and the truth are sets: budget {(min, max)} or {}, tender_date {date}
 or {}, competitors / concerns / titles the set of names. Summed over summaries: TP = |pred & truth|,
 FP = |pred - truth|, FN = |truth - pred|; F1 = 2TP / (2TP + FP + FN), and 1.0 when the field is empty in both
 everywhere. A wrong budget counts as one FP and one FN. `micro` pools the counts of the five fields.
+
+CER is character edit distance / reference length, both sides normalised first: punctuation and spaces removed,
+Traditional folded to Simplified, Arabic numbers spelled as Chinese numerals (50 -> 五十), 两 -> 二.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from speech.chinese import to_simplified
+
 FIELDS = ("budget", "tender_date", "competitors", "concerns", "titles")
+_DIGITS = "零一二三四五六七八九"
 
 
 @dataclass
@@ -68,3 +75,49 @@ def score(extract: Callable[[str, datetime], Mapping[str, Any]], rows: Iterable[
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def cer_counts(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(edit distance, reference length) of the normalised texts; CER is their ratio, summed over clips."""
+    ref, hyp = normalize_for_cer(reference), normalize_for_cer(hypothesis)
+    return edit_distance(ref, hyp), len(ref)
+
+
+def normalize_for_cer(text: str) -> str:
+    text = to_simplified(text)
+    text = re.sub(r"\d+(?:\.\d+)?", lambda m: _spell(m.group()), text)
+    return re.sub(r"[\W_]", "", text).replace("两", "二")
+
+
+def edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _spell(number: str) -> str:
+    """An Arabic number as Chinese numerals, the way the reference transcripts write it."""
+    if "." in number:
+        whole, frac = number.split(".", 1)
+        return _spell(whole) + "点" + "".join(_DIGITS[int(d)] for d in frac)
+    n = int(number)
+    if n == 0:
+        return "零"
+    if n >= 10_000:
+        high, low = divmod(n, 10_000)
+        return _spell(str(high)) + "万" + (("零" if low < 1000 else "") + _spell(str(low)) if low else "")
+    out, pending_zero = "", False
+    for scale, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit, n = divmod(n, scale)
+        if digit:
+            if pending_zero:
+                out += "零"
+            out += ("" if (scale == 10 and digit == 1 and not out) else _DIGITS[digit]) + unit
+            pending_zero = False
+        elif out:
+            pending_zero = True
+    return out

@@ -1,0 +1,178 @@
+"""Each phenomenon of fixtures/text/ANNOTATION.md, one table each, in sentences written here (none from dev.jsonl).
+
+Rows name only the fields they are about. REF is Friday 2026-11-20: 下周一 is 11-23, 下下周二 is 12-01.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.speech.conftest import budget, check_fields
+
+BUDGET = [
+    # self-corrections: the last value stated
+    ("客户说预算三十万,啊不对,是三十五万。", budget(350_000)),
+    ("预算八十万,哦不对不对,九十万,八十万是去年的数。", budget(900_000)),
+    ("他们的预算不是一百万,是一百二十万。", budget(1_200_000)),
+    ("预算五六十万,更正一下,是七八十万。", budget(700_000, 800_000)),
+    # ceilings are the budget
+    ("控制价定在四百五十万,我们打算报四百二十万。", budget(4_500_000)),
+    ("这个项目封顶就是两百万。", budget(2_000_000)),
+    ("客户说钱最多给到六十万。", budget(600_000)),
+    ("采购说金额不到三十万,走简易程序。", budget(300_000)),
+    ("最高限价一千零五十万,标书下周发。", budget(10_500_000)),
+    # approximate and spoken forms
+    ("客户给的盘子大概一百五十万上下。", budget(1_500_000)),
+    ("预算将近三百万吧。", budget(3_000_000)),
+    ("预算四十来万。", budget(400_000)),
+    ("钱这块,客户说七八十万吧。", budget(700_000, 800_000)),
+    ("预算一点五个亿。", budget(150_000_000)),
+    ("预算一两百万,还没细算。", budget(1_000_000, 2_000_000)),
+    ("预算二十三万五。", budget(235_000)),
+    ("预算的话,对方透露大概在四百万到五百万之间。", budget(4_000_000, 5_000_000)),
+    ("预算嘛,他们说暂定三百万,还要等局里批。", budget(3_000_000)),
+    # totals, breakdowns and shares
+    ("整体预算两百六十万,其中软件一百万,硬件一百六十万。", budget(2_600_000)),
+    ("预算分两年,每年五十万,加起来一百万。", budget(1_000_000)),
+    ("集团今年IT总预算五千万,分到这个项目的是八百万。", budget(8_000_000)),
+    # decoys
+    ("金蝶报了七十万,我们报的六十八万,客户预算其实只有六十万。", budget(600_000)),
+    ("去年他们在这上面花了一百万,今年预算砍到八十万。", budget(800_000)),
+    ("上回招标流标了,当时限价一百万,这次限价提到一百三十万。", budget(1_300_000)),
+    ("投标保证金要两万,预算五十万。", budget(500_000)),
+    ("违约金是合同额的百分之十,预算九十万。", budget(900_000)),
+    ("停工一天损失几十万,预算两百万左右。", budget(2_000_000)),
+    ("客户有三百个员工,预算还没定。", {"budget": None}),
+    ("我们报价一百万,客户觉得贵,没说预算。", {"budget": None}),
+    ("尾款二十万要等验收后付,预算没透露。", {"budget": None}),
+]
+
+TENDER = [
+    # self-corrections and reported changes: the last date
+    ("开标是下周二,不对,是下周三。", {"tender_date": "2026-11-25"}),
+    ("投标截止原定十二月十号,后来推迟到十二月十八号。", {"tender_date": "2026-12-18"}),
+    # decoys: visits, demos, signing, delivery, go-live, payment, meetings, failed tenders, decisions
+    ("下周一我们去演示,开标在下周四。", {"tender_date": "2026-11-26"}),
+    ("十二月一号签合同,不走招标。", {"tender_date": None}),
+    ("这次不招标了,月底前定下来。", {"tender_date": None}),
+    ("上个月二十号开过一次标,流标了,这次开标定在十二月八号。", {"tender_date": "2026-12-08"}),
+    ("系统要在十二月三十一号前上线,开标是下周五。", {"tender_date": "2026-11-27"}),
+    ("答疑会是下周二,开标是下下周二。", {"tender_date": "2026-12-01"}),
+    ("二十五号付首付款,招标时间还没定。", {"tender_date": None}),
+    ("下周三是答疑会,开标还要等通知。", {"tender_date": None}),
+    ("设备要在一月十五号之前到货,开标是十二月十号。", {"tender_date": "2026-12-10"}),
+    ("下周二我们再去一趟,招标估计在十二月中旬。", {"tender_date": None}),
+    # the notice's posting date only when no opening date is given
+    ("招标公告下周一挂网,开标时间是十二月十五号。", {"tender_date": "2026-12-15"}),
+    ("招标公告下周一挂网。", {"tender_date": "2026-11-23"}),
+    # said as a topic, hedged, relative
+    ("开标呢,定在下个月八号。", {"tender_date": "2026-12-08"}),
+    ("开标时间,呃,初步定在十二月十号。", {"tender_date": "2026-12-10"}),
+    ("明天下午递交标书。", {"tender_date": "2026-11-21"}),
+    ("投标截止应该是这个月底。", {"tender_date": "2026-11-30"}),
+    ("招标的话,客户说大概是十二月中旬,具体哪天没定。", {"tender_date": None}),
+]
+
+COMPETITORS = [
+    ("这次跟浪潮一起联合投标,对手是华为。", ["华为"]),
+    ("咱们用友这边方案做好了,对手是金蝶。", ["金蝶"]),
+    ("鼎捷这次没报名,用友倒是来了。", ["用友"]),
+    ("销售易和纷享销客都不投了。", []),
+    ("他们现在用的是泛微OA,这次泛微肯定还会来。", ["泛微"]),
+    ("中兴,不对,是新华三来做过交流。", ["新华三"]),
+    ("华三的代理商也去过了。", ["新华三"]),
+    ("阿里云那边好像也递了方案。", ["阿里云"]),
+    ("我们用华为的设备去投,华为原厂也派人支持。", []),
+    ("这次腾讯云牵头,我们做分包。", []),
+    ("致远互联的人上周来过。", ["致远"]),
+    ("行业数字化的浪潮下,客户想换系统。", []),
+]
+
+TITLES = [
+    ("见了他们的后勤处处长和财务处副处长。", ["后勤处处长", "财务处副处长"]),
+    ("档案馆的馆长和办公室主任都在。", ["馆长", "办公室主任"]),
+    ("卫生院院长出差了,副院长接待的。", ["院长", "副院长"]),
+    ("我们的售前经理和区域经理一起去的,客户是采购经理接待。", ["采购经理"]),
+    ("招标代理公司的项目经理也在。", []),
+    ("王总和李姐都在,李姐是他们的财务经理。", ["财务经理"]),
+    ("见了他们的技术总监,不对,是技术经理。", ["技术经理"]),
+    ("信息中心主任说,主任这边没意见。", ["信息中心主任"]),
+    ("管委会副主任和街道办主任都参加了。", ["管委会副主任", "街道办主任"]),
+    ("他们老板和领导都很重视,董事会下周开会。", []),
+    ("华为的项目经理也在现场。", []),
+    ("客户的质量总监和仓储经理都提了意见。", ["质量总监", "仓储经理"]),
+]
+
+CONCERNS = [
+    # 数据安全: staying local, leaving with staff, who sees what, masking
+    ("客户说所有业务数据只能存在他们省内的机房。", ["数据安全"]),
+    ("他们怕销售离职时把客户名单带走。", ["数据安全"]),
+    ("客户要求每个人只能看到自己的客户。", ["数据安全"]),
+    ("数据绝对不能出市。", ["数据安全"]),
+    ("身份证号这些信息展示的时候要打码。", ["数据安全"]),
+    # 价格
+    ("客户问价格还有没有下调空间。", ["价格"]),
+    ("他们问能不能再便宜一些。", ["价格"]),
+    ("采购一直在压价。", ["价格"]),
+    # 付款方式
+    ("客户希望验收合格后再付全款。", ["付款方式"]),
+    ("他们想分三次付款。", ["付款方式"]),
+    ("财务说账期至少九十天。", ["付款方式"]),
+    # 定制需求: bending the product to their process
+    ("审批流程要改成他们自己的那一套。", ["定制需求"]),
+    ("他们要几张特殊的报表,标准版里没有。", ["定制需求"]),
+    # 技术顾虑: peaks, old systems, offline, stability
+    ("月末结账那几天系统会不会很慢。", ["技术顾虑"]),
+    ("担心新系统跟老的财务软件接不上。", ["技术顾虑"]),
+    ("客户问我们的系统断网了还能不能录单。", ["技术顾虑"]),
+    # 售后响应: how fast someone turns up, people on site, a vendor nobody could reach
+    ("客户很在意出了问题多长时间能派人到现场。", ["售后响应"]),
+    ("他们要求我们在当地有人常驻。", ["售后响应"]),
+    ("以前的供应商出了问题根本联系不上。", ["售后响应"]),
+    # 交付周期: go-live before a date or a holiday, rollout length
+    ("客户要求国庆节前系统必须用上。", ["交付周期"]),
+    ("他们嫌我们的实施周期太长了。", ["交付周期"]),
+    ("希望一个月内上线。", ["交付周期"]),
+    # 合规
+    ("项目要通过三级等保测评。", ["合规"]),
+    ("审计那边要求所有操作都能留痕。", ["合规"]),
+    ("必须用国产数据库。", ["合规"]),
+    ("他们要满足银保监会的要求。", ["合规"]),
+    # several at once, each once
+    ("客户担心数据出省,还希望分期付款,又怕系统高峰期卡顿。", ["数据安全", "付款方式", "技术顾虑"]),
+    # ruled out by the client, or the rep's own worry: no label
+    ("客户说价钱倒好说,主要担心数据安全。", ["数据安全"]),
+    ("他们对价格不敏感,更在意售后。", ["售后响应"]),
+    ("交付时间他们说好商量。", []),
+    ("数据放云上他们也无所谓。", []),
+    ("我自己担心我们实施周期太长,客户倒没提。", []),
+    ("领导催得紧,标书要赶。", []),
+    ("合规经理也参加了会议。", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), BUDGET, ids=[t for t, _ in BUDGET])
+def test_budget(text: str, expect: dict[str, Any]) -> None:
+    check_fields(text, expect)
+
+
+@pytest.mark.parametrize(("text", "expect"), TENDER, ids=[t for t, _ in TENDER])
+def test_tender_date(text: str, expect: dict[str, Any]) -> None:
+    check_fields(text, expect)
+
+
+@pytest.mark.parametrize(("text", "names"), COMPETITORS, ids=[t for t, _ in COMPETITORS])
+def test_competitors(text: str, names: list[str]) -> None:
+    check_fields(text, {"competitors": names}, ordered=True)
+
+
+@pytest.mark.parametrize(("text", "titles"), TITLES, ids=[t for t, _ in TITLES])
+def test_titles(text: str, titles: list[str]) -> None:
+    check_fields(text, {"titles": titles}, ordered=True)
+
+
+@pytest.mark.parametrize(("text", "labels"), CONCERNS, ids=[t for t, _ in CONCERNS])
+def test_concerns(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
