@@ -1,6 +1,7 @@
 """Calendar dates said the way reps say them, resolved against the moment the message was sent.
 
-"十二月三号", "12月3日", "明年一月八号", "下个月十五号", "二十五号", "下周三", "周五", "月底", "明天", "三天后".
+"十二月三号", "12月3日", "明年一月八号", "下个月十五号", "二十五号", "下周三", "周五", "月底", "九月底", "明天",
+"三天后".
 A bare day ("二十五号") or a month-day without a year is the next such date on or after the day it was said
 (fixtures/text/ANNOTATION.md): said in late December, "一月八号" is next January.
 """
@@ -26,6 +27,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("month_day", re.compile(
         rf"(?:(?P<yr>今年|明年|后年)|(?P<y4>[0-9]{{4}})年)?{_NOT_AFTER_NUMERAL}(?P<m>{_M})月(?P<d>{_D})(?:号|日)?")),
     ("rel_month_day", re.compile(rf"{_REL_MONTH}(?P<d>{_D})(?:号|日)")),
+    ("named_month_end", re.compile(rf"{_NOT_AFTER_NUMERAL}(?P<m>{_M})月(?:底|末|份?最后一天)")),
     ("month_end", re.compile(r"(?:(?P<rel>下下个?|下个?|这个?|本)月?)?(?:月底|月末)")),
     ("year_end", re.compile(r"(?P<rel>今年|明年)?(?:年底|年末)")),
     ("weekday", re.compile(rf"(?P<wk>下下个?{_WEEK}|下个?{_WEEK}|这个?{_WEEK}|本{_WEEK}|{_WEEK})(?P<wd>{_WD})")),
@@ -110,6 +112,15 @@ def _month_end(match: re.Match[str], ref: date) -> date | None:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
+def _named_month_end(match: re.Match[str], ref: date) -> date | None:
+    """九月底: the last day of that month, the next one on or after the day it was said."""
+    month = _num(match["m"])
+    if not month or month > 12:
+        return None
+    year = ref.year + (1 if month < ref.month else 0)
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
 def _year_end(match: re.Match[str], ref: date) -> date | None:
     return date(ref.year + (1 if match["rel"] == "明年" else 0), 12, 31)
 
@@ -154,6 +165,7 @@ def _days_later(match: re.Match[str], ref: date) -> date | None:
 _RESOLVERS = {
     "month_day": _month_day,
     "rel_month_day": _rel_month_day,
+    "named_month_end": _named_month_end,
     "month_end": _month_end,
     "year_end": _year_end,
     "weekday": _weekday,

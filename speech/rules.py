@@ -43,6 +43,7 @@ class TenderRules:
     past: tuple[str, ...]  # a tender already held (and failed)
     other: tuple[str, ...]  # visits, demos, signing, delivery, payment…
     changes: tuple[str, ...]  # 改到, 推迟到
+    undecided: tuple[str, ...]  # 九月底之前招标,具体哪天还没定: no day is fixed yet
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ the cue is the topic (开标呢,是明年一月十五号). A tender already held
 and every other event (visits, demos, signing, delivery, payment, 答疑会) make a date a decoy.
 
 The first tender date counts unless a later one replaces it: after a self-correction or a reported change (后来又
-改成了), or an opening / bid deadline after the notice's posting date (公告下周一挂网,开标十月二十二号).
+改成了), or an opening / bid deadline after the notice's posting date (公告下周一挂网,开标十月二十二号). A date
+the same sentence takes back (具体哪天还没定) is none.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ DECOYS = frozenset({"other", "past", "negated"})
 class Event:
     start: int
     end: int
-    kind: str  # strong | medium | weak | other | past | negated | change | correction | not_correction
+    kind: str  # strong | medium | weak | other | past | negated | change | undecided | correction | not_correction
 
 
 class TenderFinder:
@@ -43,7 +44,8 @@ class TenderFinder:
         # later lists win a word in two of them: a correction is a correction wherever it stands
         for kind, words in (
             ("other", t.other), ("medium", t.medium), ("weak", t.weak), ("strong", t.strong), ("past", t.past),
-            ("negated", t.negated), ("change", t.changes), ("correction", rules.corrections),
+            ("negated", t.negated), ("change", t.changes), ("undecided", t.undecided),
+            ("correction", rules.corrections),
             ("not_correction", rules.not_corrections),
         ):
             kinds.update(dict.fromkeys(words, kind))
@@ -70,10 +72,18 @@ class TenderFinder:
                 chosen = (mention, kind or chosen[1])
             elif kind in STRENGTH and STRENGTH[kind] > STRENGTH[chosen[1]] == STRENGTH["weak"]:
                 chosen = (mention, kind)
-        return None if chosen is None else chosen[0].day
+        if chosen is None or self._undecided(text, chosen[0], events):
+            return None
+        return chosen[0].day
+
+    @staticmethod
+    def _undecided(text: str, mention: DateMention, events: list[Event]) -> bool:
+        """九月底之前招标,具体哪天还没定: the sentence takes the day back."""
+        _, sentence_end = sentence_of(text, mention.start)
+        return any(e.kind == "undecided" and mention.end <= e.start < sentence_end for e in events)
 
     def _event_of(self, text: str, mention: DateMention, events: list[Event], dates: list[DateMention]) -> str | None:
-        scheduled = [e for e in events if e.kind not in ("change", "correction", "not_correction")]
+        scheduled = [e for e in events if e.kind not in ("change", "undecided", "correction", "not_correction")]
         for e in scheduled:
             if e.start < mention.end:
                 continue
