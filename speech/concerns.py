@@ -95,6 +95,8 @@ class ConcernFinder:
 
 
 def plain_words(rules: ConcernRules) -> list[str]:
-    """The cue phrases that are plain words (no groups, no gaps), the ones worth matching by sound."""
-    return [p for patterns in rules.labels.values() for p in patterns
-            if "…" not in p and "{" not in p and len(p) >= 2 and all("\u4e00" <= ch <= "\u9fff" for ch in p)]
+    """The cue words that are plain Han words (whole patterns, and the words of each group), the ones worth
+    matching by sound."""
+    words = [p for patterns in rules.labels.values() for p in patterns if "…" not in p and "{" not in p]
+    words += [w for group in rules.groups.values() for w in group.split("|")]
+    return list(dict.fromkeys(w for w in words if len(w) >= 2 and all("\u4e00" <= ch <= "\u9fff" for ch in w)))

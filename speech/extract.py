@@ -95,21 +95,21 @@ class Extractor:
         return is_word(self.tokenizer, text, start, end)
 
     def _garbled(self, text: str, sounds: Syllables, shape) -> list[int]:
-        found = []
-        for i in range(len(text) - 1):
-            if shape(text, sounds.syllables, i) and self.tokenizer.FREQ.get(text[i:i + 2], 0) == 0:
-                found.append(i)
-        return found
+        freq = self.tokenizer.FREQ
+        return [i for i in shape(text, sounds.syllables) if freq.get(text[i:i + 2], 0) == 0]
 
 
-def _looks_like_budget(text: str, syllables: list[str], i: int) -> bool:
-    if not (_is_han(text[i]) and _is_han(text[i + 1])):
-        return False
-    return text[i + 1] == "算" or (syllables[i].startswith("y") and syllables[i + 1].endswith("uan"))
+def _looks_like_budget(text: str, syllables: list[str]) -> list[int]:
+    """X算, or a y- syllable then a -uan one: 一算, 印券 (both Han characters)."""
+    return [i for i in range(len(text) - 1)
+            if (text[i + 1] == "算" or (syllables[i][:1] == "y" and syllables[i + 1].endswith("uan")))
+            and _is_han(text[i]) and _is_han(text[i + 1])]
 
 
-def _looks_like_tender(text: str, syllables: list[str], i: int) -> bool:
-    return text[i + 1] == "标" and _is_han(text[i]) and initial_of(syllables[i]) in _GARBLED_TENDER_INITIALS
+def _looks_like_tender(text: str, syllables: list[str]) -> list[int]:
+    """zh/ch/z/c/k/t + 标: 周标, 拆标."""
+    return [i for i in range(len(text) - 1) if text[i + 1] == "标" and _is_han(text[i])
+            and initial_of(syllables[i]) in _GARBLED_TENDER_INITIALS]
 
 
 def _is_han(ch: str) -> bool:

@@ -227,3 +227,21 @@ SUMMARIES = [
 @pytest.mark.parametrize(("text", "expect", "ref"), SUMMARIES)
 def test_long_spoken_summaries(text: str, expect: dict[str, Any], ref: str) -> None:
     check_fields(text, expect, ref)
+
+
+# Cue phrases as ASR writes them: the same syllables, the wrong characters (words of their own are left alone).
+ASR_CUES = [
+    ("客户很在意受后服务", ["售后响应"]),
+    ("要过等宝三级", ["合规"]),
+    ("担心并法量太大系统扛不住", ["技术顾虑"]),
+    ("身份证号要拖敏", ["数据安全"]),
+    ("财务问涨期能不能放到六十天", ["付款方式"]),
+    ("要求派人住场", ["售后响应"]),
+    ("他们很看重性价必", ["价格"]),
+    ("新系统要跟老系统队接", ["技术顾虑"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), ASR_CUES, ids=[t for t, _ in ASR_CUES])
+def test_concern_cues_misspelled_by_asr_are_heard_by_sound(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
