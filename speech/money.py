@@ -19,7 +19,8 @@ AMOUNT_RE = re.compile(
 )
 _MAGNITUDE = frozenset("万亿千")
 # what follows a number that is not money: headcounts, dates, durations, ordinals, ratios
-_NOT_MONEY_AFTER = tuple("人名家台套天年月号日期周个次位平米吨件倍%岁层楼条") + ("小时", "多人", "多家")
+_NOT_MONEY_AFTER = tuple("人名家台套天年月号日期周个次位平米吨件倍%岁层楼条张辆所间栋户株头只部份箱单") + (
+    "小时", "多人", "多家")
 # 五六十万, 一两百万: two neighbouring digits are a range
 _CONSECUTIVE = {a + b for a, b in zip("一二两三四五六七八", "二三三四五六七八九")} | {"一两"}
 # 几十万, 上百万, 数千万: an order of magnitude, not a figure

@@ -45,6 +45,8 @@ class TitleFinder:
         self._units = sorted(units, key=len, reverse=True)
         self._third_party = tuple(rules.titles.third_party)
         self._corrections = TermFinder((w, True) for w in rules.corrections)
+        own = "|".join(map(re.escape, rules.own_side))
+        self._own_re = re.compile(rf"(?:{own})(?:这边|那边|公司|团队|自己)?(?:的)?(?:一个|两个|新来的)?$")
 
     def find(self, text: str, sounds: Syllables, bounds: frozenset[int], others: list[Span[str]]) -> list[Span[str]]:
         """Title spans (payload: the title as listed). `others`: competitor names, whose people are not clients."""
@@ -96,8 +98,8 @@ class TitleFinder:
         return hit.exact and hit.end in bounds and not is_word(self.tokenizer, text, hit.start, hit.end)
 
     def _own(self, text: str, start: int) -> bool:
-        before = text[max(0, start - 4):start]
-        return any(before.endswith((word, word + "的")) for word in self.rules.own_side)
+        """我们区域总监, 我们这边的技术总监, 咱们公司的项目经理."""
+        return self._own_re.search(text, max(0, start - 10), start) is not None
 
     def _third_party_of(self, text: str, span: Span[str], others: list[Span[str]]) -> bool:
         clause_start, _ = clause_of(text, span.start)
