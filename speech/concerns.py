@@ -5,8 +5,8 @@ groups in one clause ("{data}…{leave}": 数据 … 不能出省; "{peak}…{st
 when the client rules the concern out in the same clause (价钱倒好说, 数据安全不是问题, 客户倒没提价格), when it is
 the rep's own worry (我自己有点担心, 领导催得紧), or when it sits inside a word that is no cue (对接人, 保证金) or
 inside a client title (合规经理); and a worry about connecting systems gives way to a demand for custom work in
-the same clause (定制开发一个接口对接现有系统 is 定制需求). Words ASR misspells (受后 for 售后, 等宝 for 等保)
-are respelled by sound first.
+the same clause (定制开发一个接口对接现有系统 is 定制需求). Cue words ASR misspells (受后 for 售后, 等宝 for 等保)
+are respelled by sound before this runs (`Extractor`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable
 
 from speech.clauses import CLAUSE_BREAKS, clause_of
-from speech.phonetic import SoundIndex, Syllables
 from speech.rules import CONCERNS, ConcernRules
 from speech.terms import TermFinder
 
@@ -44,12 +43,9 @@ class ConcernFinder:
         self._not_cues = TermFinder((word, None) for word in rules.not_cues)
         self._ruled_out = TermFinder((word, None) for word in rules.ruled_out)
         self._own_voice = TermFinder((word, None) for word in rules.own_voice)
-        self._sound = SoundIndex((word, word) for word in plain_words(rules))
 
-    def find(self, text: str, sounds: Syllables, bounds: frozenset[int], is_word, masked: Iterable[tuple[int, int]]
-             ) -> tuple[str, ...]:
+    def find(self, text: str, bounds: frozenset[int], masked: Iterable[tuple[int, int]]) -> tuple[str, ...]:
         """Labels in order of first mention. `masked`: spans that cannot hold a cue (client titles)."""
-        text = self._respell(text, sounds, bounds, is_word)
         chars = list(text)
         for start, end in [*((s.start, s.end) for s in self._not_cues.find(text)), *masked]:
             chars[start:end] = _MASK * (end - start)
@@ -82,17 +78,6 @@ class ConcernFinder:
                 if distance <= _RULED_OUT_REACH:
                     return True
         return any(clause_start <= span.start and span.end <= start for span in own)
-
-    def _respell(self, text: str, sounds: Syllables, bounds: frozenset[int], is_word) -> str:
-        """Cue words ASR wrote with the wrong characters, put back: same syllables, not a word of their own."""
-        chars = None
-        for hit in self._sound.find(text, sounds):
-            if not hit.exact or hit.start not in bounds or hit.end not in bounds or is_word(text, hit.start, hit.end):
-                continue
-            chars = chars or list(text)
-            chars[hit.start:hit.end] = hit.term
-        return text if chars is None else "".join(chars)
-
 
 def plain_words(rules: ConcernRules) -> list[str]:
     """The cue words that are plain Han words (whole patterns, and the words of each group), the ones worth

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 from speech.budget import BudgetFinder, Cue
 from speech.chinese import normalize, to_simplified
 from speech.competitors import CompetitorFinder
-from speech.concerns import ConcernFinder
+from speech.concerns import ConcernFinder, plain_words
 from speech.fields import Fields
 from speech.lexicon import Lexicon
 from speech.money import repair_units
-from speech.phonetic import SoundIndex, Syllables, initial_of
+from speech.phonetic import SoundIndex, Syllables, initial_of, respell
 from speech.rules import Rules
 from speech.tender import Event, TenderFinder
 from speech.terms import TermFinder, is_word, tenant_tokenizer, token_bounds
@@ -35,6 +35,7 @@ _SOUND_CUE_GAP = 6  # a sound-alike cue (一算) must be close to its amount: th
 _GARBLED_BUDGET_GAP = 3
 _GARBLED_TENDER_INITIALS = frozenset({"zh", "ch", "z", "c", "k", "t"})
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+_PARTICLES = frozenset("的了是在就也都吗呢吧啊")
 
 
 class Extractor:
@@ -53,14 +54,22 @@ class Extractor:
         tender_cues = [*rules.tender.strong, *rules.tender.medium]
         self._tender_sound = SoundIndex([(cue, "medium") for cue in tender_cues])
         self._keywords = TermFinder((word.lower(), word) for word in [*lexicon.keywords, *lexicon.products])
+        # content words of the cues ASR writes with the wrong characters (受后 for 售后, 空置价 for 控制价), put
+        # back before matching; not those built on a particle (报的, 批的是: 维保的 is not 维报的)
+        b, t = rules.budget, rules.tender
+        cue_words = [*plain_words(rules.concerns), *b.cues, *b.caps, *t.strong, *t.medium, *rules.corrections]
+        self._cue_sounds = SoundIndex((word, word) for word in dict.fromkeys(cue_words)
+                                      if word != "预算" and _PARTICLES.isdisjoint(word))
 
     def extract(self, text: str, ref: datetime) -> Fields:
         text = normalize(to_simplified(text)).lower()
         bounds = token_bounds(self.tokenizer, text)
         sounds = Syllables(text)
+        text = respell(text, sounds, self._cue_sounds,
+                       lambda start, end: start not in bounds or end not in bounds or self._is_word(text, start, end))
         competitors = self._competitors.find(text, sounds, bounds)
         titles = self._titles.find(text, sounds, bounds, competitors.spans)
-        concerns = self._concerns.find(text, sounds, bounds, self._is_word, [(s.start, s.end) for s in titles])
+        concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles])
         return Fields(
             budget=self._find_budget(text, sounds),
             tender_date=self._find_tender(text, _local_day(ref), sounds, bounds),

@@ -114,3 +114,15 @@ class Syllables:
     def __init__(self, text: str) -> None:
         self.syllables = [char_syllable(ch) for ch in text]
         self.coarse = tuple(coarse(s) if len(s) > 1 or s.isalpha() else s for s in self.syllables)
+
+
+def respell(text: str, sounds: Syllables, index: SoundIndex[str], keep) -> str:
+    """`text` with each term of `index` that ASR wrote with the wrong characters put back (same length, so
+    offsets hold): only where the syllables are exactly the term's and `keep(start, end)` is false (the span is
+    a word of its own, or cuts through one)."""
+    chars = None
+    for hit in index.find(text, sounds):
+        if hit.exact and not keep(hit.start, hit.end):
+            chars = chars or list(text)
+            chars[hit.start:hit.end] = hit.term
+    return text if chars is None else "".join(chars)
