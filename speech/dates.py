@@ -49,7 +49,7 @@ class DateMention:
 
 def find_dates(text: str, ref: date) -> list[DateMention]:
     """Every resolvable date in `text`, left to right, overlaps resolved in favour of the longer mention."""
-    text = _repair_month_end(text)
+    text = repair_date_words(text)
     found: list[DateMention] = []
     for kind, pattern in _PATTERNS:
         for match in pattern.finditer(text):
@@ -64,9 +64,28 @@ def find_dates(text: str, ref: date) -> list[DateMention]:
     return kept
 
 
-def _repair_month_end(text: str) -> str:
-    # ASR writes 月底 as 业底/页底/夜底 (yue/ye); same length, so offsets stay valid.
-    return re.sub(r"(?<!月)[^\W\d_](?=底)", lambda m: "月" if char_syllable(m[0]) in ("ye", "yue") else m[0], text)
+_NUMERAL = "[0-9一二三四五六七八九十两]"
+# The one-character date words ASR writes as a sound-alike, put back only where the numerals around them leave no
+# other reading (same length, so offsets hold): 二十五毫 -> 二十五号, 十二曰三号 -> 十二月三号, 这洲五 -> 这周五,
+# 辖个月 -> 下个月, 下吓周 -> 下下周, 业底 -> 月底.
+_AFTER_DAY = "开标|招标|投标|截止|之前|以前|前|左右|前后|上午|下午|,|。|$"
+_DATE_SOUNDS = (
+    (re.compile(rf"(?<={_NUMERAL})[^\W\d_](?=(?:{_AFTER_DAY}))"), ("hao",), "号"),
+    (re.compile(rf"(?<={_NUMERAL})[^\W\d_](?={_NUMERAL}{{1,3}}[号日])"), ("yue",), "月"),
+    (re.compile(r"(?<=[下这本上])[^\W\d_](?=[一二三四五六日天1-7])"), ("zhou",), "周"),
+    (re.compile(r"[^\W\d_](?=下?(?:周|个月|个?礼拜|个?星期))"), ("xia",), "下"),
+    (re.compile(r"(?<!月)[^\W\d_](?=底)"), ("ye", "yue"), "月"),
+)
+
+
+def repair_date_words(text: str) -> str:
+    for pattern, sounds, word in _DATE_SOUNDS:
+        text = pattern.sub(_put_back(sounds, word), text)
+    return text
+
+
+def _put_back(sounds: tuple[str, ...], word: str):
+    return lambda m: word if char_syllable(m[0]) in sounds else m[0]
 
 
 def _num(text: str) -> int | None:

@@ -36,6 +36,7 @@ _GARBLED_BUDGET_GAP = 3
 _GARBLED_TENDER_INITIALS = frozenset({"zh", "ch", "z", "c", "k", "t"})
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _PARTICLES = frozenset("的了是在就也都吗呢吧啊")
+_DATE_WORDS = ("星期", "礼拜", "月底", "月末", "年底", "明天", "后天", "大后天", "上午", "下午", "下周", "下个月")
 
 
 class Extractor:
@@ -54,12 +55,15 @@ class Extractor:
         tender_cues = [*rules.tender.strong, *rules.tender.medium]
         self._tender_sound = SoundIndex([(cue, "medium") for cue in tender_cues])
         self._keywords = TermFinder((word.lower(), word) for word in [*lexicon.keywords, *lexicon.products])
-        # content words of the cues ASR writes with the wrong characters (受后 for 售后, 空置价 for 控制价), put
-        # back before matching; not those built on a particle (报的, 批的是: 维保的 is not 维报的)
-        b, t = rules.budget, rules.tender
-        cue_words = [*plain_words(rules.concerns), *b.cues, *b.caps, *t.strong, *t.medium, *rules.corrections]
-        self._cue_sounds = SoundIndex((word, word) for word in dict.fromkeys(cue_words)
-                                      if word != "预算" and _PARTICLES.isdisjoint(word))
+        # cue words ASR writes with the wrong characters (受后 for 售后, 空置价 for 控制价, 不是嘴重要 for 不是最重要),
+        # put back before matching; not short words built on a particle (报的: 维保的 is not 维报的)
+        b, t, c = rules.budget, rules.tender, rules.concerns
+        content = [w for w in [*b.cues, *b.caps, *b.decoys, *b.changes, *t.other, *t.past, *t.negated]
+                   if _PARTICLES.isdisjoint(w) and w != "预算"]
+        said = [*rules.competitors.absent, *rules.competitors.partner]
+        cue_words = [*plain_words(c), *c.ruled_out, *c.own_voice, *content, *said, *t.strong, *t.medium,
+                     *rules.corrections, *_DATE_WORDS]
+        self._cue_sounds = SoundIndex((word, word) for word in dict.fromkeys(cue_words))
 
     def extract(self, text: str, ref: datetime) -> Fields:
         text = normalize(to_simplified(text)).lower()
@@ -95,7 +99,8 @@ class Extractor:
     def _find_tender(self, text: str, ref: date, sounds: Syllables, bounds: frozenset[int]) -> date | None:
         events = self._tender.events(text)
         heard = [Event(hit.start, hit.end, hit.payload) for hit in self._tender_sound.find(text, sounds)
-                 if hit.exact and hit.start in bounds and hit.end in bounds]
+                 if hit.exact and (hit.start in bounds or hit.end in bounds) and not self._is_word(text, hit.start,
+                                                                                                    hit.end)]
         heard += [Event(i, i + 2, "medium") for i in self._garbled(text, sounds, _looks_like_tender)]
         events += [h for h in heard if not any(h.start < e.end and e.start < h.end for e in events)]
         return self._tender.find(text, ref, events)

@@ -88,6 +88,8 @@ class TitleFinder:
         title, when it sounds exactly the same and is no ordinary word (总经历 -> 总经理)."""
         if hit.start not in bounds:
             return False  # 设备科副科长 also sounds like ...客服科长 from its second character on
+        if hit.exact and hit.end in bounds and not is_word(self.tokenizer, text, hit.start, hit.end):
+            return True
         if department and text.startswith(department, hit.start):
             return True
         split = hit.start + len(department)
@@ -95,7 +97,7 @@ class TitleFinder:
             return False  # the role half cuts through a word: 设备科副科长 is not ...客服科长
         if department and text.startswith(hit.payload[len(department):], split):
             return not is_word(self.tokenizer, text, hit.start, split)
-        return hit.exact and hit.end in bounds and not is_word(self.tokenizer, text, hit.start, hit.end)
+        return False
 
     def _own(self, text: str, start: int) -> bool:
         """我们区域总监, 我们这边的技术总监, 咱们公司的项目经理."""
