@@ -41,7 +41,7 @@ class ConcernFinder:
             for label in CONCERNS if rules.labels.get(label)
         }
         self._not_cues = TermFinder((word, None) for word in rules.not_cues)
-        self._ruled_out = TermFinder((word, None) for word in rules.ruled_out)
+        self._ruled_out = re.compile("|".join(compile_pattern(p, rules.groups) for p in rules.ruled_out))
         self._own_voice = TermFinder((word, None) for word in rules.own_voice)
 
     def find(self, text: str, bounds: frozenset[int], masked: Iterable[tuple[int, int]]) -> tuple[str, ...]:
@@ -50,7 +50,7 @@ class ConcernFinder:
         for start, end in [*((s.start, s.end) for s in self._not_cues.find(text)), *masked]:
             chars[start:end] = _MASK * (end - start)
         text = "".join(chars)
-        ruled_out = self._ruled_out.find(text)
+        ruled_out = [(m.start(), m.end()) for m in self._ruled_out.finditer(text)]
         own = self._own_voice.find(text)
         cues: dict[str, list[int]] = {}
         for label, pattern in self._patterns.items():
@@ -72,12 +72,13 @@ class ConcernFinder:
         before = text[max(clause_start, start - 3):start]
         if any(before.endswith(word) for word in self.rules.ruled_out_before):
             return True
-        for span in ruled_out:
-            if clause_start <= span.start and span.end <= clause_end:
-                distance = span.start - end if span.start >= end else start - span.end
+        for span_start, span_end in ruled_out:
+            if clause_start <= span_start and span_end <= clause_end:
+                distance = span_start - end if span_start >= end else start - span_end
                 if distance <= _RULED_OUT_REACH:
                     return True
         return any(clause_start <= span.start and span.end <= start for span in own)
+
 
 def plain_words(rules: ConcernRules) -> list[str]:
     """The cue words that are plain Han words (whole patterns, and the words of each group), the ones worth
