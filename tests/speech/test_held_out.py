@@ -20,10 +20,12 @@ from speech.scoring import FIELDS, read_rows, score
 
 TEXT = Path(__file__).resolve().parent.parent / "fixtures" / "text"
 
+# reached (2026-12-06): held_out 0.988 / 0.973 / 0.989 / 0.840 / 1.000, paraphrases 1.000 / 1.000 / 1.000 / 0.979 /
+# 1.000, development 1.000 everywhere (budget / tender_date / competitors / concerns / titles)
 FLOORS = {
-    "held_out": {"budget": 0.0, "tender_date": 0.0, "competitors": 0.0, "concerns": 0.0, "titles": 0.0},
-    "paraphrases": {"budget": 0.0, "tender_date": 0.0, "competitors": 0.0, "concerns": 0.0, "titles": 0.0},
-    "development": {"budget": 0.0, "tender_date": 0.0, "competitors": 0.0, "concerns": 0.0, "titles": 0.0},
+    "held_out": {"budget": 0.96, "tender_date": 0.94, "competitors": 0.97, "concerns": 0.80, "titles": 0.97},
+    "paraphrases": {"budget": 0.97, "tender_date": 0.97, "competitors": 0.97, "concerns": 0.95, "titles": 0.97},
+    "development": {"budget": 0.98, "tender_date": 0.98, "competitors": 0.98, "concerns": 0.98, "titles": 0.98},
 }
 
 
