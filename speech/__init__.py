@@ -9,6 +9,8 @@ Public API (import from the modules; this package imports nothing heavy so the w
   `await .transcribe(audio, *, prompt=None, hotwords=None) -> Transcript` and `.transcribe_sync(...)`.
 - `speech.lexicon.Lexicon` (`default()`, `merge(overrides)`, `to_json()`/`from_json()`,
   `transcription_hotwords()`), `speech.extract.get_extractor(lexicon).extract(text, ref) -> Fields`,
-  `speech.fields.Fields.to_json()`/`from_json()`.
+  `speech.fields.Fields.to_json()`/`from_json()`. Each field has its module (`budget`, `tender`, `competitors`,
+  `titles`, `concerns`), reading the cue families of `speech/data/rules.json`.
+- `speech.scoring`: field F1 against annotated summaries, and CER (bench/ and tests/ score with it).
 - `speech.cli.transcribe`, `speech.cli.extract`: click commands for the `leadbot` group.
 """

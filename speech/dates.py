@@ -1,9 +1,9 @@
 """Calendar dates said the way reps say them, resolved against the moment the message was sent.
 
-"十二月三号", "12月3日", "明年一月八号", "下个月十五号", "二十五号", "下周三", "周五", "月底", "明天", "三天后".
-A bare day ("二十五号") or month-day without a year is taken in the future when it is already past, because
-reps talk about what is coming; a date more than 60 days back without a year is next year's (said in late
-December, "一月八号" means January).
+"十二月三号", "12月3日", "明年一月八号", "下个月十五号", "二十五号", "下周三", "周五", "月底", "九月底", "明天",
+"三天后".
+A bare day ("二十五号") or a month-day without a year is the next such date on or after the day it was said
+(fixtures/text/ANNOTATION.md): said in late December, "一月八号" is next January.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("month_day", re.compile(
         rf"(?:(?P<yr>今年|明年|后年)|(?P<y4>[0-9]{{4}})年)?{_NOT_AFTER_NUMERAL}(?P<m>{_M})月(?P<d>{_D})(?:号|日)?")),
     ("rel_month_day", re.compile(rf"{_REL_MONTH}(?P<d>{_D})(?:号|日)")),
+    ("named_month_end", re.compile(rf"{_NOT_AFTER_NUMERAL}(?P<m>{_M})月(?:底|末|份?最后一天)")),
     ("month_end", re.compile(r"(?:(?P<rel>下下个?|下个?|这个?|本)月?)?(?:月底|月末)")),
     ("year_end", re.compile(r"(?P<rel>今年|明年)?(?:年底|年末)")),
     ("weekday", re.compile(rf"(?P<wk>下下个?{_WEEK}|下个?{_WEEK}|这个?{_WEEK}|本{_WEEK}|{_WEEK})(?P<wd>{_WD})")),
@@ -48,7 +49,7 @@ class DateMention:
 
 def find_dates(text: str, ref: date) -> list[DateMention]:
     """Every resolvable date in `text`, left to right, overlaps resolved in favour of the longer mention."""
-    text = _repair_month_end(text)
+    text = repair_date_words(text)
     found: list[DateMention] = []
     for kind, pattern in _PATTERNS:
         for match in pattern.finditer(text):
@@ -63,9 +64,28 @@ def find_dates(text: str, ref: date) -> list[DateMention]:
     return kept
 
 
-def _repair_month_end(text: str) -> str:
-    # ASR writes 月底 as 业底/页底/夜底 (yue/ye); same length, so offsets stay valid.
-    return re.sub(r"(?<!月)[^\W\d_](?=底)", lambda m: "月" if char_syllable(m[0]) in ("ye", "yue") else m[0], text)
+_NUMERAL = "[0-9一二三四五六七八九十两]"
+# The one-character date words ASR writes as a sound-alike, put back only where the numerals around them leave no
+# other reading (same length, so offsets hold): 二十五毫 -> 二十五号, 十二曰三号 -> 十二月三号, 这洲五 -> 这周五,
+# 辖个月 -> 下个月, 下吓周 -> 下下周, 业底 -> 月底.
+_AFTER_DAY = "开标|招标|投标|截止|之前|以前|前|左右|前后|上午|下午|,|。|$"
+_DATE_SOUNDS = (
+    (re.compile(rf"(?<={_NUMERAL})[^\W\d_](?=(?:{_AFTER_DAY}))"), ("hao",), "号"),
+    (re.compile(rf"(?<={_NUMERAL})[^\W\d_](?={_NUMERAL}{{1,3}}[号日])"), ("yue",), "月"),
+    (re.compile(r"(?<=[下这本上])[^\W\d_](?=[一二三四五六日天1-7])"), ("zhou",), "周"),
+    (re.compile(r"[^\W\d_](?=下?(?:周|个月|个?礼拜|个?星期))"), ("xia",), "下"),
+    (re.compile(r"(?<!月)[^\W\d_](?=底)"), ("ye", "yue"), "月"),
+)
+
+
+def repair_date_words(text: str) -> str:
+    for pattern, sounds, word in _DATE_SOUNDS:
+        text = pattern.sub(_put_back(sounds, word), text)
+    return text
+
+
+def _put_back(sounds: tuple[str, ...], word: str):
+    return lambda m: word if char_syllable(m[0]) in sounds else m[0]
 
 
 def _num(text: str) -> int | None:
@@ -94,7 +114,7 @@ def _month_day(match: re.Match[str], ref: date) -> date | None:
     if match["yr"]:
         return _safe_date(ref.year + {"今年": 0, "明年": 1, "后年": 2}[match["yr"]], month, day)
     found = _safe_date(ref.year, month, day)
-    if found is not None and found < ref - timedelta(days=60):
+    if found is None or found < ref:
         found = _safe_date(ref.year + 1, month, day)
     return found
 
@@ -108,6 +128,15 @@ def _rel_month_day(match: re.Match[str], ref: date) -> date | None:
 def _month_end(match: re.Match[str], ref: date) -> date | None:
     shift = _MONTH_SHIFT[match["rel"].rstrip("个")] if match["rel"] else 0
     year, month = _shift_month(ref, shift)
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _named_month_end(match: re.Match[str], ref: date) -> date | None:
+    """九月底: the last day of that month, the next one on or after the day it was said."""
+    month = _num(match["m"])
+    if not month or month > 12:
+        return None
+    year = ref.year + (1 if month < ref.month else 0)
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
@@ -155,6 +184,7 @@ def _days_later(match: re.Match[str], ref: date) -> date | None:
 _RESOLVERS = {
     "month_day": _month_day,
     "rel_month_day": _rel_month_day,
+    "named_month_end": _named_month_end,
     "month_end": _month_end,
     "year_end": _year_end,
     "weekday": _weekday,

@@ -1,32 +1,33 @@
 """Sales fields from a visit summary: budget, tender date, competitors, concerns, client titles, keywords.
 
-Rules, not a model: every field comes from lexicon words (spelled right or sound-alike) and the cue words
-around numbers and dates, so a tenant can see why a field was found and fix it by editing its lexicon.
+Rules, not a model: every field comes from lexicon words (spelled right or sound-alike) and families of cue
+phrases around them, with their scope (the clause, the sentence), negation (价钱倒好说) and self-corrections
+(五十万,不对,六十万), so a tenant can see why a field was found and fix it by editing its lexicon. Each field has
+its module: `speech.budget`, `speech.tender`, `speech.competitors`, `speech.concerns`, `speech.titles`.
 `get_extractor(lexicon)` caches one `Extractor` (and its jieba tokenizer) per lexicon fingerprint.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from speech.budget import BudgetFinder, Cue
 from speech.chinese import normalize, to_simplified
-from speech.dates import find_dates
-from speech.fields import Budget, Fields
+from speech.competitors import CompetitorFinder
+from speech.concerns import ConcernFinder, plain_words
+from speech.fields import Fields
 from speech.lexicon import Lexicon
-from speech.mentions import MentionFinder
-from speech.money import find_amounts, repair_units
-from speech.phonetic import SoundIndex, Syllables, initial_of
+from speech.money import repair_units
+from speech.phonetic import SoundIndex, Syllables, initial_of, respell
 from speech.rules import Rules
-from speech.terms import TermFinder, crosses_clause, tenant_tokenizer, token_bounds
+from speech.tender import Event, TenderFinder
+from speech.terms import TermFinder, is_word, tenant_tokenizer, token_bounds
+from speech.titles import TitleFinder
 
-_BUDGET_GAP = 10  # chars between a budget cue and its amount: 预算(在|大概|上限|控制在…)八十万
-_BUDGET_AFTER_GAP = 4  # 五十万(左右)的预算
-_SOUND_CUE_GAP = 6  # a sound-alike cue (一算) must be closer: the amount is its only evidence
-_TENDER_GAP = 8
+_SOUND_CUE_GAP = 6  # a sound-alike cue (一算) must be close to its amount: the amount is its only evidence
 # Last-resort shapes of words ASR mangled past the sound-alike index, each trusted only when the pair is no
 # word of its own and with hard evidence next to it: X算 or a y- syllable then a -uan one right before an
 # amount is 预算 (订算一个亿, 印券60万; 打算, 结算, 运转 are words); zh/ch/z/c/k/t + 标 tied to a date is
@@ -34,6 +35,8 @@ _TENDER_GAP = 8
 _GARBLED_BUDGET_GAP = 3
 _GARBLED_TENDER_INITIALS = frozenset({"zh", "ch", "z", "c", "k", "t"})
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+_PARTICLES = frozenset("的了是在就也都吗呢吧啊")
+_DATE_WORDS = ("星期", "礼拜", "月底", "月末", "年底", "明天", "后天", "大后天", "上午", "下午", "下周", "下个月")
 
 
 class Extractor:
@@ -43,118 +46,84 @@ class Extractor:
         words = [*lexicon.titles, *lexicon.products, *lexicon.keywords, *rules.words()]
         words += [alias for aliases in lexicon.competitors.values() for alias in aliases]
         self.tokenizer = tenant_tokenizer(word.lower() for word in words)
-        self.mentions = MentionFinder(lexicon, rules, self.tokenizer)
-        self._money_cues = TermFinder(
-            [*((cue, True) for cue in rules.budget_cues), *((cue, False) for cue in rules.not_budget_cues)]
-        )
+        self._competitors = CompetitorFinder(lexicon, rules, self.tokenizer)
+        self._titles = TitleFinder(lexicon, rules, self.tokenizer)
+        self._concerns = ConcernFinder(rules.concerns)
+        self._budget = BudgetFinder(rules)
+        self._tender = TenderFinder(rules)
         self._budget_sound = SoundIndex([("预算", True)])
-        self._events = TermFinder(
-            [*((cue, "tender") for cue in rules.tender_cues), *((cue, "other") for cue in rules.other_event_cues)]
-        )
-        self._tender_sound = SoundIndex([(cue, "tender") for cue in rules.tender_cues])
-        links = "|".join(sorted(map(re.escape, rules.tender_link), key=len, reverse=True))
-        self._link = re.compile(rf"(?:{links}|\s)*")
+        tender_cues = [*rules.tender.strong, *rules.tender.medium]
+        self._tender_sound = SoundIndex([(cue, "medium") for cue in tender_cues])
+        self._keywords = TermFinder((word.lower(), word) for word in [*lexicon.keywords, *lexicon.products])
+        # cue words ASR writes with the wrong characters (受后 for 售后, 空置价 for 控制价, 不是嘴重要 for 不是最重要),
+        # put back before matching; not short words built on a particle (报的: 维保的 is not 维报的)
+        b, t, c = rules.budget, rules.tender, rules.concerns
+        content = [w for w in [*b.cues, *b.caps, *b.decoys, *b.changes, *t.other, *t.past, *t.negated]
+                   if _PARTICLES.isdisjoint(w) and w != "预算"]
+        said = [*rules.competitors.absent, *rules.competitors.partner]
+        cue_words = [*plain_words(c), *c.ruled_out, *c.own_voice, *content, *said, *t.strong, *t.medium,
+                     *rules.corrections, *_DATE_WORDS]
+        self._cue_sounds = SoundIndex((word, word) for word in dict.fromkeys(cue_words))
 
     def extract(self, text: str, ref: datetime) -> Fields:
         text = normalize(to_simplified(text)).lower()
         bounds = token_bounds(self.tokenizer, text)
         sounds = Syllables(text)
+        text = respell(text, sounds, self._cue_sounds,
+                       lambda start, end: start not in bounds or end not in bounds or self._is_word(text, start, end))
+        competitors = self._competitors.find(text, sounds, bounds)
+        titles = self._titles.find(text, sounds, bounds, competitors.spans)
+        concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles])
         return Fields(
-            budget=self._budget(text, sounds),
-            tender_date=self._tender_date(text, _local_day(ref), sounds, bounds),
-            competitors=self.mentions.competitors(text, sounds, bounds),
-            concerns=self.mentions.concerns(text, sounds, bounds),
-            titles=self.mentions.titles(text, sounds, bounds),
-            keywords=self.mentions.keywords(text, bounds),
+            budget=self._find_budget(text, sounds),
+            tender_date=self._find_tender(text, _local_day(ref), sounds, bounds),
+            competitors=competitors.names,
+            concerns=concerns,
+            titles=tuple(dict.fromkeys(span.payload for span in titles)),
+            keywords=tuple(dict.fromkeys(s.payload for s in self._keywords.find(text)
+                                         if s.start in bounds and s.end in bounds)),
         )
 
-    def _budget(self, text: str, sounds: Syllables) -> Budget | None:
-        cues = [
-            (span.start, span.end, span.payload and not self._past(text, span.start), _BUDGET_GAP)
-            for span in self._money_cues.find(text)
-        ]
-        cues += [(hit.start, hit.end, True, _SOUND_CUE_GAP) for hit in self._budget_sound.find(text, sounds)]
-        cues += [(i, i + 2, True, _GARBLED_BUDGET_GAP) for i in self._garbled(text, sounds, _looks_like_budget)]
-        if not any(is_budget for _, _, is_budget, _ in cues):
-            return None
-        cues.sort()
-        for _start, end, is_budget, gap in cues:
-            if is_budget:
-                text = repair_units(text, end, end + gap)
-        for amount in find_amounts(text):
-            if self._is_budget(text, amount.start, amount.end, cues):
-                return Budget(amount.low, amount.high)
-        return None
+    def _find_budget(self, text: str, sounds: Syllables):
+        cues = self._budget.cues(text)
+        heard = [Cue(hit.start, hit.end, frozenset({"budget"}), _SOUND_CUE_GAP)
+                 for hit in self._budget_sound.find(text, sounds)]
+        heard += [Cue(i, i + 2, frozenset({"budget"}), _GARBLED_BUDGET_GAP)
+                  for i in self._garbled(text, sounds, _looks_like_budget)]
+        cues += [h for h in heard if not any(h.start < cue.end and cue.start < h.end for cue in cues)]
+        for cue in cues:
+            if cue.kinds & {"budget", "cap"}:
+                text = repair_units(text, cue.end, cue.end + cue.gap)
+        return self._budget.find(text, cues)
 
-    @staticmethod
-    def _is_budget(text: str, start: int, end: int, cues: list[tuple[int, int, bool, int]]) -> bool:
-        before = [cue for cue in cues if cue[1] <= start]
-        if before:
-            cue_start, cue_end, is_budget, gap = before[-1]
-            if start - cue_end <= gap and not crosses_clause(text, cue_end, start):
-                return is_budget
-        after = [cue for cue in cues if cue[0] >= end]
-        if after:
-            cue_start, _, is_budget, _ = after[0]
-            return is_budget and cue_start - end <= _BUDGET_AFTER_GAP and not crosses_clause(text, end, cue_start)
-        return False
+    def _find_tender(self, text: str, ref: date, sounds: Syllables, bounds: frozenset[int]) -> date | None:
+        events = self._tender.events(text)
+        heard = [Event(hit.start, hit.end, hit.payload) for hit in self._tender_sound.find(text, sounds)
+                 if hit.exact and (hit.start in bounds or hit.end in bounds) and not self._is_word(text, hit.start,
+                                                                                                    hit.end)]
+        heard += [Event(i, i + 2, "medium") for i in self._garbled(text, sounds, _looks_like_tender)]
+        events += [h for h in heard if not any(h.start < e.end and e.start < h.end for e in events)]
+        return self._tender.find(text, ref, events)
 
-    def _tender_date(self, text: str, ref: date, sounds: Syllables, bounds: frozenset[int]) -> date | None:
-        dates = find_dates(text, ref)
-        if not dates:
-            return None
-        events = [(span.start, span.end, span.payload) for span in self._events.find(text)]
-        events += [
-            (hit.start, hit.end, "tender")
-            for hit in self._tender_sound.find(text, sounds)
-            if hit.exact and hit.start in bounds and hit.end in bounds
-        ]
-        events += [(i, i + 2, "tender") for i in self._garbled(text, sounds, _looks_like_tender)]
-        if not any(kind == "tender" for _, _, kind in events):
-            return None
-        events.sort()
-        for mention in dates:
-            if self._event_of(text, mention.start, mention.end, events) == "tender":
-                return mention.day
-        return None
-
-    def _past(self, text: str, start: int) -> bool:
-        before = text[max(0, start - 3):start]
-        return any(marker in before for marker in self.rules.past_markers)
+    def _is_word(self, text: str, start: int, end: int) -> bool:
+        return is_word(self.tokenizer, text, start, end)
 
     def _garbled(self, text: str, sounds: Syllables, shape) -> list[int]:
-        found = []
-        for i in range(len(text) - 1):
-            if shape(text, sounds.syllables, i) and self.tokenizer.FREQ.get(text[i:i + 2], 0) == 0:
-                found.append(i)
-        return found
-
-    def _event_of(self, text: str, start: int, end: int, events: list[tuple[int, int, str]]) -> str | None:
-        """The event a date belongs to: the cue right after it (十五号招标, 三号前要看到报价), else a cue
-        right before it joined only by linking words (招标时间定在十二月三号)."""
-        for ev_start, _, kind in events:
-            if ev_start >= end:
-                close = ev_start - end <= _TENDER_GAP
-                if close and not crosses_clause(text, end, ev_start) and "," not in text[end:ev_start]:
-                    return kind
-                break
-        before = [event for event in events if event[1] <= start]
-        if before:
-            _, ev_end, kind = before[-1]
-            gap = text[ev_end:start]
-            if len(gap) <= _TENDER_GAP and self._link.fullmatch(gap):
-                return kind
-        return None
+        freq = self.tokenizer.FREQ
+        return [i for i in shape(text, sounds.syllables) if freq.get(text[i:i + 2], 0) == 0]
 
 
-def _looks_like_budget(text: str, syllables: list[str], i: int) -> bool:
-    if not (_is_han(text[i]) and _is_han(text[i + 1])):
-        return False
-    return text[i + 1] == "算" or (syllables[i].startswith("y") and syllables[i + 1].endswith("uan"))
+def _looks_like_budget(text: str, syllables: list[str]) -> list[int]:
+    """X算, or a y- syllable then a -uan one: 一算, 印券 (both Han characters)."""
+    return [i for i in range(len(text) - 1)
+            if (text[i + 1] == "算" or (syllables[i][:1] == "y" and syllables[i + 1].endswith("uan")))
+            and _is_han(text[i]) and _is_han(text[i + 1])]
 
 
-def _looks_like_tender(text: str, syllables: list[str], i: int) -> bool:
-    return text[i + 1] == "标" and _is_han(text[i]) and initial_of(syllables[i]) in _GARBLED_TENDER_INITIALS
+def _looks_like_tender(text: str, syllables: list[str]) -> list[int]:
+    """zh/ch/z/c/k/t + 标: 周标, 拆标."""
+    return [i for i in range(len(text) - 1) if text[i + 1] == "标" and _is_han(text[i])
+            and initial_of(syllables[i]) in _GARBLED_TENDER_INITIALS]
 
 
 def _is_han(ch: str) -> bool:

@@ -1,9 +1,8 @@
-"""Money amounts in a sentence and which of them is the client's budget.
+"""Money amounts in a sentence, as spoken: 八十万, 一百二到一百五十万, 五六十万, 一两百万, 三百来万, 十二万八.
 
 Amounts are runs of numerals that carry a magnitude (万, 亿, 千) or a currency word (元, 块); a run followed by
-a counter (人, 台, 年, 号…) or preceded by 百分之 is something else. An amount is the budget when the nearest cue
-before it is a budget cue (预算, 经费…) rather than another money word (去年, 报价, 首付…); the cue itself may
-be a sound-alike (一算, 因算) because the amount right after it is evidence enough.
+a counter (人, 台, 年, 号…) or preceded by 百分之 is something else. Which amount is the budget is decided in
+`speech.budget`.
 """
 
 from __future__ import annotations
@@ -20,8 +19,10 @@ AMOUNT_RE = re.compile(
 )
 _MAGNITUDE = frozenset("万亿千")
 # what follows a number that is not money: headcounts, dates, durations, ordinals, ratios
-_NOT_MONEY_AFTER = tuple("人名家台套天年月号日期周个次位平米吨件倍%岁层楼条") + ("小时", "多人", "多家")
-_CONSECUTIVE = {a: b for a, b in zip("一二两三四五六七八", "二三三四五六七八九")}
+_NOT_MONEY_AFTER = tuple("人名家台套天年月号日期周个次位平米吨件倍%岁层楼条张辆所间栋户株头只部份箱单") + (
+    "小时", "多人", "多家")
+# 五六十万, 一两百万: two neighbouring digits are a range
+_CONSECUTIVE = {a + b for a, b in zip("一二两三四五六七八", "二三三四五六七八九")} | {"一两"}
 # 几十万, 上百万, 数千万: an order of magnitude, not a figure
 _VAGUE_BEFORE = frozenset("几上数好大")
 # 亿 and 万 misheard after a numeral (一个以 for 一个亿) — only ever applied right after a budget cue.
@@ -37,7 +38,12 @@ class Amount:
     high: int
 
 
+# 三百来万, 十来万: "some" like 多; rewritten to 多 (same length, offsets kept) so one rule reads both
+_LAI = re.compile(r"(?<=[十百千])来(?=[万亿千块元])")
+
+
 def find_amounts(text: str) -> list[Amount]:
+    text = _LAI.sub("多", text)
     amounts = []
     for match in AMOUNT_RE.finditer(text):
         amount = _amount(text, match)
@@ -71,7 +77,7 @@ def _amount(text: str, match: re.Match[str]) -> Amount | None:
 def _range(a: str, b: str | None) -> tuple[int, int] | None:
     a = a.replace("多", "")
     if b is None:
-        if len(a) >= 3 and _CONSECUTIVE.get(a[0]) == a[1]:  # 五六十万 = 50万 to 60万
+        if len(a) >= 3 and a[:2] in _CONSECUTIVE:  # 五六十万 = 50万 to 60万
             low, high = parse_number(a[0] + a[2:]), parse_number(a[1:])
         else:
             low = high = parse_number(a)

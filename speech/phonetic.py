@@ -71,25 +71,35 @@ class _Entry(Generic[T]):
 
 
 class SoundIndex(Generic[T]):
-    """Finds lexicon terms by sound in a text whose syllables were computed once (`Syllables`)."""
+    """Finds lexicon terms by sound in a text whose syllables were computed once (`Syllables`).
+
+    Terms are indexed by the coarse keys of their first two syllables, so a text costs one dict lookup per
+    position whatever the number and lengths of the terms.
+    """
 
     def __init__(self, terms: Iterable[tuple[str, T]], *, min_len: int = 2) -> None:
-        self._by_key: dict[tuple[str, ...], list[_Entry[T]]] = {}
+        by_key: dict[tuple[str, ...], list[_Entry[T]]] = {}
         for term, payload in terms:
-            if len(term) < min_len or not all("\u4e00" <= ch <= "\u9fff" for ch in term):
+            if len(term) < max(min_len, 2) or not all("\u4e00" <= ch <= "\u9fff" for ch in term):
                 continue  # Latin names are matched as text; one Han character sounds like too many others
             syl = term_syllables(term)
-            self._by_key.setdefault(tuple(coarse(s) for s in syl), []).append(_Entry(term, syl, payload))
-        self._lengths = sorted({len(k) for k in self._by_key}, reverse=True)
+            by_key.setdefault(tuple(coarse(s) for s in syl), []).append(_Entry(term, syl, payload))
+        self._by_head: dict[tuple[str, str], list[tuple[tuple[str, ...], list[_Entry[T]]]]] = {}
+        for key, entries in sorted(by_key.items(), key=lambda item: -len(item[0])):
+            self._by_head.setdefault(key[:2], []).append((key, entries))
 
     def find(self, text: str, sounds: Syllables) -> Iterator[Hit[T]]:
         keys = sounds.coarse
-        for start in range(len(text)):
-            for length in self._lengths:
-                end = start + length
-                if end > len(keys):
+        by_head = self._by_head
+        for start in range(len(keys) - 1):
+            candidates = by_head.get((keys[start], keys[start + 1]))
+            if candidates is None:
+                continue
+            for key, entries in candidates:
+                end = start + len(key)
+                if keys[start:end] != key:
                     continue
-                for entry in self._by_key.get(tuple(keys[start:end]), ()):
+                for entry in entries:
                     if text[start:end] == entry.term:
                         continue  # spelled right: the text matchers own it
                     exact = tuple(sounds.syllables[start:end]) == entry.syllables
@@ -103,4 +113,16 @@ class Syllables:
 
     def __init__(self, text: str) -> None:
         self.syllables = [char_syllable(ch) for ch in text]
-        self.coarse = [coarse(s) if len(s) > 1 or s.isalpha() else s for s in self.syllables]
+        self.coarse = tuple(coarse(s) if len(s) > 1 or s.isalpha() else s for s in self.syllables)
+
+
+def respell(text: str, sounds: Syllables, index: SoundIndex[str], keep) -> str:
+    """`text` with each term of `index` that ASR wrote with the wrong characters put back (same length, so
+    offsets hold): only where the syllables are exactly the term's and `keep(start, end)` is false (the span is
+    a word of its own, or cuts through one)."""
+    chars = None
+    for hit in index.find(text, sounds):
+        if hit.exact and not keep(hit.start, hit.end):
+            chars = chars or list(text)
+            chars[hit.start:hit.end] = hit.term
+    return text if chars is None else "".join(chars)

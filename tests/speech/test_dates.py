@@ -19,7 +19,9 @@ MON = date(2026, 11, 16)
         ("12月10日", FRI, "12月10日", date(2026, 12, 10)),
         ("明年一月八号", date(2026, 12, 28), "明年一月八号", date(2027, 1, 8)),
         ("1月8号", date(2026, 12, 28), "1月8号", date(2027, 1, 8)),  # January said in December is next year's
-        ("十一月十五号", FRI, "十一月十五号", date(2026, 11, 15)),  # a few days back stays this year
+        # ANNOTATION.md: the next such date on or after the day it was said, even a few days back
+        ("十一月十五号", FRI, "十一月十五号", date(2027, 11, 15)),
+        ("十一月二十号", FRI, "十一月二十号", date(2026, 11, 20)),
         ("2027年1月5日", FRI, "2027年1月5日", date(2027, 1, 5)),
         ("二十五号", FRI, "二十五号", date(2026, 11, 25)),
         ("十号", FRI, "十号", date(2026, 12, 10)),  # already past this month: next month's
