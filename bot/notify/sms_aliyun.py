@@ -27,7 +27,7 @@ import aiohttp
 from yarl import URL
 
 from bot.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply, clip
-from bot.notify.phone import InvalidPhone, mask_phone, national_digits, normalize_phone
+from bot.notify.phone import InvalidPhone, mask_phone, national_digits, normalize_mobile
 
 API_BASE = "https://dysmsapi.aliyuncs.com"
 ACTION = "SendSms"
@@ -173,7 +173,7 @@ class AliyunSms(HttpChannel):
 
     async def _deliver(self, alert: Alert, recipient: Recipient, address: str) -> Reply:
         try:
-            e164 = normalize_phone(address)
+            e164 = normalize_mobile(address)  # a landline would only cost a refused (or billed) send
         except InvalidPhone as exc:
             return Reply.failed("invalid_phone", str(exc))
         request = build_send_sms(
