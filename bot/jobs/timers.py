@@ -35,7 +35,7 @@ from arq.constants import (
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
-from bot import alerts, deadlines, outbox
+from bot import alerts, deadlines, leadstore, outbox
 from bot.escalation import Timer
 from bot.jobs import job, services
 from bot.queue import JOB_TTL_MS
@@ -177,6 +177,12 @@ async def check_stale_deals(ctx: dict[str, Any]) -> None:
 
 
 # --- outbox follow-ups (written by bot.leadservice and bot.deadlines) ---------------------------------------------
+
+
+# The deadline row is written in the lead change's transaction (an API reader never sees an assigned lead without
+# its deadline); the follow-up then finds it written and arms its timer in Redis.
+leadstore.written_with_change("arm_lock")(deadlines.arm_lock)
+leadstore.written_with_change("cancel_lock")(deadlines.cancel_lock)
 
 
 @outbox.handles("arm_lock")
