@@ -91,6 +91,7 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: Any = None) ->
     handler._leadbot = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # Third-party chatter that would log every request or every SQL statement at INFO.
-    for name in ("aiohttp.access", "tortoise", "aiosqlite", "asyncio", "faster_whisper", "jieba"):
+    # Third-party chatter that would log every request, SQL statement or job start and end at INFO (arq's own lines
+    # were two thirds of an idle service's log; our `job` wrapper logs each run once, with its outcome).
+    for name in ("aiohttp.access", "tortoise", "aiosqlite", "asyncio", "faster_whisper", "jieba", "arq"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -79,8 +79,12 @@ SHORT_RESULT_S = 120
 
 
 def job(*, timeout_s: float | None = None, max_tries: int | None = None,
-        keep_result_s: float | None = None) -> Callable[[JobFn], Function]:
-    """Register a coroutine as an arq job with one log line and one metrics sample per run."""
+        keep_result_s: float | None = None, quiet: bool = False) -> Callable[[JobFn], Function]:
+    """Register a coroutine as an arq job with one log line and one metrics sample per run.
+
+    `quiet` (the maintenance crons, every few seconds on every worker): a run that went well is logged at debug
+    only, so an idle service's log stays empty; a retry or a failure is logged as for any job.
+    """
 
     def wrap(fn: JobFn) -> Function:
         name = fn.__name__
@@ -106,8 +110,9 @@ def job(*, timeout_s: float | None = None, max_tries: int | None = None,
                 elapsed = time.perf_counter() - started
                 metrics.JOBS.labels(name, outcome).inc()
                 metrics.JOB_LATENCY.labels(name).observe(elapsed)
-                log.info("job %s %s id=%s try=%s %.1fms", name, outcome, ctx.get("job_id"), ctx.get("job_try"),
-                         elapsed * 1000)
+                level = logging.DEBUG if quiet and outcome == "ok" else logging.INFO
+                log.log(level, "job %s %s id=%s try=%s %.1fms", name, outcome, ctx.get("job_id"), ctx.get("job_try"),
+                        elapsed * 1000)
 
         return func(run, name=name, timeout=timeout_s, max_tries=max_tries, keep_result=keep_result_s)
 

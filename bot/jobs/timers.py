@@ -165,12 +165,12 @@ async def advance_alert(ctx: dict[str, Any], alert_id: int, index: int) -> None:
         await arm(s.redis, await alerts.advance(s, alert_id, index, retried=retried))
 
 
-@job(timeout_s=60)
+@job(timeout_s=60, quiet=True)
 async def audit_timers(ctx: dict[str, Any]) -> None:
     await audit(services(ctx))
 
 
-@job(timeout_s=300)
+@job(timeout_s=300, quiet=True)
 async def check_stale_deals(ctx: dict[str, Any]) -> None:
     s = services(ctx)
     await arm(s.redis, await deadlines.check_stale_deals(datetime.now(UTC)))
