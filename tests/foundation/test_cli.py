@@ -102,10 +102,44 @@ def test_serve_on_embedded_defaults_is_ready_without_external_services() -> None
         assert body["checks"]["database"]["detail"] == "sqlite"
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "Generated admin token" in err
     token = (data_dir / "admin.token").read_text().strip()
-    assert token in err  # shown once, to the person who started it
+    # stderr is not a terminal here (a pipe, as under systemd or docker): the log says where the token is, and the
+    # token itself never enters the log stream (issue 23)
+    assert token not in err and token not in out
+    assert f"generated an admin token: it is in {data_dir / 'admin.token'}" in err
     assert "stopped the embedded Redis" in err
     assert not (data_dir / "redis" / "redis.sock").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_first_start_shows_the_admin_token_on_the_terminal_only(log_format: str, tmp_path: Path) -> None:
+    """With stderr a terminal the token is printed there once; with the log in JSON it is still no log record."""
+    import pty
+
+    data_dir = Path(tempfile.mkdtemp(prefix="lbt-", dir="/tmp"))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADBOT_")}
+    env.update(LEADBOT_DATA_DIR=str(data_dir), LEADBOT_PORT=str(port), LEADBOT_LOG_FORMAT=log_format)
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"serving on" not in seen and time.monotonic() < deadline:
+            seen += os.read(master, 65536)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        os.close(master)
+    token = (data_dir / "admin.token").read_text().strip()
+    lines = seen.decode(errors="replace").splitlines()
+    shown = [line for line in lines if token in line]
+    assert shown == [f"Generated admin token (kept in {data_dir / 'admin.token'}): {token}"]
+    if log_format == "json":
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        assert records and not any(token in json.dumps(r) for r in records)
