@@ -79,6 +79,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.parametrize("command", ["migrate", "serve", "worker"])
+@pytest.mark.parametrize("url", [f"postgres://leadbot:s3cret-pw@127.0.0.1:{_free_port()}/leadbot",
+                                 "postgres://leadbot@db.example.invalid:5432/leadbot"], ids=["refused", "no-such-host"])
+def test_an_unreachable_database_is_one_line_naming_the_variable(command: str, url: str, tmp_path: Path) -> None:
+    """Issue 23: an unreachable PostgreSQL printed a 99-line asyncpg traceback at serve/migrate."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADBOT_")}
+    env.update(LEADBOT_DATA_DIR=str(tmp_path / "data"), LEADBOT_DATABASE_URL=url,
+               LEADBOT_REDIS_URL="redis://127.0.0.1:1/0", LEADBOT_PORT=str(_free_port()))
+    done = subprocess.run([sys.executable, "-m", "bot", command], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith("leadbot: cannot reach the database at LEADBOT_DATABASE_URL (")
+    assert "s3cret-pw" not in done.stderr and "127.0.0.1:1" not in done.stderr  # no password; Redis never tried
+
+
 @pytest.mark.slow
 def test_serve_on_embedded_defaults_is_ready_without_external_services() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="lbs-", dir="/tmp"))
