@@ -29,6 +29,8 @@ from arq import cron
 from arq.constants import default_queue_name, in_progress_key_prefix, keep_cronjob_progress
 from redis.asyncio import Redis
 
+from bot import outbox
+from bot.services import Services
 from bot.worker_heartbeat import live_workers, worker_id
 from storage import redis_keys
 
@@ -121,8 +123,19 @@ async def reclaim(redis: Redis, in_progress_s: float, *, queue_name: str = defau
     return taken
 
 
+async def reclaim_outbox(services: Services) -> list[int]:
+    """Queue again, now, the outbox rows claimed by dead workers (a click's card update caught in a killed worker
+    would otherwise wait out its claim, then find its code spent and send a second card)."""
+    live = set(await live_workers(services.redis))
+    freed = await outbox.release_dead_claims(lambda holder: holder_alive(holder, live))
+    for row_id, attempts in freed:
+        await services.queue.enqueue("process_outbox", job_id=f"outbox-reclaim:{row_id}:{attempts}", ids=[row_id])
+    return [row_id for row_id, _ in freed]
+
+
 async def reclaim_jobs(ctx: dict[str, Any]) -> None:
     await reclaim(ctx["services"].redis, float(ctx[IN_PROGRESS_S]))
+    await reclaim_outbox(ctx["services"])
 
 
 CRON_JOBS = [cron(reclaim_jobs, name="reclaim_jobs", second=set(range(0, 60, 5)), unique=True, timeout=30)]

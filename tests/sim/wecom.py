@@ -131,6 +131,7 @@ class Hold:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
     held: int = 0
+    applied: bool = False  # carry the call out first, then hold its answer (the caller dies before hearing it)
 
     def release(self) -> None:
         self.released.set()
@@ -144,6 +145,7 @@ def _err(errcode: int, errmsg: str) -> web.Response:
 
 class WeComSimulator:
     TOKEN_LIFETIME_S = 7200
+    USED_CODE_ERRCODE = 42022  # the documented answer to a spent response_code (40150 has been seen too)
     RESPONSE_CODE_TTL_S = 24 * 3600  # the safe reading of the 24 h / 72 h conflict
     MEDIA_TTL_S = 3 * 24 * 3600
     PER_MEMBER_PER_MINUTE = 30
@@ -210,10 +212,11 @@ class WeComSimulator:
         """The next `times` calls of `api` answer `errcode`, or HTTP `status`, or hang for `hang_s` seconds."""
         self._faults.setdefault(api, []).append(Fault(errcode, status, hang_s, times))
 
-    def hold(self, api: str, match: Callable[[Request], bool] | None = None) -> Hold:
+    def hold(self, api: str, match: Callable[[Request], bool] | None = None, *, applied: bool = False) -> Hold:
         """Hold every call of `api` (that `match` accepts) unanswered until the hold is released; a held call is
-        then answered "system busy" (its caller is usually gone by then), later calls are served normally."""
-        hold = Hold(match or (lambda _: True))
+        then answered "system busy" (its caller is usually gone by then), later calls are served normally.
+        `applied`: WeCom carries the call out (a code is spent, a card updated) and only its answer is held."""
+        hold = Hold(match or (lambda _: True), applied=applied)
         self._holds.setdefault(api, []).append(hold)
         return hold
 
@@ -273,6 +276,8 @@ class WeComSimulator:
             return bad
         for hold in self._holds.get(api, []):
             if not hold.released.is_set() and hold.match(self.requests[-1]):
+                if hold.applied and (handler := self._routes.get(api)) is not None:
+                    await handler(request, body)
                 return await self._wait_out(hold)
         fault = self._take_fault(api)
         if fault is not None:
@@ -460,7 +465,7 @@ class WeComSimulator:
         if code.agent_id != app.agent_id:
             return _err(42015, "app does not match the app that sent the card")
         if code.used:
-            return _err(42022, "response_code has been used")
+            return _err(self.USED_CODE_ERRCODE, "response_code has been used")
         card = self.cards.get((app.agent_id, code.task_id))
         if card is None:
             return _err(42016, "task_id not found")
