@@ -32,6 +32,7 @@ from bot.actions import (
 )
 from bot.audit import AuditEvent
 from bot.errors import LeadbotError
+from bot.logs import bind
 from bot.services import Services
 from bot.tenant_settings import TenantSettings
 from bot.workflow import decide
@@ -121,6 +122,7 @@ async def act(
     With `inline`, follow-ups run before returning (a worker answering a click); otherwise a job runs them (a web
     handler must answer fast and never wait on a platform).
     """
+    bind(tenant=actor.tenant_id, lead=lead_id)
     settings = (await tenant_settings(actor.tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         lead = await leadstore.load(lead_id, actor.tenant_id)

@@ -18,6 +18,7 @@ from typing import Any
 from tortoise.expressions import F, Q
 
 from bot.errors import PlatformError
+from bot.logs import bound
 from bot.services import Services
 from bot.worker_heartbeat import worker_id
 from storage.models import Outbox
@@ -52,6 +53,11 @@ async def run_one(services: Services, row_id: int) -> bool:
     row = await _claim(row_id)
     if row is None:
         return not await Outbox.filter(id=row_id, done_at=None).exists()
+    with bound(tenant=row.tenant_id, lead=row.lead_id):
+        return await _run_claimed(services, row)
+
+
+async def _run_claimed(services: Services, row: Outbox) -> bool:
     handler = HANDLERS.get(row.kind)
     try:
         if handler is None:

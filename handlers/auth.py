@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.appkeys import SERVICES
+from bot.logs import bind
 from handlers.http import HttpProblem
 from storage.models import ApiToken, TokenScope
 
@@ -76,4 +77,5 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
     now = datetime.now(UTC)
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
+    bind(tenant=row.tenant_id)  # the rest of the request's log lines are about this tenant
     return Principal(row.tenant_id, row.scope, row.id)
