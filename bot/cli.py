@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from aiohttp import web
 
-from bot import cli_admin, cli_leads, cli_webhooks
+from bot import cli_admin, cli_holidays, cli_leads, cli_webhooks
 from bot.cli_support import run_command
 from bot.config import Settings
 from bot.stopping import until_signalled
@@ -130,6 +130,7 @@ def migrate() -> None:
     run_command(run)
 
 
-for _command in (*cli_admin.COMMANDS, *cli_leads.COMMANDS, *cli_webhooks.COMMANDS, transcribe, extract):
+for _command in (*cli_admin.COMMANDS, *cli_holidays.COMMANDS, *cli_leads.COMMANDS, *cli_webhooks.COMMANDS,
+                 transcribe, extract):
     main.add_command(_command)
 cli_leads.leads.add_command(cli_webhooks.leads_export)

@@ -448,3 +448,17 @@ class WebhookAttempt(models.Model):
     class Meta:
         table = "webhook_attempts"
         indexes = (("subscription_id", "id"),)
+
+
+class HolidayYear(models.Model):
+    """A year's official schedule of public holidays and make-up workdays (调休), as the State Council announces
+    it late in the year before: loaded by an admin (`leadbot holidays load`), it wins over the bundled package."""
+
+    year = fields.IntField(primary_key=True)
+    holidays = fields.JSONField(default=list)  # ISO dates: days off that would be working days
+    workdays = fields.JSONField(default=list)  # ISO dates: weekend days worked (调休)
+    source = fields.CharField(max_length=256, default="")  # e.g. the notice's number
+    loaded_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "holiday_years"
