@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from bot.appkeys import SERVICES
 from bot.errors import ConfigError, InvalidField, LeadbotError
 from bot.tenant_settings import (
+    SMS_SECRET_FIELDS,
     BoardSection,
     CalendarSection,
     EscalationSection,
@@ -172,6 +173,10 @@ def _merged_notify(stored: dict[str, Any] | None, section: dict[str, Any] | None
         return merge_patch(stored, section)
     if sealed := sorted(k for k in sms if k.endswith("_sealed")):
         raise InvalidField(f"notify.sms.{sealed[0]}", "not accepted: send the secret itself, it is sealed here")
+    for plain, _ in SMS_SECRET_FIELDS.values():
+        secret = sms.get(plain)
+        if secret is not None and (not isinstance(secret, str) or not 1 <= len(secret) <= 256):
+            raise InvalidField(f"notify.sms.{plain}", "a string of 1 to 256 characters")
     old = dict((stored or {}).get("sms") or {})
     same_provider = sms.get("provider", old.get("provider")) == old.get("provider")
     base = {k: v for k, v in old.items() if not k.endswith("_sealed")} if same_provider else {}

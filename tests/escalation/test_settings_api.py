@@ -177,3 +177,13 @@ async def test_a_patch_cannot_plant_a_sealed_secret_or_an_unknown_section(client
     r = await client.patch(url, data=b"[]", headers=admin_headers | {"Content-Type": "application/json"})
     assert r.status == 400
     assert (await Tenant.get(id=tenant_id)).settings == {}
+
+
+async def test_a_secret_that_is_not_a_short_string_is_refused(client, admin_headers) -> None:
+    tenant_id = await _tenant(client, admin_headers)
+    url = f"/admin/tenants/{tenant_id}/settings"
+    for secret in (12345, "x" * 257, ""):
+        r = await client.patch(url, json={"notify": {"sms": ALIYUN | {"access_key_secret": secret}}},
+                               headers=admin_headers)
+        assert (r.status, (await r.json())["field"]) == (400, "notify.sms.access_key_secret"), secret
+    assert (await Tenant.get(id=tenant_id)).settings == {}
