@@ -25,6 +25,7 @@ class Cause(enum.StrEnum):
     """Why a lead changes hands; the escalation ladder's moves count as the lead going back."""
 
     MANUAL = "manual"
+    ROUTING = "routing"  # the tenant's routing rules gave it (intake)
     ESCALATION = "escalation"
     DEACTIVATION = "deactivation"
 
@@ -65,6 +66,7 @@ class Assign:
 
     to: UserView
     cause: Cause = Cause.MANUAL
+    rule: str = ""  # the routing rule that chose `to`, named in the audit event's reason
     name = "assign"
 
 

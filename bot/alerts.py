@@ -27,7 +27,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from bot import cardsvc, clicks, leadstore, metrics, webhooks
-from bot.escalation import HEADLINES, OPEN_DEAL, AlertSpec, Timer, alert_timer
+from bot.escalation import CHAT_ACTIONS, HEADLINES, OPEN_DEAL, AlertSpec, Timer, alert_timer
 from bot.leadservice import actor_for
 from bot.leadtypes import Lead, Status
 from bot.notify.base import Alert as Message
@@ -321,7 +321,8 @@ async def _card(alert: Alert, user: User, tenant: Tenant, settings: TenantSettin
     card = alert_card(lead, actor_for(user), alert_id=alert.id, headline=headline,
                       settings=settings.workflow.to_value(), deadline=deadline.due_at if deadline else None,
                       tz=ZoneInfo(tenant.timezone))
-    return replace(card, body=alert.text)
+    action = CHAT_ACTIONS.get(alert.kind)
+    return replace(card, body=f"{alert.text}{action}" if action else alert.text)
 
 
 def _keeper(alert: Alert, user: User, app_id: int, card: Card) -> CardSent:

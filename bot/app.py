@@ -26,6 +26,7 @@ from handlers import (  # noqa: F401
     dingtalk,
     exports,
     health,
+    holidays,
     leads,
     lexicon,
     openapi,

@@ -4,6 +4,11 @@ Platform-neutral: which app reaches a person, which renderer draws for that plat
 `Adapter` protocol. WeCom updates need a single-use response code (one from the send, one from each click); when
 none is left, or the platform says the card can no longer be updated, the person gets a fresh card instead and the
 old one is retired.
+
+Across a crash the update stays exactly-once: the code is recorded as spent, with the version it carries, in the
+same write that takes it, before the call. A worker killed after WeCom took the update but before we recorded it
+leaves `spent_version` above `version`; the next update of that card tries the spent code again, and WeCom's
+"code used" answer then means the card already shows that version: no second card, no error.
 """
 
 from __future__ import annotations
@@ -76,13 +81,46 @@ async def send_card(services: Services, user: User, card: Card, *, kind: CardKin
     )
 
 
-async def _take_code(instance: CardInstance) -> str | None:
-    """Claim the card's unused response code (single use: two updates must not both try it)."""
+async def _take_code(instance: CardInstance, version: int) -> str | None:
+    """Claim the card's unused response code (single use: two updates must not both try it), recording it as spent
+    on an update to `version` before the call is made."""
     code = instance.response_code
     if not code or (instance.code_expires_at and instance.code_expires_at <= datetime.now(UTC)):
         return None
-    taken = await CardInstance.filter(id=instance.id, response_code=code).update(response_code=None)
+    taken = await CardInstance.filter(id=instance.id, response_code=code).update(
+        response_code=None, spent_code=code, spent_version=version)
     return code if taken else None
+
+
+async def _update_wecom(adapter: Any, app: LoadedApp, instance: CardInstance, card: Card, version: int) -> bool:
+    """Update the card in place with a fresh code, or learn what a crashed update did; False: send a fresh card."""
+    code = await _take_code(instance, version)
+    retried = code is None and instance.spent_code is not None and (instance.spent_version or 0) > instance.version
+    if retried:
+        code = instance.spent_code  # ours, spent on an update whose answer we never recorded
+    if code is None:
+        return False
+    try:
+        await adapter.update_card(instance.recipient, instance.card_id,
+                                  render(app.platform, card, instance.card_id, update=True), code)
+    except CardExpired as e:
+        if not retried:
+            log.info("card %s can no longer be updated (%s): sending a fresh one", instance.card_id, e.errcode)
+            return False
+        shown = int(instance.spent_version or 0)
+        log.info("card %s: the update to version %d went through before a crash (code spent, %s)", instance.card_id,
+                 shown, e.errcode)
+        await _shown(instance, shown, code)
+        return shown >= version
+    await _shown(instance, version, code)
+    return True
+
+
+async def _shown(instance: CardInstance, version: int, code: str) -> None:
+    """Record that the card shows `version` (the update that spent `code` is confirmed)."""
+    await CardInstance.filter(id=instance.id).update(version=version)
+    await CardInstance.filter(id=instance.id, spent_code=code).update(spent_version=version)
+    instance.version = version
 
 
 async def update_card(services: Services, instance: CardInstance, card: Card, version: int) -> CardInstance | None:
@@ -90,11 +128,13 @@ async def update_card(services: Services, instance: CardInstance, card: Card, ve
     app = await services.apps.get(instance.app_id)
     if app is not None and app.active:
         adapter = services.adapters.get(services, app)
-        code = await _take_code(instance) if app.platform == Platform.WECOM else None
-        if app.platform != Platform.WECOM or code:
+        if app.platform == Platform.WECOM:
+            if await _update_wecom(adapter, app, instance, card, version):
+                return instance
+        else:
             try:
                 await adapter.update_card(instance.recipient, instance.card_id,
-                                          render(app.platform, card, instance.card_id, update=True), code)
+                                          render(app.platform, card, instance.card_id, update=True), None)
                 await CardInstance.filter(id=instance.id).update(version=version)
                 return instance
             except CardExpired as e:

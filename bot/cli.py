@@ -7,11 +7,13 @@ the variable and exit status 2. Admin commands work on the database directly, so
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
 import click
 from aiohttp import web
 
-from bot import cli_admin, cli_leads, cli_webhooks
+from bot import cli_admin, cli_holidays, cli_leads, cli_webhooks
 from bot.cli_support import run_command
 from bot.config import Settings
 from bot.stopping import until_signalled
@@ -39,7 +41,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
     async def run(settings: Settings) -> None:
         from bot.app import create_app, make_runner
         from bot.platforms.dingtalk.supervisor import running_stream_supervisor
-        from bot.services import load_admin_token, open_services
+        from bot.services import ADMIN_TOKEN_FILE, load_admin_token, open_services
         from bot.worker import running_worker
 
         settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
@@ -49,7 +51,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
             await runner.setup()
             await web.TCPSite(runner, settings.host, settings.port).start()
             if created:
-                click.echo(f"Generated admin token (kept in {settings.data_dir / 'admin.token'}): {token}", err=True)
+                _announce_admin_token(token, settings.data_dir / ADMIN_TOKEN_FILE)
             log.info("serving on http://%s:%d (database: %s, redis: %s)", settings.host, settings.port,
                      "sqlite" if settings.effective_database_url().startswith("sqlite") else "postgres",
                      "embedded" if settings.embedded_redis else "external")
@@ -64,6 +66,18 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
                 await runner.cleanup()
 
     run_command(run)
+
+
+def _announce_admin_token(token: str, path: Path) -> None:
+    """Show a generated admin token once, to the person at the terminal; never into the log stream.
+
+    stderr is the log stream too; when it is a terminal a person reads it, else (systemd, docker, a file) the
+    lines are kept and shipped: then only where the token is, never the token.
+    """
+    if sys.stderr.isatty():
+        click.echo(f"Generated admin token (kept in {path}): {token}", err=True)
+    else:
+        log.warning("generated an admin token: it is in %s (readable by this user only)", path)
 
 
 @main.command()
@@ -116,6 +130,7 @@ def migrate() -> None:
     run_command(run)
 
 
-for _command in (*cli_admin.COMMANDS, *cli_leads.COMMANDS, *cli_webhooks.COMMANDS, transcribe, extract):
+for _command in (*cli_admin.COMMANDS, *cli_holidays.COMMANDS, *cli_leads.COMMANDS, *cli_webhooks.COMMANDS,
+                 transcribe, extract):
     main.add_command(_command)
 cli_leads.leads.add_command(cli_webhooks.leads_export)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from bot.config import Settings
 from bot.errors import ConfigError, LeadbotError
 from bot.logs import setup_logging
+from storage.db import DatabaseUnreachable
 
 
 def settings_from_env() -> Settings:
@@ -41,6 +42,9 @@ def run_command(coro_fn: Callable[[Settings], Awaitable[Any]]) -> Any:
     except LeadbotError as e:
         field = getattr(e, "field", None)
         click.echo(f"leadbot: {field + ': ' if field else ''}{e}", err=True)
+        sys.exit(1)
+    except DatabaseUnreachable as e:
+        click.echo(f"leadbot: {e}", err=True)
         sys.exit(1)
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tortoise.expressions import Q
 
 from bot import cardsvc, leadservice
 from bot import leadtypes as lt
@@ -25,7 +27,7 @@ from bot.platforms.base import Inbound, InboundKind, Platform
 from bot.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 from cards.model import lost_reason_card
-from storage.models import CardInstance, User
+from storage.models import CardInstance, LeadEvent, User
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class Click:
     key: ButtonKey
     card: CardInstance | None  # None when the card is not ours on record (e.g. a markdown-fallback "click")
     at: datetime
+    clicked_at: datetime | None = None  # when the platform says the click was made
 
     @property
     def actor(self) -> lt.Actor:
@@ -66,12 +69,16 @@ async def find_user(app: LoadedApp, platform_user_id: str) -> User | None:
 
 
 async def _remember_code(card: CardInstance, message: Inbound) -> None:
-    """A WeCom click brings a fresh single-use code for updating the clicked card: keep it for the update."""
+    """A WeCom click brings a fresh single-use code for updating the clicked card: keep it for the update.
+
+    Not when we already spent it: a click job run again after a crash carries the code its first run used.
+    """
     code = message.card.response_code if message.card else None
-    if code and message.sender == card.recipient:
-        card.response_code = code
-        card.code_expires_at = datetime.now(UTC) + cardsvc.RESPONSE_CODE_TTL
-        await CardInstance.filter(id=card.id).update(response_code=code, code_expires_at=card.code_expires_at)
+    if code and message.sender == card.recipient and code != card.spent_code:
+        expires = datetime.now(UTC) + cardsvc.RESPONSE_CODE_TTL
+        unspent = Q(spent_code__isnull=True) | ~Q(spent_code=code)  # (NULL = code is not true in SQL)
+        if await CardInstance.filter(Q(id=card.id) & unspent).update(response_code=code, code_expires_at=expires):
+            card.response_code, card.code_expires_at = code, expires
 
 
 @inbound.handles(InboundKind.CARD_CLICK)
@@ -92,7 +99,8 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
         log.warning("click on app %d by an unknown or inactive user: refused", app_id)
         await _tell(services, app, message.sender, "你还不是本系统的用户，请联系管理员。")
         return
-    click = Click(services, app, clicker, key, card, datetime.now(UTC))
+    click = Click(services, app, clicker, key, card, datetime.now(UTC),
+                  datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None)
     handler = HANDLERS.get(key.action, on_lead_button)
     await handler(click)
 
@@ -114,6 +122,21 @@ async def redraw(click: Click, lead: lt.Lead, notice: str = "") -> None:
 def _recipient(click: Click) -> str:
     c = click.clicker
     return (c.wecom_userid if click.app.platform == Platform.WECOM else c.dingtalk_staff_id) or ""
+
+
+# The platform's click time and ours may disagree by a few seconds.
+CLICK_CLOCK_SKEW = timedelta(minutes=1)
+
+
+async def _went_through(click: Click, action: Any) -> bool:
+    """The clicker already made this change on this lead from a card (the same action, to the same stage), since
+    the click was made."""
+    since = (click.clicked_at or click.at) - CLICK_CLOCK_SKEW
+    events = await LeadEvent.filter(lead_id=click.key.target, tenant_id=click.clicker.tenant_id,
+                                    actor_id=click.clicker.id, source=str(lt.EventSource.CARD), action=action.name,
+                                    at__gte=since).values_list("after", flat=True)
+    to = getattr(action, "to", None)
+    return any(to is None or (after or {}).get("status") == str(to) for after in events)
 
 
 @handles(KeyAction.REFRESH)
@@ -143,6 +166,11 @@ async def on_lead_button(click: Click) -> None:
         return  # the follow-ups redraw every live card of the lead, the clicked one included
     refusal = outcome.decision
     assert isinstance(refusal, Refusal)
+    if refusal.code is RefusalCode.STALE_CARD and await _went_through(click, action):
+        # This very click, run again after a crash (or a double press): it did what it asked; the follow-ups of
+        # that change redraw the card. "卡片已过期" would tell the rep it had not.
+        log.info("click by user %d on lead %d already applied", click.clicker.id, click.key.target)
+        return
     lead = await leadservice.leadstore.load(click.key.target, click.clicker.tenant_id)
     log.info("click by user %d on lead %d refused: %s", click.clicker.id, lead.id, refusal.code)
     own_card = click.card is not None and click.card.user_id == click.clicker.id

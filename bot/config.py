@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -69,6 +70,9 @@ class Settings(BaseModel):
     api_calls_per_token_per_min: Annotated[int, Field(ge=0, le=10_000_000)] = 1200
     webhooks_per_tenant: Annotated[int, Field(ge=1, le=10_000)] = 20
     webhook_replays_per_hour: Annotated[int, Field(ge=0, le=100_000_000)] = 10_000
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated): the access log's
+    # client is then the address that proxy saw. Empty: the peer's own address (a header anyone can send is ignored).
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
 
     # E-mail, the alert chain's last channel (unset host: no e-mail channel). "starttls" insists on the upgrade.
     smtp_host: str | None = None
@@ -80,6 +84,11 @@ class Settings(BaseModel):
     smtp_sender_name: str = "leadbot"
     # At most a minute: an alert's attempts run inside one job with a bounded timeout.
     smtp_timeout_s: Annotated[float, Field(gt=0, le=60)] = 30.0
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, v: Any) -> Any:
+        return [part.strip() for part in v.split(",") if part.strip()] if isinstance(v, str) else v
 
     @field_validator("database_url")
     @classmethod

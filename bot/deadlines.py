@@ -104,7 +104,8 @@ async def _upsert(lead_id: int, fence: int, values: dict[str, Any]) -> Deadline 
         if await Deadline.exists(lead_id=lead_id, kind=KIND):
             break
         try:
-            return await Deadline.create(lead_id=lead_id, kind=KIND, **values)
+            async with in_transaction():  # a savepoint inside the lead's transaction: a lost race rolls back alone
+                return await Deadline.create(lead_id=lead_id, kind=KIND, **values)
         except IntegrityError:
             continue  # created concurrently: compare fences again
     return await Deadline.get_or_none(lead_id=lead_id, kind=KIND)
@@ -125,8 +126,9 @@ async def cancel_lock(tenant_id: int, payload: Mapping[str, Any]) -> None:
         if await Deadline.exists(lead_id=lead_id, kind=KIND):
             return
         try:  # the arm has not been carried out yet: leave a tombstone it cannot overwrite
-            await Deadline.create(lead_id=lead_id, kind=KIND, tenant_id=tenant_id, due_at=datetime.now(UTC),
-                                  fence=fence, state=DeadlineState.CANCELLED)
+            async with in_transaction():
+                await Deadline.create(lead_id=lead_id, kind=KIND, tenant_id=tenant_id, due_at=datetime.now(UTC),
+                                      fence=fence, state=DeadlineState.CANCELLED)
             return
         except IntegrityError:
             continue

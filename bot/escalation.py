@@ -43,6 +43,12 @@ class AlertKind(enum.StrEnum):
     STALE_DEAL = "stale_deal"  # to the manager: an open deal went quiet
 
 
+# An alert's text says what happened and is the same on every channel (SMS and e-mail have no buttons); the chat
+# card adds what its own buttons do, by kind (the e-mail offers its links instead, see `bot.notify.email`).
+CHAT_ACTIONS: Mapping[str, str] = {
+    AlertKind.LOCK_REMINDER: "联系后点「已联系」。",
+    AlertKind.LOCK_BREACHED: "也可点「我来处理」接手。",
+}
 HEADLINES: Mapping[str, str] = {
     AlertKind.LOCK_REMINDER: "联系时限已到",
     AlertKind.LOCK_BREACHED: "超时未联系",
@@ -216,13 +222,13 @@ def step_effects(
     due = _local(plan.due_at, tz)
     rep = lead.assignee_name or "负责人"
     if action is StepAction.REMIND_REP:
-        text = f"线索「{_name(lead)}」的联系时限（{due}）已到，请尽快联系客户，联系后点「已联系」。"
+        text = f"线索「{_name(lead)}」的联系时限（{due}）已到，请尽快联系客户。"
         return (AlertSpec(plan.assignee_id, AlertKind.LOCK_REMINDER, HEADLINES[AlertKind.LOCK_REMINDER], text,
                           lead.id, key, lock),)
     if action is StepAction.ALERT_MANAGER:
         if plan.manager_id is None:
             return ()
-        text = f"{rep} 未在时限（{due}）内联系线索「{_name(lead)}」，请跟进，或点「我来处理」接手。"
+        text = f"{rep} 未在时限（{due}）内联系线索「{_name(lead)}」，请跟进。"
         return (AlertSpec(plan.manager_id, AlertKind.LOCK_BREACHED, HEADLINES[AlertKind.LOCK_BREACHED], text,
                           lead.id, key, lock),)
     return (Handover(lead.id, plan.assignee_id, to_pool=action is StepAction.RELEASE),)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bot import leadstore, outbox, routing
@@ -32,6 +32,7 @@ from bot.actions import (
 )
 from bot.audit import AuditEvent
 from bot.errors import LeadbotError
+from bot.logs import bind
 from bot.services import Services
 from bot.tenant_settings import TenantSettings
 from bot.workflow import decide
@@ -64,13 +65,6 @@ def user_view(user: User, open_leads: int = 0) -> lt.UserView:
 async def tenant_settings(tenant_id: int) -> TenantSettings:
     tenant = await Tenant.get(id=tenant_id)
     return TenantSettings.of(tenant.settings)
-
-
-async def response_due(tenant_id: int, start: datetime, minutes: int) -> datetime:
-    """When a response lock started at `start` runs out: `minutes` of the tenant's working time later."""
-    tenant = await Tenant.get(id=tenant_id)
-    calendar = TenantSettings.of(tenant.settings).calendar_for(tenant.timezone)
-    return calendar.add(start, timedelta(minutes=minutes)).astimezone(UTC)
 
 
 def _effect_rows(effects: Sequence[Effect], at: datetime) -> list[tuple[str, dict[str, Any]]]:
@@ -128,6 +122,7 @@ async def act(
     With `inline`, follow-ups run before returning (a worker answering a click); otherwise a job runs them (a web
     handler must answer fast and never wait on a platform).
     """
+    bind(tenant=actor.tenant_id, lead=lead_id)
     settings = (await tenant_settings(actor.tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         lead = await leadstore.load(lead_id, actor.tenant_id)
@@ -184,7 +179,7 @@ async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
     return [_rule_value(r) for r in await RuleRow.filter(tenant_id=tenant_id).order_by("position", "id")]
 
 
-async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.MANUAL,
+async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
                      inline: bool = False, now: datetime | None = None) -> Outcome | None:
     """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed."""
     settings = (await tenant_settings(tenant_id)).workflow.to_value()

@@ -46,6 +46,21 @@ IN_TRANSACTION: list[Callable[[StoredChange], Awaitable[None]]] = []
 AFTER_COMMIT: list[Callable[[StoredChange], None]] = []
 
 
+# Follow-ups whose database part is written with the change itself, by outbox kind: a reader must never see the
+# change without it (a lead assigned, its response deadline not yet there). The outbox row still follows, for the
+# part outside the database (the Redis timer); its handler finds the row written and only completes it.
+RowWriter = Callable[[int, dict[str, Any]], Awaitable[Any]]
+WRITTEN_WITH_CHANGE: dict[str, RowWriter] = {}
+
+
+def written_with_change(kind: str) -> Callable[[RowWriter], RowWriter]:
+    def register(fn: RowWriter) -> RowWriter:
+        WRITTEN_WITH_CHANGE[kind] = fn
+        return fn
+
+    return register
+
+
 def on_change(hook: Callable[[StoredChange], Awaitable[None]]) -> Callable[[StoredChange], Awaitable[None]]:
     IN_TRANSACTION.append(hook)
     return hook
@@ -183,9 +198,12 @@ async def save(
 
 
 async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
-    """Insert follow-up rows (inside the caller's transaction, if any); returns their ids in order."""
+    """Insert follow-up rows (inside the caller's transaction, if any), writing first what is written with the
+    change (`WRITTEN_WITH_CHANGE`); returns their ids in order."""
     ids = []
     for kind, payload in rows:
+        if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
+            await writer(tenant_id, payload)
         ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload)).id)
     return ids
 

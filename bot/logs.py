@@ -3,16 +3,24 @@
 Masking happens in the formatter, after `%`-interpolation, so a phone number passed as an argument is caught too.
 Secrets are kept out of log calls by construction; as a second line of defence every secret the process opens
 is registered here and replaced by `***` wherever it would appear.
+
+What a line is about travels as data, not only inside its text: `bound(request_id=..., tenant=..., app=...,
+lead=..., job=...)` sets those fields in a context variable for the block (and every task it starts), and each
+record logged meanwhile carries them: keys of the JSON object, `key=value` pairs at the end of a text line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import re
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 # Mainland mobiles (+86 optional) and other E.164 numbers; e-mail addresses.
@@ -52,9 +60,47 @@ def mask(text: str) -> str:
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
 
 
+# The fields a record is about, in the order a text line shows them.
+CONTEXT_FIELDS = ("request_id", "tenant", "app", "lead", "job")
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "leadbot_log_context", default=MappingProxyType({}))
+
+
+@contextlib.contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Records logged inside the block carry `fields` (None values are left out; inner blocks add to outer ones)."""
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to the current context until it ends (a request's or a job's task): for what is learnt midway,
+    such as the tenant a token belongs to."""
+    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def context() -> dict[str, Any]:
+    return dict(_context.get())
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound context onto each record (fields given with `extra=` win)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
 class MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record))
+        text = super().format(record)
+        fields = " ".join(f"{k}={getattr(record, k)}" for k in CONTEXT_FIELDS if hasattr(record, k))
+        return mask(f"{text} [{fields}]" if fields else text)
 
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -80,6 +126,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "info", fmt: str = "text", stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(ContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -91,6 +138,7 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: Any = None) ->
     handler._leadbot = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # Third-party chatter that would log every request or every SQL statement at INFO.
-    for name in ("aiohttp.access", "tortoise", "aiosqlite", "asyncio", "faster_whisper", "jieba"):
+    # Third-party chatter that would log every request, SQL statement or job start and end at INFO (arq's own lines
+    # were two thirds of an idle service's log; our `job` wrapper logs each run once, with its outcome).
+    for name in ("aiohttp.access", "tortoise", "aiosqlite", "asyncio", "faster_whisper", "jieba", "arq"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

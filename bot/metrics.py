@@ -26,6 +26,9 @@ JOB_LATENCY = Histogram(
     "leadbot_job_duration_seconds", "Job run time", ["function"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+HOLIDAY_SCHEDULE_MISSING = Gauge(
+    "leadbot_holiday_schedule_missing", "1 when a year's official holiday schedule is needed (this year; the next one "
+    "from 1 November) and not known: deadlines would count its holidays as working days", ["year"])
 TOKEN_REFRESHES = Counter("leadbot_token_refreshes_total", "Access tokens fetched from a platform", ["platform"])
 
 # Voice notes (bot.voice, bot.jobs.voice). Workers set the backlog when they queue or start a transcription, so

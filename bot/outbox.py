@@ -3,7 +3,9 @@
 The job that committed a change runs its follow-ups at once (the fast path: a click's card update must not wait for
 a queue); if that process dies first, `sweep_outbox` finds the rows still pending and queues them. A row is claimed
 before it runs, so the fast path and the sweeper never run it twice at the same time; a follow-up that fails is
-retried later with backoff, and each handler is written to be safe to run again.
+retried later with backoff, and each handler is written to be safe to run again. A row's claim names the worker
+holding it: when that worker dies (SIGKILL, OOM), the reclaimer hands the row on at once (`release_dead_claims`)
+instead of letting the claim run out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 from tortoise.expressions import F, Q
 
 from bot.errors import PlatformError
+from bot.logs import bound
 from bot.services import Services
+from bot.worker_heartbeat import worker_id
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -40,7 +44,7 @@ async def _claim(row_id: int) -> Outbox | None:
     now = datetime.now(UTC)
     claimed = await Outbox.filter(
         Q(id=row_id, done_at=None) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
-    ).update(claimed_until=now + timedelta(seconds=CLAIM_S), attempts=F("attempts") + 1)
+    ).update(claimed_until=now + timedelta(seconds=CLAIM_S), claimed_by=worker_id(), attempts=F("attempts") + 1)
     return await Outbox.get_or_none(id=row_id) if claimed else None
 
 
@@ -49,6 +53,11 @@ async def run_one(services: Services, row_id: int) -> bool:
     row = await _claim(row_id)
     if row is None:
         return not await Outbox.filter(id=row_id, done_at=None).exists()
+    with bound(tenant=row.tenant_id, lead=row.lead_id):
+        return await _run_claimed(services, row)
+
+
+async def _run_claimed(services: Services, row: Outbox) -> bool:
     handler = HANDLERS.get(row.kind)
     try:
         if handler is None:
@@ -63,6 +72,7 @@ async def run_one(services: Services, row_id: int) -> bool:
         await Outbox.filter(id=row.id).update(
             last_error=f"{type(e).__name__}: {e}"[:2000],
             claimed_until=datetime.now(UTC) + timedelta(seconds=backoff),
+            claimed_by=None,  # a backoff, not a claim: it holds whichever worker dies
             done_at=datetime.now(UTC) if give_up else None,
             gave_up=give_up,
         )
@@ -86,6 +96,25 @@ async def pending_due(limit: int = 500) -> list[int]:
         Q(done_at=None) & Q(created_at__lt=old) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
     ).order_by("id").limit(limit).values_list("id", flat=True)
     return list(rows)
+
+
+async def release_dead_claims(alive: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """Hand on the rows claimed by workers that are gone (`alive(claimed_by)` False); returns (id, attempts) of each.
+
+    Compare-and-set on the claimer: a row a live worker claimed meanwhile is left to it.
+    """
+    now = datetime.now(UTC)
+    rows = await Outbox.filter(done_at=None, claimed_until__gt=now, claimed_by__isnull=False).values(
+        "id", "claimed_by", "attempts")
+    freed = []
+    for row in rows:
+        if alive(row["claimed_by"]):
+            continue
+        if await Outbox.filter(id=row["id"], claimed_by=row["claimed_by"], done_at=None).update(claimed_until=None,
+                                                                                               claimed_by=None):
+            log.warning("outbox %d: its worker %s is gone, handed on", row["id"], row["claimed_by"])
+            freed.append((row["id"], row["attempts"]))
+    return freed
 
 
 def payload(row: Outbox) -> dict[str, Any]:

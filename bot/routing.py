@@ -180,7 +180,7 @@ def route_and_assign(
     now: datetime,
     *,
     settings: WorkflowSettings = DEFAULT_SETTINGS,
-    cause: Cause = Cause.MANUAL,
+    cause: Cause = Cause.ROUTING,
     source: EventSource = EventSource.SYSTEM,
 ) -> tuple[RouteResult, Decision | None]:
     """Route, then assign through the workflow as the system (intake, or the escalation ladder's reassign).
@@ -192,7 +192,9 @@ def route_and_assign(
     lead = replace(lead, priority=result.priority)
     system = Actor.system(lead.tenant_id)
     if result.assignee is not None:
-        return result, decide(lead, Assign(result.assignee, cause), system, now, settings=settings, source=source)
+        chosen_by = next((f"rule #{r.id} {r.name}" for r in rules if r.id == result.rule_id), "")
+        return result, decide(lead, Assign(result.assignee, cause, rule=chosen_by), system, now, settings=settings,
+                              source=source)
     if lead.assignee_id is None:
         return result, None
     return result, decide(lead, ReleaseToPool(cause), system, now, settings=settings, source=source)

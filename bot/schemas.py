@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel, field_validator
 
-from bot.notify.phone import InvalidPhone, normalize_phone
+from bot.notify.phone import InvalidPhone, normalize_mobile, normalize_phone
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.wecom.config import WeComCredentials
 from storage.models import AppStatus, Role, TokenScope
@@ -42,8 +42,19 @@ def normalise_phone(v: str) -> str:
         raise ValueError("not a valid phone number") from None
 
 
+def normalise_mobile(v: str) -> str:
+    """A number alerts can be texted to: E.164, and mobile (a landline is refused, not discovered at 3 a.m.)."""
+    try:
+        return normalize_mobile(v)
+    except InvalidPhone as e:
+        raise ValueError("not a mobile number: SMS alerts cannot reach it" if "mobile" in str(e)
+                         else "not a valid phone number") from None
+
+
 TimeZone = Annotated[str, AfterValidator(_tz)]
 Phone = Annotated[str, Field(max_length=32), AfterValidator(normalise_phone)]
+# A person's own number, where the SMS channel reaches them (a lead's contact number may be any phone).
+MobilePhone = Annotated[str, Field(max_length=32), AfterValidator(normalise_mobile)]
 
 
 class Strict(BaseModel):
@@ -163,7 +174,7 @@ class UserIn(Strict):
     manager_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     wecom_userid: Ident | None = None
     dingtalk_staff_id: Ident | None = None
-    phone: Phone | None = None
+    phone: MobilePhone | None = None
     email: EmailStr | None = None
     region: Label | None = None
     industries: list[Label] = Field(default_factory=list, max_length=50)
@@ -176,7 +187,7 @@ class UserPatch(Strict):
     manager_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     wecom_userid: Ident | None = None
     dingtalk_staff_id: Ident | None = None
-    phone: Phone | None = None
+    phone: MobilePhone | None = None
     email: EmailStr | None = None
     region: Label | None = None
     industries: list[Label] | None = Field(default=None, max_length=50)

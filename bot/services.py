@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 from arq.connections import ArqRedis
 
+from bot import holidays
 from bot.apps import AppCache
 from bot.config import Settings
 from bot.logs import register_secret
@@ -88,6 +89,11 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     await db.open_db(settings, migrate=migrate)
     redis = embedded = http = watch = None
     try:
+        await holidays.refresh()  # the official schedules an admin loaded, before the first deadline is counted
+    except Exception as e:  # not migrated yet (`migrate=False`): the refresher reads them once it can
+        log.warning("holiday schedules not read at start: %s", e)
+    fresh = asyncio.create_task(holidays.keep_fresh())
+    try:
         if settings.redis_url is None:
             embedded = await start_embedded(settings)
             watch = asyncio.create_task(embedded.keep_running())
@@ -98,10 +104,11 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                        broker=TokenBroker(redis, box), http=http, admin_token=admin_token,
                        apps=AppCache(box), embedded=embedded)
     finally:
-        if watch is not None:
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
+        for task in (watch, fresh):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if http is not None:
             await http.close()
         if redis is not None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot import holidays
 from bot.board.figures import JUDGED
 from bot.escalation import DEFAULT_ACK_KINDS, DEFAULT_STEPS, EscalationSettings, Step, StepAction, needs_ack
 from bot.leadtypes import DEFAULT_URGENCY_TAGS, IntentTier, WorkflowSettings
@@ -317,5 +318,6 @@ class TenantSettings(_Section):
         return cls.model_validate(raw)
 
     def calendar_for(self, timezone: str) -> WorkCalendar:
-        return WorkCalendar(timezone, hours=[tuple(p) for p in self.calendar.hours], overrides=self.calendar.overrides)
+        return WorkCalendar(timezone, hours=[tuple(p) for p in self.calendar.hours], overrides=self.calendar.overrides,
+                            official=holidays.official())
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
+from bot import metrics
 from storage import redis_keys
 from storage.secrets import SecretBox
 
@@ -101,6 +102,7 @@ class TokenBroker:
     async def _refresh(self, key: str, platform: str, app_id: int | str, fetch: Fetch) -> _Cached:
         token, lifetime_s = await fetch()
         self.fetches += 1
+        metrics.TOKEN_REFRESHES.labels(platform).inc()
         cached = _Cached(token, self._clock() + float(lifetime_s))
         ttl_s = max(1, int(lifetime_s))
         value = {"enc": self._box.seal(token, _PURPOSE), "sha": _digest(token), "expires_at": cached.expires_at}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -27,8 +28,13 @@ from storage.redis import connect
 log = logging.getLogger(__name__)
 
 FUNCTIONS = [*inbound.FUNCTIONS, *followups.FUNCTIONS, *voice.FUNCTIONS, *timers.FUNCTIONS]
-CRON_JOBS = [*followups.CRON_JOBS, *webhook_jobs.CRON_JOBS, *timers.CRON_JOBS, *board.CRON_JOBS,
-             *reclaim.CRON_JOBS]
+# A cron run keeps its result a while: arq refuses to queue a job id that has one, so another worker's cron, a moment
+# behind, does not queue the same run again after it finished. arq keeps none for cron jobs by default, and such a
+# second copy sat behind the finished run's in-progress mark (kept a minute) until the reclaimer "took it back".
+CRON_RESULT_S = 300
+CRON_JOBS = [dataclasses.replace(c, keep_result_s=CRON_RESULT_S)
+             for c in (*followups.CRON_JOBS, *webhook_jobs.CRON_JOBS, *timers.CRON_JOBS, *board.CRON_JOBS,
+                       *reclaim.CRON_JOBS)]
 # Poll often: a card click waits for the next poll before its job starts (arq's default 0.5 s is too slow).
 POLL_DELAY_S = 0.02
 SHUTDOWN_GRACE_S = 10.0
@@ -184,7 +190,8 @@ async def _reclaim(services: Services, worker: Worker) -> None:
     """Jobs a killed worker held are run again now, not once arq's in-progress mark runs out (minutes)."""
     try:
         await reclaim.reclaim(services.redis, worker.in_progress_timeout_s)
-    except Exception:  # Redis down at start: the reclaim cron does it once it is back
+        await reclaim.reclaim_outbox(services)
+    except Exception:  # Redis or the database down at start: the reclaim cron does it once they are back
         log.exception("taking back the jobs of dead workers failed")
 
 

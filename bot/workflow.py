@@ -277,7 +277,7 @@ def _assign(lead: Lead, action: Assign, actor: Actor, now: datetime, settings: W
         return refuse(RefusalCode.BAD_TARGET, f"「{to.name or to.id}」不可接收线索（已停用或不在本企业）")
     if to.id == lead.assignee_id:
         return refuse(RefusalCode.ALREADY, "线索已由该成员负责")
-    return _hand_over(lead, to.id, to.name, to.manager_id, actor, now, settings, action.cause)
+    return _hand_over(lead, to.id, to.name, to.manager_id, actor, now, settings, action.cause, rule=action.rule)
 
 
 def _hand_over(
@@ -289,6 +289,8 @@ def _hand_over(
     now: datetime,
     settings: WorkflowSettings,
     cause: Cause,
+    *,
+    rule: str = "",
 ) -> _Change:
     """Give the lead to a new assignee: from the pool it becomes 已分配, otherwise it keeps its stage."""
     fields: dict[str, Any] = dict(assignee_id=to_id, assignee_name=to_name, assignee_manager_id=to_manager)
@@ -304,7 +306,7 @@ def _hand_over(
         effects += _notify(lead.assignee_id, actor, NotifyKind.REASSIGNED_AWAY, lead, text)
     if bounced:
         effects += _flag(lead, new, actor)
-    return _Change(new, effects, reason=str(cause))
+    return _Change(new, effects, reason=f"{cause}: {rule}" if rule else str(cause))
 
 
 def _flag(old: Lead, new: Lead, actor: Actor) -> tuple[Effect, ...]:

@@ -1,10 +1,10 @@
 """Working-time arithmetic on a tenant's calendar: office hours, lunch break, weekends, Chinese holidays and 调休.
 
 Response-lock deadlines count working time only: a lead assigned on Friday at 17:30 with a 2 h limit is due on
-Monday at 10:30 (or later if Monday is a holiday). Day status comes from, in order: the admin's overrides, the
-`chinese_calendar` package (public holidays and the make-up workdays that fall on weekends), then plain weekends
-for years the package does not know yet: the State Council announces next year's holidays late in the year, so
-admins fill that gap with overrides.
+Monday at 10:30 (or later if Monday is a holiday). Day status comes from, in order: the tenant's overrides, the
+official schedule an admin loaded for that year (`bot.holidays`: the State Council announces next year's holidays
+late in the year), the `chinese_calendar` package (public holidays and the make-up workdays that fall on weekends),
+then plain weekends for a year nobody knows yet.
 
 Pure: no clock, no I/O. Aware datetimes in, aware datetimes in the tenant's zone out. Arithmetic is done on UTC
 instants because subtracting two aware datetimes that share a tzinfo object compares wall clocks, which is wrong
@@ -17,6 +17,7 @@ import functools
 import itertools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,18 +68,33 @@ def _package_says_workday(d: date) -> bool | None:
             _warned_years.add(d.year)
             log.warning(
                 "no public-holiday data for %d in chinese_calendar %s: counting weekends only; "
-                "add that year's holidays as calendar overrides",
+                "load that year's official schedule with `leadbot holidays load FILE`",
                 d.year,
                 getattr(chinese_calendar, "__version__", "?"),
             )
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class OfficialDays:
+    """Official schedules of whole years: `days` maps each holiday to False and each make-up workday to True; any
+    other day of one of `years` is worked Monday to Friday."""
+
+    days: Mapping[date, bool] = field(default_factory=dict)
+    years: frozenset[int] = frozenset()
+
+    def says(self, d: date) -> bool | None:
+        if d.year not in self.years:
+            return None
+        return self.days.get(d, d.weekday() < 5)
+
+
 class WorkCalendar:
     """One tenant's working time.
 
     `hours` are the working periods of a working day, in order ("09:00"-"12:00", "13:30"-"18:00" by default);
-    `overrides` maps a date to True (a working day) or False (a day off) and wins over everything else.
+    `overrides` maps a date to True (a working day) or False (a day off) and wins over everything else; `official`
+    holds the schedules an admin loaded (they win over the bundled package for their years).
     """
 
     def __init__(
@@ -86,6 +102,7 @@ class WorkCalendar:
         tz: str,
         hours: Sequence[tuple[TimeLike, TimeLike]] = DEFAULT_HOURS,
         overrides: Mapping[date, bool] | None = None,
+        official: OfficialDays | None = None,
     ) -> None:
         try:
             self.tz = ZoneInfo(tz)
@@ -94,11 +111,14 @@ class WorkCalendar:
         self.hours = _parse_hours(hours)
         # Read-only, because the per-day cache below depends on it: a changed calendar is a new WorkCalendar.
         self.overrides: Mapping[date, bool] = MappingProxyType(dict(overrides or {}))
+        self.official = official or OfficialDays()
         self._periods_cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     def is_working_day(self, d: date) -> bool:
         if d in self.overrides:
             return self.overrides[d]
+        if (said := self.official.says(d)) is not None:
+            return said
         known = _package_says_workday(d)
         return known if known is not None else d.weekday() < 5
 

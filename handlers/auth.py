@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot import quotas
 from bot.appkeys import SERVICES
+from bot.logs import bind
 from handlers.http import HttpProblem
 from storage.models import ApiToken, TokenScope
 
@@ -86,4 +87,5 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
     now = datetime.now(UTC)
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
+    bind(tenant=row.tenant_id)  # the rest of the request's log lines are about this tenant
     return Principal(row.tenant_id, row.scope, row.id)

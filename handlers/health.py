@@ -1,7 +1,8 @@
 """Liveness, readiness and metrics.
 
 `/readyz` answers 200 only when the database and Redis answer and a worker has sent a heartbeat recently: a web
-process that can queue jobs nobody will run is not ready.
+process that can queue jobs nobody will run is not ready. It also shows, without failing on it, whether the official
+holiday schedules deadlines need are known (`holidays`: this year's, and from 1 November the next one's).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot import metrics
+from bot import holidays, metrics
 from bot.appkeys import SERVICES
 from bot.worker_heartbeat import live_workers
 from storage import db
@@ -54,6 +55,8 @@ async def readyz(request: web.Request) -> web.Response:
     ok = all(passed for passed, _ in checks.values())
     body: dict = {"status": "ready" if ok else "not ready",
                   "checks": {k: {"ok": passed, "detail": d} for k, (passed, d) in checks.items()}}
+    missing = holidays.observe(holidays.today())
+    body["holidays"] = {"ok": not missing, "missing_years": missing, "detail": holidays.describe(missing)}
     if checks["database"][0]:
         apps = await App.all().order_by("id").values("id", "platform", "status", "verified_at")
         body["apps"] = [{**a, "status": str(a["status"]),
@@ -67,6 +70,7 @@ async def metrics_view(request: web.Request) -> web.Response:
         metrics.QUEUE_DEPTH.set(await asyncio.wait_for(services.queue.depth(), CHECK_TIMEOUT_S))
     except Exception:  # metrics must still be served while Redis is down; the depth is just stale
         pass
+    holidays.observe(holidays.today())
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -6,8 +6,11 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -17,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from bot import metrics
 from bot.appkeys import SERVICES
 from bot.errors import Conflict, Forbidden, InvalidField, LeadbotError, NotFound
+from bot.logs import bound
 from bot.quotas import QuotaExceeded
 from storage.outage import is_outage
 
@@ -152,24 +156,73 @@ def _samples(route: str, method: str, status: int) -> tuple[Any, Any]:
     return (metrics.HTTP_REQUESTS.labels(route, method, str(status)), metrics.HTTP_LATENCY.labels(route, method))
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def request_id_of(request: web.Request) -> str:
+    """The caller's X-Request-Id when it is a plain token (a proxy's or a client's), else a new one."""
+    given = request.headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+
+
+def client_address(request: web.Request, trusted: Sequence[IPv4Network | IPv6Network]) -> str:
+    """Who made the request: the peer, or, when the peer is a trusted proxy, the right-most address in
+    X-Forwarded-For that is not one (each trusted proxy appends the address it saw; a client can forge only what
+    is left of that)."""
+    peer = request.remote or ""
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop if _is_ip(hop) else peer
+    return hops[0] if hops else peer
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line and one metrics sample per request, whatever happened inside."""
+    """One log line and one metrics sample per request, whatever happened inside; every line logged while the
+    request is handled carries its request id (and the app or lead its path names)."""
     started = time.perf_counter()
     status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as e:
-        status = e.status
-        raise
-    finally:
-        elapsed = time.perf_counter() - started
-        count, latency = _samples(_route_name(request), request.method, status)
-        count.inc()
-        latency.observe(elapsed)
-        log.info("%s %s %d %.1fms", request.method, request.path, status, elapsed * 1000)
+    request_id = request_id_of(request)
+    match = request.match_info
+    with bound(request_id=request_id, app=match.get("app_id"), lead=match.get("id") if "/leads/" in request.path
+               else None):
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers["X-Request-Id"] = request_id
+            return response
+        except web.HTTPException as e:
+            status = e.status
+            e.headers["X-Request-Id"] = request_id
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            count, latency = _samples(_route_name(request), request.method, status)
+            count.inc()
+            latency.observe(elapsed)
+            client = client_address(request, request.app[SERVICES].settings.trusted_proxies)
+            log.info("%s %s %d %.1fms client=%s", request.method, request.path, status, elapsed * 1000, client,
+                     extra={"method": request.method, "path": request.path, "status": status,
+                            "duration_ms": round(elapsed * 1000, 1), "client": client})
 
 
 def own_body_limit(handler: Handler) -> Handler:

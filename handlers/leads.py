@@ -59,12 +59,8 @@ async def create_lead(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     actor = lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
     row, created = await leadservice.create_lead(services, tenant_id, data.values(), actor)
+    # The deadline is written with the assignment (one transaction): what this answer shows, every reader sees.
     out = await leadqueries.one(tenant_id, row.id, with_events=False)
-    if created and out is not None and out.assigned_at is not None and out.response_deadline is None:
-        # The timer row is written by a follow-up that may not have run yet: state the deadline it will have.
-        minutes = (await leadservice.tenant_settings(tenant_id)).workflow.to_value().deadline_minutes_for(
-            lt.deadline_tier(await leadservice.leadstore.load(row.id, tenant_id)))
-        out.response_deadline = await leadservice.response_due(tenant_id, out.assigned_at, minutes)
     return json_out(out, 201 if created else 200)
 
 

@@ -1,8 +1,11 @@
 """`/admin/tenants/{id}/settings`: a tenant's settings, section by section (`bot.tenant_settings`).
 
-Each section given replaces the stored one and the result is validated as a whole before it is stored. SMS
-credentials arrive in plain text, are sealed before they are stored and are never shown again (`secret_set` says
-one is stored).
+A PATCH is a JSON Merge Patch (RFC 7396) of the stored settings: objects are merged key by key, `null` removes a key
+(it falls back to its default), anything else (a list, a number, a string) replaces the stored value. So switching
+the SMS provider leaves `lead_url` and `ack_timeout_s` alone. One exception, because two providers' fields cannot
+mix: an `sms` object naming another provider than the stored one replaces the stored `sms` whole. The result is
+validated as a whole before it is stored. SMS credentials arrive in plain text, are sealed before they are stored
+and are never shown again (`secret_set` says one is stored).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from bot.appkeys import SERVICES
 from bot.errors import ConfigError, InvalidField, LeadbotError
 from bot.tenant_settings import (
+    SMS_SECRET_FIELDS,
     BoardSection,
     CalendarSection,
     EscalationSection,
@@ -27,7 +31,7 @@ from bot.urlguard import check_literal
 from handlers.admin import _id
 from handlers.admin import api as admin_api
 from handlers.auth import Principal, authenticate
-from handlers.http import HttpProblem, json_out, read_model
+from handlers.http import HttpProblem, json_out, read_json
 from storage.models import Tenant, TokenScope
 
 SECTIONS = ("workflow", "escalation", "calendar", "notify", "board")
@@ -69,7 +73,9 @@ class NotifyIn(NotifySection):
 
 
 class SettingsPatch(BaseModel):
-    """Each section given replaces the stored one (validated as a whole); sections left out are kept."""
+    """A JSON Merge Patch (RFC 7396) of the settings: objects merge key by key, `null` removes a key (back to its
+    default), other values replace; an `sms` naming another provider replaces the stored one whole. The merged
+    settings are validated as a whole; sections left out are kept."""
 
     model_config = {"extra": "forbid"}
     workflow: WorkflowSection | None = None
@@ -113,28 +119,71 @@ async def show_settings(request: web.Request) -> web.Response:
     return json_out(_shown(TenantSettings.of(tenant.settings)))
 
 
-@admin_api.route("PATCH", "/admin/tenants/{id}/settings", summary="Replace sections of a tenant's "
-                 "settings (each given section is replaced; the whole is validated)", tags=("tenants",),
-                 body=SettingsPatch, response=SettingsOut)
+@admin_api.route("PATCH", "/admin/tenants/{id}/settings", summary="Change a tenant's settings (a JSON Merge "
+                 "Patch, RFC 7396; the merged whole is validated)", tags=("tenants",), body=SettingsPatch,
+                 response=SettingsOut)
 async def update_settings(request: web.Request) -> web.Response:
     _, tenant = await _tenant(request)
-    patch = await read_model(request, SettingsPatch)
+    patch = await read_json(request)
+    if not isinstance(patch, dict):
+        raise HttpProblem(400, "invalid", "the body must be a JSON object of settings sections")
+    for name, section in patch.items():
+        if name not in SECTIONS:
+            raise HttpProblem(400, "invalid", "not a settings section", field=name)
+        if section is not None and not isinstance(section, dict):
+            raise HttpProblem(400, "invalid", "a section is a JSON object (or null to reset it)", field=name)
     services = request.app[SERVICES]
     stored = dict(tenant.settings or {})
-    for name in patch.model_fields_set & set(SECTIONS):
-        section = getattr(patch, name)
-        if isinstance(section, BaseModel):
-            value = section.model_dump(mode="json", exclude_none=name == "notify")
-        else:  # `board` is a plain mapping (validated with the whole below); null resets a section
-            value = section or {}
+    for name, section in patch.items():
         if name == "notify":
-            value = seal_notify(value, services.box, stored.get("notify"))
-            _require_secret(value.get("sms"))
-        stored[name] = value
+            merged = _merged_notify(stored.get("notify"), section, services.box)
+        else:
+            merged = merge_patch(stored.get(name), section)
+        if merged is None:
+            stored.pop(name, None)
+        else:
+            stored[name] = merged
     settings = _validated(stored, tenant.timezone, services.settings.allow_private_urls)
     tenant.settings = stored
     await tenant.save(update_fields=["settings", "updated_at"])
     return json_out(_shown(settings))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: `patch` applied to `target` (neither is modified)."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def _merged_notify(stored: dict[str, Any] | None, section: dict[str, Any] | None, box: Any) -> dict[str, Any] | None:
+    """The stored `notify` section with the patch applied and the SMS secret sealed.
+
+    The new sms object is the stored one merged with the patch's (or the patch's alone when it names another
+    provider), without the stored sealed secret: `seal_notify` puts that back only for the same provider and key.
+    """
+    sms = (section or {}).get("sms")
+    if not isinstance(sms, dict):
+        return merge_patch(stored, section)
+    if sealed := sorted(k for k in sms if k.endswith("_sealed")):
+        raise InvalidField(f"notify.sms.{sealed[0]}", "not accepted: send the secret itself, it is sealed here")
+    for plain, _ in SMS_SECRET_FIELDS.values():
+        secret = sms.get(plain)
+        if secret is not None and (not isinstance(secret, str) or not 1 <= len(secret) <= 256):
+            raise InvalidField(f"notify.sms.{plain}", "a string of 1 to 256 characters")
+    old = dict((stored or {}).get("sms") or {})
+    same_provider = sms.get("provider", old.get("provider")) == old.get("provider")
+    base = {k: v for k, v in old.items() if not k.endswith("_sealed")} if same_provider else {}
+    sealed_sms = seal_notify({"sms": merge_patch(base, sms)}, box, stored)["sms"]
+    _require_secret(sealed_sms)
+    merged = merge_patch(stored, {**section, "sms": None})  # type: ignore[dict-item]
+    return {**merged, "sms": sealed_sms}
 
 
 def _require_secret(sms: dict[str, Any] | None) -> None:

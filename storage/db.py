@@ -13,16 +13,26 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
+from tortoise.exceptions import DBConnectionError
 
 from bot.config import Settings
-from storage.private import private_file
+from storage.private import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MODEL_MODULES = ["storage.models", "aerich.models"]
+try:  # what asyncpg raises when the server refuses us (wrong password, no such database) rather than a query
+    from asyncpg.exceptions import InvalidAuthorizationSpecificationError, InvalidCatalogNameError
+
+    _PG_CONNECT: tuple[type[BaseException], ...] = (InvalidAuthorizationSpecificationError, InvalidCatalogNameError)
+except ImportError:  # pragma: no cover - asyncpg is a declared dependency
+    _PG_CONNECT = ()
+# Refused, reset, an unknown host (socket.gaierror), a timeout: asyncpg raises them bare, Tortoise wraps some.
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (OSError, DBConnectionError, *_PG_CONNECT)
 # Any fixed 64-bit number: the advisory lock that serialises migrations across processes on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x1EADB07
 
@@ -45,17 +55,56 @@ def _sqlite_file(url: str) -> Path | None:
     return None if not path or path == ":memory:" else Path(path)
 
 
+class DatabaseUnreachable(Exception):
+    """The database named by LEADBOT_DATABASE_URL cannot be reached (refused, unknown host, wrong password or
+    database): a configuration or operations problem, reported in one line, not a traceback."""
+
+
+def _unreachable(error: BaseException) -> str | None:
+    """Why the database could not be reached, when `error` (or what caused it) says so: the deepest such cause
+    (asyncpg's 'database "x" does not exist' under Tortoise's "Can't establish connection")."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    why = None
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, _CONNECT_ERRORS):
+            why = str(e) or type(e).__name__
+        e = e.__cause__ or e.__context__
+    return why
+
+
+def shown_url(url: str) -> str:
+    """The database URL without its password (it is printed and logged)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 async def open_db(settings: Settings, *, migrate: bool = True) -> None:
     url = settings.effective_database_url()
-    if url.startswith("sqlite") and (path := _sqlite_file(url)) is not None:
-        # Made 0600 before SQLite opens it: its journal and WAL files take the database file's mode.
-        private_file(path)
-        for suffix in ("-wal", "-shm", "-journal"):
-            if (sibling := path.with_name(path.name + suffix)).exists():
-                private_file(sibling)
-    await Tortoise.init(config=tortoise_config(url))
-    if migrate:
-        await apply_migrations(settings)
+    if url.startswith("sqlite"):
+        private_dir(settings.data_dir)
+        if (path := _sqlite_file(url)) is not None:
+            # Made 0600 before SQLite opens it: its journal and WAL files take the database file's mode.
+            private_file(path)
+            for suffix in ("-wal", "-shm", "-journal"):
+                if (sibling := path.with_name(path.name + suffix)).exists():
+                    private_file(sibling)
+    try:
+        await Tortoise.init(config=tortoise_config(url))
+        if migrate:
+            await apply_migrations(settings)
+        elif dialect() == "postgres":
+            await connections.get("default").execute_query("SELECT 1")  # reached now, not at the first command
+    except Exception as e:
+        if (why := _unreachable(e)) is None:
+            raise
+        await Tortoise.close_connections()
+        raise DatabaseUnreachable(f"cannot reach the database at LEADBOT_DATABASE_URL ({shown_url(url)}): "
+                                  f"{why}") from None
 
 
 async def close_db() -> None:

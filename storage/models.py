@@ -196,6 +196,11 @@ class CardInstance(TimestampMixin, models.Model):
     version = fields.IntField(default=0)  # the subject's version it shows
     response_code = fields.CharField(max_length=512, null=True)
     code_expires_at = fields.DatetimeField(null=True)
+    # The code last spent on an update, written before the call, and the version that update carried. A crash
+    # between the platform's answer and ours leaves `spent_version` above `version`: the next update tries that
+    # code again, and the platform's "code used" then means the crashed call went through (not a fresh card).
+    spent_code = fields.CharField(max_length=512, null=True)
+    spent_version = fields.IntField(null=True)
     live = fields.BooleanField(default=True)
 
     class Meta:
@@ -218,8 +223,10 @@ class Outbox(models.Model):
     payload = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     done_at = fields.DatetimeField(null=True, db_index=True)
-    # A runner claims a row until this time; a crashed runner's claim lapses and the sweeper hands it on.
+    # A runner claims a row until this time; a crashed runner's claim lapses and the sweeper hands it on. The
+    # claimer (bot.worker_heartbeat.worker_id) lets the reclaimer hand it on as soon as that worker is dead.
     claimed_until = fields.DatetimeField(null=True)
+    claimed_by = fields.CharField(max_length=128, null=True)
     attempts = fields.IntField(default=0)
     last_error = fields.TextField(null=True)
     gave_up = fields.BooleanField(default=False)  # done_at is set, but it never succeeded
@@ -443,3 +450,17 @@ class WebhookAttempt(models.Model):
     class Meta:
         table = "webhook_attempts"
         indexes = (("subscription_id", "id"),)
+
+
+class HolidayYear(models.Model):
+    """A year's official schedule of public holidays and make-up workdays (调休), as the State Council announces
+    it late in the year before: loaded by an admin (`leadbot holidays load`), it wins over the bundled package."""
+
+    year = fields.IntField(primary_key=True)
+    holidays = fields.JSONField(default=list)  # ISO dates: days off that would be working days
+    workdays = fields.JSONField(default=list)  # ISO dates: weekend days worked (调休)
+    source = fields.CharField(max_length=256, default="")  # e.g. the notice's number
+    loaded_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "holiday_years"

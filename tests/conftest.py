@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis as redis_sync
 
+from bot import holidays
 from bot.config import Settings
 from bot.services import Services, open_services
 from storage.redis import EmbeddedRedis
@@ -145,6 +146,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             from tortoise import connections
 
             await connections.get("default").execute_script(_truncate_all_sql())
+        await holidays.refresh()  # no official schedule a previous test loaded stays in this process
         yield s
         await s.redis.flushdb()
 

@@ -16,6 +16,7 @@ from arq.worker import Function, func
 
 from bot import metrics
 from bot.jobs import reclaim
+from bot.logs import bound
 from bot.services import Services
 from storage import redis_keys
 from storage.outage import is_outage
@@ -79,35 +80,43 @@ SHORT_RESULT_S = 120
 
 
 def job(*, timeout_s: float | None = None, max_tries: int | None = None,
-        keep_result_s: float | None = None) -> Callable[[JobFn], Function]:
-    """Register a coroutine as an arq job with one log line and one metrics sample per run."""
+        keep_result_s: float | None = None, quiet: bool = False) -> Callable[[JobFn], Function]:
+    """Register a coroutine as an arq job with one log line and one metrics sample per run.
+
+    `quiet` (the maintenance crons, every few seconds on every worker): a run that went well is logged at debug
+    only, so an idle service's log stays empty; a retry or a failure is logged as for any job.
+    """
 
     def wrap(fn: JobFn) -> Function:
         name = fn.__name__
 
         @functools.wraps(fn)
         async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            outcome = "ok"
-            try:
-                async with _holding(ctx):
-                    return await fn(ctx, *args, **kwargs)
-            except Retry:
-                outcome = "retry"
-                raise
-            except Exception as e:
-                if is_outage(e):  # the database or Redis away for a while: the job waits, it is not lost
+            # Every line the job logs, its own last one included, carries the job id (and what it binds: the
+            # tenant, app or lead it works on).
+            with bound(job=ctx.get("job_id")):
+                started = time.perf_counter()
+                outcome = "ok"
+                try:
+                    async with _holding(ctx):
+                        return await fn(ctx, *args, **kwargs)
+                except Retry:
                     outcome = "retry"
-                    raise await _outage_retry(ctx, name, e) from e
-                outcome = "error"
-                log.exception("job %s failed id=%s try=%s", name, ctx.get("job_id"), ctx.get("job_try"))
-                raise
-            finally:
-                elapsed = time.perf_counter() - started
-                metrics.JOBS.labels(name, outcome).inc()
-                metrics.JOB_LATENCY.labels(name).observe(elapsed)
-                log.info("job %s %s id=%s try=%s %.1fms", name, outcome, ctx.get("job_id"), ctx.get("job_try"),
-                         elapsed * 1000)
+                    raise
+                except Exception as e:
+                    if is_outage(e):  # the database or Redis away for a while: the job waits, it is not lost
+                        outcome = "retry"
+                        raise await _outage_retry(ctx, name, e) from e
+                    outcome = "error"
+                    log.exception("job %s failed id=%s try=%s", name, ctx.get("job_id"), ctx.get("job_try"))
+                    raise
+                finally:
+                    elapsed = time.perf_counter() - started
+                    metrics.JOBS.labels(name, outcome).inc()
+                    metrics.JOB_LATENCY.labels(name).observe(elapsed)
+                    level = logging.DEBUG if quiet and outcome == "ok" else logging.INFO
+                    log.log(level, "job %s %s id=%s try=%s %.1fms", name, outcome, ctx.get("job_id"),
+                            ctx.get("job_try"), elapsed * 1000)
 
         return func(run, name=name, timeout=timeout_s, max_tries=max_tries, keep_result=keep_result_s)
 

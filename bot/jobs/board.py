@@ -12,7 +12,7 @@ from bot.jobs import job, services
 from bot.jobs.timers import arm
 
 
-@job(timeout_s=300)
+@job(timeout_s=300, quiet=True)
 async def send_digests(ctx: dict[str, Any]) -> None:
     s = services(ctx)
     await arm(s.redis, await digest.send_due(s, datetime.now(UTC)))

@@ -18,7 +18,7 @@ async def process_outbox(ctx: dict[str, Any], ids: list[int]) -> None:
     await outbox.run(services(ctx), ids)
 
 
-@job()
+@job(quiet=True)
 async def sweep_outbox(ctx: dict[str, Any]) -> None:
     """Queue the follow-ups still pending after their grace period (their committer died, or they failed)."""
     s = services(ctx)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.jobs import SHORT_RESULT_S, job, services
+from bot.logs import bind
 from bot.platforms.base import Inbound, InboundKind
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,12 @@ def handles(kind: InboundKind) -> Callable[[InboundHandler], InboundHandler]:
 @job(keep_result_s=SHORT_RESULT_S)
 async def handle_inbound(ctx: dict[str, Any], app_id: int, inbound: dict[str, Any]) -> None:
     message = Inbound.from_dict(inbound)
+    bind(app=app_id)
     app = await services(ctx).apps.get(app_id)
     if app is None or not app.active:
         log.warning("dropping %s from app %s: the app is gone or disabled", message.kind, app_id)
         return
+    bind(tenant=app.tenant_id)
     handler = HANDLERS.get(message.kind)
     if handler is None:
         log.info("no handler for %s from app %d; ignored", message.kind, app_id)

@@ -8,8 +8,11 @@ every job whose holder is dead: arq then runs it again at once, as its next try 
 
 A holder on this host is dead when its process is gone; on another host, when its heartbeat stopped
 (`bot.worker_heartbeat`). A mark with no holder at all (the worker died between arq's mark and ours, or the holder's
-lease lapsed) is taken back once it is older than a few seconds. Only jobs still queued are taken back: arq keeps
-a finished cron job's mark a while on purpose.
+lease lapsed) is taken back once it is older than a few seconds. Only jobs still queued are taken back, and never
+a mark arq keeps alive on purpose: a finished cron run's mark is kept for `keep_cronjob_progress` (60 s), so its TTL
+is at most that, which no running job's mark gets near while reclaimers run (its holder's lease would have lapsed,
+and the job been taken back, minutes before). Reading such a mark's TTL as age was the "no holder after 550 s"
+taken back on an idle service.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from arq import cron
-from arq.constants import default_queue_name, in_progress_key_prefix
+from arq.constants import default_queue_name, in_progress_key_prefix, keep_cronjob_progress
 from redis.asyncio import Redis
 
+from bot import outbox
+from bot.services import Services
 from bot.worker_heartbeat import live_workers, worker_id
 from storage import redis_keys
 
@@ -108,7 +113,7 @@ async def reclaim(redis: Redis, in_progress_s: float, *, queue_name: str = defau
         else:
             ttl_ms = await redis.pttl(key)
             age_s = in_progress_s - ttl_ms / 1000
-            if ttl_ms < 0 or age_s < UNHELD_GRACE_S:
+            if ttl_ms < 0 or age_s < UNHELD_GRACE_S or ttl_ms <= keep_cronjob_progress * 1000:
                 continue
             why = f"no holder after {age_s:.0f} s"
         # Only the mark: the job is still queued, so the next poll of any worker runs it again.
@@ -118,8 +123,19 @@ async def reclaim(redis: Redis, in_progress_s: float, *, queue_name: str = defau
     return taken
 
 
+async def reclaim_outbox(services: Services) -> list[int]:
+    """Queue again, now, the outbox rows claimed by dead workers (a click's card update caught in a killed worker
+    would otherwise wait out its claim, then find its code spent and send a second card)."""
+    live = set(await live_workers(services.redis))
+    freed = await outbox.release_dead_claims(lambda holder: holder_alive(holder, live))
+    for row_id, attempts in freed:
+        await services.queue.enqueue("process_outbox", job_id=f"outbox-reclaim:{row_id}:{attempts}", ids=[row_id])
+    return [row_id for row_id, _ in freed]
+
+
 async def reclaim_jobs(ctx: dict[str, Any]) -> None:
     await reclaim(ctx["services"].redis, float(ctx[IN_PROGRESS_S]))
+    await reclaim_outbox(ctx["services"])
 
 
 CRON_JOBS = [cron(reclaim_jobs, name="reclaim_jobs", second=set(range(0, 60, 5)), unique=True, timeout=30)]

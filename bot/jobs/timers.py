@@ -35,7 +35,7 @@ from arq.constants import (
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
-from bot import alerts, deadlines, outbox
+from bot import alerts, deadlines, leadstore, outbox
 from bot.escalation import Timer
 from bot.jobs import job, services
 from bot.queue import JOB_TTL_MS
@@ -165,18 +165,24 @@ async def advance_alert(ctx: dict[str, Any], alert_id: int, index: int) -> None:
         await arm(s.redis, await alerts.advance(s, alert_id, index, retried=retried))
 
 
-@job(timeout_s=60)
+@job(timeout_s=60, quiet=True)
 async def audit_timers(ctx: dict[str, Any]) -> None:
     await audit(services(ctx))
 
 
-@job(timeout_s=300)
+@job(timeout_s=300, quiet=True)
 async def check_stale_deals(ctx: dict[str, Any]) -> None:
     s = services(ctx)
     await arm(s.redis, await deadlines.check_stale_deals(datetime.now(UTC)))
 
 
 # --- outbox follow-ups (written by bot.leadservice and bot.deadlines) ---------------------------------------------
+
+
+# The deadline row is written in the lead change's transaction (an API reader never sees an assigned lead without
+# its deadline); the follow-up then finds it written and arms its timer in Redis.
+leadstore.written_with_change("arm_lock")(deadlines.arm_lock)
+leadstore.written_with_change("cancel_lock")(deadlines.cancel_lock)
 
 
 @outbox.handles("arm_lock")

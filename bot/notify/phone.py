@@ -28,6 +28,14 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def normalize_mobile(raw: str, region: str = DEFAULT_REGION) -> str:
+    """`normalize_phone`, refusing numbers that cannot take an SMS (a landline such as 021-62345678)."""
+    e164 = normalize_phone(raw, region)
+    if not is_mobile(e164):
+        raise InvalidPhone(f"not a mobile number (SMS cannot reach it): {mask_phone(e164)}")
+    return e164
+
+
 def is_mobile(e164: str) -> bool:
     """True for numbers that can take an SMS (mobile, or fixed-or-mobile where the plan does not say)."""
     kind = phonenumbers.number_type(phonenumbers.parse(e164))

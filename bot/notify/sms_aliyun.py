@@ -27,13 +27,17 @@ import aiohttp
 from yarl import URL
 
 from bot.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply, clip
-from bot.notify.phone import InvalidPhone, mask_phone, national_digits, normalize_phone
+from bot.notify.phone import InvalidPhone, mask_phone, national_digits, normalize_mobile
 
 API_BASE = "https://dysmsapi.aliyuncs.com"
 ACTION = "SendSms"
 VERSION = "2017-05-25"
 ALGORITHM = "ACS3-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# Sent and signed explicitly: an HTTP client adds a Content-Type of its own to a POST without one (aiohttp:
+# application/octet-stream), and V3 refuses a content-type it receives unsigned (IncompleteSignature). The RPC
+# form type is what the official SDK labels RPC parameters with.
+CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 def percent_encode(value: str) -> str:
@@ -46,10 +50,11 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 
 def signed_header_names(headers: Mapping[str, str]) -> list[str]:
-    """Every header sent, lower-cased and sorted, as the official SDK signs them.
+    """Every header given, lower-cased and sorted, as the official SDK signs them.
 
     V3 requires at least host, content-type (when sent) and every x-acs-* header; signing `accept` as well
-    costs nothing and keeps the canonical request identical to the SDK's.
+    costs nothing and keeps the canonical request identical to the SDK's. `headers` must therefore be every
+    header the request carries that the gateway checks: one added later by the HTTP client goes unsigned.
     """
     return sorted({k.lower() for k in headers} - {"authorization"})
 
@@ -104,6 +109,7 @@ def build_send_sms(
         "x-acs-signature-nonce": nonce,
         "x-acs-content-sha256": EMPTY_SHA256,
         "accept": "application/json",
+        "content-type": CONTENT_TYPE,
     }
     headers["Authorization"] = acs3_authorization(
         method="POST", path=path, query=params, headers=headers, key_id=key_id, secret=secret
@@ -168,7 +174,7 @@ class AliyunSms(HttpChannel):
 
     async def _deliver(self, alert: Alert, recipient: Recipient, address: str) -> Reply:
         try:
-            e164 = normalize_phone(address)
+            e164 = normalize_mobile(address)  # a landline would only cost a refused (or billed) send
         except InvalidPhone as exc:
             return Reply.failed("invalid_phone", str(exc))
         request = build_send_sms(

@@ -22,7 +22,7 @@ import aiohttp
 from yarl import URL
 
 from bot.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply
-from bot.notify.phone import InvalidPhone, mask_phone, normalize_phone
+from bot.notify.phone import InvalidPhone, mask_phone, normalize_mobile
 
 API_BASE = "https://sms.tencentcloudapi.com"
 SERVICE = "sms"
@@ -157,7 +157,7 @@ class TencentSms(HttpChannel):
 
     async def _deliver(self, alert: Alert, recipient: Recipient, address: str) -> Reply:
         try:
-            e164 = normalize_phone(address)
+            e164 = normalize_mobile(address)  # a landline would only cost a refused (or billed) send
         except InvalidPhone as exc:
             return Reply.failed("invalid_phone", str(exc))
         request = build_send_sms(

@@ -57,7 +57,7 @@ async def prune(now: datetime | None = None) -> int:
             deleted += await WebhookEvent.filter(id__in=done).delete()
 
 
-@job(timeout_s=600)
+@job(timeout_s=600, quiet=True)
 async def webhooks_maintenance(ctx: dict[str, Any]) -> None:
     disabled = await disable_failing()
     pruned = await prune()

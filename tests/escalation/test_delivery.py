@@ -5,6 +5,7 @@ and by link stop it; every attempt is on record."""
 from __future__ import annotations
 
 import email
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,8 @@ async def test_chat_failure_goes_on_by_sms_then_email(services, wecom, aliyun, t
     assert "超时未联系" in str(email.header.make_header(email.header.decode_header(mail["Subject"])))
     body = text_part(mail)
     assert "张三 未在时限" in body and f"/api/leads/{alert.lead_id}" in body and "/ack/" in body
+    # the e-mail offers its links, not the chat card's buttons (issue 23)
+    assert "我来处理" not in body and "已联系" not in body and "点「" not in body
     assert {p.get_content_type() for p in mail.walk()} >= {"text/plain", "text/html"}
     assert (fallbacks("chat", reason), fallbacks("sms", "no_ack")) == (before[0] + 1, before[1] + 1)
 
@@ -146,6 +149,7 @@ async def test_unacknowledged_alert_moves_on_after_its_ack_timeout(world: World,
     assert await attempts(alert) == [("chat", "ok", "0")]
     card = alert_cards_to(world.sim, "wang")[-1]
     assert list(buttons(card)) == ["我来处理", "知道了"]
+    assert "点「我来处理」接手" in json.dumps(card.card, ensure_ascii=False)  # the card says what its buttons do
     await after_ack_timeout(world, seconds=300)  # half the chat ack timeout: still waiting
     assert await attempts(alert) == [("chat", "ok", "0")] and aliyun[0].accepted == []
     await after_ack_timeout(world)

@@ -169,17 +169,18 @@ async def test_contacted_lead_is_never_escalated(world: World) -> None:
 
 
 async def test_contact_racing_the_timer_wins(world: World) -> None:
-    """The rep pressed 已联系 but the cancel has not been carried out when the timer fires: the step sees the lead
-    is no longer waiting and does nothing; the cancel, when it comes, leaves it so."""
+    """The rep pressed 已联系 and the timer fires before the follow-ups ran: the lock was cancelled with the change
+    itself (one transaction, issue 23), so the step does nothing, and the follow-up, when it comes, leaves it so."""
     lead_id = await new_lead(world, intent="high")
     await assign(world, lead_id, world.rep, now=WED_10)
+    fence = (await deadline_of(lead_id)).fence
     await contact(world, lead_id, inline=False)  # follow-ups queued, not run
     row = await deadline_of(lead_id)
-    assert row.state == "pending"
-    assert await deadlines.run_step(world.services, row.id, row.fence, 0) == []
+    assert row.state == "cancelled" and row.fence > fence
+    assert await deadlines.run_step(world.services, row.id, fence, 0) == []  # the timer of the old lock
     await drain(world.services)
     row = await deadline_of(lead_id)
-    assert row.state == "moot" and row.history == []
+    assert row.state == "cancelled" and row.history == []
     assert await alerts_of(lead_id) == []
 
 

@@ -126,3 +126,64 @@ async def test_board_section_is_validated(client, admin_headers) -> None:
     shown = (await r.json())["board"]
     assert shown["digest_time"] == "08:30" and shown["enabled"] is True
     assert shown["thresholds"] == {"untouched_24h": {"yellow": 2.0, "red": 5.0}}
+
+
+async def test_a_patch_merges_into_the_stored_settings(client, admin_headers) -> None:
+    """JSON Merge Patch (RFC 7396, issue 23): switching the SMS provider kept lead_url and ack_timeout_s before."""
+    tenant_id = await _tenant(client, admin_headers)
+    url = f"/admin/tenants/{tenant_id}/settings"
+    first = {"notify": {"sms": ALIYUN, "lead_url": "https://crm.example.com/leads/{lead_id}",
+                        "ack_timeout_s": {"chat": 300, "sms": 600}},
+             "board": {"thresholds": {"conv_demo": {"yellow": 0.3, "red": 0.1}}}}
+    assert (await client.patch(url, json=first, headers=admin_headers)).status == 200
+
+    tencent = {"provider": "tencent", "secret_id": "AKIDnew", "secret_key": "tencent-secret-1", "sdk_app_id": "1400000001",
+               "sign_name": "领客", "template_id": "100001"}
+    r = await client.patch(url, json={"notify": {"sms": tencent}}, headers=admin_headers)
+    assert r.status == 200, await r.text()
+    shown = (await r.json())["notify"]
+    assert shown["lead_url"] == "https://crm.example.com/leads/{lead_id}"
+    assert shown["ack_timeout_s"] == {"chat": 300, "sms": 600}
+    assert shown["sms"]["provider"] == "tencent" and "access_key_id" not in shown["sms"]  # replaced whole
+    stored = (await Tenant.get(id=tenant_id)).settings["notify"]["sms"]
+    assert set(stored) >= {"secret_key_sealed"} and "access_key_secret_sealed" not in stored
+
+    # one key of the same provider's sms: the rest, the sealed secret included, stays
+    r = await client.patch(url, json={"notify": {"sms": {"sign_name": "领客科技"}, "ack_timeout_s": {"sms": None}}},
+                           headers=admin_headers)
+    assert r.status == 200, await r.text()
+    shown = (await r.json())["notify"]
+    assert shown["sms"]["sign_name"] == "领客科技" and shown["sms"]["secret_set"] is True
+    assert shown["sms"]["sdk_app_id"] == "1400000001"
+    assert shown["ack_timeout_s"] == {"chat": 300}  # null removed one key
+
+    # null resets a key to its default; a list replaces the stored one
+    r = await client.patch(url, json={"notify": {"lead_url": None, "chain": ["sms", "chat"]}}, headers=admin_headers)
+    shown = (await r.json())["notify"]
+    assert shown["lead_url"] is None and shown["chain"] == ["sms", "chat"] and shown["sms"]["secret_set"]
+    board = (await (await client.get(url, headers=admin_headers)).json())["board"]
+    assert board["thresholds"] == {"conv_demo": {"yellow": 0.3, "red": 0.1}}  # untouched by the notify patches
+
+
+async def test_a_patch_cannot_plant_a_sealed_secret_or_an_unknown_section(client, admin_headers) -> None:
+    tenant_id = await _tenant(client, admin_headers)
+    url = f"/admin/tenants/{tenant_id}/settings"
+    planted = {k: v for k, v in ALIYUN.items() if k != "access_key_secret"} | {"access_key_secret_sealed": "v1:x"}
+    cases = [({"notify": {"sms": planted}}, "notify.sms.access_key_secret_sealed"),
+             ({"notfy": {}}, "notfy"), ({"notify": ["chat"]}, "notify")]
+    for body, field in cases:
+        r = await client.patch(url, json=body, headers=admin_headers)
+        assert (r.status, (await r.json()).get("field")) == (400, field), body
+    r = await client.patch(url, data=b"[]", headers=admin_headers | {"Content-Type": "application/json"})
+    assert r.status == 400
+    assert (await Tenant.get(id=tenant_id)).settings == {}
+
+
+async def test_a_secret_that_is_not_a_short_string_is_refused(client, admin_headers) -> None:
+    tenant_id = await _tenant(client, admin_headers)
+    url = f"/admin/tenants/{tenant_id}/settings"
+    for secret in (12345, "x" * 257, ""):
+        r = await client.patch(url, json={"notify": {"sms": ALIYUN | {"access_key_secret": secret}}},
+                               headers=admin_headers)
+        assert (r.status, (await r.json())["field"]) == (400, "notify.sms.access_key_secret"), secret
+    assert (await Tenant.get(id=tenant_id)).settings == {}

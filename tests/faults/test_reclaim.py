@@ -58,3 +58,51 @@ async def test_a_holder_mark_is_a_lease_that_goes_with_the_job(redis: Redis) -> 
         assert (await redis.get(redis_keys.JOB_HOLDER + "job-1")).decode() == worker_id()
         assert 0 < await redis.pttl(redis_keys.JOB_HOLDER + "job-1") <= reclaim.HOLD_TTL_S * 1000
     assert await redis.get(redis_keys.JOB_HOLDER + "job-1") is None
+
+
+async def test_a_finished_cron_runs_kept_alive_mark_is_not_taken_back(redis: Redis, caplog) -> None:
+    """arq keeps a finished cron run's mark for a minute; its TTL is not age (issue 23: "took back job
+    sweep_outbox:…: no holder after 550 s", six times in six minutes on an idle service)."""
+    from arq.constants import keep_cronjob_progress
+
+    await redis.zadd(default_queue_name, {"sweep_outbox:1700000000000": 1})  # a copy another worker queued
+    await redis.psetex(in_progress_key_prefix + "sweep_outbox:1700000000000", keep_cronjob_progress * 1000, b"1")
+    with caplog.at_level("WARNING", logger="bot.jobs.reclaim"):
+        assert await reclaim.reclaim(redis, IN_PROGRESS_S) == []
+    assert "took back" not in caplog.text
+    assert await redis.exists(in_progress_key_prefix + "sweep_outbox:1700000000000")
+
+
+async def test_a_later_workers_cron_does_not_queue_a_finished_run_again(services) -> None:
+    """Two workers' crons enqueue the same run id a moment apart; once the run finished, the second must be
+    refused (a kept result), or it waits behind the finished run's mark and runs twice."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from arq import Worker
+    from arq.connections import ArqRedis
+
+    from bot import worker as wiring
+    from storage.redis import connect
+
+    sweep = next(c for c in wiring.CRON_JOBS if c.name == "sweep_outbox")
+    url = services.settings.redis_url or services.embedded.url
+    now = datetime.now(UTC)
+    workers = []
+    for _ in range(2):
+        w = Worker(functions=[], cron_jobs=[dataclasses.replace(sweep, next_run=None)], burst=True,
+                   redis_pool=connect(url, ArqRedis), ctx={"services": services, reclaim.IN_PROGRESS_S: IN_PROGRESS_S},
+                   handle_signals=False, poll_delay=0.01)
+        workers.append(w)
+    first, second = workers
+    await first.run_cron(now, 0.5)  # run at startup: queued for `now`
+    [job_id] = [j.decode() async for j in services.redis.zscan_iter(default_queue_name, match="sweep_outbox:*")
+                for j in [j[0]]]
+    await first.main()  # runs it (burst: until nothing is due)
+    assert await services.redis.zscore(default_queue_name, job_id) is None
+    assert await services.redis.exists(in_progress_key_prefix + job_id)  # arq's kept-alive mark
+
+    await second.run_cron(now, 0.5)  # the other worker's cron, a moment behind, for the same run
+    assert await services.redis.zscore(default_queue_name, job_id) is None
+    for w in workers:
+        await w.close()

@@ -170,6 +170,13 @@ async def test_users_crud_normalises_and_validates(client, admin_headers) -> Non
     r = await client.post("/admin/users", headers=admin_headers,
                           json={"tenant_id": tid, "name": "bad", "phone": "12345"})
     assert r.status == 400 and (await r.json())["field"] == "phone"
+    # a landline is a valid number, but alerts are texted to this one (issue 23)
+    r = await client.post("/admin/users", headers=admin_headers,
+                          json={"tenant_id": tid, "name": "前台", "phone": "021-62345678"})
+    answer = await r.json()
+    assert (r.status, answer["field"]) == (400, "phone") and "mobile" in answer["message"]
+    r = await client.patch(f"/admin/users/{rep['id']}", json={"phone": "021-62345678"}, headers=admin_headers)
+    assert r.status == 400 and (await r.json())["field"] == "phone"
     r = await client.post(f"/admin/users/{rep['id']}/disable", headers=admin_headers)
     assert (await r.json())["active"] is False
     r = await client.get("/admin/users", params={"active": "false"}, headers=admin_headers)

@@ -47,3 +47,25 @@ async def test_token_is_refreshed_ahead_of_expiry(services) -> None:
     assert await broker.get("dingtalk", 2, fetch) == "t1"
     now[0] += 2  # inside the margin: refresh before the platform expires it
     assert await broker.get("dingtalk", 2, fetch) == "t2"
+
+
+async def test_each_refresh_counts_in_the_documented_metric(services) -> None:
+    """README: leadbot_token_refreshes_total{platform} counts the tokens fetched from a platform (issue 23)."""
+    from prometheus_client import REGISTRY
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("leadbot_token_refreshes_total", {"platform": "wecom"}) or 0.0
+
+    before = count()
+    n = 0
+
+    async def fetch():
+        nonlocal n
+        n += 1
+        return f"m{n}", 7200
+
+    assert await services.broker.get("wecom", 77, fetch) == "m1"
+    assert await services.broker.get("wecom", 77, fetch) == "m1"  # cached: no second refresh
+    await services.broker.invalidate("wecom", 77, "m1")
+    assert await services.broker.get("wecom", 77, fetch) == "m2"
+    assert count() - before == 2

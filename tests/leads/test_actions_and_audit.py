@@ -65,11 +65,10 @@ async def test_filters_status_assignee_overdue(client, team) -> None:
     assert [x["id"] for x in await r.json()] == [lead["id"], other["id"]]
     r = await client.get("/api/leads", params={"assignee_id": str(team.reps[0].id)}, headers=team.headers)
     assert len(await r.json()) == 2
-    # the response lock of the first lead has run out (the timer row is the source of truth)
+    # the response lock of the first lead has run out (the timer row, written with the assignment, is the truth)
     past = datetime.now(UTC) - timedelta(minutes=1)
-    await Deadline.create(tenant_id=team.tenant.id, lead_id=lead["id"], kind="response_lock", due_at=past, fence=1)
-    await Deadline.create(tenant_id=team.tenant.id, lead_id=other["id"], kind="response_lock",
-                          due_at=past + timedelta(hours=2), fence=1)
+    await Deadline.filter(lead_id=lead["id"], kind="response_lock").update(due_at=past)
+    await Deadline.filter(lead_id=other["id"], kind="response_lock").update(due_at=past + timedelta(hours=2))
     r = await client.get("/api/leads", params={"overdue": "true"}, headers=team.headers)
     overdue = await r.json()
     assert [x["id"] for x in overdue] == [lead["id"]] and overdue[0]["overdue"] is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 
 import pytest
@@ -104,3 +106,21 @@ async def test_lead_api_needs_a_token_and_keeps_tenants_apart(client, team, othe
     assert r.status == 400
     r = await client.get(f"/api/leads/{mine['id']}", params={"tenant_id": team.tenant.id}, headers=admin_headers)
     assert r.status == 200
+
+
+async def test_a_routed_lead_names_its_rule_and_has_its_deadline_at_once(client, team) -> None:
+    """Issue 23: the audit said reason "manual" for a lead the rules routed, and right after the POST a GET (and an
+    export) showed response_deadline null until a follow-up ran. No follow-up runs in this test (no worker)."""
+    rule = await _rule(team.tenant, name="华东制造", regions=["华东"])
+    r = await _post(client, team.headers, external_id="crm-9", region="华东", industry="制造", intent="high")
+    created = await r.json()
+    assert created["status"] == "assigned" and created["response_deadline"] is not None
+    assert not await Outbox.filter(lead_id=created["id"], done_at__isnull=False).exists()  # nothing ran after
+
+    shown = await (await client.get(f"/api/leads/{created['id']}", headers=team.headers)).json()
+    assert shown["response_deadline"] == created["response_deadline"]
+    export = await (await client.get("/api/leads/export", params={"format": "csv"}, headers=team.headers)).text()
+    [row] = [r for r in csv.DictReader(io.StringIO(export.lstrip("\ufeff"))) if r["id"] == str(created["id"])]
+    assert row["response_deadline"]
+    assigned = await LeadEvent.filter(lead_id=created["id"], action="assign").first()
+    assert assigned.reason == f"routing: rule #{rule.id} 华东制造"

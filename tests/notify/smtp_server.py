@@ -1,10 +1,16 @@
-"""A real SMTP server for tests (aiosmtpd in a thread) that records messages and refuses on request."""
+"""A real SMTP server for tests (aiosmtpd in a thread) that records messages and refuses on request.
+
+Like a strict receiving MTA it also refuses a message that is not what RFC 5321/5322 allow on the wire (issue 23):
+a bare LF or CR, a line over 998 octets, 8-bit data without `BODY=8BITMIME`, non-ASCII headers without
+`SMTPUTF8`, no `Date` or `From` header or more than one, and a `Message-ID` that is not `<id@domain>`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import ipaddress
+import re
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -24,6 +30,7 @@ class Recorder:
     hang: bool = False
     released: bool = False
     tls_sessions: int = 0
+    refused: list[str] = field(default_factory=list)  # replies to messages malformed on the wire
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -36,10 +43,39 @@ class Recorder:
             await asyncio.sleep(0.05)
         if self.data_reply:
             return self.data_reply
+        if refusal := wire_refusal(envelope.original_content, envelope.mail_options, envelope.smtp_utf8):
+            self.refused.append(refusal)
+            return refusal
         if server.transport.get_extra_info("ssl_object") is not None:
             self.tls_sessions += 1
         self.messages.append(envelope)
         return "250 2.0.0 Ok: queued as T3ST"
+
+
+_MESSAGE_ID = re.compile(rb"^\s*<[^<>@\s]+@[^<>@\s]+>\s*$")
+
+
+def wire_refusal(raw: bytes, mail_options: list[str], smtp_utf8: bool) -> str | None:
+    """The reply a strict MTA gives to the message `raw` as received (dot-unstuffed), or None when it conforms."""
+    if re.search(rb"(?<!\r)\n|\r(?!\n)", raw):
+        return "554 5.6.0 bare LF or CR in message"
+    lines = raw.split(b"\r\n")
+    if any(len(line) > 998 for line in lines):
+        return "554 5.6.0 line longer than 998 octets"
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    eight_bit = any(b > 127 for b in raw)
+    if eight_bit and "BODY=8BITMIME" not in [o.upper() for o in mail_options] and not smtp_utf8:
+        return "554 5.6.1 8-bit data without BODY=8BITMIME"
+    if any(b > 127 for b in head) and not smtp_utf8:
+        return "554 5.6.7 non-ASCII header without SMTPUTF8"
+    names = [line.split(b":", 1)[0].strip().lower() for line in head.split(b"\r\n") if line[:1] not in b" \t"]
+    for name in (b"date", b"from"):
+        if names.count(name) != 1:
+            return f"554 5.6.0 exactly one {name.decode().title()} header is required"
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"message-id:") and not _MESSAGE_ID.match(line.split(b":", 1)[1]):
+            return "554 5.6.0 malformed Message-ID"
+    return None
 
 
 def free_port() -> int:

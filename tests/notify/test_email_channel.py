@@ -232,3 +232,28 @@ def test_line_breaks_in_subject_and_names_cannot_inject_headers(alert: Alert) ->
     assert parsed["Bcc"] is None
     assert parsed["Subject"] == "线索超时 Bcc: everyone@example.com"
     assert parsed["To"].addresses[0].display_name == "李 经理"
+
+
+@pytest.mark.parametrize(
+    ("raw", "options", "reply"),
+    [
+        (b"From: a@example.com\r\n\r\nno date\r\n", [], "554 5.6.0 exactly one Date"),
+        (b"From: a@example.com\r\nDate: Mon, 1 Jan 2029 00:00:00 +0000\r\n\r\n" + "中文".encode() + b"\r\n", [],
+         "554 5.6.1"),
+        (b"From: a@example.com\r\nDate: Mon, 1 Jan 2029 00:00:00 +0000\r\n\r\n" + b"x" * 999 + b"\r\n",
+         ["BODY=8BITMIME"], "554 5.6.0 line longer"),
+        (b"From: a@example.com\r\nDate: Mon, 1 Jan 2029 00:00:00 +0000\r\nMessage-ID: 42\r\n\r\nx\r\n", [],
+         "554 5.6.0 malformed Message-ID"),
+    ],
+    ids=["no-date", "8bit-undeclared", "long-line", "bad-message-id"],
+)
+async def test_the_smtp_server_refuses_what_a_strict_mta_refuses(smtp, raw: bytes, options, reply: str) -> None:
+    """The stand-in is as strict as a receiving MTA, so the channel's own messages passing it means something."""
+    import aiosmtplib
+
+    recorder, port = smtp
+    with pytest.raises(aiosmtplib.SMTPDataError) as raised:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=False, start_tls=False) as client:
+            await client.sendmail("a@example.com", ["b@example.com"], raw, mail_options=options)
+    assert f"{raised.value.code} {raised.value.message}".startswith(reply)
+    assert recorder.messages == [] and len(recorder.refused) == 1

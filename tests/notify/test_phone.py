@@ -70,3 +70,32 @@ def test_mask_phone(value: str | None, masked: str) -> None:
 )
 def test_mask_email(value: str | None, masked: str) -> None:
     assert mask_email(value) == masked
+
+
+@pytest.mark.parametrize("raw", ["021-62345678", "(010) 6552 9988", "+86 21 6234 5678"])
+def test_a_landline_is_not_a_number_to_text(raw: str) -> None:
+    """Issue 23: 021-62345678 was accepted as a rep's SMS number."""
+    from bot.notify.phone import normalize_mobile
+
+    assert normalize_phone(raw).startswith("+86")  # a valid phone (a lead's contact may have one)...
+    with pytest.raises(InvalidPhone, match="not a mobile number"):
+        normalize_mobile(raw)  # ...but not where an alert can be texted
+
+
+async def test_sms_channels_do_not_send_to_a_landline(aliyun_sim, tencent_sim, alert) -> None:
+    from bot.notify.base import Outcome, Recipient
+    from bot.notify.sms_aliyun import AliyunSms
+    from bot.notify.sms_tencent import TencentSms
+    from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET, TENCENT_ID, TENCENT_KEY
+
+    landline = Recipient(name="前台", phone="+862162345678")
+    (asim, aserver), (tsim, tserver) = aliyun_sim, tencent_sim
+    async with AliyunSms(access_key_id=ALIYUN_KEY_ID, access_key_secret=ALIYUN_SECRET, sign_name="领客",
+                         template_code="SMS_1", api_base=str(aserver.make_url("/"))) as aliyun, \
+            TencentSms(secret_id=TENCENT_ID, secret_key=TENCENT_KEY, sdk_app_id="1400000001", sign_name="领客",
+                       template_id="1", api_base=str(tserver.make_url("/"))) as tencent:
+        for channel in (aliyun, tencent):
+            result = await channel.send(alert, landline)
+            assert (result.outcome, result.code) == (Outcome.FAILED, "invalid_phone")
+            assert "mobile" in result.detail
+    assert asim.accepted == [] and tsim.accepted == [] and asim.refused == [] and tsim.refused == []

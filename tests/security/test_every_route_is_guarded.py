@@ -51,7 +51,8 @@ async def _make_tenant(client, h, name: str, platform_id: str) -> dict[str, int]
     api_token = await post(f"/admin/tenants/{tid}/tokens", {"name": "crm", "scope": "api"})
     return {"tenants": tid, "apps": app["id"], "users": user["id"], "rules": rule["id"], "leads": lead["id"],
             "webhooks": hook["id"], "tokens": api_token["id"], "admin_token": admin_token["token"],
-            "api_token": api_token["token"]}
+            "api_token": api_token["token"],
+            "holidays": 2027}  # a year: official holiday schedules are the country's, not a tenant's
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 `DingTalkSimulator` is an aiohttp app on 127.0.0.1:0 that speaks the real wire format (v1.0 JSON errors with HTTP
 status, oapi errcodes, msgParam as a JSON string, card instance lifecycle, custom robot signing and its 20/min
-limit). Point an app's `api_base` at `sim.base_url`. `CallbackSender` posts what DingTalk posts to us: robot
+limit). Point an app's `api_base` at `sim.base_url`. What it receives is checked as DingTalk does: a body sent as
+`application/json` (v1.0: HTTP 400 `InvalidParameter.ContentType`; oapi: errcode 43004), a JSON object, at most
+1 MiB, and the token where each generation takes it (v1.0: the `x-acs-dingtalk-access-token` header only; oapi:
+the `access_token` query parameter only). `CallbackSender` posts what DingTalk posts to us: robot
 messages with `timestamp`/`sign` headers, encrypted events (sealed with wechatpy, an implementation independent of
 ours), card callbacks, and redeliveries of any of them.
 """
@@ -29,6 +32,7 @@ MSG_KEYS = {"sampleText": ("content",), "sampleMarkdown": ("title", "text"), "sa
             "sampleLink": ("text", "title", "messageUrl"), "sampleActionCard": ("title", "text")}
 WEBHOOK_MSGTYPES = {"text", "markdown", "link", "actionCard", "feedCard"}
 JSON_BODY = web.RequestKey("json_body", object)
+MAX_BODY_BYTES = 1 << 20
 
 
 @dataclass
@@ -117,7 +121,7 @@ class DingTalkSimulator:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * MAX_BODY_BYTES)
         app.router.add_post("/v1.0/oauth2/accessToken", self._access_token)
         app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._batch_send)
         app.router.add_post("/v1.0/card/instances/createAndDeliver", self._create_and_deliver)
@@ -191,6 +195,8 @@ class DingTalkSimulator:
         request[JSON_BODY] = body
         self.requests.append(LoggedRequest(request.method, request.path, dict(request.query),
                                            dict(request.headers), body))
+        if (refusal := _wire_refusal(request, raw, body)) is not None:
+            return refusal
         queue = self._injections.get(request.path)
         if queue:
             inj = queue[0]
@@ -389,6 +395,22 @@ class DingTalkSimulator:
         robot.window.append(now)
         robot.sent.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+def _wire_refusal(request: web.Request, raw: bytes, body: Any) -> web.Response | None:
+    """What DingTalk refuses before reading a call: a body that is not JSON sent as JSON, or too large."""
+    if request.method not in ("POST", "PUT") or request.path.startswith("/sim/"):
+        return None
+    v1 = request.path.startswith("/v1.0/")
+    if len(raw) > MAX_BODY_BYTES:
+        return _v1_error(413, "RequestTooLarge", "请求体过大") if v1 else _oapi_error(40058, "请求体过大")
+    if request.content_type != "application/json":
+        if v1:
+            return _v1_error(400, "InvalidParameter.ContentType", f"不支持的Content-Type: {request.content_type}")
+        return _oapi_error(43004, "无效的HTTP HEADER Content-Type")
+    if not isinstance(body, dict):
+        return _v1_error(400, "InvalidParameter", "请求体不是合法的JSON") if v1 else _oapi_error(40058, "不合法的参数")
+    return None
 
 
 def _str_map(value: Any) -> bool:

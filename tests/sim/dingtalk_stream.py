@@ -49,6 +49,8 @@ class StreamGateway:
         self.max_live: dict[str, int] = defaultdict(int)
         self.connections_made: dict[str, int] = defaultdict(int)
         self.acks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.bad_acks: list[Any] = []  # frames from a client that are not well-formed ACKs
+        self.refused_opens: list[str] = []
         self.deliveries: dict[str, int] = defaultdict(int)
         self.pending: dict[str, Pending] = {}
         self.muted: set[str] = set()
@@ -96,6 +98,9 @@ class StreamGateway:
     # -- HTTP + WebSocket ---------------------------------------------------------------------------------------
 
     async def _open(self, request: web.Request) -> web.Response:
+        if (refusal := await _open_refusal(request)) is not None:
+            self.refused_opens.append(refusal)
+            return web.json_response({"code": "invalidParameter", "message": refusal}, status=400)
         body = await request.json()
         key = body.get("clientId")
         if self.apps.get(key) is None or self.apps[key] != body.get("clientSecret"):
@@ -118,7 +123,14 @@ class StreamGateway:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_ack(json.loads(msg.data))
+                    try:
+                        frame = json.loads(msg.data)
+                    except ValueError:
+                        frame = msg.data
+                    if isinstance(frame, dict):
+                        await self._on_ack(frame)
+                    else:
+                        self.bad_acks.append(frame)
         finally:
             await self._unregister(conn)
         return ws
@@ -141,7 +153,11 @@ class StreamGateway:
 
     async def _on_ack(self, ack: dict[str, Any]) -> None:
         message_id = (ack.get("headers") or {}).get("messageId")
-        if not message_id:
+        if not message_id or not _ack_ok(ack):
+            # not an ACK the gateway understands: the message stays pending and comes again
+            async with self._changed:
+                self.bad_acks.append(ack)
+                self._changed.notify_all()
             return
         async with self._changed:
             self.acks[message_id].append(ack)
@@ -241,3 +257,36 @@ class StreamGateway:
                     if app_key not in self.muted and self.live[app_key]:
                         with contextlib.suppress(ConnectionError, RuntimeError):
                             await self.send_system(app_key, "ping")
+
+
+_SUBSCRIPTION_TYPES = {"EVENT", "CALLBACK", "SYSTEM"}
+
+
+async def _open_refusal(request: web.Request) -> str | None:
+    """Why the gateway would refuse a connections/open call as received, or None."""
+    if request.content_type != "application/json":
+        return f"Content-Type must be application/json, not {request.content_type}"
+    try:
+        body = await request.json()
+    except ValueError:
+        return "the body is not JSON"
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    for name in ("clientId", "clientSecret"):
+        if not isinstance(body.get(name), str) or not body[name]:
+            return f"{name} is required"
+    subs = body.get("subscriptions")
+    if not isinstance(subs, list) or not subs:
+        return "subscriptions must be a non-empty list"
+    for sub in subs:
+        if not isinstance(sub, dict) or sub.get("type") not in _SUBSCRIPTION_TYPES or not sub.get("topic"):
+            return f"bad subscription {sub!r}"
+    return None
+
+
+def _ack_ok(ack: dict[str, Any]) -> bool:
+    """An ACK as the protocol has it: an integer code, the message id and a JSON content type in `headers`,
+    and `data` a string (a JSON document as text, not an object)."""
+    headers = ack.get("headers")
+    return (isinstance(ack.get("code"), int) and isinstance(headers, dict)
+            and headers.get("contentType") == "application/json" and isinstance(ack.get("data", ""), str))

@@ -1,11 +1,15 @@
 """A stand-in for Tencent Cloud's SMS endpoint (API 3.0, SendSms 2021-01-11) that checks TC3-HMAC-SHA256.
 
-Like the real gateway it rebuilds the canonical request from what arrived (the headers listed in SignedHeaders,
-the Host as received, the body's SHA-256), derives the signing key from the date in the credential scope, and
-answers HTTP 200 with `Response.Error` for `AuthFailure.SignatureFailure`, `AuthFailure.SecretIdNotFound`,
-`AuthFailure.SignatureExpire`, `AuthFailure.InvalidAuthorization`. Per-number results go in `SendStatusSet`
-("Ok", or a queued business code such as `LimitExceeded.PhoneNumberDailyLimit`). Faults: a per-number code, an
-HTTP error status, or a hang.
+Like the real gateway it checks the request as it arrived: the X-TC-Action/Version/Region/Timestamp headers, a JSON
+content type, the SignedHeaders list (content-type and host at least, each named header sent), then rebuilds the
+canonical request from the headers listed, the Host as received and the body's SHA-256 (or `UNSIGNED-PAYLOAD` when
+the request says so), derives the signing key from the date in the credential scope (which must be the
+timestamp's), and answers HTTP 200 with `Response.Error` for `AuthFailure.SignatureFailure`,
+`AuthFailure.SecretIdNotFound`, `AuthFailure.SignatureExpire`, `AuthFailure.InvalidAuthorization`,
+`MissingParameter`, `UnknownParameter`, `RequestSizeLimitExceeded`... with `Content-Type: application/json` exactly
+(the official SDK reads an error only then). Per-number results go in `SendStatusSet` ("Ok", a number that is not a
+mobile one, or a queued business code such as `LimitExceeded.PhoneNumberDailyLimit`). Faults: a per-number code,
+an HTTP error status, or a hang.
 """
 
 from __future__ import annotations
@@ -23,9 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
 from aiohttp import web
 
 MAX_SKEW_S = 300
+MAX_BODY_BYTES = 1 << 20
+MAX_NUMBERS = 200
+_PARAMS = {"PhoneNumberSet", "SmsSdkAppId", "TemplateId", "SignName", "TemplateParamSet", "ExtendCode",
+           "SessionContext", "SenderId"}
+_REGIONS = {"ap-guangzhou", "ap-beijing", "ap-nanjing", "ap-singapore"}
 _AUTH = re.compile(
     r"^TC3-HMAC-SHA256 Credential=([^/]+)/(\d{4}-\d{2}-\d{2})/([a-z]+)/tc3_request, "
     r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$"
@@ -73,7 +83,7 @@ class TencentSmsSim:
         self.faults.extend(Fault("hang") for _ in range(times))
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY_BYTES * 2)
         app.router.add_post("/", self.handle)
         app.on_shutdown.append(self._release)
         return app
@@ -83,6 +93,9 @@ class TencentSmsSim:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        if len(body) > MAX_BODY_BYTES:
+            self.refused.append("RequestSizeLimitExceeded")
+            return _error("RequestSizeLimitExceeded", "The request body exceeds the size limit.")
         if refusal := self._check(request, body):
             code, message = refusal
             self.refused.append(code)
@@ -99,6 +112,11 @@ class TencentSmsSim:
             payload = json.loads(body)
         except ValueError:
             return _error("InvalidParameter", "The request body is not valid JSON.")
+        if not isinstance(payload, dict):
+            return _error("InvalidParameter", "The request body must be a JSON object.")
+        if unknown := sorted(set(payload) - _PARAMS):
+            self.refused.append("UnknownParameter")
+            return _error("UnknownParameter", f"The parameter `{unknown[0]}` is not recognized.")
         secret_id = _AUTH.match(request.headers["Authorization"]).group(1)  # type: ignore[union-attr]
         return self._send_sms(payload, secret_id, fault)
 
@@ -112,18 +130,27 @@ class TencentSmsSim:
             return "AuthFailure.SecretIdNotFound", (
                 "The SecretId is not found, please ensure that your SecretId is correct."
             )
+        for header in ("X-TC-Action", "X-TC-Version", "X-TC-Region", "X-TC-Timestamp"):
+            if not request.headers.get(header):
+                return "MissingParameter", f"The request is missing a required parameter `{header}`."
+        if request.headers["X-TC-Region"] not in _REGIONS:
+            return "InvalidParameterValue", f"The region `{request.headers['X-TC-Region']}` is not supported."
         try:
-            timestamp = int(request.headers.get("X-TC-Timestamp", ""))
+            timestamp = int(request.headers["X-TC-Timestamp"])
         except ValueError:
-            return "MissingParameter", "The request is missing a required parameter `X-TC-Timestamp`."
+            return "InvalidParameterValue", "X-TC-Timestamp must be an integer of seconds."
         if abs(self.clock() - timestamp) > MAX_SKEW_S:
             return "AuthFailure.SignatureExpire", (
                 "Signature expired. Timestamp comes from the future or has expired; "
                 f"server time {int(self.clock())}, request timestamp {timestamp}."
             )
+        if request.content_type != "application/json":
+            return "InvalidParameter", "Content-Type must be application/json for a POST of JSON."
         names = signed_headers.split(";")
-        if not {"content-type", "host"} <= set(names) or service != "sms":
-            return "AuthFailure.InvalidAuthorization", "SignedHeaders must include content-type and host."
+        if not {"content-type", "host"} <= set(names) or service != "sms" or names != sorted(set(names)):
+            return "AuthFailure.InvalidAuthorization", "SignedHeaders must include content-type and host, sorted."
+        if absent := sorted(n for n in names if n != "host" and n not in request.headers):
+            return "AuthFailure.InvalidAuthorization", f"SignedHeaders names {', '.join(absent)}, not sent."
         if datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d") != date:
             return "AuthFailure.SignatureFailure", "The credential scope date does not match X-TC-Timestamp."
         expected = _signature(secret_key, date, service, _string_to_sign(request, names, body, timestamp, date))
@@ -141,8 +168,15 @@ class TencentSmsSim:
         for required in ("PhoneNumberSet", "SmsSdkAppId", "TemplateId"):
             if not payload.get(required):
                 return _error("MissingParameter", f"The request is missing a required parameter `{required}`.")
+        numbers, params = payload["PhoneNumberSet"], payload.get("TemplateParamSet") or []
+        if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+            return _error("InvalidParameterValue", "PhoneNumberSet must be an array of strings.")
+        if len(numbers) > MAX_NUMBERS:
+            return _error("LimitExceeded.PhoneNumberCountLimit", f"At most {MAX_NUMBERS} numbers per request.")
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            return _error("InvalidParameterValue.TemplateParameterFormatError", "TemplateParamSet must be strings.")
         statuses = [self._one(n, payload, secret_id, fault) for n in payload["PhoneNumberSet"]]
-        return web.json_response({"Response": {"SendStatusSet": statuses, "RequestId": str(uuid.uuid4())}})
+        return _json({"Response": {"SendStatusSet": statuses, "RequestId": str(uuid.uuid4())}})
 
     def _one(self, number: str, payload: dict[str, Any], secret_id: str, fault: Fault | None) -> dict[str, Any]:
         status: dict[str, Any] = {
@@ -152,7 +186,7 @@ class TencentSmsSim:
             "SessionContext": payload.get("SessionContext", ""),
             "IsoCode": "CN" if number.startswith("+86") else "",
         }
-        if not _E164.match(number):
+        if not _E164.match(number) or not _is_mobile(number):
             self.refused.append("InvalidParameterValue.IncorrectPhoneNumber")
             return status | {"Code": "InvalidParameterValue.IncorrectPhoneNumber", "Message": "手机号格式错误"}
         if fault is not None:
@@ -174,9 +208,20 @@ class TencentSmsSim:
         return status | {"SerialNo": serial, "Fee": 1, "Code": "Ok", "Message": "send success"}
 
 
+def _is_mobile(number: str) -> bool:
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return False
+    kinds = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in kinds
+
+
 def _string_to_sign(request: web.Request, names: list[str], body: bytes, timestamp: int, date: str) -> str:
     # Tencent lower-cases header values in the canonical form; Host is taken as received.
     values = {n: (request.host if n == "host" else request.headers.get(n, "")).strip().lower() for n in names}
+    if request.headers.get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD":
+        body = b"UNSIGNED-PAYLOAD"
     canonical = "\n".join(
         [
             request.method,
@@ -198,6 +243,11 @@ def _signature(secret_key: str, date: str, service: str, string_to_sign: str) ->
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
+def _json(data: dict[str, Any]) -> web.Response:
+    # Exactly "application/json", as Tencent sends it: the official SDK reads an error body only then.
+    return web.Response(body=json.dumps(data).encode(), headers={"Content-Type": "application/json"})
+
+
 def _error(code: str, message: str) -> web.Response:
     error = {"Error": {"Code": code, "Message": message}, "RequestId": str(uuid.uuid4())}
-    return web.json_response({"Response": error})
+    return _json({"Response": error})

@@ -3,7 +3,11 @@
 The simulator answers on 127.0.0.1 under `/cgi-bin/` like qyapi.weixin.qq.com: tokens that expire on a clock the
 test controls and can be revoked, message/send with recipient checks and WeCom's silent per-member drop,
 single-use response codes on update_template_card, media/get with its JSON error body, and per-endpoint error
-injection. Every request is logged for assertions.
+injection. Every request is logged for assertions. It checks what it receives the way WeCom answers it: the method
+of each API (43001/43002), the access token in the query string and nowhere else (41001), a JSON body sent as JSON
+(47001 for a form or other content type, or a body that is not a UTF-8 JSON object), required fields (41002
+corpid, 41004 corpsecret, 41011 agentid, 40035 response_code, 82001 no recipient) and sizes (45002 text over 2048
+bytes / markdown over 4096, 42019 a button key over 1024 bytes, 44005 a body over 512 KiB).
 
 `CallbackSender` encrypts callbacks with its own implementation of the scheme (pycryptodome and hand-written
 framing; it shares no code with `bot.platforms.wecom.crypto` or wechatpy) and delivers them as WeCom does.
@@ -29,6 +33,11 @@ from aiohttp import web
 from Crypto.Cipher import AES
 
 INTERACTIVE_CARDS = frozenset({"button_interaction", "vote_interaction", "multiple_interaction"})
+# How each API must be called: WeCom answers 43001/43002 for the other method.
+METHODS = {"gettoken": "GET", "message/send": "POST", "message/update_template_card": "POST", "media/get": "GET"}
+MAX_BODY_BYTES = 512 * 1024
+TEXT_MAX_BYTES = {"text": 2048, "markdown": 4096}
+BUTTON_KEY_MAX_BYTES = 1024
 _TASK_ID = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 _JSON = "application/json; charset=UTF-8"
 
@@ -122,6 +131,7 @@ class Hold:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
     held: int = 0
+    applied: bool = False  # carry the call out first, then hold its answer (the caller dies before hearing it)
 
     def release(self) -> None:
         self.released.set()
@@ -135,6 +145,7 @@ def _err(errcode: int, errmsg: str) -> web.Response:
 
 class WeComSimulator:
     TOKEN_LIFETIME_S = 7200
+    USED_CODE_ERRCODE = 42022  # the documented answer to a spent response_code (40150 has been seen too)
     RESPONSE_CODE_TTL_S = 24 * 3600  # the safe reading of the 24 h / 72 h conflict
     MEDIA_TTL_S = 3 * 24 * 3600
     PER_MEMBER_PER_MINUTE = 30
@@ -201,10 +212,11 @@ class WeComSimulator:
         """The next `times` calls of `api` answer `errcode`, or HTTP `status`, or hang for `hang_s` seconds."""
         self._faults.setdefault(api, []).append(Fault(errcode, status, hang_s, times))
 
-    def hold(self, api: str, match: Callable[[Request], bool] | None = None) -> Hold:
+    def hold(self, api: str, match: Callable[[Request], bool] | None = None, *, applied: bool = False) -> Hold:
         """Hold every call of `api` (that `match` accepts) unanswered until the hold is released; a held call is
-        then answered "system busy" (its caller is usually gone by then), later calls are served normally."""
-        hold = Hold(match or (lambda _: True))
+        then answered "system busy" (its caller is usually gone by then), later calls are served normally.
+        `applied`: WeCom carries the call out (a code is spent, a card updated) and only its answer is held."""
+        hold = Hold(match or (lambda _: True), applied=applied)
         self._holds.setdefault(api, []).append(hold)
         return hold
 
@@ -248,13 +260,24 @@ class WeComSimulator:
         body: Any = None
         if request.method == "POST":
             raw = await request.read()
+            if len(raw) > MAX_BODY_BYTES:
+                return _err(44005, "empty or too large post data")
+            kind = request.headers.get("Content-Type")
+            # wechatpy posts without a content type; a form or other type is not read as JSON by WeCom
+            if kind is not None and (request.content_type not in ("application/json", "text/plain")
+                                     or (request.charset or "utf-8").lower() not in ("utf-8", "utf8")):
+                return _err(47001, "data format error: content type " + kind)
             try:
-                body = json.loads(raw) if raw else None
+                body = json.loads(raw.decode()) if raw else None
             except ValueError:
                 return _err(47001, "data format error")
         self.requests.append(Request(request.method, api, dict(request.query), body, self.clock()))
+        if (bad := self._check_call(request, api, body)) is not None:
+            return bad
         for hold in self._holds.get(api, []):
             if not hold.released.is_set() and hold.match(self.requests[-1]):
+                if hold.applied and (handler := self._routes.get(api)) is not None:
+                    await handler(request, body)
                 return await self._wait_out(hold)
         fault = self._take_fault(api)
         if fault is not None:
@@ -263,6 +286,16 @@ class WeComSimulator:
         if handler is None:
             return web.Response(status=404)
         return await handler(request, body)
+
+    @staticmethod
+    def _check_call(request: web.Request, api: str, body: Any) -> web.Response | None:
+        """What WeCom refuses before looking at the call itself: method, token placement, body shape."""
+        wanted = METHODS.get(api)
+        if wanted is not None and request.method != wanted:
+            return _err(43001 if wanted == "GET" else 43002, f"require {wanted} method")
+        if request.method == "POST" and not isinstance(body, dict):
+            return _err(47001, "data format error")
+        return None  # the token is read from the query string only (`_auth`): one in the body or a header is not
 
     def _take_fault(self, api: str) -> Fault | None:
         queue = self._faults.get(api)
@@ -324,6 +357,10 @@ class WeComSimulator:
     # -- endpoints ---------------------------------------------------------------------------------------------
 
     async def _gettoken(self, request: web.Request, _: Any) -> web.Response:
+        if not request.query.get("corpid"):
+            return _err(41002, "corpid missing")
+        if not request.query.get("corpsecret"):
+            return _err(41004, "corpsecret missing")
         if request.query.get("corpid") != self.corp_id:
             return _err(40013, "invalid corpid")
         secret = request.query.get("corpsecret", "")
@@ -351,6 +388,8 @@ class WeComSimulator:
         if (bad := self._check_message(app, body)) is not None:
             return bad
         wanted = [u for u in str(body.get("touser", "")).split("|") if u]
+        if not wanted and not body.get("toparty") and not body.get("totag"):
+            return _err(82001, "All touser & toparty & totag invalid")
         targets = sorted(app.members) if wanted == ["@all"] else wanted
         valid = [u for u in targets if u in app.members]
         if not valid:
@@ -375,7 +414,12 @@ class WeComSimulator:
     def _check_message(self, app: SimApp, body: dict[str, Any]) -> web.Response | None:
         msgtype = body.get("msgtype")
         if msgtype in ("text", "markdown"):
-            return None if (body.get(msgtype) or {}).get("content") else _err(44004, "empty content")
+            content = str((body.get(msgtype) or {}).get("content") or "")
+            if not content:
+                return _err(44004, "empty content")
+            if len(content.encode()) > TEXT_MAX_BYTES[msgtype]:
+                return _err(45002, "content size out of limit")
+            return None
         if msgtype != "template_card":
             return _err(40008, "invalid message type")
         card = body.get("template_card") or {}
@@ -394,6 +438,8 @@ class WeComSimulator:
         for button in buttons:
             if button.get("type", 0) == 0 and not button.get("key"):
                 return _err(42019, "button key missing")
+            if len(str(button.get("key", "")).encode()) > BUTTON_KEY_MAX_BYTES:
+                return _err(42019, "button key too long")
         return None
 
     def _over_member_limit(self, app: SimApp, userid: str) -> bool:
@@ -411,13 +457,15 @@ class WeComSimulator:
             return _err(47001, "data format error")
         if (bad := self._check_agent(app, body)) is not None:
             return bad
+        if not body.get("response_code"):
+            return _err(40035, "response_code missing")
         code = self.codes.get(str(body.get("response_code", "")))
         if code is None or self.clock() >= code.issued_at + self.RESPONSE_CODE_TTL_S:
             return _err(40058, "invalid response_code")
         if code.agent_id != app.agent_id:
             return _err(42015, "app does not match the app that sent the card")
         if code.used:
-            return _err(42022, "response_code has been used")
+            return _err(self.USED_CODE_ERRCODE, "response_code has been used")
         card = self.cards.get((app.agent_id, code.task_id))
         if card is None:
             return _err(42016, "task_id not found")

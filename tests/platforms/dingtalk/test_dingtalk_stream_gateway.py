@@ -73,3 +73,48 @@ async def test_official_client_connects_receives_and_acks(gateway, monkeypatch):
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "why"),
+    [
+        ({"data": {"clientId": APP_KEY, "clientSecret": APP_SECRET}}, "Content-Type"),
+        ({"json": {"clientId": APP_KEY, "clientSecret": APP_SECRET, "subscriptions": []}}, "subscriptions"),
+        ({"json": {"clientId": APP_KEY, "clientSecret": APP_SECRET,
+                   "subscriptions": [{"type": "PUSH", "topic": "*"}]}}, "bad subscription"),
+        ({"json": {"clientId": APP_KEY, "subscriptions": [{"type": "EVENT", "topic": "*"}]}}, "clientSecret"),
+    ],
+    ids=["form", "no-subscriptions", "unknown-type", "no-secret"],
+)
+async def test_gateway_refuses_an_open_call_dingtalk_refuses(gateway, kwargs, why: str) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{gateway.base_url}/v1.0/gateway/connections/open", **kwargs) as r:
+            assert r.status == 400
+    assert why in gateway.refused_opens[0] and gateway.opens == []
+
+
+async def test_a_malformed_ack_does_not_count_and_the_message_comes_again(gateway) -> None:
+    import json
+
+    import aiohttp
+
+    topic = dingtalk_stream.ChatbotMessage.TOPIC
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{gateway.base_url}/v1.0/gateway/connections/open",
+                             json={"clientId": APP_KEY, "clientSecret": APP_SECRET,
+                                   "subscriptions": [{"type": "CALLBACK", "topic": topic}]}) as r:
+            opened = await r.json()
+        async with http.ws_connect(opened["endpoint"], params={"ticket": opened["ticket"]}) as ws:
+            mid = await gateway.push_callback(APP_KEY, topic, robot_message("m-1", "rep1", text="你好"))
+            frame = json.loads((await ws.receive()).data)
+            assert frame["headers"]["messageId"] == mid
+            # data as an object instead of a JSON string, and no content type: not an ACK
+            await ws.send_str(json.dumps({"code": 200, "headers": {"messageId": mid}, "data": {"response": "OK"}}))
+            await gateway.wait_for(lambda: gateway.bad_acks)
+            assert mid in gateway.pending
+            await ws.send_str(json.dumps({"code": 200, "message": "OK", "data": '{"response": "OK"}',
+                                          "headers": {"messageId": mid, "contentType": "application/json"}}))
+            await gateway.wait_acked(mid)
+    assert mid not in gateway.pending

@@ -175,3 +175,53 @@ async def test_url_verification_over_http(sender: CallbackSender, sim: WeComSimu
             assert (status, text) == (200, echo)
     finally:
         await runner.cleanup()
+
+
+async def _token(session: aiohttp.ClientSession, sim: WeComSimulator) -> str:
+    async with session.get(f"{sim.url}/cgi-bin/gettoken", params={"corpid": sim.corp_id, "corpsecret": SECRET}) as r:
+        return (await r.json())["access_token"]
+
+
+TEXT = {"touser": "alice", "agentid": AGENT_ID, "msgtype": "text", "text": {"content": "你好"}}
+
+
+@pytest.mark.parametrize(
+    ("call", "errcode"),
+    [
+        (lambda url, t: ("GET", "message/send", {"access_token": t}, {}), 43002),
+        (lambda url, t: ("POST", "gettoken", {}, {"json": {}}), 43001),
+        (lambda url, t: ("POST", "message/send", {}, {"json": TEXT | {"access_token": t}}), 41001),  # token in body
+        (lambda url, t: ("POST", "message/send", {}, {"json": TEXT, "headers": {"access_token": t}}), 41001),
+        (lambda url, t: ("POST", "message/send", {"access_token": t}, {"data": {"touser": "alice"}}), 47001),  # form
+        (lambda url, t: ("POST", "message/send", {"access_token": t}, {"data": b"[1, 2]",
+                                                                       "headers": {"Content-Type": "application/json"}}),
+         47001),
+        (lambda url, t: ("POST", "message/send", {"access_token": t}, {"json": TEXT | {"touser": ""}}), 82001),
+        (lambda url, t: ("POST", "message/send", {"access_token": t},
+                         {"json": TEXT | {"text": {"content": "长" * 683}}}), 45002),  # 2049 bytes
+        (lambda url, t: ("POST", "message/send", {"access_token": t}, {"json": TEXT | {"pad": "x" * 600_000}}),
+         44005),
+        (lambda url, t: ("POST", "message/update_template_card", {"access_token": t},
+                         {"json": {"agentid": AGENT_ID, "button": {"replace_name": "x"}}}), 40035),
+        (lambda url, t: ("GET", "gettoken", {"corpsecret": SECRET}, {}), 41002),
+    ],
+    ids=["send-by-get", "token-by-post", "token-in-body", "token-in-header", "form-body", "json-not-object",
+         "no-recipient", "text-too-long", "body-too-large", "no-response-code", "no-corpid"],
+)
+async def test_simulator_refuses_what_wecom_refuses_on_the_wire(session: aiohttp.ClientSession,
+                                                               sim: WeComSimulator, call, errcode: int) -> None:
+    method, api, params, kwargs = call(sim.url, await _token(session, sim))
+    async with session.request(method, f"{sim.url}/cgi-bin/{api}", params=params, **kwargs) as r:
+        assert (await r.json())["errcode"] == errcode
+    assert sim.deliveries == []
+
+
+async def test_simulator_takes_json_without_a_content_type_as_wechatpy_sends_it(
+        session: aiohttp.ClientSession, sim: WeComSimulator) -> None:
+    import json
+
+    token = await _token(session, sim)
+    async with session.post(f"{sim.url}/cgi-bin/message/send", params={"access_token": token},
+                            data=json.dumps(TEXT).encode(), skip_auto_headers={"Content-Type"}) as r:
+        assert (await r.json())["errcode"] == 0
+    assert len(sim.inbox("alice")) == 1
