@@ -195,7 +195,8 @@ def _require_secret(sms: dict[str, Any] | None) -> None:
 
 def _validated(stored: dict[str, Any], timezone: str, allow_private: bool) -> TenantSettings:
     try:
-        settings = TenantSettings.of(stored)
+        # Strict, unlike `TenantSettings.of`, which tolerates a bad template stored before templates were checked.
+        settings = TenantSettings.model_validate(stored)
         settings.calendar_for(timezone)  # hours in order, not overlapping
     except ValidationError as e:
         err = e.errors()[0]
