@@ -59,7 +59,8 @@ async def test_our_aliyun_request_is_accepted_by_the_same_simulator(aliyun_sim, 
                                                                     recipient: Recipient) -> None:
     sim, server = aliyun_sim
     async with AliyunSms(access_key_id=ALIYUN_KEY_ID, access_key_secret=ALIYUN_SECRET, sign_name="领客",
-                         template_code="SMS_1", api_base=str(server.make_url("/"))) as channel:
+                         template_code="SMS_1", api_base=str(server.make_url("/")),
+                         allow_private=True) as channel:  # the simulator listens on 127.0.0.1
         result = await channel.send(alert, recipient)
     assert result.ok, result
     assert [s.signature for s in sim.accepted] == ["v3"] and sim.refused == []
@@ -193,7 +194,8 @@ async def test_our_tencent_request_is_accepted_by_the_same_simulator(tencent_sim
                                                                      recipient: Recipient) -> None:
     sim, server = tencent_sim
     async with TencentSms(secret_id=TENCENT_ID, secret_key=TENCENT_KEY, sdk_app_id="1400787878", sign_name="领客",
-                          template_id="1958210", api_base=str(server.make_url("/"))) as channel:
+                          template_id="1958210", api_base=str(server.make_url("/")),
+                          allow_private=True) as channel:  # the simulator listens on 127.0.0.1
         result = await channel.send(alert, recipient)
     assert result.ok, result
     assert sim.refused == []
