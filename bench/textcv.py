@@ -4,13 +4,14 @@ Run: python bench/textcv.py [--validate K] [--misses]   development part, per fo
                                                         misses listed for every fold but K (the one held back)
      python bench/textcv.py --part held_out             the held-out part: scores only, no misses
      python bench/textcv.py --part paraphrases          paraphrases.jsonl: scores only, no misses
+     python bench/textcv.py --part fresh                fresh.jsonl (issue #22, round two): scores only
      python bench/textcv.py --homophones 0.1 [--seed 1]  the same with simulated ASR errors: each Han character
                                                         replaced at that rate by a common character of the same
                                                         toneless syllable (财务 -> 才务), the commonest error of
                                                         Mandarin ASR; a check of sound-alike matching
 
 Cross-validation for rules: change rules looking at the misses of the other folds, then see whether fold K
-moved the same way; rotate K. The held-out part and the paraphrases are scored without their misses so that
+moved the same way; rotate K. The held-out part, the paraphrases and the fresh set are scored without their misses so that
 nothing is tuned to them.
 """
 
@@ -41,13 +42,14 @@ def parts() -> dict[str, list[dict]]:
         "development": [rows[i] for i in split["development"]],
         "held_out": [rows[i] for i in split["held_out"]],
         "paraphrases": read_rows(TEXT / "paraphrases.jsonl"),
+        "fresh": read_rows(TEXT / "fresh.jsonl"),
         "folds": split["folds"],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("development", "held_out", "paraphrases"), default="development")
+    parser.add_argument("--part", choices=("development", "held_out", "paraphrases", "fresh"), default="development")
     parser.add_argument("--validate", type=int, default=None, help="the fold whose misses are not shown")
     parser.add_argument("--misses", action="store_true", help="list misses (development part only)")
     parser.add_argument("--homophones", type=float, default=0.0, help="rate of simulated ASR homophone errors")
