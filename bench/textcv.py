@@ -11,8 +11,8 @@ Run: python bench/textcv.py [--validate K] [--misses]   development part, per fo
                                                         Mandarin ASR; a check of sound-alike matching
 
 Cross-validation for rules: change rules looking at the misses of the other folds, then see whether fold K
-moved the same way; rotate K. The held-out part, the paraphrases and the fresh set are scored without their misses so that
-nothing is tuned to them.
+moved the same way; rotate K. The held-out part, the paraphrases and the fresh set are scored without their
+misses so that nothing is tuned to them.
 """
 
 from __future__ import annotations
