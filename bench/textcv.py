@@ -5,6 +5,7 @@ Run: python bench/textcv.py [--validate K] [--misses]   development part, per fo
      python bench/textcv.py --part held_out             the held-out part: scores only, no misses
      python bench/textcv.py --part paraphrases          paraphrases.jsonl: scores only, no misses
      python bench/textcv.py --part fresh                fresh.jsonl (issue #22, round two): scores only
+     python bench/textcv.py --part tuning --misses      tuning.jsonl: one-concern sentences to tune concern rules on
      python bench/textcv.py --homophones 0.1 [--seed 1]  the same with simulated ASR errors: each Han character
                                                         replaced at that rate by a common character of the same
                                                         toneless syllable (财务 -> 才务), the commonest error of
@@ -43,13 +44,15 @@ def parts() -> dict[str, list[dict]]:
         "held_out": [rows[i] for i in split["held_out"]],
         "paraphrases": read_rows(TEXT / "paraphrases.jsonl"),
         "fresh": read_rows(TEXT / "fresh.jsonl"),
+        "tuning": read_rows(TEXT / "tuning.jsonl"),
         "folds": split["folds"],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("development", "held_out", "paraphrases", "fresh"), default="development")
+    parser.add_argument("--part", choices=("development", "held_out", "paraphrases", "fresh", "tuning"),
+                        default="development")
     parser.add_argument("--validate", type=int, default=None, help="the fold whose misses are not shown")
     parser.add_argument("--misses", action="store_true", help="list misses (development part only)")
     parser.add_argument("--homophones", type=float, default=0.0, help="rate of simulated ASR homophone errors")
@@ -65,6 +68,9 @@ def main() -> None:
 
     rows = data[args.part]
     print(f"{args.part} ({len(rows)}): {run(rows).line()}")
+    if args.part == "tuning" and args.misses:
+        for miss in run(rows).misses:
+            print(f"     miss {miss}")
     if args.part != "development":
         return
     folds = data["folds"]

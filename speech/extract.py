@@ -73,7 +73,8 @@ class Extractor:
                        lambda start, end: start not in bounds or end not in bounds or self._is_word(text, start, end))
         competitors = self._competitors.find(text, sounds, bounds)
         titles = self._titles.find(text, sounds, bounds, competitors.spans)
-        concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles])
+        concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles],
+                                       [(s.start, s.end) for s in competitors.spans])
         return Fields(
             budget=self._find_budget(text, sounds),
             tender_date=self._find_tender(text, _local_day(ref), sounds, bounds),
