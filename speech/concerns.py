@@ -59,6 +59,7 @@ class ConcernFinder:
         self._client_start = re.compile(_LEAD + f"(?:{rules.groups['client']}|{_MASK})")
         self._rep_start = re.compile(_LEAD + f"(?:{rules.groups['rep']})")
         self._voiced = re.compile(f"(?:{rules.groups['voiced']})")
+        self._reporting = re.compile(f"(?:{rules.groups['reporting']})[{re.escape(CLAUSE_BREAKS)}]$")
 
     def find(self, text: str, bounds: frozenset[int], masked: Iterable[tuple[int, int]],
              vendors: Iterable[tuple[int, int]] = ()) -> tuple[str, ...]:
@@ -107,7 +108,8 @@ class ConcernFinder:
     def _not_client(self, text: str, vendors: list[tuple[int, int]]) -> list[bool]:
         """Per character: whether it is said in the rep's own voice or a competitor's, not the client's.
 
-        The rep's voice starts at an own-voice marker (我自己, 说实话, 领导催) or a clause the rep starts with 我; a
+        The rep's voice starts at an own-voice marker (我自己, 说实话, 领导催) or a clause the rep starts with 我
+        (not one reporting the client's words: 客户问,我们的人会不会…); a
         competitor's at its name followed by what it says (用友那边说, 华为号称). Either lasts to the end of the
         sentence, or to a clause that starts with the client (客户…, 他们…, a client title)."""
         starts = [span.start for span in self._own_voice.find(text)]
@@ -121,7 +123,9 @@ class ConcernFinder:
         i = 0
         while i < len(text):
             clause_start, clause_end = clause_of(text, i)
-            if self._rep_start.match(text, clause_start, clause_end):
+            # 客户反复问,我们的人会不会碰到…: a clause after 问/说 is the client's words about us
+            reported = self._reporting.search(text, max(0, clause_start - 4), clause_start)
+            if self._rep_start.match(text, clause_start, clause_end) and not reported:
                 self._silence(text, clause_start, flags)
             i = clause_end + 1
         return flags
