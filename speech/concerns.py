@@ -30,16 +30,25 @@ _GAP = 12  # chars between the two halves of an "A…B" cue
 _RULED_OUT_REACH = 12  # chars between a cue and the words that rule it out (价格他们说不是最重要的)
 _MASK = "□"
 _GAP_RE = f"[^{re.escape(CLAUSE_BREAKS)}]{{0,{_GAP}}}?"
+# "⋯": the two halves may sit in neighbouring clauses (一月二十号之前,把整个系统交付完; 员工离职以后,他微信里的客户)
+_NEXT_CLAUSE_RE = f"{_GAP_RE}(?:[, ]{_GAP_RE})?"
 _LEAD = "(?:[嗯呃啊哦唉哎诶那个就是然后还有另外而且但是不过可是所以]|说实话)*"  # fillers a clause may start with
 
 
 def compile_pattern(pattern: str, groups: dict[str, str]) -> str:
-    """"{data}…不能出" -> a regex: each {group} an alternation, each … a short gap inside one clause."""
-    parts = []
-    for part in pattern.split("…"):
-        pieces = re.split(r"(\{\w+\})", part)
-        parts.append("".join(f"(?:{groups[p[1:-1]]})" if p.startswith("{") else re.escape(p) for p in pieces if p))
-    return _GAP_RE.join(parts)
+    """"{data}…不能出" -> a regex: each {group} an alternation, each … a short gap inside one clause, each ⋯ a
+    gap that may cross into the next clause."""
+    out = []
+    for piece in re.split(r"(\{\w+\}|…|⋯)", pattern):
+        if piece == "…":
+            out.append(_GAP_RE)
+        elif piece == "⋯":
+            out.append(_NEXT_CLAUSE_RE)
+        elif piece.startswith("{"):
+            out.append(f"(?:{groups[piece[1:-1]]})")
+        elif piece:
+            out.append(re.escape(piece))
+    return "".join(out)
 
 
 class ConcernFinder:
@@ -56,7 +65,9 @@ class ConcernFinder:
         self._own_voice = TermFinder((word, None) for word in rules.own_voice)
         self._weak = frozenset(rules.weak)
         self._said = re.compile("|".join(compile_pattern(p, rules.groups) for p in rules.said))
-        self._client_start = re.compile(_LEAD + f"(?:{rules.groups['client']}|{_MASK})")
+        # the client speaks again: 客户倒是…, 他们就问了…, a client title then what they said (not 他们那个机房…)
+        self._client_start = re.compile(_LEAD + f"(?:{rules.groups['client']}|{_MASK}+)(?:那边|这边|自己)?"
+                                        f"[^{re.escape(CLAUSE_BREAKS)}]{{0,3}}?(?:{rules.groups['speaks']})")
         self._rep_start = re.compile(_LEAD + f"(?:{rules.groups['rep']})")
         self._voiced = re.compile(f"(?:{rules.groups['voiced']})")
         self._reporting = re.compile(f"(?:{rules.groups['reporting']})[{re.escape(CLAUSE_BREAKS)}]$")
@@ -143,7 +154,7 @@ class ConcernFinder:
 
 def plain_cues(rules: ConcernRules) -> list[str]:
     """Whole patterns that are plain words (no group, no gap)."""
-    return [p for patterns in rules.labels.values() for p in patterns if "…" not in p and "{" not in p]
+    return [p for patterns in rules.labels.values() for p in patterns if not set("…⋯{") & set(p)]
 
 
 def plain_words(rules: ConcernRules) -> list[str]:

@@ -128,5 +128,5 @@ class Rules:
         """Plain cue words, for the tokenizer's dictionary, so cues come out as whole tokens."""
         b, t = self.budget, self.tender
         lists = [b.cues, b.caps, b.decoys, t.strong, t.medium, t.weak, t.other, self.corrections]
-        concerns = [p for patterns in self.concerns.labels.values() for p in patterns if "…" not in p and "{" not in p]
+        concerns = [p for patterns in self.concerns.labels.values() for p in patterns if not set("…⋯{") & set(p)]
         return [word for group in [*lists, concerns] for word in group if len(word) > 1]
