@@ -59,8 +59,8 @@ class ConcernFinder:
             for label in CONCERNS if rules.labels.get(label)
         }
         # a not-cue inside a longer plain cue (保证金 in 质量保证金) stays a cue: one leftmost-longest scan of both
-        cue_words = [(word, False) for word in plain_cues(rules)]
-        self._not_cues = TermFinder([(word, True) for word in rules.not_cues] + cue_words)
+        longer = [(w, False) for w in plain_cues(rules) if any(nc in w and nc != w for nc in rules.not_cues)]
+        self._not_cues = TermFinder([(word, True) for word in rules.not_cues] + longer)
         self._ruled_out = re.compile("|".join(compile_pattern(p, rules.groups) for p in rules.ruled_out))
         self._own_voice = TermFinder((word, None) for word in rules.own_voice)
         self._weak = frozenset(rules.weak)

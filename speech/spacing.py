@@ -33,6 +33,7 @@ class Rejoiner:
         """`names`: vendors and titles, joined across a comma too; `words`: everything joined across a space."""
         words = [w for w in dict.fromkeys(words) if len(w) >= 2]
         self._names = TermFinder((w, None) for w in names if len(w) >= 2)
+        self._name_chars = frozenset(ch for w in names for ch in w)
         self._text = TermFinder((w, None) for w in words)
         self._sound = SoundIndex((w, None) for w in words)
 
@@ -68,6 +69,8 @@ class Rejoiner:
         joined = text[left:i] + text[i + 1:right]
         seam = i - left
         if text[i] not in _SOUNDED:
+            if text[i - 1] not in self._name_chars or text[i + 1] not in self._name_chars:
+                return False
             return any(s.start < seam < s.end for s in self._names.find(joined))
         return any(s.start < seam < s.end for s in self._text.find(joined)) or any(
             h.start < seam < h.end for h in self._sound.find(joined, Syllables(joined)))
