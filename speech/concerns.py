@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 
 from speech.clauses import CLAUSE_BREAKS, clause_of, sentence_of
+from speech.firstchars import first_chars
 from speech.rules import CONCERNS, ConcernRules
 from speech.terms import TermFinder
 
@@ -55,7 +56,7 @@ class ConcernFinder:
     def __init__(self, rules: ConcernRules) -> None:
         self.rules = rules
         self._patterns = {
-            label: re.compile("|".join(compile_pattern(p, rules.groups) for p in rules.labels[label]))
+            label: _Scanner("|".join(compile_pattern(p, rules.groups) for p in rules.labels[label]))
             for label in CONCERNS if rules.labels.get(label)
         }
         # a not-cue inside a longer plain cue (保证金 in 质量保证金) stays a cue: one leftmost-longest scan of both
@@ -150,6 +151,33 @@ class ConcernFinder:
                 return
             flags[i:clause_end] = [True] * (clause_end - i)
             i = clause_end + 1
+
+
+class _Scanner:
+    """`re.finditer` over a long alternation, trying it only where a match can begin.
+
+    A label's patterns start with groups of words; the regex engine cannot see through them to skip positions,
+    so it tries every alternative at every character. Jumping from one possible first character to the next
+    finds the same matches about five times faster (bench/voice.py's extraction latency)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+        chars = first_chars(pattern)
+        self._starts = re.compile("[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]") if chars else None
+
+    def finditer(self, text: str):
+        if self._starts is None:
+            yield from self.pattern.finditer(text)
+            return
+        pos = 0
+        search, match = self._starts.search, self.pattern.match
+        while (start := search(text, pos)) is not None:
+            found = match(text, start.start())
+            if found is None:
+                pos = start.start() + 1
+                continue
+            yield found
+            pos = max(found.end(), found.start() + 1)
 
 
 def plain_cues(rules: ConcernRules) -> list[str]:
