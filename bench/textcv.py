@@ -4,14 +4,21 @@ Run: python bench/textcv.py [--validate K] [--misses]   development part, per fo
                                                         misses listed for every fold but K (the one held back)
      python bench/textcv.py --part held_out             the held-out part: scores only, no misses
      python bench/textcv.py --part paraphrases          paraphrases.jsonl: scores only, no misses
+     python bench/textcv.py --part fresh                fresh.jsonl (issue #22, round two): scores only
+     python bench/textcv.py --part tuning --misses      tuning.jsonl: one-concern sentences to tune concern rules on
      python bench/textcv.py --homophones 0.1 [--seed 1]  the same with simulated ASR errors: each Han character
                                                         replaced at that rate by a common character of the same
                                                         toneless syllable (财务 -> 才务), the commonest error of
                                                         Mandarin ASR; a check of sound-alike matching
+       [--confusable]                                   ... or of a syllable ASR confuses with it (zh/z, ch/c,
+                                                        sh/s, n/l, h/f, -eng/-en, -ing/-in, -ian/-in: 信息 ->
+                                                        现习, 采购 -> 才够)
+       [--spaces 0.05]                                  and a space put between two Han characters at that rate
+                                                        (Whisper's segment breaks: 经 蝶, 采购 总监)
 
 Cross-validation for rules: change rules looking at the misses of the other folds, then see whether fold K
-moved the same way; rotate K. The held-out part and the paraphrases are scored without their misses so that
-nothing is tuned to them.
+moved the same way; rotate K. The held-out part, the paraphrases and the fresh set are scored without their
+misses so that nothing is tuned to them.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from speech.extract import get_extractor
 from speech.numerals import NUMERAL_CHARS
-from speech.phonetic import char_syllable
+from speech.phonetic import char_syllable, initial_of
 from speech.scoring import Scores, read_rows, score
 from speech.terms import tenant_tokenizer
 
@@ -41,21 +48,27 @@ def parts() -> dict[str, list[dict]]:
         "development": [rows[i] for i in split["development"]],
         "held_out": [rows[i] for i in split["held_out"]],
         "paraphrases": read_rows(TEXT / "paraphrases.jsonl"),
+        "fresh": read_rows(TEXT / "fresh.jsonl"),
+        "tuning": read_rows(TEXT / "tuning.jsonl"),
         "folds": split["folds"],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("development", "held_out", "paraphrases"), default="development")
+    parser.add_argument("--part", choices=("development", "held_out", "paraphrases", "fresh", "tuning"),
+                        default="development")
     parser.add_argument("--validate", type=int, default=None, help="the fold whose misses are not shown")
     parser.add_argument("--misses", action="store_true", help="list misses (development part only)")
     parser.add_argument("--homophones", type=float, default=0.0, help="rate of simulated ASR homophone errors")
+    parser.add_argument("--confusable", action="store_true", help="replace by confusable syllables, not equal ones")
+    parser.add_argument("--spaces", type=float, default=0.0, help="rate of spaces put between Han characters")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     data = parts()
     extractor = get_extractor()
-    garble = Homophones(args.homophones, args.seed) if args.homophones else None
+    noisy = args.homophones or args.spaces
+    garble = Homophones(args.homophones, args.seed, args.confusable, args.spaces) if noisy else None
 
     def run(rows: list[dict]) -> Scores:
         texts = {row["id"]: garble(row["id"], row["text"]) for row in rows} if garble else None
@@ -63,6 +76,9 @@ def main() -> None:
 
     rows = data[args.part]
     print(f"{args.part} ({len(rows)}): {run(rows).line()}")
+    if args.part == "tuning" and args.misses:
+        for miss in run(rows).misses:
+            print(f"     miss {miss}")
     if args.part != "development":
         return
     folds = data["folds"]
@@ -79,23 +95,45 @@ class Homophones:
     """Replaces Han characters at `rate` by another common character read the same way (toneless). Numerals
     are left alone: ASR writes numbers as digits far more often than it mishears them as words."""
 
-    def __init__(self, rate: float, seed: int) -> None:
+    def __init__(self, rate: float, seed: int, confusable: bool = False, spaces: float = 0.0) -> None:
         self.rate = rate
         self.seed = seed
+        self.spaces = spaces
+        self.key = _confusion_key if confusable else char_syllable
         common = {ch for word, freq in tenant_tokenizer([]).FREQ.items() if freq >= 2000 for ch in word}
         self.by_sound: dict[str, list[str]] = {}
         for ch in sorted(common):
-            if "\u4e00" <= ch <= "\u9fff":
-                self.by_sound.setdefault(char_syllable(ch), []).append(ch)
+            if _is_han(ch):
+                self.by_sound.setdefault(self.key(ch), []).append(ch)
 
     def __call__(self, key: str, text: str) -> str:
         """The same `key` and text always come out the same (the rows of a fold and of the whole part agree)."""
         rng = random.Random(f"{self.seed}:{key}")
         out = []
-        for ch in text:
-            others = [c for c in self.by_sound.get(char_syllable(ch), ()) if c != ch and ch not in NUMERAL_CHARS]
+        for i, ch in enumerate(text):
+            if self.spaces and i and _is_han(ch) and _is_han(text[i - 1]) and rng.random() < self.spaces:
+                out.append(" ")
+            syllable = char_syllable(ch)
+            others = [c for c in self.by_sound.get(self.key(ch), ()) if c != ch and ch not in NUMERAL_CHARS
+                      and (self.key is char_syllable or char_syllable(c) != syllable)]
             out.append(rng.choice(others) if others and rng.random() < self.rate else ch)
         return "".join(out)
+
+
+_CONFUSED_INITIALS = {"zh": "z", "ch": "c", "sh": "s", "n": "l", "f": "h"}
+_CONFUSED_FINALS = {"eng": "en", "ing": "in", "ian": "in"}
+
+
+def _confusion_key(ch: str) -> str:
+    """A syllable with the pairs Mandarin ASR confuses merged (toneless): 信 xin and 现 xian share one."""
+    syllable = char_syllable(ch)
+    initial = initial_of(syllable)
+    final = syllable[len(initial):]
+    return _CONFUSED_INITIALS.get(initial, initial) + _CONFUSED_FINALS.get(final, final)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
 
 
 if __name__ == "__main__":

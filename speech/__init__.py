@@ -3,7 +3,7 @@
 Public API (import from the modules; this package imports nothing heavy so the web process stays small):
 
 - `speech.audio.decode_audio(source, *, max_duration_s=60.0) -> Audio`; errors in `speech.errors`
-  (`NotAudio`, `TooLong`, `ModelError`, `ModelDirInvalid`), all `bot.errors.LeadbotError`.
+  (`NotAudio`, `TooLong`, `ModelError`, `ModelDirInvalid`), all `speech.errors.SpeechError`.
 - `speech.model.resolve_model(data_dir, override) -> Path`
 - `speech.transcribe.Transcriber(model_dir, *, cpu_threads=2, max_concurrency=1)` with
   `await .transcribe(audio, *, prompt=None, hotwords=None) -> Transcript` and `.transcribe_sync(...)`.

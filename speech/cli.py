@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.errors import LeadbotError
+from speech.errors import SpeechError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -45,7 +45,7 @@ def transcribe(file: Path, as_json: bool, threads: int) -> None:
     try:
         transcriber = Transcriber(resolve_model(env.data_dir, env.whisper_model), cpu_threads=threads)
         result = transcriber.transcribe_sync(file, hotwords=Lexicon.default().transcription_hotwords())
-    except LeadbotError as exc:
+    except SpeechError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         keys = ("text", "duration_s", "elapsed_s", "rtf", "model")

@@ -1,11 +1,13 @@
-"""Errors the speech pipeline raises on purpose; each maps to a clear reply to the rep."""
+"""Errors the speech pipeline raises on purpose; each maps to a clear reply to the rep.
+
+speech/ imports nothing of the service, so these have their own base; the service maps them where it calls
+the pipeline (a `SpeechConfigError` at worker start becomes its `ConfigError`).
+"""
 
 from __future__ import annotations
 
-from bot.errors import ConfigError, LeadbotError
 
-
-class SpeechError(LeadbotError):
+class SpeechError(Exception):
     """Base of the speech pipeline's errors; `rep_message` is the reply the rep sees in chat."""
 
     rep_message = "语音处理失败，请稍后重试，或直接发送文字小结。"
@@ -31,5 +33,9 @@ class ModelError(SpeechError):
     """The Whisper model cannot be prepared or loaded."""
 
 
-class ModelDirInvalid(ModelError, ConfigError):
+class SpeechConfigError(SpeechError):
+    """A setting the speech pipeline reads is wrong; the message names the variable."""
+
+
+class ModelDirInvalid(ModelError, SpeechConfigError):
     """`LEADBOT_WHISPER_MODEL` names a directory that is not a CTranslate2 Whisper model."""

@@ -23,6 +23,7 @@ from speech.lexicon import Lexicon
 from speech.money import repair_units
 from speech.phonetic import SoundIndex, Syllables, initial_of, respell
 from speech.rules import Rules
+from speech.spacing import Rejoiner
 from speech.tender import Event, TenderFinder
 from speech.terms import TermFinder, is_word, tenant_tokenizer, token_bounds
 from speech.titles import TitleFinder
@@ -64,16 +65,20 @@ class Extractor:
         cue_words = [*plain_words(c), *c.ruled_out, *c.own_voice, *content, *said, *t.strong, *t.medium,
                      *rules.corrections, *_DATE_WORDS]
         self._cue_sounds = SoundIndex((word, word) for word in dict.fromkeys(cue_words))
+        aliases = [alias.lower() for aliases in lexicon.competitors.values() for alias in aliases]
+        names = [*aliases, *(title.lower() for title in lexicon.titles)]
+        self._rejoin = Rejoiner(names, [*names, "预算", *b.caps, *t.strong, *t.medium, *plain_words(c)])
 
     def extract(self, text: str, ref: datetime) -> Fields:
-        text = normalize(to_simplified(text)).lower()
+        text = self._rejoin(normalize(to_simplified(text)).lower())
         bounds = token_bounds(self.tokenizer, text)
         sounds = Syllables(text)
         text = respell(text, sounds, self._cue_sounds,
                        lambda start, end: start not in bounds or end not in bounds or self._is_word(text, start, end))
         competitors = self._competitors.find(text, sounds, bounds)
         titles = self._titles.find(text, sounds, bounds, competitors.spans)
-        concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles])
+        concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles],
+                                       [(s.start, s.end) for s in competitors.spans])
         return Fields(
             budget=self._find_budget(text, sounds),
             tender_date=self._find_tender(text, _local_day(ref), sounds, bounds),

@@ -2,8 +2,8 @@
 
 Whisper writes what it hears with the wrong characters: 一算/议算/因算 for 预算, 滑位 for 华为, 金跌 for 金蝶,
 又有 for 用友, 总结 for 总监. Each character is reduced to one toneless syllable, then to a coarse key that
-merges the confusions Mandarin ASR makes (zh/z, ch/c/t, sh/s, n/l, front/back nasals, ie/ian, ou/ong, and the
-y- syllables yi/yu/ye/yin/yun). A hit is `exact` when the toneless syllables are equal and `near` when only the
+merges the confusions Mandarin ASR makes (zh/z, ch/c/t, sh/s, n/l, h/f, front/back nasals, ie/ian/in, ou/ong,
+and the y- syllables yi/yu/ye/yin/yun). A hit is `exact` when the toneless syllables are equal and `near` when only the
 coarse keys are; callers decide which needs context, so ordinary words (化为, 也有, 运算) do not fire alone.
 """
 
@@ -21,8 +21,11 @@ T = TypeVar("T")
 _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c",
              "s", "y", "w")
 # 8 kHz AMR cuts the hiss that tells c/ch from t: 财务 comes back as 台务, 采购 as 台狗.
-_INITIAL_MERGE = {"zh": "z", "ch": "t", "c": "t", "sh": "s", "n": "l"}
-_FINAL_MERGE = {"ang": "an", "eng": "en", "ing": "in", "iang": "ian", "ie": "ian", "uang": "uan", "ou": "ong"}
+# h/f: 付款 heard as 护款, 服务 as 互务 (southern accents and a narrow band both blur them).
+_INITIAL_MERGE = {"zh": "z", "ch": "t", "c": "t", "sh": "s", "n": "l", "f": "h"}
+# -ian/-in: 信息 comes back as 现习, 金 as 间 (the vowel before a nasal is what a phone line loses).
+_FINAL_MERGE = {"ang": "an", "eng": "en", "ing": "in", "iang": "in", "ian": "in", "ie": "in", "uang": "uan",
+                "ou": "ong"}
 # y- syllables: the vowel is what a noisy phone line blurs most (预算 heard as 一算, 页算, 因算, 运算).
 _Y_FINAL_MERGE = {"u": "i", "e": "i", "in": "i", "un": "i", "ue": "i", "ing": "i", "i": "i",
                   "ou": "ong", "o": "ong", "ong": "ong", "uan": "an", "an": "an", "ang": "an"}

@@ -69,6 +69,9 @@ class ConcernRules:
     ruled_out_before: tuple[str, ...]  # right before the cue: 担心的不是价格
     own_voice: tuple[str, ...]  # the rep's own worry or pressure: 我自己有点担心, 领导催
     yields: dict[str, str]  # label -> label that takes a clause both fire in (定制开发一个接口对接现有系统)
+    weak: tuple[str, ...]  # bare nouns (价格, 售后) that count only when their clause says something of them
+    said: tuple[str, ...]  # what makes a clause say something of a weak cue: 担心, 要求, 能不能, 太…
+    unheard: tuple[str, ...]  # groups of function words, never matched by sound (他们, 担心)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,9 @@ class Rules:
                 ruled_out_before=tuple(concerns["ruled_out_before"]),
                 own_voice=tuple(concerns["own_voice"]),
                 yields=dict(concerns.get("yields", {})),
+                weak=tuple(concerns["weak"]),
+                said=tuple(concerns["said"]),
+                unheard=tuple(concerns["unheard"]),
             ),
         )
 
@@ -122,5 +128,5 @@ class Rules:
         """Plain cue words, for the tokenizer's dictionary, so cues come out as whole tokens."""
         b, t = self.budget, self.tender
         lists = [b.cues, b.caps, b.decoys, t.strong, t.medium, t.weak, t.other, self.corrections]
-        concerns = [p for patterns in self.concerns.labels.values() for p in patterns if "…" not in p and "{" not in p]
+        concerns = [p for patterns in self.concerns.labels.values() for p in patterns if not set("…⋯{") & set(p)]
         return [word for group in [*lists, concerns] for word in group if len(word) > 1]

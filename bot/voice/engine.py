@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.errors import LeadbotError
+from bot.errors import ConfigError, LeadbotError
 
 if TYPE_CHECKING:  # faster-whisper, PyAV and numpy load with the model, not with the module (web processes)
     from speech.transcribe import Transcriber, Transcript
@@ -104,11 +104,11 @@ async def preload(settings: Settings) -> None:
     """Load the model at worker start. A model that cannot be loaded does not stop the worker (cards and alerts
     still work; voice notes get the platform's text or an apology), except a wrong `LEADBOT_WHISPER_MODEL`,
     which is a configuration error like any other bad setting."""
-    from speech.errors import ModelDirInvalid, ModelError
+    from speech.errors import ModelError, SpeechConfigError
 
     try:
         await asyncio.to_thread(engine_for(settings).load, settings)
-    except ModelDirInvalid:
-        raise
+    except SpeechConfigError as e:
+        raise ConfigError(str(e)) from e
     except ModelError as e:
         log.error("speech model not loaded, voice notes cannot be transcribed: %s", e)

@@ -7,9 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from bot.errors import LeadbotError
 from speech.audio import SAMPLE_RATE, decode_audio
-from speech.errors import NotAudio, TooLong
+from speech.errors import NotAudio, SpeechError, TooLong
 
 AMR_MAGIC = b"#!AMR\n"
 
@@ -88,7 +87,7 @@ def test_a_90_second_voice_message_is_refused(voice_dir: Path) -> None:
         decode_audio(joined)
     assert refused.value.limit_s == 60
     assert "60 秒" in refused.value.rep_message
-    assert isinstance(refused.value, LeadbotError)
+    assert isinstance(refused.value, SpeechError)
 
 
 def test_the_60_second_clip_is_accepted_and_the_limit_is_a_parameter(voice_dir: Path) -> None:

@@ -2,7 +2,9 @@
 
 - the held-out part of tests/fixtures/text/dev.jsonl (split.json, made by bench/textsplit.py before any tuning);
 - tests/fixtures/text/paraphrases.jsonl, summaries written for this project before tuning began;
-- the development part, which the rules were tuned on, for completeness.
+- tests/fixtures/text/fresh.jsonl, 109 summaries in the held-out style written for round two of issue #22 before
+  any of its rule changes, scored in aggregate only;
+- the development part and tests/fixtures/text/tuning.jsonl, which the rules were tuned on, for completeness.
 
 Each floor is the per-field F1 reached when the work on issue #22 was closed, less one summary's worth of slack: a
 change that loses more than that on sentences nobody tuned for fails here. `bench/textcv.py` prints the scores.
@@ -20,18 +22,22 @@ from speech.scoring import FIELDS, read_rows, score
 
 TEXT = Path(__file__).resolve().parent.parent / "fixtures" / "text"
 
-# reached (2026-12-06): held_out 0.988 / 0.973 / 0.989 / 0.840 / 1.000, paraphrases 1.000 / 1.000 / 1.000 / 0.979 /
-# 1.000, development 1.000 everywhere (budget / tender_date / competitors / concerns / titles)
+# reached (round two, 2026-12-07; budget / tender_date / competitors / concerns / titles): held_out 0.988 / 0.973 /
+# 0.989 / 0.840 / 1.000, paraphrases 1.000 / 1.000 / 1.000 / 0.989 / 1.000, fresh 1.000 / 0.994 / 1.000 / 0.889 /
+# 0.995 (0.781 for concerns before round two), development 1.000 everywhere, tuning 1.000 / 1.000 / 1.000 / 0.987 /
+# 0.989
 FLOORS = {
     "held_out": {"budget": 0.96, "tender_date": 0.94, "competitors": 0.97, "concerns": 0.80, "titles": 0.97},
-    "paraphrases": {"budget": 0.97, "tender_date": 0.97, "competitors": 0.97, "concerns": 0.95, "titles": 0.97},
+    "paraphrases": {"budget": 0.97, "tender_date": 0.97, "competitors": 0.97, "concerns": 0.96, "titles": 0.97},
+    "fresh": {"budget": 0.99, "tender_date": 0.98, "competitors": 0.99, "concerns": 0.87, "titles": 0.98},
     "development": {"budget": 0.98, "tender_date": 0.98, "competitors": 0.98, "concerns": 0.98, "titles": 0.98},
+    "tuning": {"budget": 0.99, "tender_date": 0.99, "competitors": 0.99, "concerns": 0.97, "titles": 0.97},
 }
 
 
 def _rows(part: str) -> list[dict]:
-    if part == "paraphrases":
-        return read_rows(TEXT / "paraphrases.jsonl")
+    if part in ("paraphrases", "fresh", "tuning"):
+        return read_rows(TEXT / f"{part}.jsonl")
     by_id = {row["id"]: row for row in read_rows(TEXT / "dev.jsonl")}
     split = json.loads((TEXT / "split.json").read_text("utf-8"))
     return [by_id[i] for i in split[part]]

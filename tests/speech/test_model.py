@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
-from speech.errors import ModelDirInvalid, ModelError
+from speech.errors import ModelDirInvalid, ModelError, SpeechConfigError
 from speech.model import BUNDLED_SHA256, MARKER, ModelParts, check_model_dir, ensure_joined, resolve_model
 
 
@@ -105,7 +104,7 @@ def test_an_override_that_is_not_a_model_is_a_config_error(tmp_path: Path, layou
         (path / "model.bin").write_bytes(b"x")
     with pytest.raises(ModelDirInvalid, match="LEADBOT_WHISPER_MODEL") as refused:
         resolve_model(tmp_path / "data", str(path))
-    assert isinstance(refused.value, ConfigError)
+    assert isinstance(refused.value, SpeechConfigError)
 
 
 def test_an_override_with_a_model_is_used_as_is(tmp_path: Path) -> None:

@@ -278,3 +278,109 @@ ASR_CUES = [
 @pytest.mark.parametrize(("text", "labels"), ASR_CUES, ids=[t for t, _ in ASR_CUES])
 def test_concern_cues_misspelled_by_asr_are_heard_by_sound(text: str, labels: list[str]) -> None:
     check_fields(text, {"concerns": labels}, ordered=True)
+
+
+# A thing and what is said of it, in one clause, in the client's everyday words (issue #22, round two).
+CONCERN_PARTS = [
+    ("他们觉得我们的培训费收得太狠了。", ["价格"]),
+    ("老板说这个价他那边肯定批不下来。", ["价格"]),
+    ("客户问实施费能不能再减一点。", ["价格"]),
+    ("问为什么我们比同行多出二十万。", ["价格"]),
+    ("客户说这个项目从立项到用起来最多给两个月。", ["交付周期"]),
+    ("他们问一般多少天能部署完。", ["交付周期"]),
+    ("工厂九月投产,系统得跟着一起开起来。", ["交付周期"]),
+    ("客户问报修以后多久有人过来。", ["售后响应"]),
+    ("他们问在本市有没有办事处。", ["售后响应"]),
+    ("之前那家的客服问题反映了三个月都没人解决。", ["售后响应"]),
+    ("客户担心以后单据多了查询越用越慢。", ["技术顾虑"]),
+    ("他们的网络是隔离的,问我们的系统在里面能不能正常跑。", ["技术顾虑"]),
+    ("客户怕切换那天老账导不全。", ["技术顾虑"]),
+    ("他们的配方是机密,不能让外人拿到。", ["数据安全"]),
+    ("客户怕业务员走的时候把客户电话抄走。", ["数据安全"]),
+    ("员工不能把文件下载到自己电脑上。", ["数据安全"]),
+    ("他们每个分公司的核算方式都不同,系统都得照顾到。", ["定制需求"]),
+    ("客户希望系统照着他们的排班方式配。", ["定制需求"]),
+    ("省里要来查,系统得先做等级测评。", ["合规"]),
+    ("他们今年的服务器要换成麒麟的系统。", ["合规"]),
+    ("客户问能不能先免费用两个月,好了再买。", ["付款方式"]),
+    ("他们走集中支付,付款周期四个月。", ["付款方式"]),
+    ("客户想按年租,每年交一笔服务费。", ["付款方式"]),
+    ("客户说别家都比我们低两三成。", ["价格"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), CONCERN_PARTS, ids=[t for t, _ in CONCERN_PARTS])
+def test_a_concern_said_in_everyday_words(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+# A bare noun is a concern only when its clause says something of it.
+WEAK_NOUNS = [
+    ("价格我们下周报过去。", []),
+    ("客户最在意的是价格。", ["价格"]),
+    ("我们公司的售后服务中心下个月搬家。", []),
+    ("客户要求售后必须在本地。", ["售后响应"]),
+    ("他们要查权限变更的记录吗?", ["数据安全"]),
+    ("客户问支不支持国产的数据库。", ["合规"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), WEAK_NOUNS, ids=[t for t, _ in WEAK_NOUNS])
+def test_a_bare_noun_needs_something_said_of_it(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+# Whose worry it is: the rep's voice and a competitor's pitch last to the end of the sentence, unless the client
+# speaks again; a clause reporting the client's question about us stays the client's.
+VOICES = [
+    ("我有点担心,我们下个月人手排不过来,怕交付拖。", []),
+    ("我挺担心的,他们那个机房太旧,设备放进去不知道能不能正常跑。", []),
+    ("我有点担心我们贵,客户倒是只问了多久能上线。", ["交付周期"]),
+    ("说实话我们价格没优势,客户在意的是出了问题多久能到。", ["售后响应"]),
+    ("我们售后团队人手不够,服务怕跟不上。", []),
+    ("我跟客户讲了我们的等保资质。", []),
+    ("用友那边跟客户说一个月就能上线,还能打八折。", []),
+    ("金蝶号称不用改就能满足,客户担心的是数据放在哪。", ["数据安全"]),
+    ("客户反复问,我们的人做维护的时候会不会看到病人资料。", ["数据安全"]),
+    ("客户那边说实话没什么要求,就是希望月底之前能用起来。", ["交付周期"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), VOICES, ids=[t for t, _ in VOICES])
+def test_only_the_clients_worries_count(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+RULED_OUT = [
+    ("价格这块客户挺爽快的,没怎么还价。", []),
+    ("上线时间不赶,慢慢来。", []),
+    ("数据这块他们没什么讲究,放公有云也可以。", []),
+    ("售后他们不担心,有自己的运维团队。", []),
+    ("钱的事他倒不太纠结。", []),
+    ("标准功能够用了,不用改。", []),
+    ("价格他说差不多就行,不会死抠,就怕系统卡。", ["技术顾虑"]),
+    ("价钱倒是其次,他们要的是三个月内上线。", ["交付周期"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), RULED_OUT, ids=[t for t, _ in RULED_OUT])
+def test_a_concern_ruled_out_in_other_words(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+# Transcripts: Whisper puts a space (a segment break) or a comma inside a word; sound-alikes ASR confuses.
+ASR_SPLITS = [
+    ("他们现在用的是经 蝶的系统。", {"competitors": ["金蝶"]}),
+    ("见了他们的采购 总监。", {"titles": ["采购总监"]}),
+    ("信息,中心主任也在。", {"titles": ["信息中心主任"]}),
+    ("预算八十 万,下周 四开标。", {**budget(800_000), "tender_date": "2026-11-26"}),
+    ("预算一百一十万 到一百三十 万。", budget(1_100_000, 1_300_000)),
+    ("预算八百万上下,下周三开标。", {**budget(8_000_000), "tender_date": "2026-11-25"}),
+    ("现习中心主任关心等保。", {"titles": ["信息中心主任"], "concerns": ["合规"]}),
+    ("数据绝对不能出省,这是底线。", {"concerns": ["数据安全"]}),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), ASR_SPLITS, ids=[t for t, _ in ASR_SPLITS])
+def test_words_asr_splits_or_mishears(text: str, expect: dict[str, Any]) -> None:
+    check_fields(text, expect)

@@ -13,11 +13,12 @@ from prometheus_client import REGISTRY
 
 from bot import metrics
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.jobs.voice import JOB_PREFIX, speech_backlog
 from bot.platforms.base import Inbound, InboundKind
 from bot.services import Services
 from bot.voice import hearing
-from bot.voice.engine import Busy, engine_for
+from bot.voice.engine import Busy, engine_for, preload
 from bot.voice.hearing import Attempt
 from speech.lexicon import Lexicon
 from tests.voice.conftest import VOICE
@@ -32,6 +33,13 @@ def test_one_model_per_process_whatever_the_data_dir(settings: Settings, tmp_pat
     assert engine_for(elsewhere) is engine_for(settings)
     assert engine_for(settings).load(settings) is engine_for(elsewhere).load(elsewhere)
     assert engine_for(settings.model_copy(update={"speech_concurrency": 2})) is not engine_for(settings)
+
+
+async def test_a_model_setting_that_names_no_model_stops_the_worker_as_a_config_error(settings: Settings,
+                                                                                     tmp_path: Path) -> None:
+    wrong = settings.model_copy(update={"whisper_model": str(tmp_path / "nope")})
+    with pytest.raises(ConfigError, match="LEADBOT_WHISPER_MODEL"):
+        await preload(wrong)
 
 
 async def test_a_busy_process_sends_the_job_back_to_the_queue(settings: Settings, monkeypatch) -> None:
