@@ -14,7 +14,9 @@ pytestmark = pytest.mark.slow
 IDLE_S = 20  # every maintenance cron runs at least once on each worker (the outbox sweep every 15 s)
 
 
-async def test_an_idle_service_logs_nothing_after_it_started(fleet: Fleet) -> None:
+async def test_an_idle_service_logs_nothing_after_it_started(services, fleet: Fleet) -> None:
+    # `services` empties the database first: on PostgreSQL the session's database keeps an earlier test's tenant,
+    # whose manager would get a morning digest when the suite runs in working hours (not idle, and not this test's).
     serve = await fleet.serve()
     workers = [await fleet.worker("worker-a"), await fleet.worker("worker-b")]
     starts = {p.name: len(p.log()) for p in (serve, *workers)}
