@@ -20,7 +20,7 @@ from bot.errors import Conflict, InvalidField, LeadbotError, NotFound
 from bot.logs import register_secret
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.wecom.config import WeComCredentials
-from bot.schemas import AppOut, AppPatch, DingTalkAppIn, WeComAppIn
+from bot.schemas import AppOut, AppPatch, ChecklistStep, DingTalkAppIn, WeComAppIn
 from bot.urlguard import check_literal
 from storage.models import App, AppStatus, Tenant
 from storage.secrets import SecretBox
@@ -65,12 +65,59 @@ def callback_urls(app: App, base_url: str) -> dict[str, str]:
     }
 
 
-def app_out(app: App, base_url: str) -> AppOut:
+def console_checklist(app: App, base_url: str) -> list[ChecklistStep]:
+    """What an admin does in the platform console after registering, in the order the console allows it."""
+    urls = callback_urls(app, base_url)
+    if app.platform == "wecom":
+        steps = [
+            (f"应用管理 → 本应用 → 接收消息 → 设置API接收：URL 填 {urls['callback']}，Token 与 EncodingAESKey "
+             "填注册时的值，保存"
+             "（企业微信会立即校验该 URL）",
+             f"应用管理 → the app → 接收消息 → 设置API接收: URL {urls['callback']}, the Token and EncodingAESKey you "
+             "registered; save (WeCom checks the URL at once)"),
+            ("URL 须为已备案（ICP）域名，备案主体须与本企业一致（或可信域名已验证）",
+             "The URL's domain must be ICP-filed by a subject matching the corp (or a verified trusted domain)"),
+            ("保存 URL 之后：应用管理 → 本应用 → 企业可信IP 中添加本服务器的出口 IP（约 1 分钟生效）",
+             "After the URL is saved: add this server's outbound IP under 应用管理 → the app → 企业可信IP (takes "
+             "about a "
+             "minute)"),
+            ("应用管理 → 本应用 → 可见范围："
+             "包含所有要收卡片的销售和经理", "应用管理 → the app → 可见范围: include every rep "
+             "and manager who gets cards"),
+            (f"运行 leadbot apps verify {app.id}，再用 leadbot apps test {app.id} --to 某人 发一张测试卡片",
+             f"Run leadbot apps verify {app.id}, then send a test card: leadbot apps test {app.id} --to SOMEONE"),
+        ]
+    else:
+        stream = app.public.get("mode") == "stream"
+        steps = [
+            ("开发者后台 → 本应用 → 应用功能 → 机器人：添加并发布机器人，RobotCode 与注册时一致",
+             "Developer console → the app → 机器人: add and publish the robot; its RobotCode must match the one "
+             "registered"),
+            ("权限管理：申请 互动卡片（Card.Instance.Write）、机器人消息、通讯录部门与成员读取（目录同步用）",
+             "权限管理: request the interactive card (Card.Instance.Write), robot message and, for directory sync, "
+             "department and member read permissions"),
+            ("机器人 → 消息接收模式：Stream 模式（无需公网地址，运行 leadbot serve/worker 即可）" if stream else
+             f"机器人 → 消息接收模式：HTTP 模式，URL 填 {urls['robot']}",
+             "机器人 → receive mode: Stream (no public URL; leadbot serve/worker connects)" if stream else
+             f"机器人 → receive mode: HTTP with {urls['robot']}"),
+            ("开发管理 → 服务器出口IP：添加本服务器的出口 "
+             "IP", "开发管理 → 服务器出口IP: add this server's outbound IP"),
+            (f"运行 leadbot apps verify {app.id}（HTTP 模式会登记卡片回调 {urls['card']}），再用 leadbot apps test "
+             "发测试卡片",
+             f"Run leadbot apps verify {app.id} (HTTP mode registers the card callback {urls['card']}), then send a "
+             "test card with leadbot apps test"),
+        ]
+    return [ChecklistStep(zh=zh, en=en) for zh, en in steps]
+
+
+def app_out(app: App, base_url: str, *, checklist: bool = False) -> AppOut:
     public = {k: v for k, v in app.public.items() if k != "secrets_set"}
     return AppOut(
         id=app.id, tenant_id=app.tenant_id, platform=app.platform, name=app.name, status=app.status,
         api_base=app.api_base, public=public, secrets_set=app.public.get("secrets_set", []),
-        callback_urls=callback_urls(app, base_url), verified_at=app.verified_at,
+        callback_urls=callback_urls(app, base_url), verified_at=app.verified_at, state=app.state,
+        state_reason=app.state_reason, last_callback_at=app.last_callback_at,
+        checklist=console_checklist(app, base_url) if checklist else None,
         created_at=app.created_at, updated_at=app.updated_at,
     )
 

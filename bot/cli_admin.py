@@ -102,7 +102,7 @@ def _register_app(payload: dict[str, Any]) -> None:
         data = AppIn.model_validate(payload).root
         async with database(settings) as box:
             app = await app_ops.register_app(box, settings, data.tenant_id, data)
-            echo_json(_dump(app_ops.app_out(app, settings.base_url())))
+            echo_json(_dump(app_ops.app_out(app, settings.base_url(), checklist=True)))
 
     run_command(run)
 

@@ -44,6 +44,10 @@ class PlatformError(LeadbotError):
     """
 
     retryable = False
+    # What a permission refusal says is missing (DingTalk's accessdenieddetail.requiredScopes), and a finer code
+    # inside a general one (DingTalk oapi errcode 88 with sub_code 60011): for `leadbot apps verify`.
+    required_scopes: tuple[str, ...] = ()
+    sub_code: str | None = None
 
     def __init__(
         self,

@@ -72,3 +72,13 @@ DEDUP_FORGOTTEN = Counter(
     "leadbot_dedup_forgotten_total", "Delivery ids forgotten before their time because an app reached "
     "LEADBOT_DEDUP_MAX_PER_APP (its oldest first)", ["platform"],
 )
+
+# App health (bot.app_health): every platform errcode, and each app's verified/failing/unverified state.
+PLATFORM_ERRORS = Counter(
+    "leadbot_platform_errors_total", "Errors the chat platforms answered, by platform and errcode",
+    ["platform", "errcode"],
+)
+APP_STATE = Gauge(
+    "leadbot_app_state", "1 for an app's current state (verified, failing, unverified), 0 for the others",
+    ["app", "platform", "state"],
+)

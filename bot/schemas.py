@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Roo
 from bot.notify.phone import InvalidPhone, normalize_mobile, normalize_phone
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.wecom.config import WeComCredentials
-from storage.models import AppStatus, Role, TokenScope
+from storage.models import AppState, AppStatus, Role, TokenScope
 
 # Ids of tenants, users, apps, tokens, rules and webhook subscriptions are 32-bit columns (PostgreSQL INTEGER); those
 # of leads, events and deliveries 64-bit. A larger number in a request can match nothing and must not reach the driver.
@@ -149,6 +149,11 @@ class AppOut(Out):
     secrets_set: list[str] = Field(description="Which secret fields are stored (never their values)")
     callback_urls: dict[str, str]
     verified_at: datetime | None = None
+    state: AppState = AppState.UNVERIFIED
+    state_reason: str | None = None
+    last_callback_at: datetime | None = None
+    checklist: list[ChecklistStep] | None = Field(
+        default=None, description="On registration: what to do in the platform console, in order")
     created_at: datetime
     updated_at: datetime
 
@@ -159,9 +164,28 @@ class AppQuery(Strict):
     status: AppStatus | None = None
 
 
-class VerifyOut(BaseModel):
-    ok: bool
+class NextStep(BaseModel):
+    zh: str
+    en: str
+
+
+class CheckOut(BaseModel):
+    name: str
+    status: Literal["ok", "warn", "fail"]
     detail: str
+    next_step: NextStep | None = None
+
+
+class VerifyOut(BaseModel):
+    ok: bool = Field(description="true only when no check failed")
+    detail: str
+    state: AppState = AppState.UNVERIFIED
+    checks: list[CheckOut] = Field(default_factory=list)
+
+
+class ChecklistStep(BaseModel):
+    zh: str
+    en: str
 
 
 # Users

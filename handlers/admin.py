@@ -154,8 +154,8 @@ async def _app(request: web.Request, principal: Principal) -> App:
     return app
 
 
-def _app_out(request: web.Request, app: App) -> AppOut:
-    return app_ops.app_out(app, request.app[SERVICES].settings.base_url())
+def _app_out(request: web.Request, app: App, *, checklist: bool = False) -> AppOut:
+    return app_ops.app_out(app, request.app[SERVICES].settings.base_url(), checklist=checklist)
 
 
 @api.route("POST", "/admin/apps", summary="Register a WeCom or DingTalk app", tags=("apps",), body=AppIn, ok=201,
@@ -166,7 +166,7 @@ async def create_app_(request: web.Request) -> web.Response:
     tenant_id = principal.tenant_for(data.tenant_id)
     services = request.app[SERVICES]
     app = await app_ops.register_app(services.box, services.settings, tenant_id, data)
-    return json_out(_app_out(request, app), 201)
+    return json_out(_app_out(request, app, checklist=True), 201)
 
 
 @api.route("GET", "/admin/apps", summary="List apps", tags=("apps",), query=AppQuery, response=AppOut, many=True)
@@ -222,7 +222,8 @@ async def enable_app(request: web.Request) -> web.Response:
     return await _set_status(request, AppStatus.ACTIVE)
 
 
-@api.route("POST", "/admin/apps/{id}/verify", summary="Check an app's credentials by fetching an access token",
+@api.route("POST", "/admin/apps/{id}/verify", summary="Check that an app works end to end: every check the platform "
+           "allows, each ok/warn/fail with a next step",
            tags=("apps",), response=VerifyOut)
 async def verify_app(request: web.Request) -> web.Response:
     app = await _app(request, await _admin(request))

@@ -12,7 +12,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot import holidays, metrics
+from bot import app_health, holidays, metrics
 from bot.appkeys import SERVICES
 from bot.worker_heartbeat import live_workers
 from storage import db
@@ -58,9 +58,13 @@ async def readyz(request: web.Request) -> web.Response:
     missing = holidays.observe(holidays.today())
     body["holidays"] = {"ok": not missing, "missing_years": missing, "detail": holidays.describe(missing)}
     if checks["database"][0]:
-        apps = await App.all().order_by("id").values("id", "platform", "status", "verified_at")
-        body["apps"] = [{**a, "status": str(a["status"]),
-                         "verified_at": a["verified_at"].isoformat() if a["verified_at"] else None} for a in apps]
+        apps = await App.all().order_by("id").values("id", "platform", "status", "verified_at", "state",
+                                                     "state_reason", "last_callback_at")
+        # Per app, without failing readiness: a failing app is the admin's to fix, not the balancer's concern.
+        body["apps"] = [{**a, "status": str(a["status"]), "state": str(a["state"]),
+                         "verified_at": a["verified_at"].isoformat() if a["verified_at"] else None,
+                         "last_callback_at": a["last_callback_at"].isoformat() if a["last_callback_at"] else None}
+                        for a in apps]
     return web.json_response(body, status=200 if ok else 503)
 
 
@@ -71,6 +75,10 @@ async def metrics_view(request: web.Request) -> web.Response:
     except Exception:  # metrics must still be served while Redis is down; the depth is just stale
         pass
     holidays.observe(holidays.today())
+    try:
+        await asyncio.wait_for(app_health.observe_states(), CHECK_TIMEOUT_S)
+    except Exception:  # the database being away leaves the app states as last seen
+        pass
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -22,6 +22,15 @@ class AppStatus(enum.StrEnum):
     DISABLED = "disabled"
 
 
+class AppState(enum.StrEnum):
+    """Whether an app is proven to work end to end (`bot.app_verify`): `verified` when every check passed,
+    `failing` when a check failed or the platform later answered "not live" (60020, 48002...), else `unverified`."""
+
+    UNVERIFIED = "unverified"
+    VERIFIED = "verified"
+    FAILING = "failing"
+
+
 class TokenScope(enum.StrEnum):
     """`admin`: the tenant's admin API (apps, users, rules) and its leads; `api`: lead intake and queries only."""
 
@@ -79,6 +88,12 @@ class App(TimestampMixin, models.Model):
     # Secret credential fields (secret, token, AES keys) as one sealed JSON object.
     secrets_sealed = fields.TextField()
     verified_at = fields.DatetimeField(null=True)
+    state = fields.CharEnumField(AppState, max_length=16, default=AppState.UNVERIFIED)
+    state_reason = fields.CharField(max_length=512, null=True)
+    state_changed_at = fields.DatetimeField(null=True)
+    # When the platform last reached us for this app (any accepted callback or stream frame): "never" tells an
+    # admin the callback URL or receive mode is not set up.
+    last_callback_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "apps"
@@ -99,6 +114,10 @@ class User(TimestampMixin, models.Model):
     region = fields.CharField(max_length=64, null=True)
     industries = fields.JSONField(default=list)
     active = fields.BooleanField(default=True)
+    # Fields an admin set by hand (API, CLI, CSV import): directory sync leaves them alone and says so.
+    hand_set = fields.JSONField(default=list)
+    # Set when directory sync created or last matched this user: sync only deactivates people it brought in.
+    synced_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "users"

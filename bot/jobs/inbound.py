@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tortoise.expressions import Q
 
 from bot.jobs import SHORT_RESULT_S, job, services
 from bot.logs import bind
 from bot.platforms.base import Inbound, InboundKind
+from storage.models import App
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,14 @@ def handles(kind: InboundKind) -> Callable[[InboundHandler], InboundHandler]:
     return register
 
 
+async def _note_callback(app_id: int, message: Inbound) -> None:
+    """When the platform last reached us for this app (`verify` reports it), on the platform's own time stamp;
+    written at most once a minute per app."""
+    at = datetime.fromtimestamp(message.created_at, UTC)
+    stale = Q(last_callback_at__isnull=True) | Q(last_callback_at__lt=at - timedelta(minutes=1))
+    await App.filter(Q(id=app_id) & stale).update(last_callback_at=at)
+
+
 @job(keep_result_s=SHORT_RESULT_S)
 async def handle_inbound(ctx: dict[str, Any], app_id: int, inbound: dict[str, Any]) -> None:
     message = Inbound.from_dict(inbound)
@@ -34,6 +46,7 @@ async def handle_inbound(ctx: dict[str, Any], app_id: int, inbound: dict[str, An
         log.warning("dropping %s from app %s: the app is gone or disabled", message.kind, app_id)
         return
     bind(tenant=app.tenant_id)
+    await _note_callback(app_id, message)
     handler = HANDLERS.get(message.kind)
     if handler is None:
         log.info("no handler for %s from app %d; ignored", message.kind, app_id)

@@ -131,3 +131,32 @@ class Adapter(Protocol):
         needs (DingTalk HTTP mode: register the card callback URL); raise if the platform refuses. May return
         details worth showing the admin (a warning, the URL registered)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One finding of an app diagnosis (`bot.app_verify`): `status` is ok, warn or fail; `zh`/`en` say what to do
+    about it in the platform console (empty when nothing is to be done)."""
+
+    name: str
+    status: str
+    detail: str
+    zh: str = ""
+    en: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryPerson:
+    """One person of a platform's directory, as directory sync maps them (`bot.directory`)."""
+
+    user_id: str
+    name: str
+    active: bool
+    mobile: str | None = None
+    email: str | None = None
+    manager_user_id: str | None = None  # their department's leader (not themselves)
+    departments: tuple[int, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.apps import LoadedApp
@@ -12,15 +13,19 @@ if TYPE_CHECKING:
 
 
 def build_adapter(services: Services, app: LoadedApp) -> Adapter:
+    from bot import app_health
+
     if app.platform == Platform.WECOM:
         from bot.platforms.wecom.adapter import WeComAdapter
 
         return WeComAdapter(app.id, app.credentials, session=services.http, broker=services.broker,
-                            redis=services.redis, api_base=app.api_base)
+                            redis=services.redis, api_base=app.api_base,
+                            on_error=partial(app_health.platform_error, app.id, app.platform))
     from bot.platforms.dingtalk.adapter import DingTalkAdapter
 
     return DingTalkAdapter(app.id, app.credentials, session=services.http, tokens=services.broker,
-                           redis=services.redis, api_base=app.api_base, public_url=services.settings.public_url)
+                           redis=services.redis, api_base=app.api_base, public_url=services.settings.public_url,
+                           on_error=partial(app_health.platform_error, app.id, app.platform))
 
 
 class AdapterCache:

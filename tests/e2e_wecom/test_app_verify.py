@@ -41,7 +41,7 @@ async def _tenant(name: str = "验证") -> int:
 async def _dingtalk_app(client, headers, tenant_id: int, base_url: str, secret: str) -> int:
     r = await client.post("/admin/apps", headers=headers, json={
         "tenant_id": tenant_id, "platform": "dingtalk", "name": "钉钉", "api_base": base_url,
-        "credentials": {"app_key": DT_KEY, "app_secret": secret}})
+        "credentials": {"app_key": DT_KEY, "app_secret": secret, "card_template_id": "tpl.verify"}})
     assert r.status == 201
     return (await r.json())["id"]
 
@@ -94,9 +94,11 @@ async def test_a_dingtalk_app_is_verified_and_a_wrong_secret_named(client, admin
     tenant_id = await _tenant()
     good = await _dingtalk_app(client, admin_headers, tenant_id, dingtalk_sim.base_url, DT_SECRET)
     # an HTTP-mode app also gets its card callback URL registered with DingTalk
-    assert (await _verify(client, admin_headers, good)) == (200, {"ok": True, "detail": (
-        "dingtalk issued an access token for these credentials; "
-        f"card callbacks registered at https://leadbot.test/dingtalk/{good}/card")})
+    status, body = await _verify(client, admin_headers, good)
+    assert (status, body["ok"], body["state"]) == (200, True, "verified")
+    assert body["detail"].startswith("every check passed")
+    assert {"name": "card_callback", "status": "ok", "next_step": None,
+            "detail": f"card callbacks registered at https://leadbot.test/dingtalk/{good}/card"} in body["checks"]
     r = await client.patch(f"/admin/apps/{good}", headers=admin_headers, json={"credentials": {"app_secret": "x" * 20}})
     assert r.status == 200
     status, body = await _verify(client, admin_headers, good)

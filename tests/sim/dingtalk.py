@@ -42,6 +42,9 @@ class SimApp:
     robot_code: str
     agent_id: int | None
     users: set[str]
+    # Permissions the app was not granted (权限管理): v1.0 calls needing one answer 403 with requiredScopes,
+    # oapi calls errcode 88 / sub_code 60011.
+    denied_scopes: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -117,6 +120,12 @@ class DingTalkSimulator:
         self._user_sends: dict[str, deque[float]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        # The address DingTalk sees us call from, when it is outside the app's 服务器出口IP list: then every API
+        # call but the token answers the IP refusal (v1.0 403 Forbidden.AccessDenied.IpNotInWhiteList, oapi 60020).
+        self.untrusted_ip: str | None = None
+        # The org chart: dept_id -> (name, parent_id); members: userid -> (name, dept ids, leader of, mobile, active)
+        self.departments: dict[int, tuple[str, int]] = {1: ("根部门", 0)}
+        self.people: dict[str, dict[str, Any]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -131,6 +140,8 @@ class DingTalkSimulator:
         app.router.add_get("/sim/files/{nonce}", self._file_get)
         app.router.add_post("/topapi/message/corpconversation/asyncsend_v2", self._work_notice)
         app.router.add_post("/robot/send", self._webhook)
+        app.router.add_post("/topapi/v2/department/listsub", self._listsub)
+        app.router.add_post("/topapi/v2/user/list", self._user_list)
         return app
 
     async def start(self) -> str:
@@ -160,6 +171,11 @@ class DingTalkSimulator:
         app = SimApp(app_key, app_secret, robot_code or app_key, agent_id, set(users))
         self.apps[app_key] = app
         return app
+
+    def add_person(self, userid: str, name: str, dept_ids: list[int], *, leader: bool = False, mobile: str = "",
+                   active: bool = True) -> None:
+        self.people[userid] = {"userid": userid, "name": name, "dept_id_list": list(dept_ids), "leader": leader,
+                               "mobile": mobile, "active": active}
 
     def add_file(self, download_code: str, data: bytes, content_type: str = "audio/amr") -> None:
         self.files[download_code] = (data, content_type)
@@ -211,20 +227,68 @@ class DingTalkSimulator:
                 return _v1_error(inj.status, inj.code or f"HTTP{inj.status}", inj.message)
         return await handler(request)
 
-    def _v1_app(self, request: web.Request) -> SimApp | web.Response:
+    def _v1_app(self, request: web.Request, scope: str | None = None) -> SimApp | web.Response:
         token = request.headers.get(V1_TOKEN_HEADER)
         if not token:
             return _v1_error(400, "AuthenticationFailed.MissingParameter", "缺少参数 x-acs-dingtalk-access-token")
         app_key, expires_at = self.tokens.get(token, ("", 0.0))
         if not app_key or expires_at <= time.time():
             return _v1_error(401, "InvalidAuthentication", "不合法的access_token")
-        return self.apps[app_key]
+        if self.untrusted_ip:
+            return _v1_error(403, "Forbidden.AccessDenied.IpNotInWhiteList",
+                             f"访问ip不在白名单之中，请求ip为：{self.untrusted_ip}")
+        app = self.apps[app_key]
+        if scope is not None and scope in app.denied_scopes:
+            rid = uuid.uuid4().hex
+            return web.json_response({
+                "code": "Forbidden.AccessDenied.AccessTokenPermissionDenied", "requestid": rid,
+                "message": "没有调用该接口的权限，接口权限申请参考：https://open.dingtalk.com/document/orgapp-server/"
+                           "add-api-permission", "accessdenieddetail": {"requiredScopes": [scope]}},
+                status=403, headers={"x-acs-request-id": rid})
+        return app
 
-    def _oapi_app(self, request: web.Request) -> SimApp | web.Response:
+    def _oapi_app(self, request: web.Request, scope: str | None = None) -> SimApp | web.Response:
         app_key, expires_at = self.tokens.get(request.query.get("access_token", ""), ("", 0.0))
         if not app_key or expires_at <= time.time():
             return _oapi_error(40014, "不合法的access_token")
-        return self.apps[app_key]
+        if self.untrusted_ip:
+            return _oapi_error(60020, f"访问ip不在白名单之中，请求ip为：{self.untrusted_ip}")
+        app = self.apps[app_key]
+        if scope is not None and scope in app.denied_scopes:
+            return web.json_response({"errcode": 88, "errmsg": f"ding talk error[subcode=60011,submsg=没有调用该接口的"
+                                      f"权限，接口权限申请参考：https://open.dingtalk.com (scope {scope})]",
+                                      "sub_code": "60011", "sub_msg": "没有调用该接口的权限",
+                                      "request_id": uuid.uuid4().hex})
+        return app
+
+    async def _listsub(self, request: web.Request) -> web.Response:
+        app = self._oapi_app(request, "qyapi_get_department_list")
+        if isinstance(app, web.Response):
+            return app
+        parent = int(self._body(request).get("dept_id") or 1)
+        if parent not in self.departments:
+            return _oapi_error(60003, "部门不存在")
+        return web.json_response({"errcode": 0, "errmsg": "ok", "request_id": uuid.uuid4().hex, "result": [
+            {"dept_id": d, "name": name, "parent_id": p, "create_dept_group": False, "auto_add_user": False}
+            for d, (name, p) in sorted(self.departments.items()) if p == parent]})
+
+    async def _user_list(self, request: web.Request) -> web.Response:
+        app = self._oapi_app(request, "qyapi_get_member")
+        if isinstance(app, web.Response):
+            return app
+        body = self._body(request)
+        dept, cursor, size = int(body.get("dept_id") or 0), int(body.get("cursor") or 0), int(body.get("size") or 0)
+        if dept not in self.departments or not 0 < size <= 100:
+            return _oapi_error(40035, "缺少参数或参数不合法")
+        members = [p for _, p in sorted(self.people.items()) if dept in p["dept_id_list"]]
+        page = members[cursor:cursor + size]
+        more = cursor + size < len(members)
+        result: dict[str, Any] = {"has_more": more, "list": [
+            {**{k: v for k, v in p.items() if k != "leader"}, "leader": bool(p["leader"]) and dept == p["dept_id_list"][0]}
+            for p in page]}
+        if more:
+            result["next_cursor"] = cursor + size
+        return web.json_response({"errcode": 0, "errmsg": "ok", "request_id": uuid.uuid4().hex, "result": result})
 
     @staticmethod
     def _body(request: web.Request) -> dict[str, Any]:
@@ -256,7 +320,7 @@ class DingTalkSimulator:
         return False
 
     async def _batch_send(self, request: web.Request) -> web.Response:
-        app = self._v1_app(request)
+        app = self._v1_app(request, "qyapi_robot_sendmsg")
         if isinstance(app, web.Response):
             return app
         body = self._body(request)
@@ -284,7 +348,7 @@ class DingTalkSimulator:
                                   "flowControlledStaffIdList": limited})
 
     async def _create_and_deliver(self, request: web.Request) -> web.Response:
-        app = self._v1_app(request)
+        app = self._v1_app(request, "Card.Instance.Write")
         if isinstance(app, web.Response):
             return app
         body = self._body(request)
@@ -304,7 +368,7 @@ class DingTalkSimulator:
             {"spaceType": "IM_ROBOT", "spaceId": user, "success": True, "carrierId": uuid.uuid4().hex}]}})
 
     async def _update_card(self, request: web.Request) -> web.Response:
-        app = self._v1_app(request)
+        app = self._v1_app(request, "Card.Instance.Write")
         if isinstance(app, web.Response):
             return app
         body = self._body(request)
@@ -336,7 +400,7 @@ class DingTalkSimulator:
         return web.json_response({"success": True, "result": {"callbackUrl": url, "apiSecret": body.get("apiSecret")}})
 
     async def _file_download(self, request: web.Request) -> web.Response:
-        app = self._v1_app(request)
+        app = self._v1_app(request, "qyapi_robot_sendmsg")
         if isinstance(app, web.Response):
             return app
         body = self._body(request)

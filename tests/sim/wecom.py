@@ -34,7 +34,8 @@ from Crypto.Cipher import AES
 
 INTERACTIVE_CARDS = frozenset({"button_interaction", "vote_interaction", "multiple_interaction"})
 # How each API must be called: WeCom answers 43001/43002 for the other method.
-METHODS = {"gettoken": "GET", "message/send": "POST", "message/update_template_card": "POST", "media/get": "GET"}
+METHODS = {"gettoken": "GET", "message/send": "POST", "message/update_template_card": "POST", "media/get": "GET",
+           "agent/get": "GET", "department/list": "GET", "user/list": "GET"}
 MAX_BODY_BYTES = 512 * 1024
 TEXT_MAX_BYTES = {"text": 2048, "markdown": 4096}
 BUTTON_KEY_MAX_BYTES = 1024
@@ -61,6 +62,31 @@ class SimApp:
     secret: str
     members: set[str]
     unlicensed: set[str] = field(default_factory=set)  # members without an interface licence: never reached
+    name: str = "销售助手"
+    close: int = 0  # 1: disabled in the console
+    # 可见范围 as agent/get answers it; None: exactly `members` as users (no departments or tags)
+    allow_users: set[str] | None = None
+    allow_parties: set[int] = field(default_factory=set)
+    allow_tags: set[int] = field(default_factory=set)
+    contacts_readable: bool = True  # department/list and user/list allowed (else 48002)
+
+
+@dataclass
+class Dept:
+    id: int
+    name: str
+    parentid: int
+    leaders: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Person:
+    userid: str
+    name: str
+    department: list[int]
+    mobile: str = ""
+    status: int = 1  # 1 active, 2 disabled, 4 not activated, 5 left
+    leader_in: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -137,10 +163,10 @@ class Hold:
         self.released.set()
 
 
-def _err(errcode: int, errmsg: str) -> web.Response:
+def _err(errcode: int, errmsg: str, *, hinted: bool = True) -> web.Response:
     # Real answers carry a per-request hint inside errmsg; the adapter reads it as the request id.
     hint = secrets.token_hex(8)
-    return web.json_response({"errcode": errcode, "errmsg": f"{errmsg}, hint: [{hint}]"})
+    return web.json_response({"errcode": errcode, "errmsg": f"{errmsg}, hint: [{hint}]" if hinted else errmsg})
 
 
 class WeComSimulator:
@@ -175,11 +201,19 @@ class WeComSimulator:
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        # The address WeCom sees us call from, when it is not in the apps' 企业可信IP: every API but gettoken then
+        # answers 60020, naming it (as WeCom does for apps created after 2022-06-20).
+        self.untrusted_ip: str | None = None
+        self.departments: dict[int, Dept] = {}
+        self.people: dict[str, Person] = {}
         self._routes = {
             "gettoken": self._gettoken,
             "message/send": self._send,
             "message/update_template_card": self._update_card,
             "media/get": self._media_get,
+            "agent/get": self._agent_get,
+            "department/list": self._department_list,
+            "user/list": self._user_list,
         }
 
     # -- set-up and control ------------------------------------------------------------------------------------
@@ -190,6 +224,14 @@ class WeComSimulator:
         app = SimApp(agent_id, secret, set(members) | (unlicensed or set()), unlicensed or set())
         self.apps[agent_id] = app
         return app
+
+    def add_department(self, dept_id: int, name: str, parentid: int = 0, leaders: list[str] | None = None) -> Dept:
+        self.departments[dept_id] = Dept(dept_id, name, parentid, list(leaders or []))
+        return self.departments[dept_id]
+
+    def add_person(self, userid: str, name: str, department: list[int], **fields: Any) -> Person:
+        self.people[userid] = Person(userid, name, list(department), **fields)
+        return self.people[userid]
 
     def add_media(self, media_id: str, data: bytes, content_type: str = "audio/amr") -> None:
         self._media[media_id] = (data, content_type, self.clock())
@@ -274,6 +316,10 @@ class WeComSimulator:
         self.requests.append(Request(request.method, api, dict(request.query), body, self.clock()))
         if (bad := self._check_call(request, api, body)) is not None:
             return bad
+        if self.untrusted_ip and api != "gettoken":
+            return _err(60020, f"not allow to access from your ip, hint: [{secrets.token_hex(8)}], from ip: "
+                        f"{self.untrusted_ip}, more info at https://open.work.weixin.qq.com/devtool/query?e=60020",
+                        hinted=False)
         for hold in self._holds.get(api, []):
             if not hold.released.is_set() and hold.match(self.requests[-1]):
                 if hold.applied and (handler := self._routes.get(api)) is not None:
@@ -478,6 +524,58 @@ class WeComSimulator:
         code.used = True
         card.updates.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok", "invaliduser": invalid})
+
+    async def _agent_get(self, request: web.Request, _: Any) -> web.Response:
+        app = self._auth(request)
+        if isinstance(app, web.Response):
+            return app
+        if request.query.get("agentid") != str(app.agent_id):
+            return _err(40056, "invalid agentid")
+        users = app.members if app.allow_users is None else app.allow_users
+        return web.json_response({
+            "errcode": 0, "errmsg": "ok", "agentid": app.agent_id, "name": app.name, "square_logo_url": "",
+            "description": "", "allow_userinfos": {"user": [{"userid": u} for u in sorted(users)]},
+            "allow_partys": {"partyid": sorted(app.allow_parties)}, "allow_tags": {"tagid": sorted(app.allow_tags)},
+            "close": app.close, "redirect_domain": "", "report_location_flag": 0, "isreportenter": 0, "home_url": ""})
+
+    def _subtree(self, root: int) -> list[Dept]:
+        out, queue = [], [root]
+        while queue:
+            dept = self.departments.get(queue.pop(0))
+            if dept is not None:
+                out.append(dept)
+                queue += [d.id for d in self.departments.values() if d.parentid == dept.id]
+        return out
+
+    async def _department_list(self, request: web.Request, _: Any) -> web.Response:
+        app = self._auth(request)
+        if isinstance(app, web.Response):
+            return app
+        if not app.contacts_readable:
+            return _err(48002, "api forbidden")
+        raw = request.query.get("id")
+        depts = self._subtree(int(raw)) if raw else sorted(self.departments.values(), key=lambda d: d.id)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "department": [
+            {"id": d.id, "name": d.name, "parentid": d.parentid, "order": 0, "department_leader": d.leaders}
+            for d in depts]})
+
+    async def _user_list(self, request: web.Request, _: Any) -> web.Response:
+        app = self._auth(request)
+        if isinstance(app, web.Response):
+            return app
+        if not app.contacts_readable:
+            return _err(48002, "api forbidden")
+        try:
+            dept_id = int(request.query.get("department_id", ""))
+        except ValueError:
+            return _err(60003, "department not found")
+        if dept_id not in self.departments:
+            return _err(60003, "department not found")
+        members = [p for p in self.people.values() if dept_id in p.department]
+        return web.json_response({"errcode": 0, "errmsg": "ok", "userlist": [
+            {"userid": p.userid, "name": p.name, "department": p.department, "main_department": p.department[0],
+             "is_leader_in_dept": [1 if d in p.leader_in else 0 for d in p.department], "mobile": p.mobile,
+             "status": p.status} for p in sorted(members, key=lambda p: p.userid)]})
 
     async def _media_get(self, request: web.Request, _: Any) -> web.StreamResponse:
         app = self._auth(request)

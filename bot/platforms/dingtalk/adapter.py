@@ -21,6 +21,7 @@ from bot.errors import ConfigError, MediaError, PlatformError, RateLimited, Reci
 from bot.platforms.base import Platform, SendResult
 from bot.platforms.dingtalk.cards_api import card_create_body, card_update_body, delivery_failure
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DEFAULT_OAPI_BASE, DingTalkCredentials
+from bot.platforms.dingtalk.errors import not_live_reason
 from bot.platforms.dingtalk.http import DingTalkHttp
 from bot.platforms.dingtalk.ratelimit import SlidingWindowLimit
 from bot.platforms.dingtalk.sign import card_api_secret, sign_webhook_url
@@ -72,8 +73,11 @@ class DingTalkAdapter:
         retry_attempts: int = 3,
         retry_base_s: float = 0.2,
         public_url: str | None = None,
+        on_error: Callable[[str, str | None], Awaitable[None]] | None = None,
     ) -> None:
         self.app_id = app_id
+        # Told of every error DingTalk answers (code, why the app is not live or None): `bot.app_health`.
+        self._on_error = on_error
         # Where DingTalk reaches this service (LEADBOT_PUBLIC_URL): needed to register the card callback URL.
         self.public_url = public_url.rstrip("/") if public_url else None
         self._creds = credentials
@@ -111,13 +115,71 @@ class DingTalkAdapter:
             await self._tokens.invalidate(_PLATFORM, self.app_id, token)
             return await call(await self.access_token())
 
+    async def _told(self, path: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except PlatformError as e:
+            if self._on_error is not None and e.errcode is not None and not e.retryable:
+                await self._on_error(str(e.errcode)[:64], not_live_reason(path, e))
+            raise
+
     async def _v1(self, method: str, path: str, body: Any, *, idempotent: bool) -> dict[str, Any]:
-        return await self._with_token(
-            lambda token: self._http.v1(method, f"{self.api_base}{path}", body, token=token, idempotent=idempotent))
+        return await self._told(path, lambda: self._with_token(
+            lambda token: self._http.v1(method, f"{self.api_base}{path}", body, token=token, idempotent=idempotent)))
 
     async def _oapi(self, path: str, body: Any, *, idempotent: bool) -> dict[str, Any]:
-        return await self._with_token(lambda token: self._http.oapi(
-            f"{self.oapi_base}{path}", body, params={"access_token": token}, idempotent=idempotent))
+        return await self._told(path, lambda: self._with_token(lambda token: self._http.oapi(
+            f"{self.oapi_base}{path}", body, params={"access_token": token}, idempotent=idempotent)))
+
+    # -- diagnosis and directory (bot.platforms.dingtalk.diagnose) -----------------------------------------------
+
+    async def fetch_token_now(self) -> None:
+        """A token fetched afresh: the credentials as stored now, never the cached token. The broker takes it when
+        it holds none, so the checks that follow need no second fetch."""
+        token, expire_in = await self._fetch_token()
+
+        async def fetched() -> tuple[str, float]:
+            return token, expire_in
+
+        await self._tokens.get(_PLATFORM, self.app_id, fetched)
+
+    async def register_card_route(self) -> str | None:
+        """HTTP mode: register our card callback URL under the app's route key; None without a public URL."""
+        if not self.public_url:
+            return None
+        url = card_callback_url(self.public_url, self.app_id)
+        await self.register_card_callback(url, card_api_secret(self._creds.app_secret, self._creds.route_key()))
+        return url
+
+    async def probe_card_api(self) -> None:
+        """Update a card that does not exist: `param.cardNotExist` proves the card API may be called."""
+        body = {"outTrackId": "leadbot-probe-" + hashlib.sha256(str(self.app_id).encode()).hexdigest()[:12],
+                "cardData": {"cardParamMap": {}}, "cardUpdateOptions": {"updateCardDataByKey": True}}
+        await self._v1("PUT", "/v1.0/card/instances", body, idempotent=True)
+
+    async def probe_robot(self) -> None:
+        """Ask for a file under a code that does not exist: DingTalk checks the robot code first."""
+        await self._v1("POST", "/v1.0/robot/messageFiles/download",
+                       {"downloadCode": "leadbot-probe", "robotCode": self._creds.robot_code}, idempotent=True)
+
+    async def list_departments(self, dept_id: int) -> list[dict[str, Any]]:
+        """topapi/v2/department/listsub: the departments directly under `dept_id` (1 is the root)."""
+        answer = await self._oapi("/topapi/v2/department/listsub", {"dept_id": dept_id}, idempotent=True)
+        return [d for d in answer.get("result") or [] if isinstance(d, dict)]
+
+    async def list_users(self, dept_id: int) -> list[dict[str, Any]]:
+        """topapi/v2/user/list: the members of one department, every page."""
+        users: list[dict[str, Any]] = []
+        cursor = 0
+        for _ in range(1000):  # 100 a page: a bound far above any real department
+            answer = await self._oapi("/topapi/v2/user/list", {"dept_id": dept_id, "cursor": cursor, "size": 100},
+                                      idempotent=True)
+            result = answer.get("result") or {}
+            users += [u for u in result.get("list") or [] if isinstance(u, dict)]
+            if not result.get("has_more"):
+                break
+            cursor = int(result.get("next_cursor") or 0)
+        return users
 
     # -- robot 1:1 messages -------------------------------------------------------------------------------------
 

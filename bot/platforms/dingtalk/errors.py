@@ -114,7 +114,11 @@ def error_from_v1(http_status: int, body: Mapping[str, Any] | None, request_id: 
     message = str(body.get("message") or "")
     request_id = request_id or body.get("requestid") or body.get("requestId")
     cls = v1_error_class(code, http_status)
-    return cls(code or f"HTTP{http_status}", message, request_id=request_id, http_status=http_status)
+    error = cls(code or f"HTTP{http_status}", message, request_id=request_id, http_status=http_status)
+    detail = body.get("accessdenieddetail")
+    if isinstance(detail, Mapping) and isinstance(detail.get("requiredScopes"), list):
+        error.required_scopes = tuple(str(s) for s in detail["requiredScopes"] if isinstance(s, str))[:20]
+    return error
 
 
 def oapi_error_class(errcode: int) -> type[PlatformError]:
@@ -132,7 +136,28 @@ def error_from_oapi(body: Mapping[str, Any], http_status: int = 200) -> Platform
         return None
     cls = oapi_error_class(errcode)
     request_id = body.get("request_id") or body.get("requestId")
+    sub_code = body.get("sub_code")
     if cls is RateLimited and errcode in (130101, 660026):
         return RateLimited(errcode, str(body.get("errmsg") or ""), request_id=request_id, http_status=http_status,
                            retry_after_s=WEBHOOK_BLOCK_S)
-    return cls(errcode, str(body.get("errmsg") or ""), request_id=request_id, http_status=http_status)
+    error = cls(errcode, str(body.get("errmsg") or ""), request_id=request_id, http_status=http_status)
+    if isinstance(sub_code, str | int):
+        error.sub_code = str(sub_code)[:32]
+    return error
+
+
+# Answers that mean the app cannot reach people from here (permission, IP allow-list, robot code): they flip the
+# app to failing. Directory reads are diagnosis and sync's business, not the app's health.
+_NOT_LIVE_V1_PREFIXES = ("Forbidden.AccessDenied", "invalidParameter.robotCode")
+_NOT_LIVE_OAPI = {"60020", "60011"}
+_PROBE_PATHS = frozenset({"/topapi/v2/department/listsub", "/topapi/v2/user/list"})
+
+
+def not_live_reason(path: str, error: PlatformError) -> str | None:
+    code = str(error.errcode)
+    if path in _PROBE_PATHS or error.retryable:
+        return None
+    if not (code.startswith(_NOT_LIVE_V1_PREFIXES) or code in _NOT_LIVE_OAPI or error.sub_code in _NOT_LIVE_OAPI):
+        return None
+    scopes = f" (missing {', '.join(error.required_scopes)})" if error.required_scopes else ""
+    return f"dingtalk {code} on {path}{scopes}"

@@ -32,7 +32,7 @@ from bot.errors import (
 from bot.outbound import refusal
 from bot.platforms.base import Platform, SendResult
 from bot.platforms.wecom.config import DEFAULT_API_BASE, WeComCredentials
-from bot.platforms.wecom.errors import FrequencyLimited, error_for, request_id_of
+from bot.platforms.wecom.errors import FrequencyLimited, error_for, not_live_reason, request_id_of
 from bot.platforms.wecom.ratelimit import MemberWindow
 from bot.tokens import TokenBroker
 
@@ -99,8 +99,11 @@ class WeComAdapter:
         backoff_s: float = 1.0,
         backoff_attempts: int = 3,
         clock: Callable[[], float] = time.time,
+        on_error: Callable[[str, str | None], Awaitable[None]] | None = None,
     ) -> None:
         self.app_id = app_id
+        # Told of every errcode WeCom answers (errcode, why the app is not live or None): `bot.app_health`.
+        self._on_error = on_error
         self._creds = credentials
         self._base = (api_base or DEFAULT_API_BASE).rstrip("/") + "/cgi-bin/"
         self._session = session
@@ -268,7 +271,31 @@ class WeComAdapter:
         """Check the credentials with WeCom: a gettoken call now, never the cached token (which proves nothing about
         the secret as stored today). Raises `PlatformError` with WeCom's errcode when they are refused (40001 wrong
         secret, 40013 wrong corp id), `TransientError` when WeCom could not be asked."""
-        await self.fetch_token()
+        token, lifetime_s = await self.fetch_token()
+
+        async def fetched() -> tuple[str, float]:
+            return token, lifetime_s
+
+        # The broker takes the fresh token when it holds none: the checks that follow need no second gettoken.
+        await self._broker.get(self.platform.value, self.app_id, fetched)
+
+    async def _get(self, api: str, params: dict[str, str]) -> dict[str, Any]:
+        return await self._retrying(lambda: self._with_token(
+            lambda token: self._request_json("GET", api, {"access_token": token, **params}, None)))
+
+    async def agent_get(self) -> dict[str, Any]:
+        """agent/get: the app as the console has it (name, close, allow_userinfos, allow_partys, allow_tags)."""
+        return await self._get("agent/get", {"agentid": str(self._creds.agent_id)})
+
+    async def departments(self, root: int | None = None) -> list[dict[str, Any]]:
+        """department/list: `root` and every department under it (all the app may see without one)."""
+        data = await self._get("department/list", {"id": str(root)} if root is not None else {})
+        return [d for d in data.get("department") or [] if isinstance(d, dict)]
+
+    async def department_users(self, department_id: int) -> list[dict[str, Any]]:
+        """user/list: the members of one department (not of its sub-departments), with what the app may read."""
+        data = await self._get("user/list", {"department_id": str(department_id)})
+        return [u for u in data.get("userlist") or [] if isinstance(u, dict)]
 
     async def _token(self) -> str:
         return await self._broker.get(self.platform.value, self.app_id, self.fetch_token)
@@ -319,7 +346,10 @@ class WeComAdapter:
         except (AttributeError, TypeError, ValueError):
             raise TransientError(None, f"{api}: answer is not a WeCom JSON object") from None
         if errcode:
-            raise error_for(errcode, str(data.get("errmsg", "")), api=api, http_status=200)
+            errmsg = str(data.get("errmsg", ""))
+            if self._on_error is not None:
+                await self._on_error(str(errcode), not_live_reason(api, errcode, errmsg))
+            raise error_for(errcode, errmsg, api=api, http_status=200)
         return data
 
     @staticmethod

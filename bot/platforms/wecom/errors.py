@@ -10,6 +10,7 @@ call but "wrong secret" on gettoken, where refreshing again would only hammer a 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from bot.errors import (
@@ -131,3 +132,32 @@ def error_for(errcode: int, errmsg: str = "", *, api: str = "", http_status: int
     if issubclass(cls, RateLimited):
         return cls(errcode, errmsg, retry_after_s=_RETRY_AFTER_S.get(errcode, 60.0), **kwargs)
     return cls(errcode, errmsg, **kwargs)
+
+
+# Codes that mean the app cannot reach people from here, whatever the message: they flip the app to failing.
+NOT_LIVE = {60020: "caller IP not in 企业可信IP", 48002: "API forbidden for this app",
+            60011: "no privilege on the member or department", 40056: "invalid agentid"}
+# Calls of diagnosis and directory sync: their refusals are reported by those, not held against the app.
+_PROBE_APIS = frozenset({"agent/get", "department/list", "user/list"})
+_FROM_IP = re.compile(r"from ip: ?([0-9A-Fa-f:.]{2,45})")
+
+
+def caller_ip(errmsg: str) -> str | None:
+    """The address WeCom saw, from its errmsg ("…, from ip: 1.2.3.4, more info at …"), if it is an IP literal."""
+    m = _FROM_IP.search(errmsg or "")
+    if not m:
+        return None
+    try:
+        return str(ipaddress.ip_address(m.group(1)))
+    except ValueError:
+        return None
+
+
+def not_live_reason(api: str, errcode: int, errmsg: str) -> str | None:
+    """Why an app is not live, when this answer says so; None for any other error."""
+    if errcode not in NOT_LIVE or api in _PROBE_APIS:
+        return None
+    reason = f"wecom errcode {errcode} on {api}: {NOT_LIVE[errcode]}"
+    if errcode == 60020 and (ip := caller_ip(errmsg)):
+        reason += f" (from ip {ip}: add it under 应用管理 → 企业可信IP)"
+    return reason
