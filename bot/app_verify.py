@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
+def safe_code(e: PlatformError) -> str:
+    """The platform's code as we may show it: a plain token, else a neutral word."""
+    return str(e.errcode) if e.errcode is not None and _CODE.match(str(e.errcode)) else "unrecognised answer"
+
+
 def _refusal(platform: str, e: PlatformError) -> str:
     if isinstance(e, TargetRefused):
         return f"{platform} was not called: {REDIRECT_REFUSED if REDIRECT_REFUSED in e.errmsg else REFUSED_TARGET}"

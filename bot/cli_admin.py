@@ -260,9 +260,11 @@ def users_list(tenant_id: int | None, role: str | None) -> None:
 @users.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "tenant_id", type=int, required=True)
-def users_import(file: Path, tenant_id: int) -> None:
+@click.option("--dry-run", is_flag=True, help="Check every row and report what would change; store nothing.")
+def users_import(file: Path, tenant_id: int, dry_run: bool) -> None:
     """Import users from a UTF-8 CSV (columns: name, role, manager, wecom_userid, dingtalk_staff_id, phone, email,
-    region, industries). Existing users (same WeCom userid or DingTalk staffId) are updated."""
+    region, industries). Existing users (same WeCom userid or DingTalk staffId) are updated; a file naming the same
+    user id twice is refused whole."""
 
     async def run(settings: Settings) -> ImportReport:
         rows = user_ops.read_csv(file.read_text(encoding="utf-8"))
@@ -270,9 +272,11 @@ def users_import(file: Path, tenant_id: int) -> None:
             if not await Tenant.exists(id=tenant_id):
                 raise NotFound(f"tenant {tenant_id} not found")
             progress = tqdm(rows, desc="importing users", unit="row", file=click.get_text_stream("stderr"))
-            return await user_ops.import_rows(tenant_id, progress, ImportReport())
+            return await user_ops.import_rows(tenant_id, progress, ImportReport(), dry_run=dry_run)
 
     report = run_command(run)
+    if dry_run:
+        click.echo("dry run: nothing stored")
     click.echo(f"created {report.created}, updated {report.updated}, {len(report.errors)} error(s)")
     for err in report.errors:
         click.echo(f"  line {err.row}: {err.field + ': ' if err.field else ''}{err.reason}", err=True)
@@ -299,4 +303,70 @@ def deliveries(lead_id: int) -> None:
     run_command(run)
 
 
-COMMANDS = [tenants, apps, users, deliveries]
+# tokens
+
+
+@tenants.command("tokens")
+@click.argument("tenant_id", type=int)
+def tenants_tokens(tenant_id: int) -> None:
+    """List a tenant's API tokens (names, scopes, revocation; never the tokens)."""
+
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            if not await Tenant.exists(id=tenant_id):
+                raise NotFound(f"tenant {tenant_id} not found")
+            rows = await ApiToken.filter(tenant_id=tenant_id).order_by("id")
+            echo_json([_dump(TokenOut.model_validate(r)) for r in rows])
+
+    run_command(run)
+
+
+@tenants.command("revoke-token")
+@click.argument("token_id", type=int)
+def tenants_revoke_token(token_id: int) -> None:
+    """Revoke an API token by its id: it is refused from now on."""
+
+    async def run(settings: Settings) -> None:
+        from bot.app_health import now_utc
+
+        async with database(settings):
+            row = await ApiToken.get_or_none(id=token_id)
+            if row is None:
+                raise NotFound(f"token {token_id} not found")
+            if row.revoked_at is None:
+                row.revoked_at = now_utc()
+                await row.save(update_fields=["revoked_at", "updated_at"])
+            echo_json(_dump(TokenOut.model_validate(row)))
+
+    run_command(run)
+
+
+# directory sync
+
+
+@click.group()
+def directory() -> None:
+    """Sync reps and managers from the platform's directory (WeCom, DingTalk)."""
+
+
+@directory.command("sync")
+@click.argument("app_id", type=int)
+@click.option("--apply", "apply_", is_flag=True, help="Make the changes (without it: a dry run that shows them).")
+def directory_sync(app_id: int, apply_: bool) -> None:
+    """Match people by platform user id; names, mobiles and department leaders as managers. Fields set by hand are
+    left alone and listed as skipped; people sync brought in who left the directory are deactivated."""
+
+    async def run(settings: Settings) -> dict:
+        from bot import directory as sync_ops
+        from bot.app_health import now_utc
+        from bot.services import open_services
+
+        async with open_services(settings) as services:
+            app = await services.apps.require(app_id)
+            report = await sync_ops.sync(services, app, dry_run=not apply_, now=now_utc())
+            return report.as_dict()
+
+    echo_json(run_command(run))
+
+
+COMMANDS = [tenants, apps, users, deliveries, directory]

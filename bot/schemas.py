@@ -183,6 +183,18 @@ class VerifyOut(BaseModel):
     checks: list[CheckOut] = Field(default_factory=list)
 
 
+class DirectorySyncIn(Strict):
+    apply: bool = Field(default=False, description="false (the default): a dry run that changes nothing")
+
+
+class DirectorySyncOut(BaseModel):
+    dry_run: bool
+    added: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    deactivated: list[dict[str, Any]]
+    skipped: list[dict[str, Any]] = Field(description="People with fields set by hand that sync left alone")
+
+
 class ChecklistStep(BaseModel):
     zh: str
     en: str

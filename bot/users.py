@@ -56,12 +56,18 @@ async def _check_unique(tenant_id: int, fields: dict[str, Any], user_id: int | N
             raise Conflict(f"{name} {value!r} already belongs to another user of this tenant")
 
 
+# The fields directory sync maintains, and an admin may set by hand instead.
+HAND_FIELDS = frozenset({"name", "phone", "email", "manager_id", "active"})
+
+
 async def create_user(tenant_id: int, data: UserIn) -> User:
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"tenant {tenant_id} not found")
     await _check_manager(tenant_id, data.manager_id)
     fields = data.model_dump(exclude={"tenant_id"})
     await _check_unique(tenant_id, fields)
+    # What an admin typed is theirs: directory sync leaves these fields alone (and says so).
+    fields["hand_set"] = sorted(k for k in HAND_FIELDS if k in data.model_fields_set)
     try:
         user = await User.create(tenant_id=tenant_id, **fields)
     except IntegrityError:
@@ -77,6 +83,7 @@ async def update_user(user: User, patch: UserPatch) -> User:
     await _check_unique(user.tenant_id, changes, user.id)
     for k, v in changes.items():
         setattr(user, k, v)
+    user.hand_set = sorted(set(user.hand_set or []) | (set(changes) & HAND_FIELDS))
     try:
         await user.save()
     except IntegrityError:
@@ -104,13 +111,43 @@ def read_csv(text: str) -> list[tuple[int, dict[str, str]]]:
         raise InvalidField("csv", f"line {reader.line_num + 1}: {e}; nothing was imported") from None
 
 
-async def import_rows(tenant_id: int, rows: Iterable[tuple[int, dict[str, str]]],
-                      report: ImportReport) -> ImportReport:
-    """`import_row` for each row, all in one transaction (each row in its own savepoint, so a row refused by
-    the database leaves the others standing)."""
-    async with in_transaction():
+class _DryRun(Exception):
+    """Raised at the end of a dry run's transaction to roll every row back."""
+
+
+def duplicate_ids(rows: list[tuple[int, dict[str, str]]]) -> list[RowError]:
+    """A platform user id on two rows: the second would silently rename the first's user, so the file is refused."""
+    errors: list[RowError] = []
+    for key in ("wecom_userid", "dingtalk_staff_id"):
+        first: dict[str, int] = {}
         for line, row in rows:
-            await import_row(tenant_id, line, row, report)
+            value = (row.get(key) or "").strip()
+            if not value:
+                continue
+            if value in first:
+                errors.append(RowError(row=line, field=key, reason=f"{value!r} is on line {first[value]} too"))
+            else:
+                first[value] = line
+    return errors
+
+
+async def import_rows(tenant_id: int, rows: Iterable[tuple[int, dict[str, str]]],
+                      report: ImportReport, *, dry_run: bool = False) -> ImportReport:
+    """`import_row` for each row, all in one transaction (each row in its own savepoint, so a row refused by
+    the database leaves the others standing). A file naming a user id twice imports nothing; a dry run reports
+    what would be created and updated, then rolls it all back."""
+    rows = list(rows)
+    if dups := duplicate_ids(rows):
+        report.errors.extend(dups)
+        return report
+    try:
+        async with in_transaction():
+            for line, row in rows:
+                await import_row(tenant_id, line, row, report)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
     return report
 
 

@@ -22,6 +22,8 @@ from bot.schemas import (
     AppOut,
     AppPatch,
     AppQuery,
+    DirectorySyncIn,
+    DirectorySyncOut,
     ImportReport,
     TenantIn,
     TenantOut,
@@ -228,6 +230,25 @@ async def enable_app(request: web.Request) -> web.Response:
 async def verify_app(request: web.Request) -> web.Response:
     app = await _app(request, await _admin(request))
     return json_out(await app_verify.verify_app(request.app[SERVICES], app.id))
+
+
+@api.route("POST", "/admin/apps/{id}/directory/sync", summary="Sync users from the platform directory: a dry "
+           "run (the default) shows the diff, {\"apply\": true} makes it", tags=("apps", "users"),
+           body=DirectorySyncIn, response=DirectorySyncOut)
+async def sync_directory(request: web.Request) -> web.Response:
+    from bot import app_health, directory
+    from bot.errors import PlatformError
+
+    app = await _app(request, await _admin(request))
+    data = await read_model(request, DirectorySyncIn, optional=True)
+    services = request.app[SERVICES]
+    loaded = await services.apps.require(app.id)
+    try:
+        report = await directory.sync(services, loaded, dry_run=not data.apply, now=app_health.now_utc())
+    except PlatformError as e:
+        raise HttpProblem(502, "platform_refused", f"{app.platform} refused the directory read: errcode "
+                          f"{app_verify.safe_code(e)}") from None
+    return json_out(DirectorySyncOut.model_validate(report.as_dict()))
 
 
 # Users

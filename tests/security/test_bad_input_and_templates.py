@@ -76,15 +76,16 @@ def test_the_cli_imports_refuse_such_a_file_before_any_row(read, header: str) ->
     assert "nothing was imported" in refused.value.reason
 
 
-async def test_an_import_is_one_transaction_with_a_savepoint_per_row(client, admin_headers) -> None:
-    """A row the database refuses (a duplicate inside the file) is reported; the rows around it stand (on
-    PostgreSQL the refused insert must not abort the import's transaction)."""
+async def test_an_import_naming_a_user_id_twice_is_refused_whole(client, admin_headers) -> None:
+    """Issue 19: a second row with the same user id used to rename the first row's user silently; now the file is
+    refused before any row is stored, the duplicate named by its line."""
     tenant = await Tenant.create(name="导入二")
     csv = "name,role,wecom_userid\n甲,rep,dup\n乙,rep,dup\n丙,rep,other\n"
     r = await client.post(f"/admin/tenants/{tenant.id}/users/import", data=csv.encode(), headers=admin_headers)
     report = await r.json()
-    assert r.status == 200 and (report["created"], report["updated"]) == (2, 1)
-    assert sorted(await User.filter(tenant_id=tenant.id).values_list("wecom_userid", flat=True)) == ["dup", "other"]
+    assert r.status == 200 and (report["created"], report["updated"]) == (0, 0)
+    assert [(e["row"], e["field"]) for e in report["errors"]] == [(3, "wecom_userid")]
+    assert await User.filter(tenant_id=tenant.id).count() == 0
 
 
 # -- the board's lead ids ------------------------------------------------------------------------------------------

@@ -150,7 +150,8 @@ async def test_no_stored_secret_reaches_a_host_it_was_not_entered_for(
     elsewhere = f"http://127.0.0.1:{attacker.port}"
     r = await client.post("/admin/apps", headers=h, json={"platform": "dingtalk", "name": "钉钉",
                                                          "api_base": dingtalk.base_url,
-                                                         "credentials": {"app_key": DT_KEY, "app_secret": DT_SECRET}})
+                                                         "credentials": {"app_key": DT_KEY, "app_secret": DT_SECRET,
+                                                                         "card_template_id": "tpl.sec"}})
     assert r.status == 201
     dt_app = (await r.json())["id"]
     # Honest traffic first: both apps verified, an alert down the chain to SMS.
