@@ -205,6 +205,37 @@ def apps_verify(app_id: int) -> None:
         raise SystemExit(1)
 
 
+@apps.command("test")
+@click.argument("app_id", type=int)
+@click.option("--to", "to", required=True, help="The person's platform user id (WeCom userid, DingTalk userid).")
+@click.option("--wait", "wait_s", type=float, default=120.0, show_default=True,
+              help="Seconds to wait for the click (0: do not wait). Needs a running leadbot serve/worker.")
+def apps_test(app_id: int, to: str, wait_s: float) -> None:
+    """Send a test card to a mapped person and wait for their click: "card delivered, click received 4.2 s later".
+    Exit status 1 when the card was not delivered or no click came within --wait."""
+
+    async def run(settings: Settings) -> dict:
+        import asyncio
+
+        from bot import testcard
+        from bot.services import open_services
+
+        async with open_services(settings) as services:
+            out = await testcard.send(services, app_id, to)
+            click.echo(out["summary"], err=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait_s
+            while out["delivered"] and not out["clicked"] and loop.time() < deadline:
+                await asyncio.sleep(0.5)
+                out = await testcard.status(services, app_id, out["test_id"])
+            return out
+
+    out = run_command(run)
+    echo_json(out)
+    if not out["delivered"] or (wait_s > 0 and not out["clicked"]):
+        raise SystemExit(1)
+
+
 apps.command("disable", help="Disable an app: its callbacks are refused.")(
     click.argument("app_id", type=int)(_status_command(AppStatus.DISABLED)))
 apps.command("enable", help="Enable a disabled app.")(

@@ -119,6 +119,11 @@ async def redraw(click: Click, lead: lt.Lead, notice: str = "") -> None:
     await cardsvc.update_card(click.services, click.card, card, lead.version)
 
 
+def recipient_of(click: Click) -> str:
+    """The clicker's id on the clicked app's platform."""
+    return _recipient(click)
+
+
 def _recipient(click: Click) -> str:
     c = click.clicker
     return (c.wecom_userid if click.app.platform == Platform.WECOM else c.dingtalk_staff_id) or ""

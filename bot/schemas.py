@@ -195,6 +195,20 @@ class DirectorySyncOut(BaseModel):
     skipped: list[dict[str, Any]] = Field(description="People with fields set by hand that sync left alone")
 
 
+class TestCardIn(Strict):
+    to: Ident = Field(description="The person's platform user id (WeCom userid, DingTalk userid); they must be mapped")
+
+
+class TestCardOut(BaseModel):
+    test_id: int
+    to: str
+    delivered: bool
+    clicked: bool
+    click_after_s: float | None = None
+    clicked_by: str | None = None
+    summary: str = Field(description='e.g. "card delivered, click received 4.2 s later"')
+
+
 class ChecklistStep(BaseModel):
     zh: str
     en: str

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from arq import Worker
 from arq.connections import ArqRedis
 
-from bot import alerts, cardsvc, clicks, commands  # noqa: F401 - registering their outbox, click and text handlers
+from bot import alerts, cardsvc, clicks, commands, testcard  # noqa: F401 - registering their outbox, click and text handlers
 from bot.jobs import board, followups, inbound, reclaim, timers, voice
 from bot.services import Services
 from bot.voice import buttons, engine  # noqa: F401 - buttons registers the voice-card click handlers

@@ -43,6 +43,7 @@ class KeyAction(enum.StrEnum):
     ADD_CONTACT = "addc"  # voice note; arg: the title heard
     PICK = "pick"  # lead chooser: target is the note, arg the lead id
     ACK = "ack"  # alert or notice
+    TEST = "test"  # an admin's test card (bot.testcard): target is the test id; touches no lead
 
 
 @dataclass(frozen=True, slots=True)

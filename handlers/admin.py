@@ -28,6 +28,8 @@ from bot.schemas import (
     TenantIn,
     TenantOut,
     TenantPatch,
+    TestCardIn,
+    TestCardOut,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -249,6 +251,25 @@ async def sync_directory(request: web.Request) -> web.Response:
         raise HttpProblem(502, "platform_refused", f"{app.platform} refused the directory read: errcode "
                           f"{app_verify.safe_code(e)}") from None
     return json_out(DirectorySyncOut.model_validate(report.as_dict()))
+
+
+@api.route("POST", "/admin/apps/{id}/test", summary="Send a test card to a mapped person; their click is recorded "
+           "(GET shows it)", tags=("apps",), body=TestCardIn, response=TestCardOut)
+async def send_test_card(request: web.Request) -> web.Response:
+    from bot import testcard
+
+    app = await _app(request, await _admin(request))
+    data = await read_model(request, TestCardIn)
+    return json_out(TestCardOut.model_validate(await testcard.send(request.app[SERVICES], app.id, data.to)))
+
+
+@api.route("GET", "/admin/apps/{id}/test", summary="What became of the app's latest test card", tags=("apps",),
+           response=TestCardOut)
+async def show_test_card(request: web.Request) -> web.Response:
+    from bot import testcard
+
+    app = await _app(request, await _admin(request))
+    return json_out(TestCardOut.model_validate(await testcard.status(request.app[SERVICES], app.id)))
 
 
 # Users

@@ -31,6 +31,8 @@ BOARD_SESSION = PREFIX + "board-session:"
 JOB_HOLDER = PREFIX + "job-holder:"
 # job-outages:<job id>: how many tries of that job met the database or Redis down (they do not use up its tries)
 JOB_OUTAGES = PREFIX + "job-outages:"
+# An admin's test card (bot.testcard): one hash per test, and the app's latest test id.
+TEST_CARD = PREFIX + "test-card:"
 
 
 def dedup(platform: str, app_id: int | str, key: str) -> str:
@@ -60,3 +62,7 @@ def lease(name: str) -> str:
 
 def voice_correcting(user_id: int) -> str:
     return f"{VOICE_CORRECTING}{user_id}"
+
+
+def test_card(app_id: int | str, test_id: int | str) -> str:
+    return f"{TEST_CARD}{app_id}:{test_id}"
