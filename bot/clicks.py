@@ -97,7 +97,9 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     clicker = await find_user(app, message.sender)
     if clicker is None:
         log.warning("click on app %d by an unknown or inactive user: refused", app_id)
-        await _tell(services, app, message.sender, "你还不是本系统的用户，请联系管理员。")
+        from bot.commands import stranger_text
+
+        await _tell(services, app, message.sender, await stranger_text(app, message.sender))
         return
     click = Click(services, app, clicker, key, card, datetime.now(UTC),
                   datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None)

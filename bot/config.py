@@ -70,6 +70,9 @@ class Settings(BaseModel):
     api_calls_per_token_per_min: Annotated[int, Field(ge=0, le=10_000_000)] = 1200
     webhooks_per_tenant: Annotated[int, Field(ge=1, le=10_000)] = 20
     webhook_replays_per_hour: Annotated[int, Field(ge=0, le=100_000_000)] = 10_000
+    # Directory sync on a schedule (bot.jobs.directory): the hour of day, Beijing time, to sync every app's people
+    # from its platform directory; unset: only on demand.
+    directory_sync_hour: Annotated[int | None, Field(ge=0, le=23)] = None
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated): the access log's
     # client is then the address that proxy saw. Empty: the peer's own address (a header anyone can send is ignored).
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()

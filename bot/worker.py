@@ -18,6 +18,7 @@ from arq.connections import ArqRedis
 
 from bot import alerts, cardsvc, clicks, commands, testcard  # noqa: F401 - registering their outbox, click and text handlers
 from bot.jobs import board, followups, inbound, reclaim, timers, voice
+from bot.jobs import directory as directory_jobs
 from bot.services import Services
 from bot.voice import buttons, engine  # noqa: F401 - buttons registers the voice-card click handlers
 from bot.webhooks import dispatcher as webhook_dispatcher
@@ -34,7 +35,7 @@ FUNCTIONS = [*inbound.FUNCTIONS, *followups.FUNCTIONS, *voice.FUNCTIONS, *timers
 CRON_RESULT_S = 300
 CRON_JOBS = [dataclasses.replace(c, keep_result_s=CRON_RESULT_S)
              for c in (*followups.CRON_JOBS, *webhook_jobs.CRON_JOBS, *timers.CRON_JOBS, *board.CRON_JOBS,
-                       *reclaim.CRON_JOBS)]
+                       *reclaim.CRON_JOBS, *directory_jobs.CRON_JOBS)]
 # Poll often: a card click waits for the next poll before its job starts (arq's default 0.5 s is too slow).
 POLL_DELAY_S = 0.02
 SHUTDOWN_GRACE_S = 10.0

@@ -126,3 +126,26 @@ async def test_the_cli_import_dry_run_stores_nothing_and_sync_dry_runs(services,
     assert await User.filter(tenant_id=tenant_id).count() == 0
     code, out, err = await _leadbot(services.settings, "tenants", "tokens", str(tenant_id))
     assert code == 0 and out.strip() == "[]"
+
+
+async def test_the_scheduled_sync_runs_only_at_its_hour_and_is_off_by_default(services, sim) -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.jobs.directory import sync_directories
+
+    tenant_id, _ = await _app(services, sim)
+    assert services.settings.directory_sync_hour is None
+    await sync_directories.coroutine({"services": services})
+    assert await User.filter(tenant_id=tenant_id).count() == 0  # off by default
+
+    hour = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).hour
+    other = dataclasses.replace(services, settings=services.settings.model_copy(
+        update={"directory_sync_hour": (hour + 12) % 24}))
+    await sync_directories.coroutine({"services": other})
+    assert await User.filter(tenant_id=tenant_id).count() == 0  # not its hour
+
+    due = dataclasses.replace(services, settings=services.settings.model_copy(update={"directory_sync_hour": hour}))
+    await sync_directories.coroutine({"services": due})
+    assert await User.filter(tenant_id=tenant_id).count() == 3

@@ -23,9 +23,13 @@ async def test_help_and_a_hint_for_anything_else(world: WeComWorld) -> None:
 
 
 async def test_unknown_senders_are_refused_politely(world: WeComWorld) -> None:
+    """Issue 19: and told their own user id, which is what an admin needs to map them, and whom to ask."""
     await world.text("stranger", "我的线索")
     await world.voice("stranger", "media-x", b"#!AMR\n" + b"\x3c" * 320)
-    assert world.texts_to("stranger") == [STRANGER, VOICE_STRANGER]
+    text, voice = world.texts_to("stranger")
+    assert text.startswith(STRANGER) and voice.startswith(VOICE_STRANGER)
+    for reply in (text, voice):
+        assert "你的企业微信账号（UserID）是：stranger" in reply and "管理员" in reply
     assert not world.sim.calls("media/get")  # no transcription was queued for them
 
 
