@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets as _random
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,16 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from bot import app_health
 from bot import apps as app_ops
 from bot import users as user_ops
 from bot.cli_support import database, echo_json, run_command
 from bot.config import Settings
-from bot.errors import NotFound
+from bot.errors import InvalidField, NotFound
+from bot.lead_schemas import RuleIn, RuleOut
 from bot.schemas import (
     AppIn,
+    AppPatch,
     ImportReport,
     TenantIn,
     TenantOut,
@@ -26,7 +30,7 @@ from bot.schemas import (
     VerifyOut,
 )
 from handlers.auth import token_digest
-from storage.models import ApiToken, App, AppStatus, Tenant, TokenScope, User
+from storage.models import ApiToken, App, AppState, AppStatus, RoutingRule, Tenant, TokenScope, User
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -45,6 +49,8 @@ def tenants() -> None:
 @click.argument("name")
 @click.option("--timezone", default="Asia/Shanghai", show_default=True)
 def tenants_add(name: str, timezone: str) -> None:
+    """Create a tenant (one company); prints its id."""
+
     async def run(settings: Settings) -> None:
         data = TenantIn(name=name, timezone=timezone)
         async with database(settings):
@@ -56,6 +62,8 @@ def tenants_add(name: str, timezone: str) -> None:
 
 @tenants.command("list")
 def tenants_list() -> None:
+    """List every tenant."""
+
     async def run(settings: Settings) -> None:
         async with database(settings):
             echo_json([_dump(TenantOut.model_validate(t)) for t in await Tenant.all().order_by("id")])
@@ -89,7 +97,7 @@ def tenants_token(tenant_id: int, name: str, scope: str) -> None:
 
 @click.group()
 def apps() -> None:
-    """Bot apps: register, list, show, verify, enable, disable."""
+    """Bot apps: register, list, show, update, rotate a secret, verify, test, enable, disable."""
 
 
 @apps.group("add")
@@ -125,6 +133,8 @@ def _common_app_options(fn):
 @click.option("--token", prompt=True, hide_input=True, help="The callback Token (prompted when omitted).")
 @click.option("--aes-key", "encoding_aes_key", prompt=True, hide_input=True, help="The 43-character EncodingAESKey.")
 def apps_add_wecom(tenant_id: int, name: str, api_base: str | None, **credentials: Any) -> None:
+    """Register a WeCom self-built app (企业ID, AgentId, Secret, Token, EncodingAESKey)."""
+
     _register_app({"platform": "wecom", "tenant_id": tenant_id, "name": name, "api_base": api_base,
                          "credentials": credentials})
 
@@ -140,6 +150,8 @@ def apps_add_wecom(tenant_id: int, name: str, api_base: str | None, **credential
 @click.option("--mode", type=click.Choice(["http", "stream"]), default="http", show_default=True)
 @click.option("--card-template-id", default=None)
 def apps_add_dingtalk(tenant_id: int, name: str, api_base: str | None, **credentials: Any) -> None:
+    """Register a DingTalk enterprise-internal app with a robot (AppKey, AppSecret...)."""
+
     creds = {k: v for k, v in credentials.items() if v is not None}
     _register_app({"platform": "dingtalk", "tenant_id": tenant_id, "name": name, "api_base": api_base,
                          "credentials": creds})
@@ -148,6 +160,8 @@ def apps_add_dingtalk(tenant_id: int, name: str, api_base: str | None, **credent
 @apps.command("list")
 @click.option("--tenant", "tenant_id", type=int, default=None)
 def apps_list(tenant_id: int | None) -> None:
+    """List apps (of one tenant with --tenant), with their state."""
+
     async def run(settings: Settings) -> None:
         async with database(settings):
             qs = App.all().order_by("id")
@@ -168,6 +182,8 @@ async def _get_app(app_id: int) -> App:
 @apps.command("show")
 @click.argument("app_id", type=int)
 def apps_show(app_id: int) -> None:
+    """Show an app: public credential fields, state, callback URLs (never secrets)."""
+
     async def run(settings: Settings) -> None:
         async with database(settings):
             echo_json(_dump(app_ops.app_out(await _get_app(app_id), settings.base_url())))
@@ -262,6 +278,8 @@ def users() -> None:
 @click.option("--region", default=None)
 @click.option("--industry", "industries", multiple=True, help="Repeat for several.")
 def users_add(tenant_id: int, **fields: Any) -> None:
+    """Add a rep, manager or admin; the fields given are marked as set by hand."""
+
     async def run(settings: Settings) -> None:
         data = UserIn.model_validate({k: v for k, v in fields.items() if v not in (None, ())} |
                                      {"industries": list(fields["industries"])})
@@ -276,6 +294,8 @@ def users_add(tenant_id: int, **fields: Any) -> None:
 @click.option("--tenant", "tenant_id", type=int, default=None)
 @click.option("--role", type=click.Choice(["rep", "manager", "admin"]), default=None)
 def users_list(tenant_id: int | None, role: str | None) -> None:
+    """List users (of one tenant, of one role)."""
+
     async def run(settings: Settings) -> None:
         async with database(settings):
             qs = User.all().order_by("id")
@@ -401,3 +421,258 @@ def directory_sync(app_id: int, apply_: bool) -> None:
 
 
 COMMANDS = [tenants, apps, users, deliveries, directory]
+
+
+# The rest of the admin API from the shell (issue 19): every admin operation has a command.
+
+
+def _json_arg(value: str) -> Any:
+    """A value as JSON when it parses (numbers, true, lists, objects), else the plain text."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+@apps.command("update")
+@click.argument("app_id", type=int)
+@click.option("--name", default=None, help="A new name for admins.")
+@click.option("--api-base", default=None, help="A new API host (needs the secret again: --set secret=…).")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="A credential field to change (corp_id, agent_id, token, robot_code, mode, card_template_id…); "
+                   "repeat for several.")
+def apps_update(app_id: int, name: str | None, api_base: str | None, assignments: tuple[str, ...]) -> None:
+    """Change an app's name, api_base or credential fields; the result is validated as a whole."""
+    creds: dict[str, Any] = {}
+    for item in assignments:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--set")
+        creds[field.strip()] = _json_arg(value) if field.strip() == "agent_id" else value
+    payload: dict[str, Any] = {k: v for k, v in (("name", name), ("api_base", api_base)) if v is not None}
+    if creds:
+        payload["credentials"] = creds
+    _update_app(app_id, AppPatch.model_validate(payload))
+
+
+def _update_app(app_id: int, patch: AppPatch) -> None:
+    async def run(settings: Settings) -> None:
+        async with database(settings) as box:
+            app = await app_ops.update_app(box, settings, await _get_app(app_id), patch)
+            echo_json(_dump(app_ops.app_out(app, settings.base_url())))
+
+    run_command(run)
+
+
+@apps.command("rotate-secret")
+@click.argument("app_id", type=int)
+@click.option("--secret", prompt="New secret", hide_input=True, help="The new Secret / AppSecret (prompted).")
+def apps_rotate_secret(app_id: int, secret: str) -> None:
+    """Store a new app Secret (WeCom) or AppSecret (DingTalk) after resetting it in the console; then run
+    `leadbot apps verify` (DingTalk HTTP mode: verify re-registers the card callback secret derived from it)."""
+
+    async def run(settings: Settings) -> None:
+        async with database(settings) as box:
+            app = await _get_app(app_id)
+            field = "secret" if app.platform == "wecom" else "app_secret"
+            app = await app_ops.update_app(box, settings, app, AppPatch(credentials={field: secret}))
+            await app_health.set_state(app.id, AppState.UNVERIFIED, "secret rotated: verify again",
+                                       now=app_health.now_utc())
+            await app.refresh_from_db()
+            echo_json(_dump(app_ops.app_out(app, settings.base_url())))
+
+    run_command(run)
+
+
+@users.command("disable")
+@click.argument("user_id", type=int)
+@click.option("--hand-over-to", "successor_id", type=int, default=None,
+              help="Hand the user's open leads to this user (default: back to the pool).")
+def users_disable(user_id: int, successor_id: int | None) -> None:
+    """Deactivate a user: their open leads go to --hand-over-to (or the pool) and their manager is told."""
+
+    async def run(settings: Settings) -> None:
+        from bot import leadservice
+        from bot.services import open_services
+
+        async with open_services(settings) as services:
+            user = await User.get_or_none(id=user_id)
+            if user is None:
+                raise NotFound(f"user {user_id} not found")
+            successor = None
+            if successor_id is not None:
+                successor = await User.get_or_none(id=successor_id, tenant_id=user.tenant_id, active=True)
+                if successor is None or successor.id == user.id:
+                    raise InvalidField("hand_over_to", "the successor must be another active user of this tenant")
+            user = await user_ops.deactivate_user(user)
+            moved = await leadservice.deactivate_rep(services, user, successor, inline=True)
+            click.echo(f"{moved} open lead(s) handed over", err=True)
+            echo_json(_dump(UserOut.model_validate(user)))
+
+    run_command(run)
+
+
+# routing rules
+
+
+@click.group()
+def rules() -> None:
+    """A tenant's routing rules: which rep gets a new lead."""
+
+
+@rules.command("list")
+@click.argument("tenant_id", type=int)
+def rules_list(tenant_id: int) -> None:
+    """The tenant's rules in the order they are tried."""
+
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            rows = await RoutingRule.filter(tenant_id=tenant_id).order_by("position", "id")
+            echo_json([_dump(RuleOut.model_validate(r)) for r in rows])
+
+    run_command(run)
+
+
+@rules.command("add")
+@click.argument("tenant_id", type=int)
+@click.argument("rule_json")
+def rules_add(tenant_id: int, rule_json: str) -> None:
+    """Add a rule given as JSON, as the API takes it, e.g. '{"name": "华东", "regions": ["华东"],
+    "strategy": "named", "named_rep_id": 7}'."""
+
+    async def run(settings: Settings) -> None:
+        data = RuleIn.model_validate_json(rule_json)
+        async with database(settings):
+            if not await Tenant.exists(id=tenant_id):
+                raise NotFound(f"tenant {tenant_id} not found")
+            ids = set(data.rep_ids) | ({data.named_rep_id} if data.named_rep_id else set())
+            found = set(await User.filter(tenant_id=tenant_id, id__in=list(ids)).values_list("id", flat=True))
+            if missing := sorted(ids - found):
+                raise InvalidField("rep_ids", f"no user {missing[0]} in this tenant")
+            row = await RoutingRule.create(tenant_id=tenant_id, name=data.name, position=data.position,
+                                           enabled=data.enabled, spec=data.spec())
+            echo_json(_dump(RuleOut.model_validate(row)))
+
+    run_command(run)
+
+
+@rules.command("delete")
+@click.argument("rule_id", type=int)
+def rules_delete(rule_id: int) -> None:
+    """Delete a rule by its id."""
+
+    async def run(settings: Settings) -> None:
+        async with database(settings):
+            row = await RoutingRule.get_or_none(id=rule_id)
+            if row is None:
+                raise NotFound(f"rule {rule_id} not found")
+            await row.delete()
+            echo_json(_dump(RuleOut.model_validate(row)))
+
+    run_command(run)
+
+
+# tenant settings
+
+
+@click.group("settings")
+def tenant_settings_cli() -> None:
+    """A tenant's settings: workflow, escalation, calendar, notify, board."""
+
+
+@tenant_settings_cli.command("show")
+@click.argument("tenant_id", type=int)
+def settings_show(tenant_id: int) -> None:
+    """The tenant's settings with defaults filled in (secrets shown only as set or not)."""
+
+    async def run(settings: Settings) -> None:
+        from bot.tenant_settings import TenantSettings
+        from handlers.settings import _shown
+
+        async with database(settings):
+            tenant = await Tenant.get_or_none(id=tenant_id)
+            if tenant is None:
+                raise NotFound(f"tenant {tenant_id} not found")
+            echo_json(_dump(_shown(TenantSettings.of(tenant.settings))))
+
+    run_command(run)
+
+
+@tenant_settings_cli.command("set")
+@click.argument("tenant_id", type=int)
+@click.argument("key")
+@click.argument("value")
+def settings_set(tenant_id: int, key: str, value: str) -> None:
+    """Set one key, e.g. `escalation.stale_after_hours 48` or `board.digest_time 08:30` (VALUE as JSON when it
+    parses, else text; `null` resets it to its default). The merged settings are validated as a whole."""
+
+    async def run(settings: Settings) -> None:
+        from handlers.settings import SECTIONS, _merged_notify, _shown, _validated, merge_patch
+
+        section, *path = key.split(".")
+        if section not in SECTIONS or not path:
+            raise InvalidField("key", f"SECTION.KEY with a section among {', '.join(SECTIONS)}")
+        patch: Any = _json_arg(value)
+        for part in reversed(path):
+            patch = {part: patch}
+        async with database(settings) as box:
+            tenant = await Tenant.get_or_none(id=tenant_id)
+            if tenant is None:
+                raise NotFound(f"tenant {tenant_id} not found")
+            stored = dict(tenant.settings or {})
+            merged = (_merged_notify(stored.get("notify"), patch, box) if section == "notify"
+                      else merge_patch(stored.get(section), patch))
+            if merged is None:
+                stored.pop(section, None)
+            else:
+                stored[section] = merged
+            shown = _shown(_validated(stored, tenant.timezone, settings.allow_private_urls))
+            tenant.settings = stored
+            await tenant.save(update_fields=["settings", "updated_at"])
+            echo_json(_dump(shown))
+
+    run_command(run)
+
+
+# lexicon
+
+
+@click.group()
+def lexicon() -> None:
+    """A tenant's voice lexicon: competitors and their spellings, products, titles, keywords, hot words."""
+
+
+@lexicon.command("show")
+@click.argument("tenant_id", type=int)
+def lexicon_show(tenant_id: int) -> None:
+    """The tenant's edits (what `lexicon set` takes)."""
+
+    async def run(settings: Settings) -> None:
+        from bot.voice import lexicons
+
+        async with database(settings):
+            echo_json((await lexicons.tenant_section(tenant_id)).model_dump(mode="json"))
+
+    run_command(run)
+
+
+@lexicon.command("set")
+@click.argument("tenant_id", type=int)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def lexicon_set(tenant_id: int, file: Path) -> None:
+    """Replace the tenant's edits with a JSON file of the shape `lexicon show` prints."""
+
+    async def run(settings: Settings) -> None:
+        from bot.tenant_settings import LexiconSection
+        from bot.voice import lexicons
+
+        section = LexiconSection.model_validate_json(file.read_text(encoding="utf-8"))
+        async with database(settings):
+            await lexicons.tenant_section(tenant_id)  # NotFound for an unknown tenant
+            await lexicons.store(tenant_id, section)
+            echo_json(section.model_dump(mode="json"))
+
+    run_command(run)
+
+
+COMMANDS += [rules, tenant_settings_cli, lexicon]
