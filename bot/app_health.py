@@ -1,8 +1,8 @@
 """Whether each app is live, as the service learns it: by `verify` (every check) and by the platform's own later
-answers. A call refused with a "not live" answer (WeCom 60020 untrusted IP, 48002 API forbidden, 60011 no
-privilege, 40056 invalid agent; DingTalk's permission, IP allow-list and robot-code refusals: each platform's
-`errors.not_live_reason` decides) flips the app to `failing` with the reason, shown by the admin API, `/readyz` and
-`leadbot_app_state`; every errcode is counted in `leadbot_platform_errors_total{platform,errcode}`.
+answers. A call refused with a "not live" answer (an untrusted caller IP, an API the app may not call, no
+privilege on the person, an invalid agent or robot: each platform's `errors.not_live_reason` decides) flips the
+app to `failing` with the reason, shown by the admin API, `/readyz` and `leadbot_app_state`; every errcode is
+counted in `leadbot_platform_errors_total{platform,errcode}`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from bot.platforms.base import Inbound, InboundKind, Platform
 from bot.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 from cards.model import lost_reason_card
-from storage.models import CardInstance, LeadEvent, User
+from storage.models import CardInstance, LeadEvent, Role, User
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,18 @@ async def find_user(app: LoadedApp, platform_user_id: str) -> User | None:
     return await User.get_or_none(tenant_id=app.tenant_id, active=True, **{field: platform_user_id})
 
 
+STRANGER = "你还不是本系统的用户，请联系管理员。"
+
+
+async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER) -> str:
+    """What an unknown sender is told: their own user id on this platform (what the admin needs to map them) and
+    which admins to ask."""
+    admins = await User.filter(tenant_id=app.tenant_id, active=True, role=Role.ADMIN).order_by("id").limit(3) \
+        .values_list("name", flat=True)
+    whom = "、".join(admins) if admins else "你们的线索助手管理员"
+    return f"{first_line}\n你的账号 ID（UserID）是：{sender}\n请把它发给{whom}，开通后即可使用。"
+
+
 async def _remember_code(card: CardInstance, message: Inbound) -> None:
     """A WeCom click brings a fresh single-use code for updating the clicked card: keep it for the update.
 
@@ -97,8 +109,6 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     clicker = await find_user(app, message.sender)
     if clicker is None:
         log.warning("click on app %d by an unknown or inactive user: refused", app_id)
-        from bot.commands import stranger_text
-
         await _tell(services, app, message.sender, await stranger_text(app, message.sender))
         return
     click = Click(services, app, clicker, key, card, datetime.now(UTC),

@@ -22,14 +22,14 @@ from bot.apps import LoadedApp
 from bot.board import access
 from bot.jobs import inbound
 from bot.jobs import services as services_of
-from bot.platforms.base import CardClick, Inbound, InboundKind, Platform
+from bot.platforms.base import CardClick, Inbound, InboundKind
 from bot.services import Services
 from bot.voice import lexicons, notes
 from bot.voice.revise import apply_correction, changed_labels, found_any, names_a_field, normalize_typed
 from cards.keys import BadButtonKey, ButtonKey
 from cards.model import CardKind
 from storage import redis_keys
-from storage.models import CardInstance, Role, User
+from storage.models import CardInstance, User
 from storage.models import Lead as LeadRow
 from storage.models import VoiceNote as NoteRow
 
@@ -57,15 +57,6 @@ UNREADABLE = "没看懂这条更正。请按「字段 内容」回复，例如�
 UNCHANGED = "纪要里已经是这些内容，无需更正。"
 
 
-async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER) -> str:
-    """What an unknown sender is told: their own user id (what the admin needs to map them) and whom to ask."""
-    label = "企业微信账号（UserID）" if app.platform == Platform.WECOM else "钉钉 userId"
-    admins = await User.filter(tenant_id=app.tenant_id, active=True, role=Role.ADMIN).order_by("id").limit(3) \
-        .values_list("name", flat=True)
-    whom = "、".join(admins) if admins else "你们的线索助手管理员"
-    return f"{first_line}\n你的{label}是：{sender}\n请把它发给{whom}，开通后即可使用。"
-
-
 def command_of(text: str) -> str:
     """The text as a command word: full-width folded, spaces and trailing punctuation gone, lower case."""
     return unicodedata.normalize("NFKC", text).strip().rstrip("。.!！").replace(" ", "").lower()
@@ -77,7 +68,7 @@ async def on_text(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     app = await services.apps.require(app_id)
     user = await clicks.find_user(app, message.sender)
     if user is None:
-        await notes.tell(services, app, message.sender, await stranger_text(app, message.sender))
+        await notes.tell(services, app, message.sender, await clicks.stranger_text(app, message.sender, STRANGER))
         return
     text = (message.text or "").strip()
     command = command_of(text)

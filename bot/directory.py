@@ -1,6 +1,6 @@
 """Directory sync: reps and managers from the platform's own directory instead of typed-in CSVs (issue 19).
 
-People are matched by their platform user id (WeCom userid, DingTalk userid) within the app's tenant; each takes
+People are matched by their platform user id within the app's tenant; each takes
 its name, mobile (where the app may read it) and, as manager, the leader of their department. A dry run shows the
 diff (added, changed, deactivated) and changes nothing; applying makes exactly that diff. A field an admin set by
 hand (`User.hand_set`: through the API, the CLI or an import) is never overwritten: the diff lists it as skipped.
@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from bot.apps import LoadedApp
 from bot.notify.phone import InvalidPhone, normalize_mobile
-from bot.platforms.base import DirectoryPerson, Platform
+from bot.platforms.base import DirectoryPerson
 from bot.services import Services
+from bot.users import platform_id_field
 from storage.models import User
 
 log = logging.getLogger(__name__)
@@ -51,17 +53,10 @@ class SyncReport:
                                             for k in ("added", "changed", "deactivated", "skipped")}}
 
 
-def _id_field(platform: str) -> str:
-    return "wecom_userid" if platform == Platform.WECOM else "dingtalk_staff_id"
-
-
 async def fetch_directory(services: Services, app: LoadedApp) -> list[DirectoryPerson]:
-    adapter = services.adapters.get(services, app)
-    if app.platform == Platform.WECOM:
-        from bot.platforms.wecom.diagnose import directory
-    else:
-        from bot.platforms.dingtalk.diagnose import directory
-    return await directory(adapter)
+    # Each platform reads its directory in its own package (`bot/platforms/<platform>/diagnose.py`).
+    diagnosis = import_module(f"bot.platforms.{app.platform}.diagnose")
+    return await diagnosis.directory(services.adapters.get(services, app))
 
 
 def _mobile(person: DirectoryPerson) -> str | None:
@@ -85,7 +80,7 @@ async def sync(services: Services, app: LoadedApp, *, dry_run: bool, now: dateti
                people: list[DirectoryPerson] | None = None) -> SyncReport:
     """Sync the app's tenant with the platform directory; `dry_run` computes the diff and writes nothing."""
     people = people if people is not None else await fetch_directory(services, app)
-    id_field = _id_field(app.platform)
+    id_field = platform_id_field(app.platform)
     report = SyncReport(dry_run=dry_run)
     async with in_transaction():
         existing = {getattr(u, id_field): u for u in await User.filter(

@@ -56,6 +56,11 @@ async def _check_unique(tenant_id: int, fields: dict[str, Any], user_id: int | N
             raise Conflict(f"{name} {value!r} already belongs to another user of this tenant")
 
 
+def platform_id_field(platform: str) -> str:
+    """The User column holding a person's id on `platform`."""
+    return "wecom_userid" if platform == "wecom" else "dingtalk_staff_id"
+
+
 # The fields directory sync maintains, and an admin may set by hand instead.
 HAND_FIELDS = frozenset({"name", "phone", "email", "manager_id", "active"})
 

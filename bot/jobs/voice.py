@@ -80,9 +80,7 @@ async def on_voice(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     app = await services.apps.require(app_id)
     if await clicks.find_user(app, message.sender) is None:
         metrics.VOICE_NOTES.labels("unknown_sender").inc()
-        from bot.commands import stranger_text  # the text commands' module, itself a user of the voice jobs
-
-        await notes.tell(services, app, message.sender, await stranger_text(app, message.sender, STRANGER))
+        await notes.tell(services, app, message.sender, await clicks.stranger_text(app, message.sender, STRANGER))
         return
     await services.queue.enqueue("transcribe_voice", job_id=voice_job_id(app, message), app_id=app_id,
                                  inbound=message.to_dict())

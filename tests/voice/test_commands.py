@@ -29,7 +29,7 @@ async def test_unknown_senders_are_refused_politely(world: WeComWorld) -> None:
     text, voice = world.texts_to("stranger")
     assert text.startswith(STRANGER) and voice.startswith(VOICE_STRANGER)
     for reply in (text, voice):
-        assert "你的企业微信账号（UserID）是：stranger" in reply and "管理员" in reply
+        assert "你的账号 ID（UserID）是：stranger" in reply and "管理员" in reply
     assert not world.sim.calls("media/get")  # no transcription was queued for them
 
 

@@ -133,7 +133,7 @@ class DingTalkAdapter:
 
     # -- diagnosis and directory (bot.platforms.dingtalk.diagnose) -----------------------------------------------
 
-    async def fetch_token_now(self) -> None:
+    async def prove_token(self) -> None:
         """A token fetched afresh: the credentials as stored now, never the cached token. The broker takes it when
         it holds none, so the checks that follow need no second fetch."""
         token, expire_in = await self._fetch_token()

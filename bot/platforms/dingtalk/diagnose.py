@@ -96,6 +96,51 @@ async def diagnose(adapter: DingTalkAdapter, *, card_template_id: str | None) ->
             for c in checks]
 
 
+TOKEN_STEP = ("核对钉钉开发者后台 本应用 → 凭证与基础信息 中的 Client ID (AppKey) 与 Client Secret",
+              "Check the Client ID (AppKey) and Client Secret under this app → 凭证与基础信息 in the DingTalk "
+              "developer console")
+
+
+async def app_checks(adapter: DingTalkAdapter, context: Any) -> list[Check]:
+    """Every check after the token (`bot.app_verify`): robot, cards, permissions, and how DingTalk reaches us
+    (Stream: a process holds the connection; HTTP: callbacks seen, the card callback route registered)."""
+    from bot.app_verify import refusal
+    from bot.platforms.dingtalk.stream import lease_name
+    from storage import redis_keys
+
+    creds = context.app.credentials
+    checks = await diagnose(adapter, card_template_id=creds.card_template_id)
+    if creds.mode == "stream":
+        holder = await context.redis.get(redis_keys.lease(lease_name(context.app.id)))
+        checks.append(Check("stream", "ok", "a process holds this app's Stream connection") if holder else Check(
+            "stream", "fail", "no process holds this app's Stream connection",
+            "运行 leadbot serve 或 leadbot worker（LEADBOT_DINGTALK_STREAM 不为 false），并在 机器人 中选择 Stream "
+            "模式", "Run leadbot serve or leadbot worker (LEADBOT_DINGTALK_STREAM not false) and choose Stream "
+            "mode for the robot"))
+        checks.append(context.last_callback(needed=False))
+        checks.append(Check("card_callback", "ok", "card clicks arrive on the stream"))
+        return checks
+    checks.append(context.last_callback(needed=True))
+    url = context.url("callback")
+    checks.append(context.callback_url_warning("callback") or Check(
+        "callback_url", "ok", f"robot message URL: {url}", f"在 本应用 → 机器人 → 消息接收模式 选 HTTP 并填入 {url}",
+        f"Set the robot's receive mode to HTTP with {url}"))
+    try:
+        registered = await adapter.register_card_route()
+    except PlatformError as e:
+        checks.append(Check("card_callback", "fail", f"card callback route not registered: "
+                            f"{refusal('dingtalk', e)}", "在 权限管理 中申请 互动卡片 权限后重试 verify",
+                            "Request the interactive card permission, then verify again"))
+        return checks
+    if registered:
+        checks.append(Check("card_callback", "ok", f"card callbacks registered at {registered}"))
+    else:
+        checks.append(Check("card_callback", "fail", "LEADBOT_PUBLIC_URL is not set: card callbacks cannot be "
+                            "registered", "设置 LEADBOT_PUBLIC_URL 后重试 verify",
+                            "Set LEADBOT_PUBLIC_URL, then verify again"))
+    return checks
+
+
 async def directory(adapter: DingTalkAdapter) -> list[DirectoryPerson]:
     """Everyone in the org the app may see: department/listsub from the root down, user/list per department."""
     departments: dict[int, int] = {1: 0}

@@ -271,6 +271,10 @@ class WeComAdapter:
         """Check the credentials with WeCom: a gettoken call now, never the cached token (which proves nothing about
         the secret as stored today). Raises `PlatformError` with WeCom's errcode when they are refused (40001 wrong
         secret, 40013 wrong corp id), `TransientError` when WeCom could not be asked."""
+        await self.prove_token()
+
+    async def prove_token(self) -> None:
+        """`verify`'s token check: a gettoken now, the token then handed to the broker."""
         token, lifetime_s = await self.fetch_token()
 
         async def fetched() -> tuple[str, float]:

@@ -24,6 +24,23 @@ def _code(e: PlatformError) -> str:
     return str(e.errcode) if isinstance(e.errcode, int) else "no errcode"
 
 
+TOKEN_STEP = ("核对 企业ID（我的企业 → 企业信息）与本应用的 Secret（应用管理 → 本应用），用 `leadbot apps update` "
+              "改正", "Check the 企业ID (我的企业 → 企业信息) and this app's Secret (应用管理 → the app); correct them "
+              "with `leadbot apps update`")
+
+
+async def app_checks(adapter: WeComAdapter, context: Any) -> list[Check]:
+    """Every check after the token (`bot.app_verify`): the app, its reach, and how WeCom reaches us."""
+    checks = await diagnose(adapter, context.mapped)
+    checks.append(context.last_callback(needed=True))
+    url = context.url("callback")
+    checks.append(context.callback_url_warning("callback") or Check(
+        "callback_url", "ok", f"paste {url} in 接收消息 → 设置API接收 with the Token and EncodingAESKey",
+        f"在 应用管理 → 本应用 → 接收消息 → 设置API接收 中填入 URL {url}、Token 与 EncodingAESKey 并保存",
+        f"Under 接收消息 → 设置API接收 enter {url}, the Token and the EncodingAESKey, and save"))
+    return checks
+
+
 def trusted_ip_fail(e: PlatformError) -> Check:
     ip = caller_ip(e.errmsg) or "this server's public address"
     return Check("trusted_ip", "fail", f"WeCom refused calls from {ip} (errcode 60020)",
