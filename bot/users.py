@@ -195,9 +195,11 @@ async def import_row(tenant_id: int, line: int, row: dict[str, str], report: Imp
 
 
 async def deactivate_user(user: User) -> User:
-    """Mark a user inactive: they are no longer routed leads or sent alerts."""
-    if user.active:
+    """Mark a user inactive: they are no longer routed leads or sent alerts. An admin's decision: directory sync
+    will not switch them back on (`active` joins the hand-set fields)."""
+    if user.active or "active" not in (user.hand_set or []):
         user.active = False
-        await user.save(update_fields=["active", "updated_at"])
+        user.hand_set = sorted(set(user.hand_set or []) | {"active"})
+        await user.save(update_fields=["active", "hand_set", "updated_at"])
         log.info("user %d deactivated", user.id)
     return user

@@ -149,3 +149,14 @@ async def test_the_scheduled_sync_runs_only_at_its_hour_and_is_off_by_default(se
     due = dataclasses.replace(services, settings=services.settings.model_copy(update={"directory_sync_hour": hour}))
     await sync_directories.coroutine({"services": due})
     assert await User.filter(tenant_id=tenant_id).count() == 3
+
+
+async def test_a_user_an_admin_disabled_is_not_switched_back_on(client, admin_headers, services, sim) -> None:
+    tenant_id, app_id = await _app(services, sim)
+    await _sync(client, admin_headers, app_id, apply=True)
+    li = await User.get(tenant_id=tenant_id, wecom_userid="li1")
+    r = await client.post(f"/admin/users/{li.id}/disable", headers=admin_headers, json={})
+    assert r.status == 200
+    body = await _sync(client, admin_headers, app_id, apply=True)
+    assert (await User.get(id=li.id)).active is False
+    assert [c["skipped"] for c in body["skipped"] if c["user_id"] == "li1"] == [["active"]]
