@@ -75,7 +75,8 @@ async def status(services: Services, app_id: int, test_id: int | None = None) ->
     rec = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
            for k, v in raw.items()}
     delivered = rec.get("delivered") == "1"
-    after = round(float(rec["clicked_at"]) - float(rec["sent_at"]), 1) if "clicked_at" in rec else None
+    clicked_at, _, clicked_by = rec.get("click", "").partition("|")
+    after = round(float(clicked_at) - float(rec["sent_at"]), 1) if clicked_at else None
     if not delivered:
         summary = f"card not delivered: {rec.get('error', 'refused')}"
     elif after is None:
@@ -83,7 +84,7 @@ async def status(services: Services, app_id: int, test_id: int | None = None) ->
     else:
         summary = f"card delivered, click received {after} s later"
     return {"test_id": test_id, "to": rec["to"], "delivered": delivered, "clicked": after is not None,
-            "click_after_s": after, "clicked_by": rec.get("clicked_by"), "summary": summary}
+            "click_after_s": after, "clicked_by": clicked_by or None, "summary": summary}
 
 
 @clicks.handles(KeyAction.TEST)
@@ -93,8 +94,8 @@ async def on_test_click(click: clicks.Click) -> None:
     if not await click.services.redis.exists(key):
         log.info("click on an unknown or expired test card %d of app %d", click.key.target, click.app.id)
         return
-    if await click.services.redis.hsetnx(key, "clicked_at", str(click.at.timestamp())):
-        await click.services.redis.hset(key, "clicked_by", str(click.clicker.id))
+    # When and by whom in one field, set once: a reader never sees the time without the clicker.
+    if await click.services.redis.hsetnx(key, "click", f"{click.at.timestamp()}|{click.clicker.id}"):
         log.info("test card %d of app %d clicked by user %d", click.key.target, click.app.id, click.clicker.id)
         from bot.voice.notes import tell
 
