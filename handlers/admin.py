@@ -235,8 +235,9 @@ async def verify_app(request: web.Request) -> web.Response:
 
 
 @api.route("POST", "/admin/apps/{id}/directory/sync", summary="Sync users from the platform directory: a dry "
-           "run (the default) shows the diff, {\"apply\": true} makes it", tags=("apps", "users"),
-           body=DirectorySyncIn, response=DirectorySyncOut)
+           "run (the default) shows the diff, {\"apply\": true} makes it; 424 when the platform refuses the read or "
+           "cannot be reached", tags=("apps", "users"), body=DirectorySyncIn, response=DirectorySyncOut,
+           errors=(401, 403, 404, 424))
 async def sync_directory(request: web.Request) -> web.Response:
     from bot import app_health, directory
     from bot.errors import PlatformError
@@ -248,8 +249,9 @@ async def sync_directory(request: web.Request) -> web.Response:
     try:
         report = await directory.sync(services, loaded, dry_run=not data.apply, now=app_health.now_utc())
     except PlatformError as e:
-        raise HttpProblem(502, "platform_refused", f"{app.platform} refused the directory read: errcode "
-                          f"{app_verify.safe_code(e)}") from None
+        # Our words and at most the platform's code (`app_verify.refusal`), never what answered at api_base.
+        raise HttpProblem(424, "platform_refused", f"directory not read: {app_verify.refusal(app.platform, e)}"
+                          ) from None
     return json_out(DirectorySyncOut.model_validate(report.as_dict()))
 
 

@@ -37,6 +37,7 @@ _ERROR_TEXT = {
     408: "The body did not arrive within LEADBOT_BODY_TIMEOUT_S",
     409: "Conflicts with an existing object",
     413: "Body too large",
+    424: "The platform refused the call it depends on, or could not be reached",
     429: "Over a quota (API calls per token, webhook subscriptions or replays per tenant); Retry-After when "
          "waiting helps",
 }

@@ -92,11 +92,11 @@ async def test_a_user_added_by_hand_outside_the_directory_is_not_deactivated(cli
     assert (await User.get(wecom_userid="contractor")).active is True
 
 
-async def test_directory_refused_is_a_502_naming_the_code(client, admin_headers, services, sim) -> None:
+async def test_directory_refused_is_a_424_naming_the_code(client, admin_headers, services, sim) -> None:
     _, app_id = await _app(services, sim)
     sim.apps[AGENT_ID].contacts_readable = False
     r = await client.post(f"/admin/apps/{app_id}/directory/sync", headers=admin_headers, json={})
-    assert r.status == 502 and "48002" in (await r.json())["message"]
+    assert r.status == 424 and "48002" in (await r.json())["message"]
 
 
 async def test_an_import_naming_a_user_id_twice_imports_nothing(client, admin_headers) -> None:
