@@ -106,8 +106,11 @@ class Settings(BaseModel):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, v: str | None) -> str | None:
-        if v is not None and urlsplit(v).scheme not in {"redis", "rediss", "unix"}:
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        if v is None:
+            return None
+        scheme = urlsplit(v).scheme
+        if scheme not in {"redis", "rediss", "unix", "redis+sentinel"}:
+            raise ValueError("must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
         return v
 
     @field_validator("public_url")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.functions import Count
+
 from bot import leadstore, outbox, routing
 from bot import leadtypes as lt
 from bot.actions import (
@@ -155,11 +157,12 @@ async def follow_up(services: Services, ids: Sequence[int], *, inline: bool) -> 
 
 async def _reps(tenant_id: int) -> list[lt.UserView]:
     users = await User.filter(tenant_id=tenant_id, active=True)
-    counts: dict[int, int] = {}
     open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
-    for row in await LeadRow.filter(tenant_id=tenant_id, status__in=open_statuses, assignee_id__not_isnull=True
-                                    ).values("assignee_id"):
-        counts[row["assignee_id"]] = counts.get(row["assignee_id"], 0) + 1
+    # Counted by the database on its (tenant, status) index: one row per rep, not one per open lead (intake loaded
+    # every open lead of the tenant into Python for each new one).
+    rows = await (LeadRow.filter(tenant_id=tenant_id, status__in=open_statuses, assignee_id__not_isnull=True)
+                  .annotate(n=Count("id")).group_by("assignee_id").values("assignee_id", "n"))
+    counts = {row["assignee_id"]: row["n"] for row in rows}
     return [user_view(u, counts.get(u.id, 0)) for u in users]
 
 

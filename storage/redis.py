@@ -17,8 +17,10 @@ import subprocess
 import time
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import Sentinel
 
 from bot.config import Settings
 from bot.errors import ConfigError, LeadbotError
@@ -42,13 +44,63 @@ def client_name() -> str:
 R = TypeVar("R", bound=Redis)
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
 def connect(url: str, cls: type[R] = Redis, **kwargs) -> R:
-    """A client whose every connection carries our name (the embedded server's shutdown check counts them)."""
+    """A client whose every connection carries our name (the embedded server's shutdown check counts them).
+
+    A `redis+sentinel://` URL gives a client on the master that Sentinel names, found again on every new connection,
+    so after a failover the job queue and the caches follow the new master without a restart.
+    """
     kwargs.setdefault("client_name", client_name())
     kwargs.setdefault("health_check_interval", 15)
     kwargs.setdefault("socket_connect_timeout", 5)
     kwargs.setdefault("socket_timeout", 10)
+    if urlsplit(url).scheme == SENTINEL_SCHEME:
+        return _sentinel_master(url, cls, kwargs)
     return cls.from_url(url, **kwargs)
+
+
+def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, dict[str, str]]:
+    """`redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db][?sentinel_password=…]`.
+
+    The URL form redis-py has no parser for; the one Django's and Celery's Sentinel settings use: every Sentinel of the
+    group in the host part (port 26379 when left out), the monitored service's name as the first path segment, then
+    the database index. The user and password in the authority are the master's; Sentinels with their own password
+    take `sentinel_password`.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ConfigError(f"not a {SENTINEL_SCHEME}:// URL")
+    netloc = parts.netloc.rpartition("@")[2]
+    hosts: list[tuple[str, int]] = []
+    for item in filter(None, netloc.split(",")):
+        host, sep, port = item.rpartition(":") if not item.endswith("]") else (item, "", "")
+        if not sep:
+            host, port = item, "26379"
+        if not host or not port.isdigit():
+            raise ConfigError(f"a Sentinel address must be host[:port], got {item!r}")
+        hosts.append((host.strip("[]"), int(port)))
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    if not hosts or not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ConfigError(f"{SENTINEL_SCHEME}:// needs host[:port][,host[:port]…]/service_name[/db]")
+    options = dict(parse_qsl(parts.query))
+    if parts.username:
+        options.setdefault("username", unquote(parts.username))
+    if parts.password:
+        options.setdefault("password", unquote(parts.password))
+    return hosts, path[0], int(path[1]) if len(path) == 2 else 0, options
+
+
+def _sentinel_master(url: str, cls: type[R], kwargs: dict) -> R:
+    hosts, service, db, options = parse_sentinel_url(url)
+    sentinel_kwargs = {k: kwargs[k] for k in ("socket_connect_timeout", "socket_timeout") if k in kwargs}
+    if "sentinel_password" in options:
+        sentinel_kwargs["password"] = options.pop("sentinel_password")
+    master_kwargs = {k: options[k] for k in ("username", "password") if k in options}
+    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs, **kwargs, **master_kwargs)
+    return sentinel.master_for(service, redis_class=cls, db=db)
 
 
 class EmbeddedRedis:
