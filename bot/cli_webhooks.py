@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot import exports
+from bot import cli_support, exports
 from bot.cli_support import database, echo_json, run_command
 from bot.config import Settings
 from bot.errors import NotFound
@@ -208,7 +208,7 @@ def leads_export(tenant_id: int, fmt: str, status: str | None, assignee_id: int 
                 raise NotFound(f"tenant {tenant_id} not found")
             tz = ZoneInfo(tenant.timezone)
             rows = exports.chunks(tenant_id, exports.Filters(Status(status) if status else None, assignee_id,
-                                                             overdue))
+                                                             overdue), now=cli_support.CLOCK.now())
             if fmt == "xlsx":
                 assert output is not None
                 await exports.write_xlsx(rows, output, tz)

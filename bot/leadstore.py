@@ -171,13 +171,14 @@ async def save(
     events: Sequence[AuditEvent],
     outbox: Iterable[tuple[str, dict[str, Any]]] = (),
     *,
+    now: datetime,
     activity: bool = True,
 ) -> list[int]:
     """Store a decided lead, its audit events and its outbox rows atomically; returns the outbox row ids.
+    `now` (the caller's clock) stamps the change and the lead's last activity.
 
     Raises `StaleLead` when the row's version is no longer `expected_version` (a concurrent change won).
     """
-    now = datetime.now(UTC)
     values = row_values(lead)
     if activity:
         values["last_activity_at"] = now
@@ -213,7 +214,7 @@ async def create(
 ) -> tuple[LeadRow, list[int]]:
     """Insert a new lead with its first audit event ("created") and its follow-ups, atomically."""
     async with in_transaction():
-        row = await LeadRow.create(**values, last_activity_at=datetime.now(UTC))
+        row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
         seq, head, stored = await _append_events(row, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)

@@ -136,9 +136,7 @@ async def revoke_token(request: web.Request) -> web.Response:
         raise HttpProblem(404, "not_found", "token not found")
     principal.check_tenant(row.tenant_id, "token")
     if row.revoked_at is None:
-        from datetime import UTC, datetime
-
-        row.revoked_at = datetime.now(UTC)
+        row.revoked_at = request.app[SERVICES].clock.now()
         await row.save(update_fields=["revoked_at", "updated_at"])
     return json_out(TokenOut.model_validate(row))
 

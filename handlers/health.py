@@ -55,7 +55,7 @@ async def readyz(request: web.Request) -> web.Response:
     ok = all(passed for passed, _ in checks.values())
     body: dict = {"status": "ready" if ok else "not ready",
                   "checks": {k: {"ok": passed, "detail": d} for k, (passed, d) in checks.items()}}
-    missing = holidays.observe(holidays.today())
+    missing = holidays.observe(holidays.today(services.clock))
     body["holidays"] = {"ok": not missing, "missing_years": missing, "detail": holidays.describe(missing)}
     if checks["database"][0]:
         apps = await App.all().order_by("id").values("id", "platform", "status", "verified_at")
@@ -70,7 +70,7 @@ async def metrics_view(request: web.Request) -> web.Response:
         metrics.QUEUE_DEPTH.set(await asyncio.wait_for(services.queue.depth(), CHECK_TIMEOUT_S))
     except Exception:  # metrics must still be served while Redis is down; the depth is just stale
         pass
-    holidays.observe(holidays.today())
+    holidays.observe(holidays.today(services.clock))
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -194,13 +194,13 @@ async def test_news_is_delivered_once_without_waiting(world: World, aliyun) -> N
     lead_id = await new_lead(world)
     spec = alerts.notify_spec(999, {"user_id": world.manager.id, "kind": "won", "lead_id": lead_id,
                                     "text": "「杭州云帆科技」赢单"})
-    await timers.arm(world.services.redis, await alerts.raise_alert(world.tenant.id, spec))
+    await timers.arm(world.services.redis, await alerts.raise_alert(world.tenant.id, spec, now=world.services.clock.now()))
     await drain(world.services)
     [alert] = await alerts_of(lead_id, "won")
     assert (alert.state, await attempts(alert)) == ("delivered", [("chat", "ok", "0")])
     assert [j for j in await _queued_alert_jobs(world)] == []
     # the same notify follow-up run again raises nothing new
-    assert await alerts.raise_alert(world.tenant.id, spec) == []
+    assert await alerts.raise_alert(world.tenant.id, spec, now=world.services.clock.now()) == []
 
 
 async def _queued_alert_jobs(world: World) -> list[str]:
@@ -310,7 +310,7 @@ async def test_dingtalk_without_card_template_gets_markdown_with_the_ack_link(se
             "credentials": {"app_key": "dingescalation", "app_secret": "s" * 32}}).root)
         spec = alerts.notify_spec(1, {"user_id": manager.id, "kind": "flagged", "lead_id": None,
                                       "text": "「某线索」已被退回 2 次，请关注"})
-        await timers.arm(services.redis, await alerts.raise_alert(tenant.id, spec))
+        await timers.arm(services.redis, await alerts.raise_alert(tenant.id, spec, now=services.clock.now()))
         await drain(services)
         [alert] = await Alert.filter(user_id=manager.id)
         assert await attempts(alert) == [("chat", "ok", "0")]
