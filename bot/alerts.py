@@ -165,7 +165,7 @@ async def advance(services: Services, alert_id: int, index: int, *, now: datetim
             if not await _settle(alert.id, i, state, move.at if move.move is Move.WAIT else None, clock()):
                 return []  # acked while we were sending
             if move.move is Move.DONE and move.state is AlertState.FAILED:
-                await _emit_failed(alert)
+                await _emit_failed(alert, clock())
         if move.move is Move.DONE and move.state is AlertState.FAILED:
             webhooks.wake()
         if move.move is Move.WAIT:
@@ -178,12 +178,12 @@ async def advance(services: Services, alert_id: int, index: int, *, now: datetim
     return []
 
 
-async def _emit_failed(alert: Alert) -> None:
+async def _emit_failed(alert: Alert, now: datetime) -> None:
     """`alert.delivery_failed` for the tenant's CRM: every channel of the chain failed for this person."""
     tried = await Delivery.filter(alert_id=alert.id).order_by("id").values_list("channel", "outcome", "code")
     data = {"alert_id": alert.id, "kind": alert.kind, "user_id": alert.user_id,
             "attempts": [{"channel": c, "outcome": o, "code": code} for c, o, code in tried]}
-    await webhooks.emit(alert.tenant_id, EventType.ALERT_DELIVERY_FAILED, data, lead_id=alert.lead_id)
+    await webhooks.emit(alert.tenant_id, EventType.ALERT_DELIVERY_FAILED, data, now=now, lead_id=alert.lead_id)
 
 
 async def _claim(alert_id: int, index: int, now: datetime, *, take_over: bool = False) -> bool:
@@ -279,7 +279,7 @@ async def _open(services: Services, name: str, alert: Alert, user: User, tenant:
         if name == "sms":
             channel = open_sms(services.box, services.http, settings.notify)
         else:
-            channel = open_email(services.settings)
+            channel = open_email(services.settings, services.clock)
     except SecretError:
         log.error("tenant %d: the SMS secret cannot be opened (master key changed?)", tenant.id)
         return skipped(name, NOT_CONFIGURED, "stored credentials cannot be opened")

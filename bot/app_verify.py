@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 
 from bot.errors import PlatformError, TargetRefused
 from bot.outbound import REDIRECT_REFUSED, REFUSED_TARGET
@@ -48,7 +47,7 @@ async def verify_app(services: Services, app_id: int) -> VerifyOut:
             await App.filter(id=app_id).update(verified_at=None)
         log.warning("app %d verification failed: errcode=%s", app_id, e.errcode)
         return VerifyOut(ok=False, detail=_refusal(app.platform, e))
-    await App.filter(id=app_id).update(verified_at=datetime.now(UTC))
+    await App.filter(id=app_id).update(verified_at=services.clock.now())
     log.info("app %d verified with %s", app_id, app.platform)
     detail = f"{app.platform} issued an access token for these credentials"
     if details.get("card_callback_url"):

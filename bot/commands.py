@@ -155,7 +155,7 @@ async def correct_note(services: Services, via: tuple[LoadedApp, str], user: Use
     if not labels:
         await notes.tell(services, app, recipient, UNCHANGED)
         return
-    if not await notes.bump(row, fields_json=after.to_json(), confirmed=False):
+    if not await notes.bump(row, services.clock.now(), fields_json=after.to_json(), confirmed=False):
         await notes.tell(services, app, recipient, "纪要刚被修改过，请再发一次更正。")
         return
     what = "、".join(labels)

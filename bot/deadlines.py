@@ -185,7 +185,7 @@ async def run_step(services: Services, deadline_id: int, fence: int, step: int, 
         later = await _write_effects(tenant, row, effects, now)
         # The customer's CRM hears of each step in the same transaction that claims it: once, or not at all.
         await webhooks.emit(row.tenant_id, EventType.LEAD_ESCALATED, {**entry, "deadline_id": row.id},
-                            lead_id=row.lead_id)
+                            now=now, lead_id=row.lead_id)
     webhooks.wake()
     metrics.ESCALATIONS.labels(str(planned.action)).inc()
     metrics.TIMER_LATENESS.observe(max(0.0, (now - planned.at).total_seconds()))
@@ -208,7 +208,7 @@ async def _write_effects(tenant: Tenant, row: Deadline, effects: tuple[StepEffec
             payload = {"lead_id": effect.lead_id, "from_assignee_id": effect.from_assignee_id,
                        "to_pool": effect.to_pool}
             written.append(await Outbox.create(tenant_id=row.tenant_id, lead_id=row.lead_id, kind="escalate",
-                                               payload=payload))
+                                               payload=payload, created_at=now))
     return written
 
 

@@ -259,9 +259,10 @@ async def deactivate_rep(services: Services, user: User, successor: User | None,
         text = f"{user.name} 已停用：{moved} 条进行中的线索已{where}"
         if moved < len(lead_ids):
             text += f"，{len(lead_ids) - moved} 条未能处理，请手动分配"
+        now = services.clock.now()
         ids = await leadstore.outbox_rows(user.tenant_id, None, [("notify", {
             "lead_id": None, "user_id": user.manager_id, "kind": "deactivated", "text": text,
-            "at": services.clock.now().isoformat()})])
+            "at": now.isoformat()})], now=now)
         await follow_up(services, ids, inline=inline)
     log.info("user %d deactivated: %d of %d open leads moved", user.id, moved, len(lead_ids))
     return moved

@@ -193,19 +193,22 @@ async def save(
         await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
         change = StoredChange(lead.tenant_id, lead.id, stored)
         await _in_transaction_hooks(change)
-        ids = await outbox_rows(lead.tenant_id, lead.id, outbox)
+        ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
     _after_commit_hooks(change)
     return ids
 
 
-async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
+async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]], *,
+                      now: datetime) -> list[int]:
     """Insert follow-up rows (inside the caller's transaction, if any), writing first what is written with the
-    change (`WRITTEN_WITH_CHANGE`); returns their ids in order."""
+    change (`WRITTEN_WITH_CHANGE`); returns their ids in order. `now` stamps them: the sweep measures their age
+    on the same clock."""
     ids = []
     for kind, payload in rows:
         if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
             await writer(tenant_id, payload)
-        ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload)).id)
+        ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload,
+                                        created_at=now)).id)
     return ids
 
 
@@ -221,7 +224,7 @@ async def create(
         row.audit_seq, row.audit_head = seq, head
         change = StoredChange(row.tenant_id, row.id, stored)
         await _in_transaction_hooks(change)
-        ids = await outbox_rows(row.tenant_id, row.id, outbox)
+        ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
     _after_commit_hooks(change)
     return row, ids
 

@@ -81,7 +81,7 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
         raise HttpProblem(403, "forbidden", "this token may only use the lead API")
     settings = services.settings
     await quotas.take(services.redis, "api_calls", str(row.id), amount=1, limit=settings.api_calls_per_token_per_min,
-                      length_s=60, what=f"API calls with token {row.id}")
+                      length_s=60, what=f"API calls with token {row.id}", now=services.clock.time())
     # Touch last_used at most once a minute: a busy integration must not turn every read into a write.
     now = services.clock.now()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:

@@ -45,7 +45,7 @@ async def readyz(request: web.Request) -> web.Response:
         return "embedded" if services.embedded else "external"
 
     async def worker() -> str:
-        n = len(await live_workers(services.redis))
+        n = len(await live_workers(services.redis, services.clock.time()))
         if n == 0:
             raise RuntimeError("no worker heartbeat in the last 30 s")
         return f"{n} live"

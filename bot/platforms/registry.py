@@ -20,7 +20,8 @@ def build_adapter(services: Services, app: LoadedApp) -> Adapter:
     from bot.platforms.dingtalk.adapter import DingTalkAdapter
 
     return DingTalkAdapter(app.id, app.credentials, session=services.http, tokens=services.broker,
-                           redis=services.redis, api_base=app.api_base, public_url=services.settings.public_url)
+                           redis=services.redis, api_base=app.api_base, public_url=services.settings.public_url,
+                           clock=services.clock)
 
 
 class AdapterCache:

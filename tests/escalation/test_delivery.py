@@ -367,7 +367,7 @@ async def test_the_crm_hears_of_the_escalation_and_of_the_alert_nobody_got(world
     from tests.webhooks.conftest import FAST, subscribe
     from tests.webhooks.receiver import Receiver
 
-    receiver = await Receiver().start()
+    receiver = await Receiver(clock=world.services.clock.time).start()
     try:
         await subscribe(world.services, world.tenant.id, receiver.url, ["lead.escalated", "alert.delivery_failed"],
                         receiver=receiver)
