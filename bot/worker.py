@@ -188,7 +188,7 @@ async def _rearm(services: Services) -> None:
 async def _reclaim(services: Services, worker: Worker) -> None:
     """Jobs a killed worker held are run again now, not once arq's in-progress mark runs out (minutes)."""
     try:
-        await reclaim.reclaim(services.redis, worker.in_progress_timeout_s)
+        await reclaim.reclaim(services.redis, worker.in_progress_timeout_s, now=services.clock.time())
         await reclaim.reclaim_outbox(services)
     except Exception:  # Redis or the database down at start: the reclaim cron does it once they are back
         log.exception("taking back the jobs of dead workers failed")
