@@ -95,6 +95,7 @@ async def create_alert(tenant: Tenant, settings: TenantSettings, spec: AlertSpec
     alert = await Alert.create(
         tenant_id=tenant.id, lead_id=spec.lead_id, user_id=spec.user_id, kind=spec.kind, text=spec.text,
         dedup_key=spec.dedup_key, state=AlertState.PENDING, plan=plan, next_at=at, ack_token=secrets.token_hex(16),
+        created_at=at,  # the board counts alerts by when they were raised, on the services' clock
     )
     log.info("alert %d raised: %s for user %d (lead %s)", alert.id, spec.kind, spec.user_id, spec.lead_id)
     return alert

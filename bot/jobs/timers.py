@@ -136,9 +136,9 @@ async def audit(s: Services, now: datetime | None = None) -> int:
     count = await arm_on(s, await deadlines.overdue_timers(now - grace, AUDIT_LIMIT))
     count += await arm_on(s, await alerts.overdue_timers(now - grace, AUDIT_LIMIT))
     count += await arm_on(s, await deadlines.overdue_timers(now - grace - timedelta(seconds=FIRE_TIMEOUT_S),
-                                                               AUDIT_LIMIT), force=True)
-    count += await arm_on(s, await alerts.overdue_timers(now - grace - timedelta(seconds=ADVANCE_TIMEOUT_S),
                                                             AUDIT_LIMIT), force=True)
+    count += await arm_on(s, await alerts.overdue_timers(now - grace - timedelta(seconds=ADVANCE_TIMEOUT_S),
+                                                         AUDIT_LIMIT), force=True)
     if count:
         log.warning("auditor re-armed %d overdue timer(s)", count)
     return count
@@ -207,7 +207,7 @@ async def _cancel_lock(s: Services, row: Outbox) -> None:
 async def _notify(s: Services, row: Outbox) -> None:
     """The workflow's Notify: an alert to one person, keyed by the outbox row so a rerun raises it once."""
     await arm_on(s, await alerts.raise_alert(row.tenant_id, alerts.notify_spec(row.id, outbox.payload(row)),
-                                                 now=s.clock.now()))
+                                             now=s.clock.now()))
 
 
 @outbox.handles("escalate")
