@@ -51,12 +51,19 @@ async def at(request: pytest.FixtureRequest, world: World) -> str:
     return request.param
 
 
-async def test_a_response_lock_runs_out_after_its_working_minutes(world: World, at: str) -> None:
+async def _assigned(world: World, now: datetime | None = None) -> int:
+    """A new lead the manager gives 张三 at `now` (None: the workflow reads the services' clock, as for a click)."""
     lead_id = await new_lead(world)
-    # No `now`: the workflow reads the services' clock, as it does for a manager's click.
-    outcome = await leadservice.act(world.services, lead_id, Assign(leadservice.user_view(world.rep)),
-                                    leadservice.actor_for(world.manager), source=EventSource.API)
+    assign = Assign(leadservice.user_view(world.rep))
+    outcome = await leadservice.act(
+        world.services, lead_id, assign, leadservice.actor_for(world.manager), source=EventSource.API, now=now
+    )
     assert outcome.ok
+    return lead_id
+
+
+async def test_a_response_lock_runs_out_after_its_working_minutes(world: World, at: str) -> None:
+    lead_id = await _assigned(world)
     due = EXPECTED[at][0]
     row = await deadline_of(lead_id)
     assert row.due_at == due and row.next_at == due
@@ -73,10 +80,7 @@ async def test_a_response_lock_runs_out_after_its_working_minutes(world: World, 
 
 
 async def test_the_digest_cron_asks_the_clock_whether_it_is_digest_time(world: World, at: str) -> None:
-    lead_id = await new_lead(world)
-    await leadservice.act(world.services, lead_id, Assign(leadservice.user_view(world.rep)),
-                          leadservice.actor_for(world.manager), source=EventSource.API,
-                          now=INSTANTS[at] - timedelta(days=1))
+    await _assigned(world, INSTANTS[at] - timedelta(days=1))  # the manager's team has work: a digest is due
     await send_digests.coroutine({"services": world.services})  # the cron's job, run whatever minute the machine is in
     raised = await Alert.filter(kind=digest.KIND)
     assert len(raised) == int(EXPECTED[at][1])
@@ -86,10 +90,7 @@ async def test_the_digest_cron_asks_the_clock_whether_it_is_digest_time(world: W
 
 
 async def test_stale_deals_are_told_only_in_working_time(world: World, at: str) -> None:
-    lead_id = await new_lead(world)
-    await leadservice.act(world.services, lead_id, Assign(leadservice.user_view(world.rep)),
-                          leadservice.actor_for(world.manager), source=EventSource.API,
-                          now=INSTANTS[at] - timedelta(days=10))
+    lead_id = await _assigned(world, INSTANTS[at] - timedelta(days=10))
     await LeadRow.filter(id=lead_id).update(status="contacted")  # an open deal, silent for ten days
     await check_stale_deals.coroutine({"services": world.services})
     assert len(await alerts_of(lead_id, str(AlertKind.STALE_DEAL))) == int(EXPECTED[at][2])
