@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -67,20 +67,16 @@ CARD_BUILDERS: dict[str, CardBuilder] = {}
 ATTEMPT_LEASE_S = 120.0
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- raising ----------------------------------------------------------------------------------------------------
 
 
-async def raise_alert(tenant_id: int, spec: AlertSpec, *, now: datetime | None = None) -> list[Timer]:
+async def raise_alert(tenant_id: int, spec: AlertSpec, *, now: datetime) -> list[Timer]:
     """Raise `spec` unless its dedup key was raised before; returns the timer of its first attempt."""
     if await Alert.exists(dedup_key=spec.dedup_key):
         return []
     tenant = await Tenant.get(id=tenant_id)
     try:
-        alert = await create_alert(tenant, TenantSettings.of(tenant.settings), spec, now or _utcnow())
+        alert = await create_alert(tenant, TenantSettings.of(tenant.settings), spec, now)
     except IntegrityError:  # raised concurrently by a duplicate run
         return []
     return [alert_timer(alert.id, 0, alert.next_at)] if alert is not None and alert.next_at else []
@@ -99,6 +95,7 @@ async def create_alert(tenant: Tenant, settings: TenantSettings, spec: AlertSpec
     alert = await Alert.create(
         tenant_id=tenant.id, lead_id=spec.lead_id, user_id=spec.user_id, kind=spec.kind, text=spec.text,
         dedup_key=spec.dedup_key, state=AlertState.PENDING, plan=plan, next_at=at, ack_token=secrets.token_hex(16),
+        created_at=at,  # the board counts alerts by when they were raised, on the services' clock
     )
     log.info("alert %d raised: %s for user %d (lead %s)", alert.id, spec.kind, spec.user_id, spec.lead_id)
     return alert
@@ -140,7 +137,7 @@ async def advance(services: Services, alert_id: int, index: int, *, now: datetim
     `retried`: this is a later try of the job that claimed the attempt (one job id per alert and index, which arq
     never runs twice at once), so the claim's holder is dead and its lease need not be waited out.
     """
-    clock: Callable[[], datetime] = (lambda: now) if now is not None else _utcnow
+    clock: Callable[[], datetime] = (lambda: now) if now is not None else services.clock.now
     alert = await Alert.filter(id=alert_id).select_related("user").first()
     if alert is None or alert.channel_index != index or alert.state not in OPEN_STATES:
         return []  # a duplicate or late run: another run moved on, or the alert was acked or finished
@@ -166,10 +163,10 @@ async def advance(services: Services, alert_id: int, index: int, *, now: datetim
             metrics.ALERT_FALLBACKS.labels(result.channel, fallback_reason(result)).inc()
         state = {Move.NEXT: AlertState.PENDING, Move.WAIT: AlertState.WAITING}.get(move.move, move.state)
         async with in_transaction():
-            if not await _settle(alert.id, i, state, move.at if move.move is Move.WAIT else None):
+            if not await _settle(alert.id, i, state, move.at if move.move is Move.WAIT else None, clock()):
                 return []  # acked while we were sending
             if move.move is Move.DONE and move.state is AlertState.FAILED:
-                await _emit_failed(alert)
+                await _emit_failed(alert, clock())
         if move.move is Move.DONE and move.state is AlertState.FAILED:
             webhooks.wake()
         if move.move is Move.WAIT:
@@ -182,12 +179,12 @@ async def advance(services: Services, alert_id: int, index: int, *, now: datetim
     return []
 
 
-async def _emit_failed(alert: Alert) -> None:
+async def _emit_failed(alert: Alert, now: datetime) -> None:
     """`alert.delivery_failed` for the tenant's CRM: every channel of the chain failed for this person."""
     tried = await Delivery.filter(alert_id=alert.id).order_by("id").values_list("channel", "outcome", "code")
     data = {"alert_id": alert.id, "kind": alert.kind, "user_id": alert.user_id,
             "attempts": [{"channel": c, "outcome": o, "code": code} for c, o, code in tried]}
-    await webhooks.emit(alert.tenant_id, EventType.ALERT_DELIVERY_FAILED, data, lead_id=alert.lead_id)
+    await webhooks.emit(alert.tenant_id, EventType.ALERT_DELIVERY_FAILED, data, now=now, lead_id=alert.lead_id)
 
 
 async def _claim(alert_id: int, index: int, now: datetime, *, take_over: bool = False) -> bool:
@@ -201,9 +198,10 @@ async def _claim(alert_id: int, index: int, now: datetime, *, take_over: bool = 
     return claimed == 1
 
 
-async def _settle(alert_id: int, index: int, state: AlertState | None, next_at: datetime | None) -> bool:
+async def _settle(alert_id: int, index: int, state: AlertState | None, next_at: datetime | None,
+                  now: datetime) -> bool:
     done = await Alert.filter(id=alert_id, channel_index=index, state=AlertState.SENDING).update(
-        channel_index=index + 1, state=state, next_at=next_at if state != AlertState.PENDING else _utcnow())
+        channel_index=index + 1, state=state, next_at=next_at if state != AlertState.PENDING else now)
     return done == 1
 
 
@@ -282,7 +280,7 @@ async def _open(services: Services, name: str, alert: Alert, user: User, tenant:
         if name == "sms":
             channel = open_sms(services.box, services.http, settings.notify)
         else:
-            channel = open_email(services.settings)
+            channel = open_email(services.settings, services.clock)
     except SecretError:
         log.error("tenant %d: the SMS secret cannot be opened (master key changed?)", tenant.id)
         return skipped(name, NOT_CONFIGURED, "stored credentials cannot be opened")
@@ -304,7 +302,7 @@ async def _open_chat(services: Services, alert: Alert, user: User, tenant: Tenan
     # card template, else markdown with the ack link goes instead.
     cards_ok = app.platform == Platform.WECOM or bool(getattr(app.credentials, "card_template_id", None))
     channel = ChatChannel.of(services.adapters.get(services, app), app_id=app.id, card=card,
-                             cards_supported=cards_ok, on_card_sent=_keeper(alert, user, app.id, card),
+                             cards_supported=cards_ok, on_card_sent=_keeper(services, alert, user, app.id, card),
                              timeout_s=settings.notify.chat_timeout_s)
     return channel, _recipient(user, {platform_key(app.platform, app.id): ident}), lead
 
@@ -325,11 +323,11 @@ async def _card(alert: Alert, user: User, tenant: Tenant, settings: TenantSettin
     return replace(card, body=f"{alert.text}{action}" if action else alert.text)
 
 
-def _keeper(alert: Alert, user: User, app_id: int, card: Card) -> CardSent:
+def _keeper(services: Services, alert: Alert, user: User, app_id: int, card: Card) -> CardSent:
     """Keep a sent alert card on record, so a click on it finds its alert and WeCom's update code."""
 
     async def keep(card_id: str, recipient: str, result: SendResult) -> None:
-        expires = _utcnow() + cardsvc.RESPONSE_CODE_TTL if result.response_code else None
+        expires = services.clock.now() + cardsvc.RESPONSE_CODE_TTL if result.response_code else None
         await CardInstance.create(
             tenant_id=alert.tenant_id, app_id=app_id, user_id=user.id, kind=str(card.kind), subject_id=alert.id,
             card_id=card_id, recipient=recipient, version=0, response_code=result.response_code,
@@ -357,10 +355,10 @@ def _message(services: Services, alert: Alert, notify: NotifySection, lead: Lead
 # --- acknowledging ------------------------------------------------------------------------------------------------
 
 
-async def ack(alert_id: int, *, via: str, by_user_id: int | None = None, now: datetime | None = None) -> bool:
+async def ack(alert_id: int, *, via: str, now: datetime, by_user_id: int | None = None) -> bool:
     """Stop the alert's chain; True when this call acknowledged it (False: it already was)."""
     done = await Alert.filter(id=alert_id).exclude(state=AlertState.ACKED).update(
-        state=AlertState.ACKED, acked_at=now or _utcnow(), acked_by=by_user_id, ack_via=via, next_at=None)
+        state=AlertState.ACKED, acked_at=now, acked_by=by_user_id, ack_via=via, next_at=None)
     if done:
         log.info("alert %d acknowledged via %s", alert_id, via)
     return bool(done)
@@ -397,7 +395,7 @@ async def on_ack(click: clicks.Click) -> None:
         if to:
             await click.services.adapters.get(click.services, click.app).send_text(to, "这条提醒不是发给您的。")
         return
-    await ack(alert.id, via="card", by_user_id=click.clicker.id)
+    await ack(alert.id, via="card", by_user_id=click.clicker.id, now=click.at)
     if click.card is not None and click.card.user_id == click.clicker.id:
         tenant = await Tenant.get(id=alert.tenant_id)
         card = await _card(alert, click.clicker, tenant, TenantSettings.of(tenant.settings), await _lead_of(alert))
@@ -413,7 +411,7 @@ async def on_claim(click: clicks.Click) -> None:
     if click.card is not None and click.card.kind == CardKind.ALERT:
         alert = await Alert.get_or_none(id=click.card.subject_id, tenant_id=click.clicker.tenant_id)
         if alert is not None and alert.user_id == click.clicker.id:
-            await ack(alert.id, via="claim", by_user_id=click.clicker.id)
+            await ack(alert.id, via="claim", by_user_id=click.clicker.id, now=click.at)
     await clicks.on_lead_button(click)
 
 

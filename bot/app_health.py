@@ -8,17 +8,13 @@ counted in `leadbot_platform_errors_total{platform,errcode}`.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot import metrics
+from bot.clock import Clock
 from storage.models import App, AppState
 
 log = logging.getLogger(__name__)
-
-
-def now_utc() -> datetime:
-    # The one clock read of app health and verification (`services.clock` once it exists).
-    return datetime.now(UTC)
 
 
 async def set_state(app_id: int, state: AppState, reason: str | None, *, now: datetime, verified: bool = False) -> None:
@@ -30,21 +26,21 @@ async def set_state(app_id: int, state: AppState, reason: str | None, *, now: da
     await App.filter(id=app_id).update(**changes)
 
 
-async def mark_failing(app_id: int, reason: str) -> None:
+async def mark_failing(app_id: int, reason: str, *, now: datetime) -> None:
     """Flip an app to failing; one failing already keeps its first reason (the cause, not an echo of it)."""
     updated = await App.filter(id=app_id).exclude(state=AppState.FAILING).update(
-        state=AppState.FAILING, state_reason=reason[:500], state_changed_at=now_utc(), verified_at=None)
+        state=AppState.FAILING, state_reason=reason[:500], state_changed_at=now, verified_at=None)
     if updated:
         log.warning("app %d is now failing: %s", app_id, reason)
 
 
-async def platform_error(app_id: int, platform: str, errcode: str, not_live: str | None) -> None:
+async def platform_error(clock: Clock, app_id: int, platform: str, errcode: str, not_live: str | None) -> None:
     """The adapters' error hook. Never raises: the caller is on its way to raise the platform's error."""
     metrics.PLATFORM_ERRORS.labels(platform, errcode[:64]).inc()
     if not_live is None:
         return
     try:
-        await mark_failing(app_id, not_live)
+        await mark_failing(app_id, not_live, now=clock.now())
     except Exception as e:  # the database being away must not hide the platform's error from the caller
         log.warning("app %d: could not record its failing state: %s", app_id, type(e).__name__)
 

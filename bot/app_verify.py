@@ -120,7 +120,7 @@ async def verify_app(services: Services, app_id: int, *, now: datetime | None = 
     """Run every check on an app and record the verdict; NotFound for an unknown app."""
     services.apps.forget(app_id)  # the credentials as stored now, not a copy a few seconds old
     app = await services.apps.require(app_id)
-    now = now or app_health.now_utc()
+    now = now or services.clock.now()
     adapter = services.adapters.get(services, app)
     diagnosis = _diagnosis(app.platform)
     try:

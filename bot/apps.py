@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import Conflict, InvalidField, LeadbotError, NotFound
 from bot.logs import register_secret
@@ -223,8 +223,9 @@ async def set_status(app: App, status: AppStatus) -> App:
 class AppCache:
     """Per-process cache of loaded apps; the callback hot path reads the database at most every few seconds."""
 
-    def __init__(self, box: SecretBox, ttl_s: float = APP_CACHE_TTL_S) -> None:
+    def __init__(self, box: SecretBox, ttl_s: float = APP_CACHE_TTL_S, *, clock: Clock | None = None) -> None:
         self._box = box
+        self.clock = clock or SystemClock()
         self._ttl_s = ttl_s
         self._apps: dict[int, LoadedApp | None] = {}
         self._loaded_at: dict[int, float] = {}
@@ -233,7 +234,7 @@ class AppCache:
         self._apps.pop(app_id, None)
 
     async def get(self, app_id: int) -> LoadedApp | None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if app_id in self._apps and now - self._loaded_at[app_id] < self._ttl_s:
             return self._apps[app_id]
         row = await App.get_or_none(id=app_id).select_related("tenant")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -73,7 +73,7 @@ async def send_card(services: Services, user: User, card: Card, *, kind: CardKin
     card_id = new_card_id(kind, subject_id)
     result = await services.adapters.get(services, app).send_card(recipient, card_id, render(app.platform, card,
                                                                                               card_id))
-    expires = datetime.now(UTC) + RESPONSE_CODE_TTL if result.response_code else None
+    expires = services.clock.now() + RESPONSE_CODE_TTL if result.response_code else None
     return await CardInstance.create(
         tenant_id=user.tenant_id, app_id=app.id, user_id=user.id, kind=str(kind), subject_id=subject_id,
         card_id=card_id, recipient=recipient, version=version, response_code=result.response_code,
@@ -81,20 +81,21 @@ async def send_card(services: Services, user: User, card: Card, *, kind: CardKin
     )
 
 
-async def _take_code(instance: CardInstance, version: int) -> str | None:
+async def _take_code(instance: CardInstance, version: int, now: datetime) -> str | None:
     """Claim the card's unused response code (single use: two updates must not both try it), recording it as spent
     on an update to `version` before the call is made."""
     code = instance.response_code
-    if not code or (instance.code_expires_at and instance.code_expires_at <= datetime.now(UTC)):
+    if not code or (instance.code_expires_at and instance.code_expires_at <= now):
         return None
     taken = await CardInstance.filter(id=instance.id, response_code=code).update(
         response_code=None, spent_code=code, spent_version=version)
     return code if taken else None
 
 
-async def _update_wecom(adapter: Any, app: LoadedApp, instance: CardInstance, card: Card, version: int) -> bool:
+async def _update_wecom(adapter: Any, app: LoadedApp, instance: CardInstance, card: Card, version: int,
+                        now: datetime) -> bool:
     """Update the card in place with a fresh code, or learn what a crashed update did; False: send a fresh card."""
-    code = await _take_code(instance, version)
+    code = await _take_code(instance, version, now)
     retried = code is None and instance.spent_code is not None and (instance.spent_version or 0) > instance.version
     if retried:
         code = instance.spent_code  # ours, spent on an update whose answer we never recorded
@@ -129,7 +130,7 @@ async def update_card(services: Services, instance: CardInstance, card: Card, ve
     if app is not None and app.active:
         adapter = services.adapters.get(services, app)
         if app.platform == Platform.WECOM:
-            if await _update_wecom(adapter, app, instance, card, version):
+            if await _update_wecom(adapter, app, instance, card, version, services.clock.now()):
                 return instance
         else:
             try:
@@ -145,12 +146,12 @@ async def update_card(services: Services, instance: CardInstance, card: Card, ve
                            version=version)
 
 
-async def lead_card_for(lead: lt.Lead, user: User, *, notice: str = "") -> Card:
+async def lead_card_for(lead: lt.Lead, user: User, *, now: datetime, notice: str = "") -> Card:
     settings = await tenant_settings(lead.tenant_id)
     tenant = await Tenant.get(id=lead.tenant_id)
     deadline = await Deadline.filter(lead_id=lead.id, kind="response_lock", state="pending").first()
     return lead_card(lead, actor_for(user), settings=settings.workflow.to_value(),
-                     deadline=deadline.due_at if deadline else None, now=datetime.now(UTC), notice=notice,
+                     deadline=deadline.due_at if deadline else None, now=now, notice=notice,
                      tz=ZoneInfo(tenant.timezone))
 
 
@@ -169,8 +170,8 @@ async def send_lead_card(services: Services, row) -> None:
                                  live=True).exists():
         return
     lead = await leadstore.load(p["lead_id"])
-    await send_card(services, user, await lead_card_for(lead, user), kind=CardKind.LEAD, subject_id=lead.id,
-                    version=lead.version)
+    card = await lead_card_for(lead, user, now=services.clock.now())
+    await send_card(services, user, card, kind=CardKind.LEAD, subject_id=lead.id, version=lead.version)
 
 
 @outbox.handles("render_cards")
@@ -182,4 +183,4 @@ async def render_cards(services: Services, row) -> None:
         if instance.version >= lead.version:
             continue
         user = await User.get(id=instance.user_id)
-        await update_card(services, instance, await lead_card_for(lead, user), lead.version)
+        await update_card(services, instance, await lead_card_for(lead, user, now=services.clock.now()), lead.version)

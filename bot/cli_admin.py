@@ -10,7 +10,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from bot import app_health
+from bot import app_health, cli_support
 from bot import apps as app_ops
 from bot import users as user_ops
 from bot.cli_support import database, echo_json, run_command
@@ -381,14 +381,12 @@ def tenants_revoke_token(token_id: int) -> None:
     """Revoke an API token by its id: it is refused from now on."""
 
     async def run(settings: Settings) -> None:
-        from bot.app_health import now_utc
-
         async with database(settings):
             row = await ApiToken.get_or_none(id=token_id)
             if row is None:
                 raise NotFound(f"token {token_id} not found")
             if row.revoked_at is None:
-                row.revoked_at = now_utc()
+                row.revoked_at = cli_support.CLOCK.now()
                 await row.save(update_fields=["revoked_at", "updated_at"])
             echo_json(_dump(TokenOut.model_validate(row)))
 
@@ -412,12 +410,11 @@ def directory_sync(app_id: int, apply_: bool) -> None:
 
     async def run(settings: Settings) -> dict:
         from bot import directory as sync_ops
-        from bot.app_health import now_utc
         from bot.services import open_services
 
         async with open_services(settings) as services:
             app = await services.apps.require(app_id)
-            report = await sync_ops.sync(services, app, dry_run=not apply_, now=now_utc())
+            report = await sync_ops.sync(services, app, dry_run=not apply_, now=services.clock.now())
             return report.as_dict()
 
     echo_json(run_command(run))
@@ -480,7 +477,7 @@ def apps_rotate_secret(app_id: int, secret: str) -> None:
             field = "secret" if app.platform == "wecom" else "app_secret"
             app = await app_ops.update_app(box, settings, app, AppPatch(credentials={field: secret}))
             await app_health.set_state(app.id, AppState.UNVERIFIED, "secret rotated: verify again",
-                                       now=app_health.now_utc())
+                                       now=cli_support.CLOCK.now())
             await app.refresh_from_db()
             echo_json(_dump(app_ops.app_out(app, settings.base_url())))
 

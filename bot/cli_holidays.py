@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot import holidays
+from bot import cli_support, holidays
 from bot.cli_support import database, echo_json, run_command
 from bot.config import Settings
 from bot.errors import InvalidField
@@ -46,7 +46,7 @@ def holidays_list() -> None:
             await holidays.refresh()
             loaded = [{"year": s.year, "source": s.source, "holidays": len(s.holidays), "workdays": len(s.workdays)}
                       for s in await holidays.stored()]
-        echo_json({"schedules": loaded, "missing_years": holidays.missing_years(holidays.today())})
+        echo_json({"schedules": loaded, "missing_years": holidays.missing_years(holidays.today(cli_support.CLOCK))})
 
     run_command(run)
 

@@ -13,10 +13,14 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import ConfigError, LeadbotError
 from bot.logs import setup_logging
 from storage.db import DatabaseUnreachable
+
+# The clock of the commands that open no `Services` (a test may put a `ManualClock` here).
+CLOCK: Clock = SystemClock()
 
 
 def settings_from_env() -> Settings:

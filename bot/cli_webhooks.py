@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot import exports
+from bot import cli_support, exports
 from bot.cli_support import database, echo_json, run_command
 from bot.config import Settings
 from bot.errors import NotFound
@@ -93,7 +93,7 @@ def _one(action: str, help_text: str) -> Any:
                 if action == "show":
                     echo_json(_dump(SubscriptionOut.model_validate(sub)))
                     return
-                sub = await ops.set_enabled(sub, action == "enable")
+                sub = await ops.set_enabled(sub, action == "enable", cli_support.CLOCK.now())
                 echo_json(_dump(SubscriptionOut.model_validate(sub)))
 
         run_command(run)
@@ -116,7 +116,7 @@ def webhooks_test(subscription_id: int, tenant_id: int | None) -> None:
     async def run(settings: Settings) -> bool:
         async with database(settings) as box:
             sub = await ops.get(subscription_id, tenant_id)
-            out = await ops.send_test(box, settings, sub)
+            out = await ops.send_test(box, settings, sub, cli_support.CLOCK)
             echo_json(_dump(out))
             return out.ok
 
@@ -150,7 +150,7 @@ def webhooks_redeliver(subscription_id: int, event_id: str | None, since: str | 
         data = RedeliverIn(event_id=event_id, since=start, until=end, only_dead=dead_only)
         async with database(settings):
             sub = await ops.get(subscription_id, tenant_id)
-            echo_json({"queued": await ops.redeliver(sub, data)})
+            echo_json({"queued": await ops.redeliver(sub, data, cli_support.CLOCK.now())})
 
     run_command(run)
 
@@ -208,7 +208,7 @@ def leads_export(tenant_id: int, fmt: str, status: str | None, assignee_id: int 
                 raise NotFound(f"tenant {tenant_id} not found")
             tz = ZoneInfo(tenant.timezone)
             rows = exports.chunks(tenant_id, exports.Filters(Status(status) if status else None, assignee_id,
-                                                             overdue))
+                                                             overdue), now=cli_support.CLOCK.now())
             if fmt == "xlsx":
                 assert output is not None
                 await exports.write_xlsx(rows, output, tz)

@@ -80,14 +80,14 @@ async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER)
     return f"{first_line}\n你的账号 ID（UserID）是：{sender}\n请把它发给{whom}，开通后即可使用。"
 
 
-async def _remember_code(card: CardInstance, message: Inbound) -> None:
+async def _remember_code(card: CardInstance, message: Inbound, now: datetime) -> None:
     """A WeCom click brings a fresh single-use code for updating the clicked card: keep it for the update.
 
     Not when we already spent it: a click job run again after a crash carries the code its first run used.
     """
     code = message.card.response_code if message.card else None
     if code and message.sender == card.recipient and code != card.spent_code:
-        expires = datetime.now(UTC) + cardsvc.RESPONSE_CODE_TTL
+        expires = now + cardsvc.RESPONSE_CODE_TTL
         unspent = Q(spent_code__isnull=True) | ~Q(spent_code=code)  # (NULL = code is not true in SQL)
         if await CardInstance.filter(Q(id=card.id) & unspent).update(response_code=code, code_expires_at=expires):
             card.response_code, card.code_expires_at = code, expires
@@ -100,7 +100,7 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     assert message.card is not None
     card = await CardInstance.get_or_none(app_id=app_id, card_id=message.card.card_id)
     if card is not None:
-        await _remember_code(card, message)
+        await _remember_code(card, message, services.clock.now())
     try:
         key = ButtonKey.unpack(message.card.key)
     except BadButtonKey as e:
@@ -111,7 +111,7 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
         log.warning("click on app %d by an unknown or inactive user: refused", app_id)
         await _tell(services, app, message.sender, await stranger_text(app, message.sender))
         return
-    click = Click(services, app, clicker, key, card, datetime.now(UTC),
+    click = Click(services, app, clicker, key, card, services.clock.now(),
                   datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None)
     handler = HANDLERS.get(key.action, on_lead_button)
     await handler(click)
@@ -127,7 +127,7 @@ async def redraw(click: Click, lead: lt.Lead, notice: str = "") -> None:
         if notice:
             await _tell(click.services, click.app, _recipient(click), notice)
         return
-    card = await cardsvc.lead_card_for(lead, click.clicker, notice=notice)
+    card = await cardsvc.lead_card_for(lead, click.clicker, now=click.at, notice=notice)
     await cardsvc.update_card(click.services, click.card, card, lead.version)
 
 

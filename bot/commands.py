@@ -82,7 +82,7 @@ async def on_text(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     elif command in BOARD_WORDS:
         await notes.tell(services, app, message.sender, await board_link(services, user))
     elif names_a_field(command):
-        sent = datetime.fromtimestamp(message.created_at, UTC) if message.created_at > 0 else datetime.now(UTC)
+        sent = datetime.fromtimestamp(message.created_at, UTC) if message.created_at > 0 else services.clock.now()
         await correct_note(services, (app, message.sender), user, text, sent)
     else:
         await notes.tell(services, app, message.sender, HINT)
@@ -108,8 +108,9 @@ async def resend_leads(services: Services, via: tuple[LoadedApp, str], user: Use
         # (and on WeCom, lacking an update code, re-sent as yet another card).
         await CardInstance.filter(kind=str(CardKind.LEAD), subject_id=lead.id, user_id=user.id, live=True
                                   ).update(live=False)
-        await cardsvc.send_card(services, user, await cardsvc.lead_card_for(lead, user), kind=CardKind.LEAD,
-                                subject_id=lead.id, version=lead.version, via=via)
+        card = await cardsvc.lead_card_for(lead, user, now=services.clock.now())
+        await cardsvc.send_card(services, user, card, kind=CardKind.LEAD, subject_id=lead.id, version=lead.version,
+                                via=via)
     if total > MAX_RESENT:
         await notes.tell(services, via[0], via[1], f"你有 {total} 条进行中的线索，以上是最近活跃的 {MAX_RESENT} 条。")
 
@@ -130,7 +131,7 @@ async def note_to_correct(services: Services, user: User) -> NoteRow | None:
         row = await NoteRow.get_or_none(id=int(marked), user_id=user.id, tenant_id=user.tenant_id)
         if row is not None:
             return row
-    since = datetime.now(UTC) - CORRECTION_WINDOW
+    since = services.clock.now() - CORRECTION_WINDOW
     return await NoteRow.filter(user_id=user.id, tenant_id=user.tenant_id, created_at__gte=since).order_by(
         "-created_at", "-id").first()
 
@@ -154,7 +155,7 @@ async def correct_note(services: Services, via: tuple[LoadedApp, str], user: Use
     if not labels:
         await notes.tell(services, app, recipient, UNCHANGED)
         return
-    if not await notes.bump(row, fields_json=after.to_json(), confirmed=False):
+    if not await notes.bump(row, services.clock.now(), fields_json=after.to_json(), confirmed=False):
         await notes.tell(services, app, recipient, "纪要刚被修改过，请再发一次更正。")
         return
     what = "、".join(labels)

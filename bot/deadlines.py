@@ -127,11 +127,18 @@ async def cancel_lock(tenant_id: int, payload: Mapping[str, Any]) -> None:
             return
         try:  # the arm has not been carried out yet: leave a tombstone it cannot overwrite
             async with in_transaction():
-                await Deadline.create(lead_id=lead_id, kind=KIND, tenant_id=tenant_id, due_at=datetime.now(UTC),
+                await Deadline.create(lead_id=lead_id, kind=KIND, tenant_id=tenant_id, due_at=_cancelled_at(payload),
                                       fence=fence, state=DeadlineState.CANCELLED)
             return
         except IntegrityError:
             continue
+
+
+def _cancelled_at(payload: Mapping[str, Any]) -> datetime:
+    """When the lead left 已分配 (rows queued before the instant was carried have none: the epoch, a tombstone's
+    due time is never read)."""
+    at = payload.get("at")
+    return datetime.fromisoformat(at) if at else datetime.fromtimestamp(0, UTC)
 
 
 async def _observe_contact(lead_id: int) -> None:
@@ -149,7 +156,7 @@ async def run_step(services: Services, deadline_id: int, fence: int, step: int, 
                    now: datetime | None = None) -> list[Timer]:
     """Run step `step` of the lock armed at `fence`, once. Returns the timers to arm after the commit: the first
     attempt of each alert the step raised, and the next step (if any)."""
-    now = now or datetime.now(UTC)  # when the timer fired, before any database work of the step
+    now = now or services.clock.now()  # when the timer fired, before any database work of the step
     # One query for the row, its lead, the lead's rep and tenant: a fire is on the hot path of every lock.
     row = await Deadline.filter(id=deadline_id).select_related("lead__assignee", "lead__tenant").first()
     if row is None or (row.fence, row.step, row.state) != (fence, step, DeadlineState.PENDING):
@@ -178,7 +185,7 @@ async def run_step(services: Services, deadline_id: int, fence: int, step: int, 
         later = await _write_effects(tenant, row, effects, now)
         # The customer's CRM hears of each step in the same transaction that claims it: once, or not at all.
         await webhooks.emit(row.tenant_id, EventType.LEAD_ESCALATED, {**entry, "deadline_id": row.id},
-                            lead_id=row.lead_id)
+                            now=now, lead_id=row.lead_id)
     webhooks.wake()
     metrics.ESCALATIONS.labels(str(planned.action)).inc()
     metrics.TIMER_LATENESS.observe(max(0.0, (now - planned.at).total_seconds()))
@@ -201,7 +208,7 @@ async def _write_effects(tenant: Tenant, row: Deadline, effects: tuple[StepEffec
             payload = {"lead_id": effect.lead_id, "from_assignee_id": effect.from_assignee_id,
                        "to_pool": effect.to_pool}
             written.append(await Outbox.create(tenant_id=row.tenant_id, lead_id=row.lead_id, kind="escalate",
-                                               payload=payload))
+                                               payload=payload, created_at=now))
     return written
 
 

@@ -129,13 +129,15 @@ def xlsx_value(value: Any, tz: ZoneInfo) -> Any:
     return value
 
 
-async def chunks(tenant_id: int, filters: Filters, *, size: int | None = None) -> AsyncIterator[list[list[Any]]]:
-    """The tenant's leads matching `filters`, as rows of column values, `size` (default CHUNK) leads at a time."""
+async def chunks(tenant_id: int, filters: Filters, *, now: datetime,
+                 size: int | None = None) -> AsyncIterator[list[list[Any]]]:
+    """The tenant's leads matching `filters` (overdue as of `now`), as rows of column values, `size` (default
+    CHUNK) leads at a time."""
     size = size or CHUNK
     after_id = 0
     while True:
         leads = await leadqueries.search(tenant_id, status=filters.status, assignee_id=filters.assignee_id,
-                                         overdue=filters.overdue, limit=size, after_id=after_id)
+                                         overdue=filters.overdue, limit=size, after_id=after_id, now=now)
         if not leads:
             return
         after_id = leads[-1].id

@@ -8,8 +8,8 @@ the database, and wins over the package for that year (`bot.worktime.OfficialDay
 years at start and again every minute.
 
 From 1 November a missing next year shows in `/readyz` and in `leadbot_holiday_schedule_missing{year}`, and a
-missing current year always does. The date those checks use comes from `today()`, the one place this module reads
-the clock.
+missing current year always does. The date those checks use comes from `today(clock)`: the caller's clock (the
+services' one), so a test decides whether it is November yet.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ import chinese_calendar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot import metrics
+from bot.clock import Clock
 from bot.errors import InvalidField
 from bot.worktime import OfficialDays
 from storage.models import HolidayYear
@@ -42,9 +43,9 @@ FIXED_HOLIDAYS = ((1, 1), (5, 1), (10, 1), (10, 2), (10, 3))
 _official = OfficialDays({}, frozenset())
 
 
-def today() -> date:
-    """Today in China: the one clock read of this module (tests pass their own date to the functions below)."""
-    return datetime.now(CHINA).date()
+def today(clock: Clock) -> date:
+    """Today in China by `clock` (tests pass their own date to the functions below, or their own clock)."""
+    return clock.today(CHINA)
 
 
 def official() -> OfficialDays:

@@ -5,7 +5,7 @@ Every query takes the tenant id: there is no way to read a lead without saying w
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bot.lead_schemas import EventOut, LeadOut
@@ -46,17 +46,18 @@ async def history(lead_id: int) -> list[EventOut]:
     return [EventOut(**r) for r in rows]
 
 
-async def one(tenant_id: int, lead_id: int, *, with_events: bool = True) -> LeadOut | None:
+async def one(tenant_id: int, lead_id: int, *, now: datetime, with_events: bool = True) -> LeadOut | None:
     row = await Lead.get_or_none(id=lead_id, tenant_id=tenant_id)
     if row is None:
         return None
     due = (await deadlines_of([row.id])).get(row.id)
-    return to_out(row, due, datetime.now(UTC), await history(row.id) if with_events else None)
+    return to_out(row, due, now, await history(row.id) if with_events else None)
 
 
 async def search(tenant_id: int, *, status: Status | None = None, assignee_id: int | None = None,
-                 overdue: bool | None = None, limit: int = 100, after_id: int = 0) -> list[LeadOut]:
-    now = datetime.now(UTC)
+                 overdue: bool | None = None, limit: int = 100, after_id: int = 0,
+                 now: datetime) -> list[LeadOut]:
+    """`now` decides what is overdue."""
     filters: dict[str, Any] = {"tenant_id": tenant_id, "id__gt": after_id}
     if status is not None:
         filters["status"] = str(status)

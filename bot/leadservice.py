@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.functions import Count
@@ -78,7 +78,7 @@ def _effect_rows(effects: Sequence[Effect], at: datetime) -> list[tuple[str, dic
                                       "fence": e.fence, "tier": str(e.tier) if e.tier else None,
                                       "at": at.isoformat()}))
         elif isinstance(e, CancelResponseLock):
-            rows.append(("cancel_lock", {"lead_id": e.lead_id, "fence": e.fence}))
+            rows.append(("cancel_lock", {"lead_id": e.lead_id, "fence": e.fence, "at": at.isoformat()}))
         elif isinstance(e, SendLeadCard):
             rows.append(("send_lead_card", {"lead_id": e.lead_id, "user_id": e.user_id}))
         elif isinstance(e, Notify):
@@ -105,7 +105,7 @@ async def store(decision: Accepted, expected_version: int, now: datetime,
                 extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[int]:
     events = [e.event for e in decision.of_type(Audit)]  # type: ignore[attr-defined]
     rows = _effect_rows(decision.effects, now) + list(extra)
-    return await leadstore.save(decision.lead, expected_version, events, rows)
+    return await leadstore.save(decision.lead, expected_version, events, rows, now=now)
 
 
 async def act(
@@ -128,7 +128,7 @@ async def act(
     settings = (await tenant_settings(actor.tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         lead = await leadstore.load(lead_id, actor.tenant_id)
-        at = now or datetime.now(UTC)
+        at = now or services.clock.now()
         decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
         if not decision.ok:
             return Outcome(decision)
@@ -188,7 +188,7 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         lead = await leadstore.load(lead_id, tenant_id)
-        at = now or datetime.now(UTC)
+        at = now or services.clock.now()
         result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await _reps(tenant_id), at,
                                                     settings=settings, cause=cause)
         if decision is None or not decision.ok:
@@ -226,7 +226,7 @@ async def create_lead(services: Services, tenant_id: int, values: dict[str, Any]
         existing = await LeadRow.get_or_none(tenant_id=tenant_id, external_id=external_id)
         if existing is not None:
             return existing, False
-    at = datetime.now(UTC)
+    at = services.clock.now()
     from tortoise.exceptions import IntegrityError
 
     try:
@@ -262,9 +262,10 @@ async def deactivate_rep(services: Services, user: User, successor: User | None,
         text = f"{user.name} 已停用：{moved} 条进行中的线索已{where}"
         if moved < len(lead_ids):
             text += f"，{len(lead_ids) - moved} 条未能处理，请手动分配"
+        now = services.clock.now()
         ids = await leadstore.outbox_rows(user.tenant_id, None, [("notify", {
             "lead_id": None, "user_id": user.manager_id, "kind": "deactivated", "text": text,
-            "at": datetime.now(UTC).isoformat()})])
+            "at": now.isoformat()})], now=now)
         await follow_up(services, ids, inline=inline)
     log.info("user %d deactivated: %d of %d open leads moved", user.id, moved, len(lead_ids))
     return moved

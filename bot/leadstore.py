@@ -171,13 +171,14 @@ async def save(
     events: Sequence[AuditEvent],
     outbox: Iterable[tuple[str, dict[str, Any]]] = (),
     *,
+    now: datetime,
     activity: bool = True,
 ) -> list[int]:
     """Store a decided lead, its audit events and its outbox rows atomically; returns the outbox row ids.
+    `now` (the caller's clock) stamps the change and the lead's last activity.
 
     Raises `StaleLead` when the row's version is no longer `expected_version` (a concurrent change won).
     """
-    now = datetime.now(UTC)
     values = row_values(lead)
     if activity:
         values["last_activity_at"] = now
@@ -192,19 +193,22 @@ async def save(
         await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
         change = StoredChange(lead.tenant_id, lead.id, stored)
         await _in_transaction_hooks(change)
-        ids = await outbox_rows(lead.tenant_id, lead.id, outbox)
+        ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
     _after_commit_hooks(change)
     return ids
 
 
-async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
+async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]], *,
+                      now: datetime) -> list[int]:
     """Insert follow-up rows (inside the caller's transaction, if any), writing first what is written with the
-    change (`WRITTEN_WITH_CHANGE`); returns their ids in order."""
+    change (`WRITTEN_WITH_CHANGE`); returns their ids in order. `now` stamps them: the sweep measures their age
+    on the same clock."""
     ids = []
     for kind, payload in rows:
         if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
             await writer(tenant_id, payload)
-        ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload)).id)
+        ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload,
+                                        created_at=now)).id)
     return ids
 
 
@@ -213,14 +217,14 @@ async def create(
 ) -> tuple[LeadRow, list[int]]:
     """Insert a new lead with its first audit event ("created") and its follow-ups, atomically."""
     async with in_transaction():
-        row = await LeadRow.create(**values, last_activity_at=datetime.now(UTC))
+        row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
         seq, head, stored = await _append_events(row, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
         change = StoredChange(row.tenant_id, row.id, stored)
         await _in_transaction_hooks(change)
-        ids = await outbox_rows(row.tenant_id, row.id, outbox)
+        ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
     _after_commit_hooks(change)
     return row, ids
 

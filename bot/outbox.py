@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import F, Q
@@ -40,8 +40,7 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-async def _claim(row_id: int) -> Outbox | None:
-    now = datetime.now(UTC)
+async def _claim(row_id: int, now: datetime) -> Outbox | None:
     claimed = await Outbox.filter(
         Q(id=row_id, done_at=None) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
     ).update(claimed_until=now + timedelta(seconds=CLAIM_S), claimed_by=worker_id(), attempts=F("attempts") + 1)
@@ -50,7 +49,7 @@ async def _claim(row_id: int) -> Outbox | None:
 
 async def run_one(services: Services, row_id: int) -> bool:
     """Run one pending row; True when it is done (now or before)."""
-    row = await _claim(row_id)
+    row = await _claim(row_id, services.clock.now())
     if row is None:
         return not await Outbox.filter(id=row_id, done_at=None).exists()
     with bound(tenant=row.tenant_id, lead=row.lead_id):
@@ -68,18 +67,19 @@ async def _run_claimed(services: Services, row: Outbox) -> bool:
         log.log(logging.WARNING if expected else logging.ERROR, "outbox %d (%s) failed, attempt %d: %s",
                 row.id, row.kind, row.attempts, e, exc_info=not expected)
         backoff = min(3600, 5 * 2 ** min(row.attempts, 10))
+        now = services.clock.now()
         give_up = row.attempts >= MAX_ATTEMPTS
         await Outbox.filter(id=row.id).update(
             last_error=f"{type(e).__name__}: {e}"[:2000],
-            claimed_until=datetime.now(UTC) + timedelta(seconds=backoff),
+            claimed_until=now + timedelta(seconds=backoff),
             claimed_by=None,  # a backoff, not a claim: it holds whichever worker dies
-            done_at=datetime.now(UTC) if give_up else None,
+            done_at=now if give_up else None,
             gave_up=give_up,
         )
         if give_up:
             log.error("outbox %d (%s) given up after %d attempts", row.id, row.kind, row.attempts)
         return False
-    await Outbox.filter(id=row.id).update(done_at=datetime.now(UTC), last_error=None)
+    await Outbox.filter(id=row.id).update(done_at=services.clock.now(), last_error=None)
     return True
 
 
@@ -89,8 +89,8 @@ async def run(services: Services, row_ids: Sequence[int]) -> None:
         await run_one(services, row_id)
 
 
-async def pending_due(limit: int = 500) -> list[int]:
-    now = datetime.now(UTC)
+async def pending_due(now: datetime, limit: int = 500) -> list[int]:
+    """Rows still pending `SWEEP_AFTER_S` after they were written, as of `now`."""
     old = now - timedelta(seconds=SWEEP_AFTER_S)
     rows = await Outbox.filter(
         Q(done_at=None) & Q(created_at__lt=old) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
@@ -98,12 +98,11 @@ async def pending_due(limit: int = 500) -> list[int]:
     return list(rows)
 
 
-async def release_dead_claims(alive: Callable[[str], bool]) -> list[tuple[int, int]]:
+async def release_dead_claims(alive: Callable[[str], bool], now: datetime) -> list[tuple[int, int]]:
     """Hand on the rows claimed by workers that are gone (`alive(claimed_by)` False); returns (id, attempts) of each.
 
     Compare-and-set on the claimer: a row a live worker claimed meanwhile is left to it.
     """
-    now = datetime.now(UTC)
     rows = await Outbox.filter(done_at=None, claimed_until__gt=now, claimed_by__isnull=False).values(
         "id", "claimed_by", "attempts")
     freed = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from arq.jobs import serialize_job
 from redis.exceptions import NoScriptError
 
 from bot import metrics, quotas
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from storage import redis_keys
 
@@ -98,8 +98,9 @@ class OnceCall:
 
 
 class Queue:
-    def __init__(self, redis: ArqRedis, *, queue_name: str = default_queue_name) -> None:
+    def __init__(self, redis: ArqRedis, *, queue_name: str = default_queue_name, clock: Clock | None = None) -> None:
         self.redis = redis
+        self.clock = clock or SystemClock()
         self.queue_name = queue_name
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
         self._enqueue_once_per_app = redis.register_script(_ENQUEUE_ONCE_PER_APP)
@@ -139,7 +140,7 @@ class Queue:
         answered for that call. A lost connection raises for all of them: none is known to have run, and each may
         safely be tried again.
         """
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock.time() * 1000)
         prepared = [self._once_args(call, now_ms) for call in calls]
         results: list[Any] = await self._run_scripts(prepared)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
@@ -166,13 +167,13 @@ class Queue:
 
             kw["_defer_until"] = datetime.fromtimestamp(defer_until_s, UTC)
             # Keep a deferred job's hash until well after it is due, whatever arq's default.
-            kw["_expires"] = max(0.0, defer_until_s - time.time()) + JOB_TTL_MS / 1000
+            kw["_expires"] = max(0.0, defer_until_s - self.clock.time()) + JOB_TTL_MS / 1000
         job = await self.redis.enqueue_job(function, **kw, **kwargs)
         return job is not None
 
     async def depth(self) -> int:
         """Jobs due now or earlier (deferred ones waiting for their time are not a backlog)."""
-        return await self.redis.zcount(self.queue_name, "-inf", int(time.time() * 1000))
+        return await self.redis.zcount(self.queue_name, "-inf", int(self.clock.time() * 1000))
 
 
 def _answer(call: OnceCall, result: Any) -> bool | Exception:

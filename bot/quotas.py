@@ -17,7 +17,6 @@ are not limited.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -58,22 +57,21 @@ class Window:
     left_s: int
 
 
-def window(scope: str, ident: str, length_s: int, now: float | None = None) -> Window:
-    # The one wall-clock read of the quotas (to become the injected clock): windows are shared by processes.
-    now = time.time() if now is None else now
+def window(scope: str, ident: str, length_s: int, now: float) -> Window:
+    """The window holding `now` (epoch seconds from the services' clock): windows are shared by processes."""
     index = int(now // length_s)
     return Window(redis_keys.rate(scope, f"{ident}:{index}"), max(1, math.ceil((index + 1) * length_s - now)))
 
 
 async def take(redis: Redis, quota: str, ident: str, *, amount: int, limit: int, length_s: int,
-               what: str) -> None:
+               what: str, now: float) -> None:
     """Count `amount` against `limit` per `length_s` for `ident`, or raise `QuotaExceeded` counting nothing."""
     if limit <= 0:
         return
     if amount > limit:
         raise QuotaExceeded(quota, f"{what}: {amount} at once is over the {limit} allowed per {length_s} s; "
                             "ask for fewer")
-    w = window(quota, ident, length_s)
+    w = window(quota, ident, length_s, now)
     if await redis.eval(_TAKE, 1, w.key, amount, limit, length_s * 2000) == -1:
         raise QuotaExceeded(quota, f"{what}: at most {limit} per {length_s} s; try again in {w.left_s} s",
                             retry_after_s=w.left_s)

@@ -1,6 +1,7 @@
 """The resources one process holds: settings, database, Redis and queue, secret box, token broker, HTTP client.
 
 `leadbot serve` (web, plus an in-process worker) and `leadbot worker` open one `Services` each; the tests do too.
+`services.clock` is the one clock everything reads (`bot.clock`); a test passes its own to `open_services`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from arq.connections import ArqRedis
 
 from bot import holidays
 from bot.apps import AppCache
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.logs import register_secret
 from bot.outbound import guarded_session
@@ -48,6 +50,15 @@ class Services:
     apps: AppCache
     embedded: EmbeddedRedis | None = None
     adapters: AdapterCache = field(default_factory=AdapterCache)
+    clock: Clock = field(default_factory=SystemClock)
+
+    def use_clock(self, clock: Clock) -> None:
+        """Read time from `clock` from now on, here and in the parts that were given the clock at construction
+        (for a test that gets services already open and then wants to decide the time)."""
+        self.clock = clock
+        self.queue.clock = clock
+        self.broker.use_clock(clock.time)
+        self.apps.clock = clock
 
     async def adapter(self, app_id: int) -> Adapter:
         """The adapter of an app (raises NotFound for an unknown app)."""
@@ -79,7 +90,9 @@ def load_master_key(settings: Settings) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, *, migrate: bool = True,
+                        clock: Clock | None = None) -> AsyncIterator[Services]:
+    clock = clock or SystemClock()
     # The data dir holds the database, Redis's files and the keys: this user's alone (also one made before).
     tighten_tree(private_dir(settings.data_dir))
     key = load_master_key(settings)
@@ -100,9 +113,9 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         url = settings.redis_url or embedded.url
         redis = connect(url, ArqRedis)
         http = guarded_session(allow_private=settings.allow_private_urls)
-        yield Services(settings=settings, redis=redis, queue=Queue(redis), box=box,
-                       broker=TokenBroker(redis, box), http=http, admin_token=admin_token,
-                       apps=AppCache(box), embedded=embedded)
+        yield Services(settings=settings, redis=redis, queue=Queue(redis, clock=clock), box=box,
+                       broker=TokenBroker(redis, box, clock=clock.time), http=http, admin_token=admin_token,
+                       apps=AppCache(box, clock=clock), embedded=embedded, clock=clock)
     finally:
         for task in (watch, fresh):
             if task is not None:

@@ -12,7 +12,7 @@ import logging
 import secrets
 from typing import Any
 
-from bot import app_health, cardsvc, clicks
+from bot import cardsvc, clicks
 from bot.app_verify import safe_code
 from bot.errors import InvalidField, NotFound, PlatformError
 from bot.services import Services
@@ -46,7 +46,7 @@ async def send(services: Services, app_id: int, to: str) -> dict[str, Any]:
     test_id = secrets.randbelow(2**47) + 1
     card_id = cardsvc.new_card_id("test", test_id)
     key = redis_keys.test_card(app_id, test_id)
-    sent_at = app_health.now_utc().timestamp()
+    sent_at = services.clock.time()
     record: dict[str, Any] = {"test_id": test_id, "to": to, "card_id": card_id, "sent_at": sent_at}
     try:
         await services.adapters.get(services, app).send_card(

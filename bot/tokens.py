@@ -68,6 +68,9 @@ class TokenBroker:
         self._delete_if_equal = redis.register_script(_DELETE_IF_EQUAL)
         self.fetches = 0  # how many times this process called the platform (tests and metrics read it)
 
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+
     def _fresh(self, cached: _Cached | None) -> bool:
         return cached is not None and cached.expires_at - self._margin_s > self._clock()
 

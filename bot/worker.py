@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from arq import Worker
@@ -89,12 +88,12 @@ class _Polling:
     async def _run(self) -> None:
         delay = self.RESTART_MIN_S
         while True:
-            started = time.monotonic()
+            started = self.services.clock.monotonic()
             try:
                 await self.worker.async_run()
                 return
             except Exception as e:
-                if time.monotonic() - started > 60:
+                if self.services.clock.monotonic() - started > 60:
                     delay = self.RESTART_MIN_S
                 log.error("worker poll loop stopped (%s: %s); polling again in %.1f s", type(e).__name__, e, delay)
             retiring = asyncio.create_task(_retire(self.worker))
@@ -162,7 +161,7 @@ async def running_worker(services: Services) -> AsyncIterator[Worker]:
     wid = worker_id()
     await _rearm(services)
     await _reclaim(services, polling.worker)
-    beat = asyncio.create_task(beat_forever(services.redis, wid))
+    beat = asyncio.create_task(beat_forever(services.redis, wid, services.clock))
     polling.start()
     # Webhooks are sent beside arq, not as jobs: a slow CRM must not hold the job slots clicks wait for.
     webhooks = asyncio.create_task(webhook_dispatcher.Dispatcher(services).run())
@@ -190,7 +189,7 @@ async def _rearm(services: Services) -> None:
 async def _reclaim(services: Services, worker: Worker) -> None:
     """Jobs a killed worker held are run again now, not once arq's in-progress mark runs out (minutes)."""
     try:
-        await reclaim.reclaim(services.redis, worker.in_progress_timeout_s)
+        await reclaim.reclaim(services.redis, worker.in_progress_timeout_s, now=services.clock.time())
         await reclaim.reclaim_outbox(services)
     except Exception:  # Redis or the database down at start: the reclaim cron does it once they are back
         log.exception("taking back the jobs of dead workers failed")

@@ -7,10 +7,10 @@ import contextlib
 import logging
 import os
 import socket
-import time
 
 from redis.asyncio import Redis
 
+from bot.clock import Clock
 from storage import redis_keys
 
 log = logging.getLogger(__name__)
@@ -23,21 +23,21 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def beat(redis: Redis, wid: str) -> None:
-    now = time.time()
+async def beat(redis: Redis, wid: str, now: float) -> None:
+    """Say `wid` is alive at `now` (epoch seconds, the services' clock)."""
     pipe = redis.pipeline(transaction=False)
     pipe.zadd(redis_keys.WORKERS, {wid: now})
     pipe.zremrangebyscore(redis_keys.WORKERS, "-inf", now - 10 * STALE_AFTER_S)
     await pipe.execute()
 
 
-async def beat_forever(redis: Redis, wid: str) -> None:
+async def beat_forever(redis: Redis, wid: str, clock: Clock) -> None:
     while True:
         try:
-            await beat(redis, wid)
+            await beat(redis, wid, clock.time())
         except Exception as e:  # Redis down: keep trying, readiness will show it
             log.warning("worker heartbeat failed: %s", e)
-        await asyncio.sleep(BEAT_EVERY_S)
+        await asyncio.sleep(BEAT_EVERY_S)  # a real pause: a test's stopped clock must not make this spin
 
 
 async def stop_beating(redis: Redis, wid: str) -> None:
@@ -45,6 +45,7 @@ async def stop_beating(redis: Redis, wid: str) -> None:
         await redis.zrem(redis_keys.WORKERS, wid)
 
 
-async def live_workers(redis: Redis) -> list[str]:
-    ids = await redis.zrangebyscore(redis_keys.WORKERS, time.time() - STALE_AFTER_S, "+inf")
+async def live_workers(redis: Redis, now: float) -> list[str]:
+    """The workers that beat within `STALE_AFTER_S` of `now` (epoch seconds)."""
+    ids = await redis.zrangebyscore(redis_keys.WORKERS, now - STALE_AFTER_S, "+inf")
     return [i.decode() if isinstance(i, bytes) else i for i in ids]

@@ -140,9 +140,7 @@ async def revoke_token(request: web.Request) -> web.Response:
         raise HttpProblem(404, "not_found", "token not found")
     principal.check_tenant(row.tenant_id, "token")
     if row.revoked_at is None:
-        from datetime import UTC, datetime
-
-        row.revoked_at = datetime.now(UTC)
+        row.revoked_at = request.app[SERVICES].clock.now()
         await row.save(update_fields=["revoked_at", "updated_at"])
     return json_out(TokenOut.model_validate(row))
 
@@ -239,7 +237,7 @@ async def verify_app(request: web.Request) -> web.Response:
            "cannot be reached", tags=("apps", "users"), body=DirectorySyncIn, response=DirectorySyncOut,
            errors=(401, 403, 404, 424))
 async def sync_directory(request: web.Request) -> web.Response:
-    from bot import app_health, directory
+    from bot import directory
     from bot.errors import PlatformError
 
     app = await _app(request, await _admin(request))
@@ -247,7 +245,7 @@ async def sync_directory(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     loaded = await services.apps.require(app.id)
     try:
-        report = await directory.sync(services, loaded, dry_run=not data.apply, now=app_health.now_utc())
+        report = await directory.sync(services, loaded, dry_run=not data.apply, now=services.clock.now())
     except PlatformError as e:
         # Our words and at most the platform's code (`app_verify.refusal`), never what answered at api_base.
         raise HttpProblem(424, "platform_refused", f"directory not read: {app_verify.refusal(app.platform, e)}"

@@ -94,7 +94,7 @@ async def ack_submit(request: web.Request) -> web.Response:
     if alert is None:
         return _page(*_INVALID, status=404)
     # Whoever holds the link sent to the alert's person: on record as acknowledged by e-mail, by nobody named.
-    await alerts.ack(alert.id, via="email")
+    await alerts.ack(alert.id, via="email", now=request.app[SERVICES].clock.now())
     return _page(alert.plan.get("headline", "提醒"), _alert_html(alert) + "<p><b>已确认收到，谢谢。</b></p>")
 
 

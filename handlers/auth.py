@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -82,9 +81,9 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
         raise HttpProblem(403, "forbidden", "this token may only use the lead API")
     settings = services.settings
     await quotas.take(services.redis, "api_calls", str(row.id), amount=1, limit=settings.api_calls_per_token_per_min,
-                      length_s=60, what=f"API calls with token {row.id}")
+                      length_s=60, what=f"API calls with token {row.id}", now=services.clock.time())
     # Touch last_used at most once a minute: a busy integration must not turn every read into a write.
-    now = datetime.now(UTC)
+    now = services.clock.now()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
     bind(tenant=row.tenant_id)  # the rest of the request's log lines are about this tenant

@@ -14,7 +14,7 @@ tenant; a lead outside that is 404 whatever the request, and changes nothing. Ev
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -185,7 +185,7 @@ async def board_page(request: web.Request) -> web.Response:
         return viewer
     session, user = viewer
     tenant = await Tenant.get(id=user.tenant_id)
-    now = datetime.now(UTC)
+    now = request.app[SERVICES].clock.now()
     rep = await _report(request, tenant, user, now)
     tz = ZoneInfo(tenant.timezone)
     settings = TenantSettings.of(tenant.settings)
@@ -238,7 +238,7 @@ async def lead_page(request: web.Request, notice: str = "", status: int = 200) -
         return _not_found(user, f"lead {request.match_info['id']}")
     tenant = await Tenant.get(id=user.tenant_id)
     tz = ZoneInfo(tenant.timezone)
-    out = await leadqueries.one(user.tenant_id, lead.id)
+    out = await leadqueries.one(user.tenant_id, lead.id, now=request.app[SERVICES].clock.now())
     assert out is not None
     names = dict(await User.filter(tenant_id=user.tenant_id).values_list("id", "name"))
     notes = await VoiceNote.filter(lead_id=lead.id, tenant_id=user.tenant_id).order_by("-created_at")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,8 +113,9 @@ async def _active_app(request: web.Request) -> tuple[Services, LoadedApp, DingTa
 
 
 def _check_signature(request: web.Request, secret: str) -> None:
+    now_ms = int(request.app[SERVICES].clock.time() * 1000)
     try:
-        verify_callback(request.headers.get("timestamp"), request.headers.get("sign"), secret)
+        verify_callback(request.headers.get("timestamp"), request.headers.get("sign"), secret, now_ms=now_ms)
     except StaleTimestamp as e:
         raise Refused(403, "stale_timestamp", f"stale timestamp: {e}") from None
     except SignatureError as e:
@@ -198,21 +198,23 @@ async def event_push(request: web.Request) -> web.Response:
     services, app, creds = await _active_app(request)
     crypto = _event_crypto(creds)
     text = _decrypt(crypto, request, await _body(request, services))
-    inbound = _parsed(lambda p: parse_event(p, received_at=time.time()), text)
+    received_at = services.clock.time()
+    inbound = _parsed(lambda p: parse_event(p, received_at=received_at), text)
     if inbound.event == "check_url":
         # The console's URL check: nothing to do but prove we hold the keys.
         metrics.CALLBACKS.labels(PLATFORM, "check_url").inc()
         log.info("dingtalk events check_url app=%d", app.id)
     else:
         await _queue(services, app, inbound)
-    return web.json_response(crypto.encrypted_reply("success"))
+    return web.json_response(crypto.encrypted_reply("success", timestamp=str(int(services.clock.time() * 1000))))
 
 
 @_refusals("card")
 async def card_callback(request: web.Request) -> web.Response:
     services, app, creds = await _active_app(request)
     _check_signature(request, card_api_secret(creds.app_secret, creds.route_key()))
-    inbound = _parsed(lambda p: parse_card_callback(p, received_at=time.time()), await _body(request, services))
+    received_at = services.clock.time()
+    inbound = _parsed(lambda p: parse_card_callback(p, received_at=received_at), await _body(request, services))
     await _queue(services, app, inbound)
     return web.json_response(EMPTY_ANSWER)
 

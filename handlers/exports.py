@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import Field
 
 from bot import exports
+from bot.appkeys import SERVICES
 from bot.leadtypes import Status
 from bot.schemas import ROW_ID_MAX, Strict
 from handlers.auth import authenticate
@@ -40,8 +41,8 @@ class ExportQuery(Strict):
     format: Literal["csv", "xlsx"] = Field(default="csv", description="csv (UTF-8 with BOM) or xlsx")
 
 
-def _response(fmt: exports.Format, tenant_id: int) -> web.StreamResponse:
-    name = exports.filename(tenant_id, fmt, datetime.now(UTC))
+def _response(fmt: exports.Format, tenant_id: int, now: datetime) -> web.StreamResponse:
+    name = exports.filename(tenant_id, fmt, now)
     return web.StreamResponse(headers={
         "Content-Type": exports.CONTENT_TYPES[fmt],
         "Content-Disposition": f'attachment; filename="{name}"',
@@ -58,25 +59,26 @@ async def export_leads(request: web.Request) -> web.StreamResponse:
     if tenant is None:
         raise HttpProblem(404, "not_found", "tenant not found")
     tz = ZoneInfo(tenant.timezone)
-    rows = exports.chunks(tenant.id, exports.Filters(q.status, q.assignee_id, q.overdue))
+    now = request.app[SERVICES].clock.now()  # one instant for what is overdue and for the file's name
+    rows = exports.chunks(tenant.id, exports.Filters(q.status, q.assignee_id, q.overdue), now=now)
     if q.format == "csv":
-        response = _response("csv", tenant.id)
+        response = _response("csv", tenant.id, now)
         await response.prepare(request)
         async for piece in exports.csv_bytes(rows, tz):
             await response.write(piece)
         await response.write_eof()
         return response
-    return await _send_xlsx(request, rows, tz, tenant.id)
+    return await _send_xlsx(request, rows, tz, tenant.id, now)
 
 
 async def _send_xlsx(request: web.Request, rows: AsyncIterator[list[list[Any]]], tz: ZoneInfo,
-                     tenant_id: int) -> web.StreamResponse:
+                     tenant_id: int, now: datetime) -> web.StreamResponse:
     fd, name = tempfile.mkstemp(prefix="leadbot-export-", suffix=".xlsx")
     os.close(fd)
     path = Path(name)
     try:
         await exports.write_xlsx(rows, path, tz)
-        response = _response("xlsx", tenant_id)
+        response = _response("xlsx", tenant_id, now)
         response.content_length = path.stat().st_size
         await response.prepare(request)
         with path.open("rb") as f:

@@ -45,7 +45,7 @@ async def readyz(request: web.Request) -> web.Response:
         return "embedded" if services.embedded else "external"
 
     async def worker() -> str:
-        n = len(await live_workers(services.redis))
+        n = len(await live_workers(services.redis, services.clock.time()))
         if n == 0:
             raise RuntimeError("no worker heartbeat in the last 30 s")
         return f"{n} live"
@@ -55,7 +55,7 @@ async def readyz(request: web.Request) -> web.Response:
     ok = all(passed for passed, _ in checks.values())
     body: dict = {"status": "ready" if ok else "not ready",
                   "checks": {k: {"ok": passed, "detail": d} for k, (passed, d) in checks.items()}}
-    missing = holidays.observe(holidays.today())
+    missing = holidays.observe(holidays.today(services.clock))
     body["holidays"] = {"ok": not missing, "missing_years": missing, "detail": holidays.describe(missing)}
     if checks["database"][0]:
         apps = await App.all().order_by("id").values("id", "platform", "status", "verified_at", "state",
@@ -74,7 +74,7 @@ async def metrics_view(request: web.Request) -> web.Response:
         metrics.QUEUE_DEPTH.set(await asyncio.wait_for(services.queue.depth(), CHECK_TIMEOUT_S))
     except Exception:  # metrics must still be served while Redis is down; the depth is just stale
         pass
-    holidays.observe(holidays.today())
+    holidays.observe(holidays.today(services.clock))
     try:
         await asyncio.wait_for(app_health.observe_states(), CHECK_TIMEOUT_S)
     except Exception:  # the database being away leaves the app states as last seen

@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bot import holidays
+from bot.appkeys import SERVICES
 from handlers.admin import _admin, _operator, api
 from handlers.http import HttpProblem, json_out, positive_id, read_json
 
@@ -38,7 +39,8 @@ def _year(request: web.Request) -> int:
 async def list_schedules(request: web.Request) -> web.Response:
     await _admin(request)
     schedules = [ScheduleOut(**s.model_dump()) for s in await holidays.stored()]
-    return json_out(SchedulesOut(schedules=schedules, missing_years=holidays.missing_years(holidays.today())))
+    today = holidays.today(request.app[SERVICES].clock)
+    return json_out(SchedulesOut(schedules=schedules, missing_years=holidays.missing_years(today)))
 
 
 @api.route("PUT", "/admin/holidays/{year}", summary="Load a year's official holiday schedule (holidays and 调休 "

@@ -60,7 +60,7 @@ async def create_lead(request: web.Request) -> web.Response:
     actor = lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
     row, created = await leadservice.create_lead(services, tenant_id, data.values(), actor)
     # The deadline is written with the assignment (one transaction): what this answer shows, every reader sees.
-    out = await leadqueries.one(tenant_id, row.id, with_events=False)
+    out = await leadqueries.one(tenant_id, row.id, now=services.clock.now(), with_events=False)
     return json_out(out, 201 if created else 200)
 
 
@@ -71,7 +71,7 @@ async def list_leads(request: web.Request) -> web.Response:
     q = query_model(request, LeadQuery)
     tenant_id = await _tenant_id(principal, q.tenant_id)
     leads = await leadqueries.search(tenant_id, status=q.status, assignee_id=q.assignee_id, overdue=q.overdue,
-                                     limit=q.limit, after_id=q.after_id)
+                                     limit=q.limit, after_id=q.after_id, now=request.app[SERVICES].clock.now())
     return json_out(leads)
 
 
@@ -80,7 +80,7 @@ async def list_leads(request: web.Request) -> web.Response:
 async def show_lead(request: web.Request) -> web.Response:
     principal = await _principal(request)
     tenant_id = await _tenant_id(principal, _tenant_param(request) if principal.is_operator else None)
-    lead = await leadqueries.one(tenant_id, _lead_id(request))
+    lead = await leadqueries.one(tenant_id, _lead_id(request), now=request.app[SERVICES].clock.now())
     if lead is None:
         raise HttpProblem(404, "not_found", "lead not found")
     return json_out(lead)
@@ -125,13 +125,13 @@ async def act_on_lead(request: web.Request) -> web.Response:
     principal = await _principal(request)
     tenant_id = await _tenant_id(principal, _tenant_param(request) if principal.is_operator else None)
     lead_id = _lead_id(request)
-    if await leadqueries.one(tenant_id, lead_id, with_events=False) is None:
+    if await leadqueries.one(tenant_id, lead_id, now=request.app[SERVICES].clock.now(), with_events=False) is None:
         raise HttpProblem(404, "not_found", "lead not found")
     data = await read_model(request, ActionIn)
     actor = await _actor(tenant_id, data.as_user_id)
     outcome = await leadservice.act(request.app[SERVICES], lead_id, await _action(tenant_id, data), actor,
                                     source=lt.EventSource.API, seen_version=data.expected_version, inline=False)
-    lead = await leadqueries.one(tenant_id, lead_id, with_events=False)
+    lead = await leadqueries.one(tenant_id, lead_id, now=request.app[SERVICES].clock.now(), with_events=False)
     if outcome.ok:
         return json_out(ActionOut(ok=True, lead=lead))
     refusal = outcome.decision

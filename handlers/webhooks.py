@@ -93,14 +93,14 @@ async def update_subscription(request: web.Request) -> web.Response:
 @API.route("POST", "/admin/webhooks/{id}/disable", summary="Stop sending to a subscription", tags=("webhooks",),
            response=SubscriptionOut)
 async def disable_subscription(request: web.Request) -> web.Response:
-    return json_out(_out(await ops.set_enabled(await _subscription(request), False)))
+    return json_out(_out(await ops.set_enabled(await _subscription(request), False, request.app[SERVICES].clock.now())))
 
 
 @API.route("POST", "/admin/webhooks/{id}/enable",
            summary="Send to a subscription again (what is pending gets a fresh retry window)", tags=("webhooks",),
            response=SubscriptionOut)
 async def enable_subscription(request: web.Request) -> web.Response:
-    return json_out(_out(await ops.set_enabled(await _subscription(request), True)))
+    return json_out(_out(await ops.set_enabled(await _subscription(request), True, request.app[SERVICES].clock.now())))
 
 
 @API.route("POST", "/admin/webhooks/{id}/rotate-secret", summary="Replace the signing secret (shown once)",
@@ -117,7 +117,7 @@ async def test_subscription(request: web.Request) -> web.Response:
     sub = await _subscription(request)
     services = request.app[SERVICES]
     await _replays(request, sub, 1)
-    return json_out(await ops.send_test(services.box, services.settings, sub))
+    return json_out(await ops.send_test(services.box, services.settings, sub, services.clock))
 
 
 @API.route("GET", "/admin/webhooks/{id}/attempts", summary="Every HTTP attempt, newest first", tags=("webhooks",),
@@ -141,8 +141,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
 async def redeliver(request: web.Request) -> web.Response:
     sub = await _subscription(request)
     data = await read_model(request, RedeliverIn)
-    await _replays(request, sub, await ops.replay_size(sub, data))
-    return json_out(RedeliverOut(queued=await ops.redeliver(sub, data)))
+    now = request.app[SERVICES].clock.now()
+    await _replays(request, sub, await ops.replay_size(sub, data, now))
+    return json_out(RedeliverOut(queued=await ops.redeliver(sub, data, now)))
 
 
 async def _replays(request: web.Request, sub: Subscription, events: int) -> None:
@@ -151,4 +152,5 @@ async def _replays(request: web.Request, sub: Subscription, events: int) -> None
     services = request.app[SERVICES]
     await quotas.take(services.redis, "webhook_replays", str(sub.tenant_id), amount=events,
                       limit=services.settings.webhook_replays_per_hour, length_s=3600,
-                      what="webhook events replayed by this tenant (LEADBOT_WEBHOOK_REPLAYS_PER_HOUR)")
+                      what="webhook events replayed by this tenant (LEADBOT_WEBHOOK_REPLAYS_PER_HOUR)",
+                      now=services.clock.time())

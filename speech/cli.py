@@ -73,6 +73,7 @@ def extract(ref_text: str | None, as_json: bool) -> None:
 
 def parse_ref(text: str | None) -> datetime:
     if not text:
+        # A developer command's default (speech/ imports nothing of bot, so no services' clock): the wall clock.
         return datetime.now(SHANGHAI)
     try:
         ref = datetime.fromisoformat(text)

@@ -147,6 +147,7 @@ class EmbeddedRedis:
         return True
 
     def _wait_answering(self, timeout_s: float = 15.0) -> None:
+        # A pure start-up timeout in a package without Services (imports nothing of bot): the real monotonic clock.
         deadline = time.monotonic() + timeout_s
         while not self._answers():
             if time.monotonic() > deadline:

@@ -30,7 +30,7 @@ from bot.services import Services, open_services
 from storage.redis import EmbeddedRedis
 
 # Fixtures several directories share; each starts only when a test asks for it.
-pytest_plugins = ["tests.support.alerting", "tests.support.speech"]
+pytest_plugins = ["tests.support.alerting", "tests.support.clock", "tests.support.speech"]
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 MASTER_KEY = base64.b64encode(bytes(range(32))).decode()

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from arq import cron
 
-from bot import app_health, directory
+from bot import directory
 from bot.errors import PlatformError
 from bot.jobs import job, services
 from storage.models import App, AppStatus
@@ -22,7 +22,7 @@ _ZONE = ZoneInfo("Asia/Shanghai")
 async def sync_directories(ctx: dict[str, Any]) -> None:
     s = services(ctx)
     hour = s.settings.directory_sync_hour
-    now = app_health.now_utc()
+    now = s.clock.now()
     if hour is None or now.astimezone(_ZONE).hour != hour:
         return
     for app_id in await App.filter(status=AppStatus.ACTIVE).order_by("id").values_list("id", flat=True):

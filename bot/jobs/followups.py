@@ -22,7 +22,7 @@ async def process_outbox(ctx: dict[str, Any], ids: list[int]) -> None:
 async def sweep_outbox(ctx: dict[str, Any]) -> None:
     """Queue the follow-ups still pending after their grace period (their committer died, or they failed)."""
     s = services(ctx)
-    ids = await outbox.pending_due()
+    ids = await outbox.pending_due(s.clock.now())
     for row_id in ids:
         await s.queue.enqueue("process_outbox", job_id=f"outbox-sweep:{row_id}", ids=[row_id])
     if ids:

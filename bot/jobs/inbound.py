@@ -29,10 +29,10 @@ def handles(kind: InboundKind) -> Callable[[InboundHandler], InboundHandler]:
     return register
 
 
-async def _note_callback(app_id: int, message: Inbound) -> None:
-    """When the platform last reached us for this app (`verify` reports it), on the platform's own time stamp;
-    written at most once a minute per app."""
-    at = datetime.fromtimestamp(message.created_at, UTC)
+async def _note_callback(app_id: int, message: Inbound, now: datetime) -> None:
+    """When the platform last reached us for this app (`verify` reports it), on the platform's own time stamp
+    (ours when it gave none); written at most once a minute per app."""
+    at = datetime.fromtimestamp(message.created_at, UTC) if message.created_at else now
     stale = Q(last_callback_at__isnull=True) | Q(last_callback_at__lt=at - timedelta(minutes=1))
     await App.filter(Q(id=app_id) & stale).update(last_callback_at=at)
 
@@ -46,7 +46,7 @@ async def handle_inbound(ctx: dict[str, Any], app_id: int, inbound: dict[str, An
         log.warning("dropping %s from app %s: the app is gone or disabled", message.kind, app_id)
         return
     bind(tenant=app.tenant_id)
-    await _note_callback(app_id, message)
+    await _note_callback(app_id, message, services(ctx).clock.now())
     handler = HANDLERS.get(message.kind)
     if handler is None:
         log.info("no handler for %s from app %d; ignored", message.kind, app_id)

@@ -96,9 +96,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def reclaim(redis: Redis, in_progress_s: float, *, queue_name: str = default_queue_name) -> list[str]:
-    """Drop arq's in-progress mark of every queued job whose holder is dead; returns their ids."""
-    live = set(await live_workers(redis))
+async def reclaim(redis: Redis, in_progress_s: float, *, now: float,
+                  queue_name: str = default_queue_name) -> list[str]:
+    """Drop arq's in-progress mark of every queued job whose holder is dead (no heartbeat near `now`, epoch
+    seconds); returns their ids."""
+    live = set(await live_workers(redis, now))
     taken: list[str] = []
     async for raw in redis.scan_iter(match=in_progress_key_prefix + "*", count=500):
         key = _text(raw)
@@ -126,15 +128,15 @@ async def reclaim(redis: Redis, in_progress_s: float, *, queue_name: str = defau
 async def reclaim_outbox(services: Services) -> list[int]:
     """Queue again, now, the outbox rows claimed by dead workers (a click's card update caught in a killed worker
     would otherwise wait out its claim, then find its code spent and send a second card)."""
-    live = set(await live_workers(services.redis))
-    freed = await outbox.release_dead_claims(lambda holder: holder_alive(holder, live))
+    live = set(await live_workers(services.redis, services.clock.time()))
+    freed = await outbox.release_dead_claims(lambda holder: holder_alive(holder, live), services.clock.now())
     for row_id, attempts in freed:
         await services.queue.enqueue("process_outbox", job_id=f"outbox-reclaim:{row_id}:{attempts}", ids=[row_id])
     return [row_id for row_id, _ in freed]
 
 
 async def reclaim_jobs(ctx: dict[str, Any]) -> None:
-    await reclaim(ctx["services"].redis, float(ctx[IN_PROGRESS_S]))
+    await reclaim(ctx["services"].redis, float(ctx[IN_PROGRESS_S]), now=ctx["services"].clock.time())
     await reclaim_outbox(ctx["services"])
 
 

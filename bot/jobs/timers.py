@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -36,6 +36,7 @@ from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
 from bot import alerts, deadlines, leadstore, outbox
+from bot.clock import Clock, SystemClock
 from bot.escalation import Timer
 from bot.jobs import job, services
 from bot.queue import JOB_TTL_MS
@@ -75,19 +76,21 @@ FIRE_TIMEOUT_S = 30.0
 ADVANCE_TIMEOUT_S = 90.0
 # Overdue by this much, a timer's job is re-armed if missing; by its job's timeout plus this, it is taken back.
 GRACE_S = 30.0
+SYSTEM = SystemClock()
 # Per pass and kind: a backlog of overdue rows (workers behind) must not make the auditor a load of its own.
 AUDIT_LIMIT = 1000
 
 
 async def arm(redis: Redis, timers: Iterable[Timer], *, force: bool = False,
-              queue_name: str = default_queue_name) -> int:
+              queue_name: str = default_queue_name, clock: Clock | None = None) -> int:
     """Queue each timer unless it is queued, running or ran already; returns how many were queued.
 
     `force` is for timers overdue beyond their job's timeout: a job still marked as running belongs to a dead
     worker, and a kept result means the run failed, so both marks are dropped and the timer queued again.
+    `clock` stamps the jobs' enqueue time and their keys' lifetime (arq's own clock, the system's, by default).
     """
     armed = 0
-    now_ms = int(time.time() * 1000)
+    now_ms = int((clock or SYSTEM).time() * 1000)
     it = iter(timers)
     while chunk := list(islice(it, BATCH)):
         sha = await redis.script_load(_ARM)  # again per batch: a restarted Redis has lost its script cache
@@ -104,33 +107,38 @@ async def arm(redis: Redis, timers: Iterable[Timer], *, force: bool = False,
     return armed
 
 
+async def arm_on(s: Services, timers: Iterable[Timer], *, force: bool = False) -> int:
+    """`arm` on the services' Redis and clock."""
+    return await arm(s.redis, timers, force=force, clock=s.clock)
+
+
 async def rearm_all(s: Services) -> int:
     """Re-arm every pending deadline step and every open alert's next move, from the database."""
     started = time.perf_counter()
     count = 0
     async for page in deadlines.pending_timers():
-        count += await arm(s.redis, page)
+        count += await arm_on(s, page)
     async for page in alerts.open_timers():
-        count += await arm(s.redis, page)
+        count += await arm_on(s, page)
     # Left behind only once every timer is armed: its absence tells the auditor Redis lost data since.
-    await s.redis.set(redis_keys.TIMERS_ARMED, datetime.now(UTC).isoformat())
+    await s.redis.set(redis_keys.TIMERS_ARMED, s.clock.now().isoformat())
     log.info("timers re-armed from the database: %d queued again in %.1fs", count, time.perf_counter() - started)
     return count
 
 
 async def audit(s: Services, now: datetime | None = None) -> int:
     """The auditor's pass: everything after a data loss, else the overdue and the dead."""
-    now = now or datetime.now(UTC)
+    now = now or s.clock.now()
     if not await s.redis.exists(redis_keys.TIMERS_ARMED):
         log.warning("timer sentinel missing: Redis lost data, re-arming every pending timer")
         return await rearm_all(s)
     grace = timedelta(seconds=GRACE_S)
-    count = await arm(s.redis, await deadlines.overdue_timers(now - grace, AUDIT_LIMIT))
-    count += await arm(s.redis, await alerts.overdue_timers(now - grace, AUDIT_LIMIT))
-    count += await arm(s.redis, await deadlines.overdue_timers(now - grace - timedelta(seconds=FIRE_TIMEOUT_S),
-                                                               AUDIT_LIMIT), force=True)
-    count += await arm(s.redis, await alerts.overdue_timers(now - grace - timedelta(seconds=ADVANCE_TIMEOUT_S),
+    count = await arm_on(s, await deadlines.overdue_timers(now - grace, AUDIT_LIMIT))
+    count += await arm_on(s, await alerts.overdue_timers(now - grace, AUDIT_LIMIT))
+    count += await arm_on(s, await deadlines.overdue_timers(now - grace - timedelta(seconds=FIRE_TIMEOUT_S),
                                                             AUDIT_LIMIT), force=True)
+    count += await arm_on(s, await alerts.overdue_timers(now - grace - timedelta(seconds=ADVANCE_TIMEOUT_S),
+                                                         AUDIT_LIMIT), force=True)
     if count:
         log.warning("auditor re-armed %d overdue timer(s)", count)
     return count
@@ -154,7 +162,7 @@ async def _running(ctx: dict[str, Any], timeout_s: float) -> AsyncIterator[Servi
 @job(timeout_s=FIRE_TIMEOUT_S, max_tries=5)
 async def fire_deadline(ctx: dict[str, Any], deadline_id: int, fence: int, step: int) -> None:
     async with _running(ctx, FIRE_TIMEOUT_S) as s:
-        await arm(s.redis, await deadlines.run_step(s, deadline_id, fence, step))
+        await arm_on(s, await deadlines.run_step(s, deadline_id, fence, step))
 
 
 @job(timeout_s=ADVANCE_TIMEOUT_S, max_tries=5)
@@ -162,7 +170,7 @@ async def advance_alert(ctx: dict[str, Any], alert_id: int, index: int) -> None:
     async with _running(ctx, ADVANCE_TIMEOUT_S) as s:
         # A later try of this job means an earlier one died mid-attempt (its worker killed): its lease is void.
         retried = int(ctx.get("job_try") or 1) > 1
-        await arm(s.redis, await alerts.advance(s, alert_id, index, retried=retried))
+        await arm_on(s, await alerts.advance(s, alert_id, index, retried=retried))
 
 
 @job(timeout_s=60, quiet=True)
@@ -173,7 +181,7 @@ async def audit_timers(ctx: dict[str, Any]) -> None:
 @job(timeout_s=300, quiet=True)
 async def check_stale_deals(ctx: dict[str, Any]) -> None:
     s = services(ctx)
-    await arm(s.redis, await deadlines.check_stale_deals(datetime.now(UTC)))
+    await arm_on(s, await deadlines.check_stale_deals(s.clock.now()))
 
 
 # --- outbox follow-ups (written by bot.leadservice and bot.deadlines) ---------------------------------------------
@@ -187,7 +195,7 @@ leadstore.written_with_change("cancel_lock")(deadlines.cancel_lock)
 
 @outbox.handles("arm_lock")
 async def _arm_lock(s: Services, row: Outbox) -> None:
-    await arm(s.redis, await deadlines.arm_lock(row.tenant_id, outbox.payload(row)))
+    await arm_on(s, await deadlines.arm_lock(row.tenant_id, outbox.payload(row)))
 
 
 @outbox.handles("cancel_lock")
@@ -198,7 +206,8 @@ async def _cancel_lock(s: Services, row: Outbox) -> None:
 @outbox.handles("notify")
 async def _notify(s: Services, row: Outbox) -> None:
     """The workflow's Notify: an alert to one person, keyed by the outbox row so a rerun raises it once."""
-    await arm(s.redis, await alerts.raise_alert(row.tenant_id, alerts.notify_spec(row.id, outbox.payload(row))))
+    await arm_on(s, await alerts.raise_alert(row.tenant_id, alerts.notify_spec(row.id, outbox.payload(row)),
+                                             now=s.clock.now()))
 
 
 @outbox.handles("escalate")

@@ -10,7 +10,6 @@ checkpoint: a try that finds it stored skips transcription and only finishes wha
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,7 +53,7 @@ async def speech_backlog(services: Services) -> int:
     """transcribe_voice jobs due and not started (deferred retries count once they are due). arq keeps a running
     job in the queue until it ends, so those with an in-progress mark are left out."""
     redis = services.redis
-    now_ms = time.time() * 1000
+    now_ms = services.clock.time() * 1000
     due = [job_id async for job_id, score in redis.zscan_iter(services.queue.queue_name, match=JOB_PREFIX + "*")
            if score <= now_ms]
     if not due:
@@ -115,8 +114,9 @@ async def transcribe_voice(ctx: dict[str, Any], app_id: int, inbound: dict[str, 
     log.info("voice message on app %d from user %d: %s", app_id, user.id, outcome)
 
 
-def sent_at(message: Inbound) -> datetime:
-    return datetime.fromtimestamp(message.created_at, UTC) if message.created_at > 0 else datetime.now(UTC)
+def sent_at(message: Inbound, now: datetime) -> datetime:
+    """When the platform says the message was sent, else `now` (when we handle it)."""
+    return datetime.fromtimestamp(message.created_at, UTC) if message.created_at > 0 else now
 
 
 async def _make_note(services: Services, app: LoadedApp, user: User, message: Inbound, attempt: Attempt) -> str:
@@ -133,8 +133,8 @@ async def _make_note(services: Services, app: LoadedApp, user: User, message: In
         heard = hearing.from_platform(key, message)
     else:
         heard = await hearing.transcribe(services.settings, lexicon, key, audio, message, attempt)
-    row = await notes.create(user, heard, _fields(heard, lexicon, sent_at(message)))
-    return await notes.deliver(services, via, user, row, sent_at(message))
+    row = await notes.create(user, heard, _fields(heard, lexicon, sent_at(message, services.clock.now())))
+    return await notes.deliver(services, via, user, row, sent_at(message, services.clock.now()))
 
 
 def _fields(heard: Heard, lexicon: Lexicon, at: datetime) -> Fields:
@@ -151,7 +151,7 @@ async def _resume(services: Services, via: tuple[LoadedApp, str], user: User, ro
                   attempt: Attempt) -> str:
     """The note is stored: finish what a crashed try left, or tell the rep they sent this audio before."""
     if row.user_id == user.id and not await notes.cards_of(row, live_only=False):
-        return await notes.deliver(services, via, user, row, sent_at(message))
+        return await notes.deliver(services, via, user, row, sent_at(message, services.clock.now()))
     if attempt.number == 1:  # a new delivery of audio already on file, not a retry of this one
         await notes.tell(services, via[0], via[1], REPEATED)
     return "repeated"

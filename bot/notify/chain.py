@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from bot.clock import Clock
 from bot.logs import register_secret
 from bot.notify import sms_aliyun, sms_tencent
 from bot.notify.base import Channel, DeliveryResult, Outcome
@@ -145,7 +146,7 @@ def open_sms(box: SecretBox, session: aiohttp.ClientSession, notify: NotifySecti
                                   api_base=sms.api_base or sms_tencent.API_BASE, **common)
 
 
-def open_email(settings: Settings) -> Channel | None:
+def open_email(settings: Settings, clock: Clock | None = None) -> Channel | None:
     """E-mail through the service's SMTP account (LEADBOT_SMTP_*), or None when there is none."""
     if not settings.smtp_host or not settings.smtp_sender:
         return None
@@ -153,4 +154,4 @@ def open_email(settings: Settings) -> Channel | None:
     register_secret(password)
     return EmailChannel(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
                         sender_name=settings.smtp_sender_name, tls=settings.smtp_tls, username=settings.smtp_username,
-                        password=password, timeout_s=settings.smtp_timeout_s)
+                        password=password, timeout_s=settings.smtp_timeout_s, clock=clock)

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 
 import aiosmtplib
 
+from bot.clock import Clock, SystemClock
 from bot.errors import LeadbotError
 from bot.notify.base import Alert, Channel, Outcome, Recipient, Reply, clip, one_line
 from bot.notify.phone import mask_email
@@ -116,8 +117,10 @@ class EmailChannel(Channel):
         password: str | None = None,
         tls_context: ssl.SSLContext | None = None,
         timeout_s: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(timeout_s=timeout_s)
+        self.clock = clock or SystemClock()  # the message's Date header
         if tls not in ("starttls", "implicit", "none"):
             raise ValueError(f"tls must be 'starttls', 'implicit' or 'none', not {tls!r}")
         self.host, self.port, self.tls = host, port, tls
@@ -157,7 +160,7 @@ class EmailChannel(Channel):
             sender_name=self.sender_name,
             to=address,
             to_name=recipient.name,
-            now=datetime.now(UTC),
+            now=self.clock.now(),
         )
         smtp = self.client()
         try:

@@ -20,12 +20,13 @@ def build_adapter(services: Services, app: LoadedApp) -> Adapter:
 
         return WeComAdapter(app.id, app.credentials, session=services.http, broker=services.broker,
                             redis=services.redis, api_base=app.api_base,
-                            on_error=partial(app_health.platform_error, app.id, app.platform))
+                            on_error=partial(app_health.platform_error, services.clock, app.id, app.platform))
     from bot.platforms.dingtalk.adapter import DingTalkAdapter
 
     return DingTalkAdapter(app.id, app.credentials, session=services.http, tokens=services.broker,
                            redis=services.redis, api_base=app.api_base, public_url=services.settings.public_url,
-                           on_error=partial(app_health.platform_error, app.id, app.platform))
+                           on_error=partial(app_health.platform_error, services.clock, app.id, app.platform),
+                           clock=services.clock)
 
 
 class AdapterCache:

@@ -80,7 +80,7 @@ async def on_confirm(click: Click) -> None:
         if refusal is not None:
             await notes.redraw(click.services, row, notice=refusal.message, clicked=click.card)
             return
-        if not await notes.bump(row, confirmed=True):  # corrected meanwhile: what was confirmed is outdated
+        if not await notes.bump(row, click.at, confirmed=True):  # corrected meanwhile: what was confirmed is outdated
             await row.refresh_from_db()
             await notes.redraw(click.services, row, notice=STALE, clicked=click.card)
             return

@@ -183,11 +183,11 @@ async def redraw(services: Services, row: NoteRow, *, notice: str = "", clicked:
         await cardsvc.update_card(services, instance, card, row.version)
 
 
-async def bump(row: NoteRow, **changes: Any) -> bool:
+async def bump(row: NoteRow, now: datetime, **changes: Any) -> bool:
     """Change the note and raise its version, so buttons on what was shown before are recognised as stale.
     False (nothing changed) when someone else changed the note since `row` was read."""
     done = await NoteRow.filter(id=row.id, version=row.version).update(
-        version=row.version + 1, updated_at=datetime.now(UTC), **changes)
+        version=row.version + 1, updated_at=now, **changes)
     if done:
         row.version += 1
         for name, value in changes.items():

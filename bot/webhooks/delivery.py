@@ -12,10 +12,9 @@ receiver de-duplicates on the event id).
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from bot import leadstore
+from bot.clock import Clock
 from bot.webhooks import metrics
 from bot.webhooks.payloads import body_bytes
 from bot.webhooks.record import SECRET_PURPOSE
@@ -61,20 +61,19 @@ def host_of(url: str) -> str:
     return urlsplit(url).hostname or "?"
 
 
-async def ready_ids(limit: int, now: datetime | None = None) -> list[int]:
+async def ready_ids(limit: int, now: datetime) -> list[int]:
     conn = connections.get("default")
     placeholder = "$1" if conn.capabilities.dialect == "postgres" else "?1"
     sql = _READY_SQL.format(now=placeholder, limit=int(limit))
-    rows = await conn.execute_query_dict(sql, [now or datetime.now(UTC)])
+    rows = await conn.execute_query_dict(sql, [now])
     return [int(r["id"]) for r in rows]
 
 
-async def claim(delivery_ids: Sequence[int], claim_s: float = CLAIM_S) -> list[WebhookDelivery]:
-    """Claim those of `delivery_ids` still claimable, in one UPDATE; returns them with their event and
+async def claim(delivery_ids: Sequence[int], now: datetime, claim_s: float = CLAIM_S) -> list[WebhookDelivery]:
+    """Claim those of `delivery_ids` still claimable at `now`, in one UPDATE; returns them with their event and
     subscription loaded, in the order given."""
     if not delivery_ids:
         return []
-    now = datetime.now(UTC)
     token = uuid.uuid4().hex
     claimed = await WebhookDelivery.filter(
         Q(id__in=list(delivery_ids), state=DeliveryState.PENDING, next_attempt_at__lte=now)
@@ -106,24 +105,23 @@ class SecretCache:
 
 
 async def attempt(secrets: SecretCache, sender: Sender, delivery: WebhookDelivery, policy: RetryPolicy, *,
-                  retry: bool = True) -> Answer:
+                  clock: Clock, retry: bool = True) -> Answer:
     """Send a claimed delivery (its event and subscription loaded) once and record what happened; `retry=False`
     (a test ping) parks a failure at once and leaves the subscription's health alone."""
     event, sub = delivery.event, delivery.subscription
     body = body_bytes(event.payload)
-    headers = request_headers(secrets.secret(sub), int(time.time()), body, event_id=event.event_id,
+    headers = request_headers(secrets.secret(sub), int(clock.time()), body, event_id=event.event_id,
                               event_type=event.type, attempt=delivery.attempts)
     answer = await sender.post(sub.url, body, headers)
     metrics.ATTEMPTS.labels(answer.outcome).inc()
     log.debug("webhook %s %s to subscription %d (%s) attempt %d: %s %s %.0fms", event.type, event.event_id, sub.id,
               host_of(sub.url), delivery.attempts, answer.outcome, answer.status or "-", answer.latency_ms)
-    await _record(delivery, event, sub, answer, policy, retry)
+    await _record(delivery, event, sub, answer, policy, retry, clock.now())  # after the answer came
     return answer
 
 
 async def _record(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscription, answer: Answer,
-                  policy: RetryPolicy, retry: bool) -> None:
-    now = datetime.now(UTC)
+                  policy: RetryPolicy, retry: bool, now: datetime) -> None:
     async with in_transaction():
         await WebhookAttempt.create(
             delivery_id=delivery.id, tenant_id=delivery.tenant_id, subscription_id=sub.id, event_id=event.event_id,
@@ -189,7 +187,7 @@ async def disable_failing(sub: Subscription, now: datetime) -> bool:
         ("notify", {"lead_id": None, "user_id": user_id, "kind": "webhook_disabled", "text": text,
                     "at": now.isoformat(), "subscription_id": sub.id})
         for user_id in recipients
-    ])
+    ], now=now)
     log.warning("webhook subscription %d (%s) disabled after failing for a day; %d admin(s) told", sub.id,
                 host_of(sub.url), len(recipients))
     return True
@@ -205,11 +203,11 @@ async def _admins(tenant_id: int) -> list[int]:
     return []
 
 
-async def backlog() -> tuple[int, float]:
-    """Pending deliveries of enabled subscriptions, and the age in seconds of the oldest one."""
+async def backlog(now: datetime) -> tuple[int, float]:
+    """Pending deliveries of enabled subscriptions, and the age in seconds of the oldest one at `now`."""
     pending = WebhookDelivery.filter(state=DeliveryState.PENDING, subscription__enabled=True)
     depth = await pending.count()
     oldest: datetime | None = await pending.order_by("created_at").first().values_list(  # type: ignore[assignment]
         "created_at", flat=True)
-    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    age = (now - oldest).total_seconds() if oldest else 0.0
     return depth, max(0.0, age)

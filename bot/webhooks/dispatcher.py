@@ -53,7 +53,8 @@ class Dispatcher:
         if free <= 0:
             return 0
         # Some of these may be taken by another dispatcher before the claim: those are simply not returned.
-        rows = await delivery.claim(await delivery.ready_ids(free), self.claim_s)
+        now = self.services.clock.now()
+        rows = await delivery.claim(await delivery.ready_ids(free, now), now, self.claim_s)
         for row in rows:
             task = asyncio.create_task(self._send(row))
             self._inflight.add(task)
@@ -66,7 +67,7 @@ class Dispatcher:
 
     async def _send(self, row: delivery.WebhookDelivery) -> None:
         try:
-            await delivery.attempt(self._secrets, self.sender, row, self.policy)
+            await delivery.attempt(self._secrets, self.sender, row, self.policy, clock=self.services.clock)
         except Exception:  # the claim lapses and another pass retries it; the loop itself must go on
             log.exception("webhook delivery %d failed unexpectedly", row.id)
 
@@ -76,10 +77,10 @@ class Dispatcher:
         self._wake.clear()
 
     async def refresh_gauges(self) -> None:
-        if time.monotonic() - self._gauges_at < GAUGES_EVERY_S:
+        if self.services.clock.monotonic() - self._gauges_at < GAUGES_EVERY_S:
             return
-        self._gauges_at = time.monotonic()
-        depth, age = await delivery.backlog()
+        self._gauges_at = self.services.clock.monotonic()
+        depth, age = await delivery.backlog(self.services.clock.now())
         metrics.DEPTH.set(depth)
         metrics.OLDEST_PENDING_S.set(age)
         if self._listener is not None:
@@ -125,6 +126,7 @@ class Dispatcher:
     async def run_until_idle(self, timeout_s: float = 30.0) -> None:
         """Send until nothing is ready or in flight (tests and the benchmark), without the loop of `run` (use one or
         the other); retries that are not due yet are left for later."""
+        # Real time, not the services' clock: a test's stopped clock must not make this wait forever.
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             started = await self.fill()

@@ -6,13 +6,13 @@ Sending is not a job (see `bot.webhooks.dispatcher`); this runs twice an hour on
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from arq import cron
 from tortoise.transactions import in_transaction
 
-from bot.jobs import job
+from bot.jobs import job, services
 from bot.webhooks import delivery
 from storage.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookSubscription
 
@@ -22,9 +22,8 @@ RETENTION = timedelta(days=30)
 _PRUNE_CHUNK = 1000
 
 
-async def disable_failing(now: datetime | None = None) -> int:
+async def disable_failing(now: datetime) -> int:
     """Disable subscriptions whose failures began over a day ago (a delivery's own failure usually does it first)."""
-    now = now or datetime.now(UTC)
     subs = await WebhookSubscription.filter(enabled=True, failing_since__lt=now - delivery.FAILING_LIMIT)
     disabled = 0
     for sub in subs:
@@ -33,12 +32,12 @@ async def disable_failing(now: datetime | None = None) -> int:
     return disabled
 
 
-async def prune(now: datetime | None = None) -> int:
+async def prune(now: datetime) -> int:
     """Delete settled deliveries, attempts and events older than RETENTION; returns the events deleted.
 
     An event with a delivery still pending is kept, however old.
     """
-    cutoff = (now or datetime.now(UTC)) - RETENTION
+    cutoff = now - RETENTION
     await WebhookAttempt.filter(at__lt=cutoff).delete()
     deleted, after_id = 0, 0
     while True:
@@ -59,8 +58,9 @@ async def prune(now: datetime | None = None) -> int:
 
 @job(timeout_s=600, quiet=True)
 async def webhooks_maintenance(ctx: dict[str, Any]) -> None:
-    disabled = await disable_failing()
-    pruned = await prune()
+    now = services(ctx).clock.now()
+    disabled = await disable_failing(now)
+    pruned = await prune(now)
     if disabled or pruned:
         log.info("webhooks: %d subscription(s) disabled, %d old event(s) pruned", disabled, pruned)
 

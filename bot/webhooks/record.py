@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import F
@@ -86,7 +86,7 @@ async def capture_lead_change(change: leadstore.StoredChange) -> None:
     if not typed:
         return
     first, lead = await _take_seqs(change.lead_id, len(typed))
-    now = datetime.now(UTC)
+    now = max(e.at for e, _ in typed)  # when the change was made, on the clock of whoever made it
     for offset, (event, event_type) in enumerate(typed):
         data = lead_change_data(event_type, event, lead)
         await _insert(change.tenant_id, change.lead_id, first + offset, event_type, data, subs, now)
@@ -98,7 +98,8 @@ def _wake_after_commit(change: leadstore.StoredChange) -> None:
     _wake.wake_local()
 
 
-async def emit(tenant_id: int, event_type: str, data: Mapping[str, Any], *, lead_id: int | None = None) -> str | None:
+async def emit(tenant_id: int, event_type: str, data: Mapping[str, Any], *, now: datetime,
+               lead_id: int | None = None) -> str | None:
     """Record an event that is not a lead change (`lead.escalated`, `alert.delivery_failed`, …).
 
     Call it inside the transaction that records the happening, so both commit or neither does; it takes the
@@ -114,7 +115,7 @@ async def emit(tenant_id: int, event_type: str, data: Mapping[str, Any], *, lead
         if lead_id is not None:
             seq, lead = await _take_seqs(lead_id, 1)
             data = {"lead": lead, **data}
-        event_id = await _insert(tenant_id, lead_id, seq, event_type, data, subs, datetime.now(UTC))
+        event_id = await _insert(tenant_id, lead_id, seq, event_type, data, subs, now)
         await _wake.notify_in_transaction()
     return event_id
 
@@ -124,10 +125,9 @@ def wake() -> None:
     _wake.wake_local()
 
 
-async def test_delivery(subscription: WebhookSubscription, claim_s: float) -> int:
+async def test_delivery(subscription: WebhookSubscription, claim_s: float, now: datetime) -> int:
     """A `webhook.test` event for one subscription (enabled or not), already claimed by the caller, who sends it
     at once (a running dispatcher must not take it); returns the delivery's id."""
-    now = datetime.now(UTC)
     event_id = new_event_id()
     data = {"subscription_id": subscription.id, "message": "leadbot webhook test"}
     async with in_transaction():

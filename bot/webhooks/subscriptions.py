@@ -7,12 +7,13 @@ The admin API and the CLI both call these, so the rules live in one place: a URL
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from bot import quotas
+from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import InvalidField, NotFound
 from bot.urlguard import UnsafeUrl, check_resolved
@@ -77,9 +78,8 @@ async def update(settings: Settings, sub: Subscription, patch: SubscriptionPatch
     return sub
 
 
-async def set_enabled(sub: Subscription, enabled: bool) -> Subscription:
+async def set_enabled(sub: Subscription, enabled: bool, now: datetime) -> Subscription:
     """Enabling restarts the retry window of what is still pending: the receiver has been fixed, give it a day."""
-    now = datetime.now(UTC)
     async with in_transaction():
         if enabled and not sub.enabled:
             await WebhookDelivery.filter(subscription_id=sub.id, state=DeliveryState.PENDING).update(
@@ -101,14 +101,15 @@ async def rotate_secret(box: SecretBox, sub: Subscription) -> str:
     return secret
 
 
-async def send_test(box: SecretBox, settings: Settings, sub: Subscription, sender: Sender | None = None) -> TestOut:
+async def send_test(box: SecretBox, settings: Settings, sub: Subscription, clock: Clock,
+                    sender: Sender | None = None) -> TestOut:
     """Send a `webhook.test` event now and say how the receiver answered (not retried, not counted as failing)."""
-    delivery_id = await record.test_delivery(sub, delivery.CLAIM_S)
+    delivery_id = await record.test_delivery(sub, delivery.CLAIM_S, clock.now())
     row = await WebhookDelivery.get(id=delivery_id).select_related("event", "subscription")
     own = sender is None
     sender = sender or Sender(allow_private=settings.allow_private_urls)
     try:
-        answer = await delivery.attempt(delivery.SecretCache(box), sender, row, DEFAULT, retry=False)
+        answer = await delivery.attempt(delivery.SecretCache(box), sender, row, DEFAULT, clock=clock, retry=False)
     finally:
         if own:
             await sender.close()
@@ -136,14 +137,14 @@ async def deliveries(sub: Subscription, *, state: DeliveryState | None = None, l
     return [DeliveryOut.model_validate(r) for r in rows]
 
 
-async def _events(sub: Subscription, data: RedeliverIn) -> AsyncIterator[list[WebhookEvent]]:
+async def _events(sub: Subscription, data: RedeliverIn, now: datetime) -> AsyncIterator[list[WebhookEvent]]:
     if data.event_id is not None:
         event = await WebhookEvent.get_or_none(event_id=data.event_id, tenant_id=sub.tenant_id)
         if event is None:
             raise NotFound(f"event {data.event_id} not found")
         yield [event]
         return
-    until = data.until or datetime.now(UTC)
+    until = data.until or now
     after_id = 0
     while True:
         chunk = await WebhookEvent.filter(tenant_id=sub.tenant_id, created_at__gte=data.since, created_at__lt=until,
@@ -154,24 +155,23 @@ async def _events(sub: Subscription, data: RedeliverIn) -> AsyncIterator[list[We
         yield [e for e in chunk if wants(sub.event_types, e.type)]
 
 
-async def replay_size(sub: Subscription, data: RedeliverIn) -> int:
+async def replay_size(sub: Subscription, data: RedeliverIn, now: datetime) -> int:
     """At most how many events `redeliver` would queue (what a replay quota counts before it starts)."""
     if data.event_id is not None:
         return 1
     return await WebhookEvent.filter(tenant_id=sub.tenant_id, created_at__gte=data.since,
-                                     created_at__lt=data.until or datetime.now(UTC)).count()
+                                     created_at__lt=data.until or now).count()
 
 
-async def redeliver(sub: Subscription, data: RedeliverIn) -> int:
+async def redeliver(sub: Subscription, data: RedeliverIn, now: datetime) -> int:
     """Queue events to this subscription again; returns how many were queued.
 
     A delivered or dead delivery becomes pending with a fresh retry window; an event the subscription never got
     (it was disabled then) gets a delivery now; one still pending is left as it is. Per-lead order holds among
     what is queued: a replayed older event of a lead goes before that lead's newer pending ones.
     """
-    now = datetime.now(UTC)
     queued = 0
-    async for events in _events(sub, data):
+    async for events in _events(sub, data, now):
         if not events:
             continue
         existing = {d.event_id: d for d in await WebhookDelivery.filter(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from bot.board import access
 from storage.models import Lead as LeadRow
 from storage.models import User
-from tests.escalation.support import SH, World, assign, configure, new_lead
+from tests.escalation.support import World, assign, configure, new_lead
 
 
 @dataclass
@@ -22,14 +22,10 @@ class Teams:
 
 
 async def make_teams(world: World) -> Teams:
-    now = datetime.now(UTC)
-    today = now.astimezone(SH).date()
-    # Only remind the rep when a lock runs out: the leads stay where the test put them. Every hour of the last days
-    # is working time, so the lock armed 30 h ago has run out whatever day and hour the suite runs: with office
-    # hours, on a Sunday morning it would still be due on Monday (it failed CI so).
-    await configure(world, escalation={"steps": [{"action": "remind_rep"}]},
-                    calendar={"hours": [["00:00", "23:59"]],
-                              "overrides": {str(today - timedelta(days=d)): True for d in range(4)}})
+    # The test's clock (a Tuesday morning): the lock armed 30 h ago, on Monday before work, ran out on Monday.
+    now = world.services.clock.now()
+    # Only remind the rep when a lock runs out: the leads stay where the test put them.
+    await configure(world, escalation={"steps": [{"action": "remind_rep"}]})
     tenant = world.tenant
     other_manager = await User.create(tenant=tenant, name="赵经理", role="manager", wecom_userid="zhao")
     other_rep = await User.create(tenant=tenant, name="钱五", role="rep", manager=other_manager, wecom_userid="qian")

@@ -3,7 +3,7 @@ figures worked out by hand, and another tenant's rows never count."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.board import queries
@@ -11,18 +11,16 @@ from bot.board.figures import facts_of, figures, team_scope, windows
 from bot.tenant_settings import TenantSettings
 from storage.models import Alert, Delivery, Tenant, User, VoiceNote
 from tests.escalation.support import World, assign, configure, contact, new_lead
+from tests.support.clock import sh
 
 SH = ZoneInfo("Asia/Shanghai")
 
 
 async def test_figures_from_the_database(world: World) -> None:
-    now = datetime.now(UTC)
-    today = now.astimezone(SH).date()
-    # Every recent day a working day from 08:00 to 20:00, whatever today's real date is.
-    await configure(world, calendar={"hours": [["08:00", "20:00"]],
-                                     "overrides": {(today - timedelta(days=d)).isoformat(): True for d in range(40)}},
-                    escalation={"steps": [{"action": "remind_rep"}]})
-    day = datetime.combine(today - timedelta(days=3), time(10, 0), SH)
+    clock = world.services.clock
+    clock.set(sh(2026, 12, 11, 16, 0))  # a Friday afternoon; Tuesday to Friday were working days, 08:00 to 20:00
+    await configure(world, calendar={"hours": [["08:00", "20:00"]]}, escalation={"steps": [{"action": "remind_rep"}]})
+    day = sh(2026, 12, 8, 10, 0)
     quick = await new_lead(world, "杭州云帆科技")
     await assign(world, quick, world.rep, now=day)
     await contact(world, quick, now=day + timedelta(minutes=90))
@@ -30,17 +28,19 @@ async def test_figures_from_the_database(world: World) -> None:
     await assign(world, slow, world.rep2, now=day)
     await contact(world, slow, now=day + timedelta(days=1, hours=1))       # 25 h later: 13 working hours
     await new_lead(world, "温州瓯海五金")                                    # in the pool: nobody's
-    await VoiceNote.create(tenant=world.tenant, user=world.rep, audio_sha256="a" * 64, duration_s=30)
+    await VoiceNote.create(tenant=world.tenant, user=world.rep, audio_sha256="a" * 64, duration_s=30,
+                           created_at=clock.now())  # rows the ORM stamps get the test's time, not the machine's
     alert = await Alert.create(tenant_id=world.tenant.id, lead_id=quick, user=world.manager, kind="lock_breached",
-                               text="t", dedup_key="lock:1:1:1", plan={"moot": {"assignee_id": world.rep.id}})
+                               text="t", dedup_key="lock:1:1:1", plan={"moot": {"assignee_id": world.rep.id}},
+                               created_at=clock.now())
     await Delivery.create(tenant_id=world.tenant.id, alert_id=alert.id, channel="sms", provider="aliyun",
-                          outcome="ok")
+                          outcome="ok", created_at=clock.now())
     # Another tenant's history is invisible.
     other = await Tenant.create(name="乙公司")
     stranger = await User.create(tenant=other, name="外人", role="rep")
-    await VoiceNote.create(tenant=other, user=stranger, audio_sha256="b" * 64, duration_s=30)
+    await VoiceNote.create(tenant=other, user=stranger, audio_sha256="b" * 64, duration_s=30, created_at=clock.now())
 
-    now = datetime.now(UTC)  # after the rows above were stamped with the real clock
+    now = clock.advance(minutes=5)
     inputs = await queries.load_inputs(world.tenant.id, now)
     tenant = await Tenant.get(id=world.tenant.id)
     calendar = TenantSettings.of(tenant.settings).calendar_for(tenant.timezone)

@@ -5,12 +5,15 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bot.clock import ManualClock
 from bot.config import Settings
+from bot.services import Services
 from tests.escalation.support import AGENT_ID, SECRET, World, make_world
 from tests.notify.smtp_server import Recorder
 from tests.sim.aliyun_sms import AliyunSmsSim
 from tests.sim.wecom import WeComSimulator
 from tests.support.alerting import with_smtp
+from tests.support.clock import on_clock
 
 
 @pytest.fixture
@@ -30,3 +33,9 @@ async def wecom() -> AsyncIterator[WeComSimulator]:
 async def world(services, wecom, aliyun: tuple[AliyunSmsSim, TestServer]) -> World:
     """One tenant (Shanghai time): 王经理 manages 张三 and 李四, all on one WeCom app; SMS by Aliyun."""
     return await make_world(services, wecom, str(aliyun[1].make_url("/")))
+
+
+@pytest.fixture
+def services(services: Services, clock: ManualClock) -> Services:
+    """Every escalation test runs on the test's clock (a plain Tuesday morning unless the test moves it)."""
+    return on_clock(services, clock)

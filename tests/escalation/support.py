@@ -138,7 +138,7 @@ def buttons(card: SentCard) -> dict[str, str]:
 async def click(world: World, userid: str, card: SentCard, text: str) -> None:
     """`userid` presses the button `text` on `card` (as the WeCom route would queue it), and the worker runs."""
     key = buttons(card)[text]
-    inbound = Inbound(platform="wecom", kind=InboundKind.CARD_CLICK, sender=userid, created_at=time.time(),
+    inbound = Inbound(platform="wecom", kind=InboundKind.CARD_CLICK, sender=userid, created_at=world.services.clock.time(),
                       dedup_key=f"click:{uuid.uuid4().hex}",
                       card=CardClick(card_id=card.task_id, key=key, card_type="button_interaction",
                                      response_code=world.sim.issue_response_code(AGENT_ID, card.task_id)))

@@ -8,7 +8,7 @@ import email
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import Message
 
 import pytest
@@ -78,7 +78,7 @@ def text_part(message: Message) -> str:
 
 
 async def after_ack_timeout(world: World, seconds: float = 601) -> None:
-    await fast_forward(world.services, datetime.now(UTC) + timedelta(seconds=seconds))
+    await fast_forward(world.services, world.services.clock.now() + timedelta(seconds=seconds))
     await drain(world.services)
 
 
@@ -194,13 +194,13 @@ async def test_news_is_delivered_once_without_waiting(world: World, aliyun) -> N
     lead_id = await new_lead(world)
     spec = alerts.notify_spec(999, {"user_id": world.manager.id, "kind": "won", "lead_id": lead_id,
                                     "text": "「杭州云帆科技」赢单"})
-    await timers.arm(world.services.redis, await alerts.raise_alert(world.tenant.id, spec))
+    await timers.arm(world.services.redis, await alerts.raise_alert(world.tenant.id, spec, now=world.services.clock.now()))
     await drain(world.services)
     [alert] = await alerts_of(lead_id, "won")
     assert (alert.state, await attempts(alert)) == ("delivered", [("chat", "ok", "0")])
     assert [j for j in await _queued_alert_jobs(world)] == []
     # the same notify follow-up run again raises nothing new
-    assert await alerts.raise_alert(world.tenant.id, spec) == []
+    assert await alerts.raise_alert(world.tenant.id, spec, now=world.services.clock.now()) == []
 
 
 async def _queued_alert_jobs(world: World) -> list[str]:
@@ -310,7 +310,7 @@ async def test_dingtalk_without_card_template_gets_markdown_with_the_ack_link(se
             "credentials": {"app_key": "dingescalation", "app_secret": "s" * 32}}).root)
         spec = alerts.notify_spec(1, {"user_id": manager.id, "kind": "flagged", "lead_id": None,
                                       "text": "「某线索」已被退回 2 次，请关注"})
-        await timers.arm(services.redis, await alerts.raise_alert(tenant.id, spec))
+        await timers.arm(services.redis, await alerts.raise_alert(tenant.id, spec, now=services.clock.now()))
         await drain(services)
         [alert] = await Alert.filter(user_id=manager.id)
         assert await attempts(alert) == [("chat", "ok", "0")]
@@ -341,7 +341,7 @@ async def test_unreadable_sms_secret_is_skipped_on_record_and_email_follows(worl
 async def test_attempt_of_a_dead_run_is_taken_over_after_its_lease(world: World, aliyun) -> None:
     alert = await breach(world)  # chat went out; the alert waits for an ack
     # a run claimed the SMS attempt and died: the alert sits in "sending" with its lease
-    lease_end = datetime.now(UTC) + timedelta(seconds=alerts.ATTEMPT_LEASE_S)
+    lease_end = world.services.clock.now() + timedelta(seconds=alerts.ATTEMPT_LEASE_S)
     await Alert.filter(id=alert.id).update(state="sending", next_at=lease_end)
     assert await alerts.advance(world.services, alert.id, 1) == []  # the lease holds: nobody else sends
     assert aliyun[0].accepted == []
@@ -353,7 +353,7 @@ async def test_attempt_of_a_dead_run_is_taken_over_after_its_lease(world: World,
 async def test_auditor_rearms_an_alert_whose_first_attempt_was_lost(world: World) -> None:
     lead_id = await new_lead(world)
     spec = alerts.notify_spec(7, {"user_id": world.manager.id, "kind": "won", "lead_id": lead_id, "text": "赢单"})
-    raised = await alerts.raise_alert(world.tenant.id, spec, now=datetime.now(UTC) - timedelta(minutes=5))
+    raised = await alerts.raise_alert(world.tenant.id, spec, now=world.services.clock.now() - timedelta(minutes=5))
     assert len(raised) == 1  # ...and the process died before arming it
     await world.services.redis.set(redis_keys.TIMERS_ARMED, "x")  # no data loss seen: only the overdue pass finds it
     assert await timers.audit(world.services) == 1
@@ -367,7 +367,7 @@ async def test_the_crm_hears_of_the_escalation_and_of_the_alert_nobody_got(world
     from tests.webhooks.conftest import FAST, subscribe
     from tests.webhooks.receiver import Receiver
 
-    receiver = await Receiver().start()
+    receiver = await Receiver(clock=world.services.clock.time).start()
     try:
         await subscribe(world.services, world.tenant.id, receiver.url, ["lead.escalated", "alert.delivery_failed"],
                         receiver=receiver)

@@ -4,7 +4,7 @@ work, cancelled by 已联系, and durable: Redis may lose its timers, the databa
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix, result_key_prefix
@@ -212,7 +212,7 @@ async def test_deadline_survives_worker_restart_and_flushdb(world: World) -> Non
                                        "delays_in_working_time": False})
     lead_id = await new_lead(world, intent="high")
     # due long ago (fires as soon as anything runs it); the manager step 30 days after that, in the future
-    await assign(world, lead_id, world.rep, now=datetime.now(UTC) - timedelta(days=12))
+    await assign(world, lead_id, world.rep, now=world.services.clock.now() - timedelta(days=12))
     services = world.services
     await services.redis.flushdb()  # Redis lost every timer before any worker ran
     assert await queued(services) == {}
@@ -250,7 +250,7 @@ async def _gone(services, job_id: str) -> bool:
 async def test_auditor_rearms_everything_after_a_data_loss(world: World) -> None:
     lead_ids = [await new_lead(world, company=f"客户{i}", intent="low") for i in range(3)]
     for lead_id in lead_ids:
-        await assign(world, lead_id, world.rep, now=datetime.now(UTC) + timedelta(days=1))  # due in the future
+        await assign(world, lead_id, world.rep, now=world.services.clock.now() + timedelta(days=1))  # due in the future
     services = world.services
     armed = await queued(services)
     assert len(armed) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 from arq.constants import default_queue_name, in_progress_key_prefix
 from redis.asyncio import Redis
@@ -35,7 +36,7 @@ async def running(redis: Redis, job_id: str, holder: str | None, *, age_s: float
 
 async def test_marks_of_dead_holders_are_dropped_and_the_rest_kept(redis: Redis) -> None:
     here = socket.gethostname()
-    await beat(redis, "other-host:4242")  # a live worker elsewhere
+    await beat(redis, "other-host:4242", time.time())  # a live worker elsewhere
     await running(redis, "mine", worker_id())
     await running(redis, "killed", f"{here}:{dead_pid()}")
     await running(redis, "elsewhere-live", "other-host:4242")
@@ -44,7 +45,7 @@ async def test_marks_of_dead_holders_are_dropped_and_the_rest_kept(redis: Redis)
     await running(redis, "orphan", None, age_s=reclaim.UNHELD_GRACE_S + 5)
     await running(redis, "finished-cron", None, age_s=550, queued=False)
 
-    taken = await reclaim.reclaim(redis, IN_PROGRESS_S)
+    taken = await reclaim.reclaim(redis, IN_PROGRESS_S, now=time.time())
 
     assert sorted(taken) == ["elsewhere-silent", "killed", "orphan"]
     left = {k.decode().removeprefix(in_progress_key_prefix)
@@ -68,7 +69,7 @@ async def test_a_finished_cron_runs_kept_alive_mark_is_not_taken_back(redis: Red
     await redis.zadd(default_queue_name, {"sweep_outbox:1700000000000": 1})  # a copy another worker queued
     await redis.psetex(in_progress_key_prefix + "sweep_outbox:1700000000000", keep_cronjob_progress * 1000, b"1")
     with caplog.at_level("WARNING", logger="bot.jobs.reclaim"):
-        assert await reclaim.reclaim(redis, IN_PROGRESS_S) == []
+        assert await reclaim.reclaim(redis, IN_PROGRESS_S, now=time.time()) == []
     assert "took back" not in caplog.text
     assert await redis.exists(in_progress_key_prefix + "sweep_outbox:1700000000000")
 

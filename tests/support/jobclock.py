@@ -1,16 +1,18 @@
-"""The job queue as a controllable clock: deferred arq jobs (response locks, alert ack timeouts) made due now.
+"""The job queue as a controllable clock: deferred arq jobs (response locks, alert ack timeouts) made due.
 
-Works with a burst worker (`bot.worker.drain`) and with a worker running in the background alike: either way a job
-runs through arq's own queue, only sooner than its time.
+On services with a `ManualClock` (tests/support/clock.py) the clock itself moves to `until`: the jobs come due
+because their time has come, and they see that time. On the system clock, they are made due now instead (they run
+sooner than their time). Works with a burst worker (`bot.worker.drain`) and with a worker running in the background
+alike: either way a job runs through arq's own queue.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from arq.constants import default_queue_name
 
+from bot.clock import ManualClock
 from bot.services import Services
 from bot.worker import drain
 
@@ -22,9 +24,13 @@ async def queued(services: Services) -> dict[str, float]:
 
 
 async def fast_forward(services: Services, until: datetime) -> int:
-    """Every deferred job due by `until` becomes due now: the controllable clock of the timer tests."""
-    now_ms = int(time.time() * 1000)
+    """Every deferred job due by `until` becomes due: the controllable clock of the timer tests."""
+    now_ms = int(services.clock.time() * 1000)
     ids = await services.redis.zrangebyscore(default_queue_name, now_ms, int(until.timestamp() * 1000))
+    if isinstance(services.clock, ManualClock):
+        if until > services.clock.now():
+            services.clock.set(until)
+        return len(ids)
     if ids:
         await services.redis.zadd(default_queue_name, {i: now_ms for i in ids}, xx=True)
     return len(ids)

@@ -64,7 +64,7 @@ async def _start_worker(services, env: dict[str, str], log_dir) -> Proc:
     """A real `leadbot worker`, its output in a file (a pipe nobody reads would block it once full)."""
     proc = Proc("worker", ["worker"], env, log_dir).start()
     deadline = time.monotonic() + 60
-    while not any(w.endswith(f":{proc.pid}") for w in await live_workers(services.redis)):
+    while not any(w.endswith(f":{proc.pid}") for w in await live_workers(services.redis, services.clock.time())):
         assert proc.running(), proc.tail()
         assert time.monotonic() < deadline, f"the worker did not start:\n{proc.tail()}"
         await asyncio.sleep(0.1)

@@ -136,7 +136,7 @@ async def test_after_the_window_an_event_is_dead_until_redelivered(services, tea
     first_id = receiver.received[0].event_id
 
     receiver.answer = lambda r: 204
-    assert await ops.redeliver(sub, RedeliverIn(event_id=first_id)) == 1
+    assert await ops.redeliver(sub, RedeliverIn(event_id=first_id), services.clock.now()) == 1
     async with _stepper(services) as d:
         await d.run_until_idle()
     assert [r.event_id for r in receiver.received] == [first_id, first_id]
@@ -183,8 +183,9 @@ async def test_failing_for_a_day_disables_the_subscription_and_tells_the_admins(
     assert await WebhookEvent.filter(type="lead.status_changed").count() == 1
 
     receiver.answer = lambda r: 200
-    await ops.set_enabled(sub, True)
-    queued = await ops.redeliver(sub, RedeliverIn(since=datetime.now(UTC) - timedelta(hours=1)))
+    await ops.set_enabled(sub, True, services.clock.now())
+    now = services.clock.now()
+    queued = await ops.redeliver(sub, RedeliverIn(since=now - timedelta(hours=1)), now)
     assert queued == 1  # the change made while disabled (the two earlier ones are still pending)
     async with _running(services):
         await receiver.wait_for(3)

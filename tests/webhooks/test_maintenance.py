@@ -32,7 +32,7 @@ async def test_pruning_keeps_what_is_still_pending(services, team, receiver) -> 
     old = datetime.now(UTC) - timedelta(days=31)
     await WebhookEvent.all().update(created_at=old)
     await WebhookAttempt.all().update(at=old)
-    assert await jobs.prune() == 1
+    assert await jobs.prune(services.clock.now()) == 1
     assert [e.id for e in await WebhookEvent.all()] == [assigned.id]
     assert [d.event_id for d in await WebhookDelivery.all()] == [assigned.id]
     assert not await WebhookAttempt.exists()

@@ -21,7 +21,7 @@ async def test_backlog_and_outcomes_are_exposed(client, services, team, receiver
     await subscribe(services, team.tenant.id, receiver.url, receiver=receiver)
     await new_lead(services, team, "华东机械", "crm-1")  # two events: created, assigned
     await WebhookDelivery.filter(seq=1).update(created_at=datetime.now(UTC) - timedelta(minutes=10))
-    depth, age = await delivery.backlog()
+    depth, age = await delivery.backlog(services.clock.now())
     assert depth == 2 and 600 <= age < 700
 
     before = await (await client.get("/metrics")).text()

@@ -17,6 +17,7 @@ import pytest
 from bot import holidays
 from bot.errors import InvalidField
 from bot.worktime import OfficialDays, WorkCalendar
+from tests.support.clock import sh
 
 SH = ZoneInfo("Asia/Shanghai")
 SCHEDULE = {
@@ -90,17 +91,10 @@ def test_missing_years(on: date, loaded: bool, missing: list[int]) -> None:
 # --- loading it: the admin API and the CLI ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def on_1_november_2026(monkeypatch: pytest.MonkeyPatch) -> date:
-    """The one clock read of `bot.holidays`, pinned to a date (until the injected clock of issue 21 lands)."""
-    day = date(2026, 11, 1)
-    monkeypatch.setattr(holidays, "today", lambda: day)
-    return day
-
-
 async def test_the_operator_loads_a_year_and_readyz_and_metrics_stop_reporting_it(
-    client, services, admin_headers, on_1_november_2026
+    client, clocked_services, clock, admin_headers
 ) -> None:
+    clock.set(sh(2026, 11, 1, 0, 10))  # just after midnight in Shanghai: still 31 October in UTC
     ready = await (await client.get("/readyz")).json()
     assert ready["holidays"]["ok"] is False and ready["holidays"]["missing_years"] == [2027]
     assert "leadbot holidays load" in ready["holidays"]["detail"]
@@ -116,6 +110,16 @@ async def test_the_operator_loads_a_year_and_readyz_and_metrics_stop_reporting_i
     assert [s["year"] for s in listed["schedules"]] == [2027] and listed["missing_years"] == []
     shown = await (await client.get("/admin/holidays/2027", headers=admin_headers)).json()
     assert "2027-02-20" in shown["workdays"] and len(shown["holidays"]) == 28
+
+
+async def test_readiness_asks_for_next_year_from_1_november_by_the_services_clock(client, clocked_services,
+                                                                                 clock) -> None:
+    clock.set(sh(2026, 10, 31, 23, 59))
+    assert (await (await client.get("/readyz")).json())["holidays"]["missing_years"] == []
+    clock.advance(minutes=1)  # 1 November in Shanghai (still 31 October, 16:00, in UTC)
+    assert (await (await client.get("/readyz")).json())["holidays"]["missing_years"] == [2027]
+    clock.set(sh(2027, 1, 1, 0, 0))  # the new year still without its schedule: the current year stays missing
+    assert (await (await client.get("/readyz")).json())["holidays"]["missing_years"] == [2027]
 
 
 async def test_loading_is_the_operators_and_refuses_bad_schedules(client, services, admin_headers) -> None:

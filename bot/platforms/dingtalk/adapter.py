@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import aiohttp
 from redis.asyncio import Redis
 
+from bot.clock import Clock, SystemClock
 from bot.errors import ConfigError, MediaError, PlatformError, RateLimited, RecipientError, TokenExpired
 from bot.platforms.base import Platform, SendResult
 from bot.platforms.dingtalk.cards_api import card_create_body, card_update_body, delivery_failure
@@ -74,10 +75,12 @@ class DingTalkAdapter:
         retry_base_s: float = 0.2,
         public_url: str | None = None,
         on_error: Callable[[str, str | None], Awaitable[None]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.app_id = app_id
         # Told of every error DingTalk answers (code, why the app is not live or None): `bot.app_health`.
         self._on_error = on_error
+        self._clock = clock or SystemClock()  # signs robot webhook URLs
         # Where DingTalk reaches this service (LEADBOT_PUBLIC_URL): needed to register the card callback URL.
         self.public_url = public_url.rstrip("/") if public_url else None
         self._creds = credentials
@@ -289,7 +292,7 @@ class DingTalkAdapter:
         robot = webhook_robot_id(webhook_url)
         await self._webhook_limit.acquire(robot)
         target = self._webhook_target(webhook_url)
-        url = sign_webhook_url(target, secret) if secret else target
+        url = sign_webhook_url(target, secret, now_ms=int(self._clock.time() * 1000)) if secret else target
         started = time.perf_counter()
         try:
             await self._http.oapi(url, dict(msg), params=None, idempotent=False)

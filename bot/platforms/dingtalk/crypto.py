@@ -18,7 +18,6 @@ import hmac
 import secrets
 import string
 import struct
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -146,10 +145,10 @@ class DingTalkCrypto:
             raise SignatureError("event signature does not match")
         return self.decrypt(encrypt)[0]
 
-    def encrypted_reply(self, content: str = "success", *, timestamp: str | None = None,
-                        nonce: str | None = None) -> dict[str, str]:
-        """The JSON DingTalk expects back within 1500 ms (the sample's getEncryptedMap("success"))."""
-        ts = timestamp or str(int(time.time() * 1000))
+    def encrypted_reply(self, content: str = "success", *, timestamp: str, nonce: str | None = None) -> dict[str, str]:
+        """The JSON DingTalk expects back within 1500 ms (the sample's getEncryptedMap("success")); `timestamp` in
+        epoch milliseconds from the caller's clock."""
+        ts = timestamp
         nonce = nonce or "".join(secrets.choice(_NONCE_CHARS) for _ in range(16))
         encrypt = self.encrypt(content)
         return {"msg_signature": self.signature(ts, nonce, encrypt), "timeStamp": ts, "nonce": nonce,

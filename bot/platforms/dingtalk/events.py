@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +22,9 @@ __all__ = ["MAX_BODY_BYTES", "MalformedPayload", "load_json", "parse_robot_messa
 
 MAX_BODY_BYTES = 256 * 1024  # a robot message or card click is a few KiB; anything this big is not DingTalk
 _PLATFORM = str(Platform.DINGTALK)
+
+# No time in the payload nor from the caller: 0 says so, and the job handling it uses its services' clock.
+_UNKNOWN = 0.0
 
 
 def load_json(raw: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
@@ -197,7 +199,7 @@ def parse_card_callback(payload: Mapping[str, Any], *, received_at: float | None
         platform=_PLATFORM,
         kind=InboundKind.CARD_CLICK,
         sender=user_id,
-        created_at=sent_at if sent_at is not None else (received_at if received_at is not None else time.time()),
+        created_at=sent_at if sent_at is not None else (received_at if received_at is not None else _UNKNOWN),
         dedup_key=dedup,
         card=CardClick(card_id=card_id, key=key, params=action.params,
                        card_type=_opt_str(payload, "spaceType")),
@@ -233,6 +235,6 @@ def parse_event(
     dedup = f"event:{eid}" if eid else "event:" + _digest([etype, dict(payload)])
     created = born_at if born_at is not None else _payload_time(payload)
     if created is None:
-        created = received_at if received_at is not None else time.time()
+        created = received_at if received_at is not None else _UNKNOWN
     return Inbound(platform=_PLATFORM, kind=InboundKind.EVENT, sender=_event_sender(payload), created_at=created,
                    dedup_key=dedup, event=etype)

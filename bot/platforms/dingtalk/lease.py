@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from bot.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ return 0
 
 
 class RedisLease:
-    def __init__(self, redis: Redis, key: str, holder: str, *, ttl_s: float) -> None:
+    def __init__(self, redis: Redis, key: str, holder: str, *, ttl_s: float, clock: Clock | None = None) -> None:
         self._redis = redis
+        self._clock = clock or SystemClock()  # how long since the last renewal went through (monotonic)
         self.key = key
         self.holder = holder
         self._ttl_ms = max(1, int(ttl_s * 1000))
@@ -73,7 +75,7 @@ class RedisLease:
     async def keep(self, lost: asyncio.Event, stop: asyncio.Event) -> None:
         """Renew every TTL/3 until `stop`; set `lost` when the lease is gone or could not be renewed in time
         (while Redis is unreachable someone else may take it once our TTL runs out, so we must let go first)."""
-        last_ok = time.monotonic()
+        last_ok = self._clock.monotonic()
         while not stop.is_set() and not lost.is_set():
             await _wait(stop, self.ttl_s / 3)
             if stop.is_set():
@@ -83,10 +85,10 @@ class RedisLease:
                     log.warning("lease lost key=%s", self.key)
                     lost.set()
                     return
-                last_ok = time.monotonic()
+                last_ok = self._clock.monotonic()
             except RedisError as e:
                 log.warning("lease renew failed key=%s error=%s", self.key, type(e).__name__)
-                if time.monotonic() - last_ok > self.ttl_s * 0.8:
+                if self._clock.monotonic() - last_ok > self.ttl_s * 0.8:
                     lost.set()
                     return
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 from bot.platforms.dingtalk.errors import SignatureError, StaleTimestamp
@@ -23,10 +22,6 @@ __all__ = ["WINDOW_MS", "SignatureError", "StaleTimestamp", "card_api_secret", "
 
 WINDOW_MS = 60 * 60 * 1000  # DingTalk's own rule for both directions: within one hour of server time
 _MAX_TIMESTAMP_DIGITS = 16
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def compute_sign(timestamp_ms: int | str, secret: str) -> str:
@@ -49,7 +44,7 @@ def verify_callback(
     sign: str | None,
     secret: str,
     *,
-    now_ms: int | None = None,
+    now_ms: int,
     window_ms: int = WINDOW_MS,
 ) -> int:
     """Check a robot callback's `timestamp`/`sign` headers; return the timestamp (ms) when they hold.
@@ -64,15 +59,15 @@ def verify_callback(
     if not hmac.compare_digest(expected.encode(), sign.strip().encode("utf-8", "replace")):
         raise SignatureError("sign does not match")
     ts_ms = int(ts_text)
-    now = _now_ms() if now_ms is None else now_ms
-    if abs(now - ts_ms) > window_ms:
-        raise StaleTimestamp(f"timestamp is {abs(now - ts_ms) // 1000} s away from now")
+    if abs(now_ms - ts_ms) > window_ms:
+        raise StaleTimestamp(f"timestamp is {abs(now_ms - ts_ms) // 1000} s away from now")
     return ts_ms
 
 
-def sign_webhook_url(webhook_url: str, secret: str, *, now_ms: int | None = None) -> str:
-    """The custom robot webhook URL with fresh `timestamp` and `sign` query parameters (replacing old ones)."""
-    ts = str(_now_ms() if now_ms is None else now_ms)
+def sign_webhook_url(webhook_url: str, secret: str, *, now_ms: int) -> str:
+    """The custom robot webhook URL with fresh `timestamp` and `sign` query parameters (replacing old ones), signed
+    at `now_ms` (the caller's clock: DingTalk refuses a timestamp an hour away from its own)."""
+    ts = str(now_ms)
     parts = urlsplit(webhook_url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("timestamp", "sign")]
     query += [("timestamp", ts), ("sign", compute_sign(ts, secret))]

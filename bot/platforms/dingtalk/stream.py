@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from bot.clock import Clock, SystemClock
 from bot.errors import LeadbotError
 from bot.outbound import guarded_session, open_websocket
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DingTalkCredentials
@@ -96,12 +96,15 @@ class StreamRunner:
         max_in_flight: int = 64,
         session: aiohttp.ClientSession | None = None,
         allow_private: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.app_id = app_id
+        self._clock = clock or SystemClock()  # connection ages and silences (monotonic)
         self._creds = credentials
         self._gateway = (gateway_base or DEFAULT_API_BASE).rstrip("/")
         self.holder = f"{uuid.uuid4().hex[:12]}"
-        self._lease = RedisLease(redis, redis_keys.lease(lease_name(app_id)), self.holder, ttl_s=lease_ttl_s)
+        self._lease = RedisLease(redis, redis_keys.lease(lease_name(app_id)), self.holder, ttl_s=lease_ttl_s,
+                                 clock=self._clock)
         self._silence_s = silence_timeout_s
         self._backoff = (backoff_base_s, backoff_max_s)
         self._drain_s = drain_s
@@ -157,10 +160,10 @@ class StreamRunner:
         attempt = 0
         try:
             while not self._stop.is_set() and not lost.is_set():
-                started = time.monotonic()
+                started = self._clock.monotonic()
                 try:
                     at_once = await self._connect_once(lost)
-                    attempt = 0 if at_once else (1 if time.monotonic() - started > 30 else attempt + 1)
+                    attempt = 0 if at_once else (1 if self._clock.monotonic() - started > 30 else attempt + 1)
                 except (TimeoutError, StreamOpenError, OSError, WebSocketException, aiohttp.ClientError,
                         LeadbotError) as e:
                     attempt += 1
@@ -198,7 +201,7 @@ class StreamRunner:
         """One connection's life. True when the next connection should open at once (server asked to move)."""
         ws = await open_websocket(await self._open(), allow_private=self._allow_private, open_timeout_s=10,
                                   close_timeout=2, max_size=1 << 20)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         conn = _Conn(ws, now, now)
         self.connections_opened += 1
         self.connected.set()
@@ -225,7 +228,7 @@ class StreamRunner:
     async def _read(self, conn: _Conn) -> None:
         try:
             async for raw in conn.ws:
-                conn.last_frame_at = time.monotonic()
+                conn.last_frame_at = self._clock.monotonic()
                 await self._slots.acquire()
                 task = asyncio.create_task(self._handle(conn, raw))
                 self._in_flight.add(task)
@@ -241,7 +244,7 @@ class StreamRunner:
         """Return (which closes the socket) once nothing has arrived for `silence_timeout_s`."""
         while True:
             await asyncio.sleep(min(5.0, self._silence_s / 4))
-            silent_s = time.monotonic() - conn.last_frame_at
+            silent_s = self._clock.monotonic() - conn.last_frame_at
             if silent_s > self._silence_s:
                 log.warning("stream silent for %.0f s, reconnecting app=%s", silent_s, self.app_id)
                 return

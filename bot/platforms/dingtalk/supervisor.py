@@ -145,7 +145,7 @@ class StreamSupervisor:
 
         runner = StreamRunner(app.app_id, app.credentials, services.redis, on_inbound,
                               gateway_base=self._gateway_base or app.api_base, session=services.http,
-                              allow_private=services.settings.allow_private_urls,
+                              allow_private=services.settings.allow_private_urls, clock=services.clock,
                               **self._runner_options)
         task = asyncio.create_task(runner.run(), name=f"dingtalk-stream-{app.app_id}")
         task.add_done_callback(functools.partial(_report_end, app.app_id))

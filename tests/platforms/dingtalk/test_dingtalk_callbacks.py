@@ -3,6 +3,7 @@ encrypted events with the encrypted success reply, card callbacks to the registe
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -31,7 +32,8 @@ class Receiver:
 
     async def callback(self, request: web.Request) -> web.Response:
         try:
-            verify_callback(request.headers.get("timestamp"), request.headers.get("sign"), APP_SECRET)
+            verify_callback(request.headers.get("timestamp"), request.headers.get("sign"), APP_SECRET,
+                            now_ms=int(time.time() * 1000))
             self.got.append(parse_robot_message(load_json(await request.read())))
         except (SignatureError, StaleTimestamp, MalformedPayload) as e:
             self.refused.append(type(e).__name__)
@@ -39,7 +41,8 @@ class Receiver:
         return web.json_response({})
 
     async def card(self, request: web.Request) -> web.Response:
-        verify_callback(request.headers.get("timestamp"), request.headers.get("sign"), CARD_SECRET)
+        verify_callback(request.headers.get("timestamp"), request.headers.get("sign"), CARD_SECRET,
+                        now_ms=int(time.time() * 1000))
         self.got.append(parse_card_callback(load_json(await request.read())))
         return web.json_response({})
 
@@ -52,7 +55,7 @@ class Receiver:
             return web.Response(status=403)
         if self.plain_event_reply:
             return web.Response(text="success")
-        return web.json_response(self.crypto.encrypted_reply())
+        return web.json_response(self.crypto.encrypted_reply(timestamp=str(int(time.time() * 1000))))
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_we_decrypt_what_wechatpy_encrypts(crypto):
 
 
 def test_success_reply_verifies_with_wechatpy(crypto):
-    reply = crypto.encrypted_reply()
+    reply = crypto.encrypted_reply(timestamp="1700000000000")
     assert set(reply) == {"msg_signature", "timeStamp", "nonce", "encrypt"}
     assert _get_signature(TOKEN, reply["timeStamp"], reply["nonce"], reply["encrypt"]) == reply["msg_signature"]
     assert PrpCrypto(KEY).decrypt(reply["encrypt"], OWNER) == "success"
