@@ -108,7 +108,7 @@ class ConcernFinder:
                 cues.setdefault(label, []).append(start)
         found = {}
         for label, starts in cues.items():
-            stronger = cues.get(self.rules.yields.get(label, ""), [])
+            stronger = [s for other in self.rules.yields.get(label, ()) for s in cues.get(other, [])]
             starts = [s for s in starts if not any(clause_of(text, s) == clause_of(text, o) for o in stronger)]
             if starts:
                 found[label] = starts[0]

@@ -141,9 +141,10 @@ _DEGREE = frozenset("太很挺好真特最较更蛮")
 
 def reads_plainly(written: str, term: str) -> bool:
     """Whether `written` (same syllables as the cue `term`, other characters) already reads as ordinary words,
-    so respelling it would damage a right transcript: it starts with a degree word (挺急 -> 停机), a grammatical
-    character would change (是用 -> 试用), or a two-character cue would change only the character beside a grammatical or degree word, one character of
-    evidence for a swap any homophone makes (排期太满 -> 太慢, 的钱就没了 -> 迁就)."""
+    so respelling it would damage a right transcript: it starts with a degree word (挺急 -> 停机), a
+    grammatical character would change (是用 -> 试用), or a two-character cue would change only the character
+    beside a grammatical or degree word, one character of evidence for a swap any homophone makes
+    (排期太满 -> 太慢, 的钱就没了 -> 迁就)."""
     changed = [i for i, (a, b) in enumerate(zip(written, term)) if a != b]
     if written[0] in _DEGREE or any(written[i] in _GRAMMATICAL for i in changed):
         return True  # 挺急 is "rather urgent" whatever cue it sounds like (停机)
