@@ -119,14 +119,15 @@ class Syllables:
         self.coarse = tuple(coarse(s) if len(s) > 1 or s.isalpha() else s for s in self.syllables)
 
 
-def respell(text: str, sounds: Syllables, index: SoundIndex[str], keep) -> str:
+def respell(text: str, sounds: Syllables, index: SoundIndex[str], keep, guarded: frozenset[str] = frozenset()) -> str:
     """`text` with each term of `index` that ASR wrote with the wrong characters put back (same length, so
     offsets hold): only where the syllables are exactly the term's, `keep(start, end)` is false (the span is
-    a word of its own, or cuts through one) and the written characters do not already read as plain words
-    (`reads_plainly`)."""
+    a word of its own, or cuts through one) and, for the `guarded` terms, the written characters do not already
+    read as plain words (`reads_plainly`)."""
     chars = None
     for hit in index.find(text, sounds):
-        if hit.exact and not keep(hit.start, hit.end) and not reads_plainly(text[hit.start:hit.end], hit.term):
+        if hit.exact and not keep(hit.start, hit.end) and not (
+                hit.term in guarded and reads_plainly(text[hit.start:hit.end], hit.term)):
             chars = chars or list(text)
             chars[hit.start:hit.end] = hit.term
     return text if chars is None else "".join(chars)
