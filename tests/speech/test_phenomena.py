@@ -483,3 +483,9 @@ def test_a_right_word_is_not_respelled_into_a_cue(text: str, labels: list[str]) 
 def test_a_bare_no_between_two_values_is_a_self_correction() -> None:
     check_fields("预算四十万,不是,是四十五万。", budget(450_000))
     check_fields("开标下周二,不,下周三。", {"tender_date": "2026-11-25"})
+
+
+def test_a_tender_cue_with_its_own_date_after_it_is_not_the_earlier_dates() -> None:
+    # a transcript with pauses for commas: the visit's 下周二 stands before 招标, but 招标 has its own date (定在…)
+    check_fields("下周二再去拜访一次 招标定在12月10号 预算60万", {"tender_date": "2026-12-10"})
+    check_fields("下周三 开标,十五号演示。", {"tender_date": "2026-11-25"})
