@@ -118,7 +118,9 @@ class Rules:
                 ruled_out=tuple(concerns["ruled_out"]),
                 ruled_out_before=tuple(concerns["ruled_out_before"]),
                 own_voice=tuple(concerns["own_voice"]),
-                yields={label: tuple(others) for label, others in concerns.get("yields", {}).items()},
+                # one label or a list of them (a bare string would otherwise split into characters)
+                yields={label: (others,) if isinstance(others, str) else tuple(others)
+                        for label, others in concerns.get("yields", {}).items()},
                 weak=tuple(concerns["weak"]),
                 said=tuple(concerns["said"]),
                 unheard=tuple(concerns["unheard"]),
