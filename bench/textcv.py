@@ -5,6 +5,7 @@ Run: python bench/textcv.py [--validate K] [--misses]   development part, per fo
      python bench/textcv.py --part held_out             the held-out part: scores only, no misses
      python bench/textcv.py --part paraphrases          paraphrases.jsonl: scores only, no misses
      python bench/textcv.py --part fresh                fresh.jsonl (issue #22, round two): scores only
+     python bench/textcv.py --part fresh2               fresh2.jsonl (issue #22, round three): scores only
      python bench/textcv.py --part tuning --misses      tuning.jsonl: one-concern sentences to tune concern rules on
      python bench/textcv.py --homophones 0.1 [--seed 1]  the same with simulated ASR errors: each Han character
                                                         replaced at that rate by a common character of the same
@@ -17,7 +18,7 @@ Run: python bench/textcv.py [--validate K] [--misses]   development part, per fo
                                                         (Whisper's segment breaks: 经 蝶, 采购 总监)
 
 Cross-validation for rules: change rules looking at the misses of the other folds, then see whether fold K
-moved the same way; rotate K. The held-out part, the paraphrases and the fresh set are scored without their
+moved the same way; rotate K. The held-out part, the paraphrases and the fresh sets are scored without their
 misses so that nothing is tuned to them.
 """
 
@@ -49,6 +50,7 @@ def parts() -> dict[str, list[dict]]:
         "held_out": [rows[i] for i in split["held_out"]],
         "paraphrases": read_rows(TEXT / "paraphrases.jsonl"),
         "fresh": read_rows(TEXT / "fresh.jsonl"),
+        "fresh2": read_rows(TEXT / "fresh2.jsonl"),
         "tuning": read_rows(TEXT / "tuning.jsonl"),
         "folds": split["folds"],
     }
@@ -56,7 +58,7 @@ def parts() -> dict[str, list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("development", "held_out", "paraphrases", "fresh", "tuning"),
+    parser.add_argument("--part", choices=("development", "held_out", "paraphrases", "fresh", "fresh2", "tuning"),
                         default="development")
     parser.add_argument("--validate", type=int, default=None, help="the fold whose misses are not shown")
     parser.add_argument("--misses", action="store_true", help="list misses (development part only)")

@@ -30,6 +30,8 @@ from speech.terms import TermFinder
 _GAP = 12  # chars between the two halves of an "A…B" cue
 _RULED_OUT_REACH = 12  # chars between a cue and the words that rule it out (价格他们说不是最重要的)
 _MASK = "□"
+_CONDITION = re.compile("了?(?:才|再|以后|之后|的话)")  # after a ruled-out phrase: it is a condition
+_TAIL = 4  # longest cue that another label's longer cue ending with it takes over
 _GAP_RE = f"[^{re.escape(CLAUSE_BREAKS)}]{{0,{_GAP}}}?"
 # "⋯": the two halves may sit in neighbouring clauses (一月二十号之前,把整个系统交付完; 员工离职以后,他微信里的客户)
 _NEXT_CLAUSE_RE = f"{_GAP_RE}(?:[, ]{_GAP_RE})?"
@@ -55,8 +57,11 @@ def compile_pattern(pattern: str, groups: dict[str, str]) -> str:
 class ConcernFinder:
     def __init__(self, rules: ConcernRules) -> None:
         self.rules = rules
+        # a weak noun is tried last at its position, so that a longer reading starting with it (监管…检查) wins over
+        # the bare noun, which would then be dropped for want of something said of it
         self._patterns = {
-            label: _Scanner("|".join(compile_pattern(p, rules.groups) for p in rules.labels[label]))
+            label: _Scanner("|".join(compile_pattern(p, rules.groups)
+                                     for p in sorted(rules.labels[label], key=lambda p: p in rules.weak)))
             for label in CONCERNS if rules.labels.get(label)
         }
         # a not-cue inside a longer plain cue (保证金 in 质量保证金) stays a cue: one leftmost-longest scan of both
@@ -81,9 +86,11 @@ class ConcernFinder:
         for start, end in [*((s.start, s.end) for s in self._not_cues.find(text) if s.payload), *masked]:
             chars[start:end] = _MASK * (end - start)
         text = "".join(chars)
-        ruled_out = [(m.start(), m.end()) for m in self._ruled_out.finditer(text)]
+        # 没问题了才付: a condition on the concern, not its ruling out
+        ruled_out = [(m.start(), m.end()) for m in self._ruled_out.finditer(text)
+                     if not _CONDITION.match(text, m.end())]
         not_client = self._not_client(text, list(vendors))
-        cues: dict[str, list[int]] = {}
+        spans: list[tuple[str, int, int]] = []
         for label, pattern in self._patterns.items():
             for match in pattern.finditer(text):
                 # a two-character cue may not cut through a word: 下周二开标 holds no 二开
@@ -91,10 +98,17 @@ class ConcernFinder:
                 if (on_tokens and not not_client[match.start()]
                         and not self._discounted(text, match.start(), match.end(), ruled_out)
                         and (match[0] not in self._weak or self._said_of(text, match.start()))):
-                    cues.setdefault(label, []).append(match.start())
+                    spans.append((label, match.start(), match.end()))
+        cues: dict[str, list[int]] = {}
+        for label, start, end in spans:
+            # a short cue that ends another label's longer cue is read as part of it: the 响应 of
+            # 同时在线的时候响应 is the system's (技术顾虑), not someone turning up (售后响应)
+            if not any(other != label and s < start and end == e and end - start <= _TAIL
+                       for other, s, e in spans):
+                cues.setdefault(label, []).append(start)
         found = {}
         for label, starts in cues.items():
-            stronger = cues.get(self.rules.yields.get(label, ""), [])
+            stronger = [s for other in self.rules.yields.get(label, ()) for s in cues.get(other, [])]
             starts = [s for s in starts if not any(clause_of(text, s) == clause_of(text, o) for o in stronger)]
             if starts:
                 found[label] = starts[0]

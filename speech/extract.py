@@ -65,6 +65,10 @@ class Extractor:
         cue_words = [*plain_words(c), *c.ruled_out, *c.own_voice, *content, *said, *t.strong, *t.medium,
                      *rules.corrections, *_DATE_WORDS]
         self._cue_sounds = SoundIndex((word, word) for word in dict.fromkeys(cue_words))
+        # words whose sound-alikes are everyday words (太慢 ~ 太满, 试用 ~ 是用) are not put back where the written
+        # characters already read plainly; tender and date words are: a date beside them is evidence enough
+        anchored = {*t.strong, *t.medium, *rules.corrections, *_DATE_WORDS}
+        self._guarded = frozenset(word for word in cue_words if word not in anchored)
         aliases = [alias.lower() for aliases in lexicon.competitors.values() for alias in aliases]
         names = [*aliases, *(title.lower() for title in lexicon.titles)]
         self._rejoin = Rejoiner(names, [*names, "预算", *b.caps, *t.strong, *t.medium, *plain_words(c)])
@@ -74,7 +78,8 @@ class Extractor:
         bounds = token_bounds(self.tokenizer, text)
         sounds = Syllables(text)
         text = respell(text, sounds, self._cue_sounds,
-                       lambda start, end: start not in bounds or end not in bounds or self._is_word(text, start, end))
+                       lambda start, end: start not in bounds or end not in bounds or self._is_word(text, start, end),
+                       self._guarded)
         competitors = self._competitors.find(text, sounds, bounds)
         titles = self._titles.find(text, sounds, bounds, competitors.spans)
         concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles],

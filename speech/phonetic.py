@@ -119,13 +119,34 @@ class Syllables:
         self.coarse = tuple(coarse(s) if len(s) > 1 or s.isalpha() else s for s in self.syllables)
 
 
-def respell(text: str, sounds: Syllables, index: SoundIndex[str], keep) -> str:
+def respell(text: str, sounds: Syllables, index: SoundIndex[str], keep, guarded: frozenset[str] = frozenset()) -> str:
     """`text` with each term of `index` that ASR wrote with the wrong characters put back (same length, so
-    offsets hold): only where the syllables are exactly the term's and `keep(start, end)` is false (the span is
-    a word of its own, or cuts through one)."""
+    offsets hold): only where the syllables are exactly the term's, `keep(start, end)` is false (the span is
+    a word of its own, or cuts through one) and, for the `guarded` terms, the written characters do not already
+    read as plain words (`reads_plainly`)."""
     chars = None
     for hit in index.find(text, sounds):
-        if hit.exact and not keep(hit.start, hit.end):
+        if hit.exact and not keep(hit.start, hit.end) and not (
+                hit.term in guarded and reads_plainly(text[hit.start:hit.end], hit.term)):
             chars = chars or list(text)
             chars[hit.start:hit.end] = hit.term
     return text if chars is None else "".join(chars)
+
+
+# Characters that are words of their own in any sentence (是, 只, 就…): written where a cue has a sound-alike
+# (试用, 市值), they are far likelier what was said than an ASR slip, so a span changing one is left alone.
+_GRAMMATICAL = frozenset("是只就都也还在有的了着过不没要会能把被给让和跟对又再才")
+# Degree words before one character (太满, 很忙): any adjective reads after them.
+_DEGREE = frozenset("太很挺好真特最较更蛮")
+
+
+def reads_plainly(written: str, term: str) -> bool:
+    """Whether `written` (same syllables as the cue `term`, other characters) already reads as ordinary words,
+    so respelling it would damage a right transcript: it starts with a degree word (挺急 -> 停机), a
+    grammatical character would change (是用 -> 试用), or a two-character cue would change only the character
+    beside a grammatical or degree word, one character of evidence for a swap any homophone makes
+    (排期太满 -> 太慢, 的钱就没了 -> 迁就)."""
+    changed = [i for i, (a, b) in enumerate(zip(written, term)) if a != b]
+    if written[0] in _DEGREE or any(written[i] in _GRAMMATICAL for i in changed):
+        return True  # 挺急 is "rather urgent" whatever cue it sounds like (停机)
+    return len(term) == 2 and len(changed) == 1 and written[1 - changed[0]] in _GRAMMATICAL | _DEGREE

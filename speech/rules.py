@@ -68,7 +68,8 @@ class ConcernRules:
     ruled_out: tuple[str, ...]  # the client rules the concern out: 不是问题, 倒好说, 没意见
     ruled_out_before: tuple[str, ...]  # right before the cue: 担心的不是价格
     own_voice: tuple[str, ...]  # the rep's own worry or pressure: 我自己有点担心, 领导催
-    yields: dict[str, str]  # label -> label that takes a clause both fire in (定制开发一个接口对接现有系统)
+    yields: dict[str, tuple[str, ...]]  # label -> labels that take a clause both fire in (定制开发一个接口对接现有系统
+    # is 定制需求; 信创适配过的 is 合规)
     weak: tuple[str, ...]  # bare nouns (价格, 售后) that count only when their clause says something of them
     said: tuple[str, ...]  # what makes a clause say something of a weak cue: 担心, 要求, 能不能, 太…
     unheard: tuple[str, ...]  # groups of function words, never matched by sound (他们, 担心)
@@ -117,7 +118,9 @@ class Rules:
                 ruled_out=tuple(concerns["ruled_out"]),
                 ruled_out_before=tuple(concerns["ruled_out_before"]),
                 own_voice=tuple(concerns["own_voice"]),
-                yields=dict(concerns.get("yields", {})),
+                # one label or a list of them (a bare string would otherwise split into characters)
+                yields={label: (others,) if isinstance(others, str) else tuple(others)
+                        for label, others in concerns.get("yields", {}).items()},
                 weak=tuple(concerns["weak"]),
                 said=tuple(concerns["said"]),
                 unheard=tuple(concerns["unheard"]),

@@ -21,6 +21,7 @@ from speech.dates import DateMention, find_dates
 from speech.rules import Rules
 from speech.terms import TermFinder
 
+_OWN_DATE_GAP = 3  # 开标定在 / 招标是 + a date
 _AFTER_GAP = 8  # 十五号(上午十点)开标
 _BEFORE_GAP = 12  # 开标时间(他们先说的是)九月十号
 _TOPIC_REACH = 20  # 招标的话,(呃,科长说大概是)三月八号
@@ -89,7 +90,9 @@ class TenderFinder:
                 continue
             # a pause (a space in a transcript) may stand between them, a comma may not: 下周三 开标
             gap_ok = e.start - mention.end <= _AFTER_GAP and not crosses(text, mention.end, e.start, _BREAKS)
-            if gap_ok and not _date_between(dates, mention.end, e.start):
+            # 下周二再去一次 招标定在12月10号: a cue with its own date right after it (定在, 是) is that date's
+            owned = any(0 <= d.start - e.end <= _OWN_DATE_GAP and not crosses(text, e.end, d.start) for d in dates)
+            if gap_ok and not owned and not _date_between(dates, mention.end, e.start):
                 return e.kind
             break
         before = [e for e in scheduled if e.end <= mention.start]

@@ -384,3 +384,108 @@ ASR_SPLITS = [
 @pytest.mark.parametrize(("text", "expect"), ASR_SPLITS, ids=[t for t, _ in ASR_SPLITS])
 def test_words_asr_splits_or_mishears(text: str, expect: dict[str, Any]) -> None:
     check_fields(text, expect)
+
+
+# Round three of issue #22: each family of saying a concern the rules learned, and each way the new cue words
+# appear where they are no concern; sentences written here, not taken from any fixture.
+FAMILIES = [
+    # where the data lives: the data and a place it must stay in or not leave for
+    ("他们的病人数据只认本市的机房。", ["数据安全"]),
+    ("客户说业务数据不能放到外省的云上。", ["数据安全"]),
+    ("他们问我们的服务器放在哪个城市。", ["数据安全"]),
+    ("客户说他们的服务器都在省里的机房,这次只加两台。", []),
+    # staff who quit and take the customers with them
+    ("老板说有个销售跳槽的时候把客户库整个拷走了。", ["数据安全"]),
+    ("客户怕业务员辞职以后,他那些客户也跟着走。", ["数据安全"]),
+    ("他们想防着员工把客户带走。", ["数据安全"]),
+    ("客户把我们的宣传册带走了。", []),
+    # the price coming down further
+    ("他们问最终价格还有没有下浮的可能。", ["价格"]),
+    ("客户说能再让三个点就签。", ["价格"]),
+    ("他们觉得一年的运维费收得太多。", ["价格"]),
+    ("客户问能不能打个八折。", ["价格"]),
+    ("去年他们的差旅费用多了一些。", []),
+    # when the money comes: after acceptance, in instalments, all at once
+    ("他们说要等验收合格以后才能付。", ["付款方式"]),
+    ("客户想分三次给钱。", ["付款方式"]),
+    ("合同款他们要分两年结。", ["付款方式"]),
+    ("月底他们要结账,这周没空。", []),
+    # the system bending to their flow
+    ("客户说系统要适应他们的审批流程。", ["定制需求"]),
+    ("他们不想迁就软件自带的那一套。", ["定制需求"]),
+    ("检测报告要符合药监的要求。", ["合规"]),
+    # peaks: month-end close, volume several times the usual
+    ("客户说月末几百个门店一起结账,系统老转圈。", ["技术顾虑"]),
+    ("他们说促销那几天单量是平时的五倍,怕系统撑不下来。", ["技术顾虑"]),
+    ("他们问五千人同时在线的时候响应快不快。", ["技术顾虑"]),
+    # how long until someone is there to repair
+    ("客户问设备坏了,多长时间能有人赶过去。", ["售后响应"]),
+    ("他们说以前的厂家修一台机器要等一个星期。", ["售后响应"]),
+    ("客户说之前报修,工程师三天才到。", ["售后响应"]),
+    # acceptance by a date; inspections
+    ("他们要求月底之前必须验收。", ["交付周期"]),
+    ("客户说下半年巡视组要来,系统记录得经得起查。", ["合规"]),
+    # longer spoken forms: a condition is no ruling out; a weak noun gives way to a longer reading starting with it
+    ("客户说系统跑一个月没问题了才付。", ["付款方式"]),
+    ("客户说监管每年都来查一次数据。", ["合规"]),
+    ("他们想越快越好,下个月就能用上。", ["交付周期"]),
+    ("客户的财务说他们一律月结九十天。", ["付款方式"]),
+    ("财务说月结要能一键出报表。", []),
+    ("他们说周末晚上会员集中来核销,页面半天出不来。", ["技术顾虑"]),
+    ("客户说每个子公司的规矩都不太一样,系统得分别配。", ["定制需求"]),
+    ("他们在乡镇,希望我们在县里有个点。", ["售后响应"]),
+    ("客户说信创适配过的才能采购。", ["合规"]),  # 适配 here is a certification, no compatibility worry
+    ("他们说会员卡和银行卡都要能绑定。", []),  # the 卡 of 银行卡 is no system stalling
+    ("客户想把几套系统的数据汇到一起,不要再有孤岛。", ["技术顾虑"]),
+    ("他们说项目一验收团队就撤了,这次要原班人马维护。", ["售后响应"]),
+    ("他们说最晚月底之前得能用。", ["交付周期"]),
+    ("之前的系统能用,就是有点旧。", []),  # 之前 opening the text is 'previously'
+    ("他们说数据放哪也不管,看谁好用。", []),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), FAMILIES, ids=[t for t, _ in FAMILIES])
+def test_a_concern_family_of_round_three(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+RULED_OUT_3 = [
+    ("工期他们很宽松,明年都行。", []),
+    ("数据放哪他们说没关系,我们定。", []),
+    ("二次开发他们不需要,标准的够了。", []),
+    ("等保去年已经过了,这次不涉及。", []),
+    ("客户没嫌贵,只问了什么时候签。", []),
+    ("价格他们觉得合理,关键是要能跟老系统对接。", ["技术顾虑"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), RULED_OUT_3, ids=[t for t, _ in RULED_OUT_3])
+def test_a_concern_ruled_out_round_three(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+# A right transcript is not respelled into a cue that sounds the same: the written characters already read as
+# plain words (a grammatical character would change, or only the one beside 太/就/是 would).
+RESPELLING_DAMAGE = [
+    ("客户担心我们的排期太满,轮不到他们。", ["交付周期"]),
+    ("这次是用浪潮的服务器去投。", []),
+    ("年底前不弄完,明年的钱就没了。", ["交付周期"]),
+    ("他们只问了一期用的是什么设备。", []),
+    ("今天这家挺急的,想尽快定下来。", []),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), RESPELLING_DAMAGE, ids=[t for t, _ in RESPELLING_DAMAGE])
+def test_a_right_word_is_not_respelled_into_a_cue(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+def test_a_bare_no_between_two_values_is_a_self_correction() -> None:
+    check_fields("预算四十万,不是,是四十五万。", budget(450_000))
+    check_fields("开标下周二,不,下周三。", {"tender_date": "2026-11-25"})
+
+
+def test_a_tender_cue_with_its_own_date_after_it_is_not_the_earlier_dates() -> None:
+    # a transcript with pauses for commas: the visit's 下周二 stands before 招标, but 招标 has its own date (定在…)
+    check_fields("下周二再去拜访一次 招标定在12月10号 预算60万", {"tender_date": "2026-12-10"})
+    check_fields("下周三 开标,十五号演示。", {"tender_date": "2026-11-25"})
