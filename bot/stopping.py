@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,17 @@ async def until_signalled(deadline_s: float = STOP_DEADLINE_S) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping (at most %.0f s)", deadline_s)
-    watchdog = threading.Timer(deadline_s, give_up, args=(f"still stopping after {deadline_s:.0f} s",))
-    watchdog.daemon = True  # must not itself keep a finished process alive
-    watchdog.start()
+    # A thread that sleeps, not a threading.Timer: a Timer waits on a lock with a timeout, which never returns under
+    # libfaketime (CI runs the suite at a faked instant); a plain sleep works everywhere. Daemon: it must not itself
+    # keep a finished process alive.
+    threading.Thread(target=_watch, args=(deadline_s,), name="stop-watchdog", daemon=True).start()
     for sig in SIGNALS:
         loop.add_signal_handler(sig, give_up, "a second stop signal")
+
+
+def _watch(deadline_s: float) -> None:
+    time.sleep(deadline_s)
+    give_up(f"still stopping after {deadline_s:.0f} s")
 
 
 def give_up(why: str) -> None:

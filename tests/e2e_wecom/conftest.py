@@ -6,9 +6,6 @@ of another team, and a second tenant with a lead of its own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
 import pytest
 
 from bot.services import Services
@@ -24,26 +21,14 @@ from tests.e2e_wecom.support import (
     World,
     register_wecom_app,
 )
-from tests.sim.wecom import CallbackSender, WeComSimulator
+from tests.sim.wecom import WeComSimulator
+from tests.support.wecom import WeComApp
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[WeComSimulator]:
-    async with WeComSimulator() as simulator:
-        simulator.add_app(AGENT_ID, SECRET, {REP, MANAGER, STRANGER})
-        yield simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(sim: WeComSimulator, session: aiohttp.ClientSession) -> CallbackSender:
-    return CallbackSender(session, token=CALLBACK_TOKEN, encoding_aes_key=AES_KEY, corp_id=sim.corp_id,
-                          agent_id=AGENT_ID, simulator=sim)
+def wecom_app() -> WeComApp:
+    """The app `sim` serves and `sender` posts for (tests/support/wecom.py)."""
+    return WeComApp(AGENT_ID, SECRET, CALLBACK_TOKEN, AES_KEY, frozenset({REP, MANAGER, STRANGER}))
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ import aiohttp
 from arq.connections import ArqRedis
 
 from bot import leadstore
-from bot import leadtypes as lt
 from bot.apps import AppCache, register_app
 from bot.jobs import inbound
-from bot.leadservice import create_lead
 from bot.platforms.base import InboundKind
 from bot.platforms.registry import AdapterCache
 from bot.queue import Queue
@@ -25,6 +23,7 @@ from bot.worker import drain
 from storage.models import Lead, LeadEvent, Tenant, User
 from storage.redis import connect
 from tests.sim.wecom import SentCard, WeComSimulator
+from tests.support.leads import take_in
 
 AGENT_ID = 1000002
 SECRET = "e2e-sim-secret-7Hq2Lm9Zx4"
@@ -60,9 +59,7 @@ LEAD = {"company": "杭州云帆科技有限公司", "contact_name": "陈明", "
 
 async def new_lead(services: Services, tenant: Tenant, external_id: str, **values: Any) -> Lead:
     """A lead taken in through the core (routed, its card sent by the worker), as the lead API does it."""
-    row, created = await create_lead(services, tenant.id, {**LEAD, "external_id": external_id, **values},
-                                     lt.Actor.system(tenant.id))
-    assert created
+    row = await take_in(services, tenant.id, {**LEAD, "external_id": external_id, **values})
     await drain(services)
     await row.refresh_from_db()
     return row

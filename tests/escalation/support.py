@@ -3,10 +3,8 @@ escalation tests need: a clock for deferred jobs, clicks on the cards the simula
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +24,8 @@ from storage.models import Alert, Deadline, Delivery, Tenant, User
 from storage.models import Lead as LeadRow
 from tests.sim.wecom import SentCard, WeComSimulator
 from tests.support.alerting import sms_settings
+from tests.support.leads import take_in
+from tests.support.waiting import eventually  # noqa: F401 - the suite's tests import it from here
 
 SH = ZoneInfo("Asia/Shanghai")
 AGENT_ID = 1000002
@@ -86,11 +86,9 @@ async def make_world(services: Services, sim: WeComSimulator, sms_base: str, pro
 
 
 async def new_lead(world: World, company: str = "杭州云帆科技", **values: Any) -> int:
-    row, _ = await leadservice.create_lead(world.services, world.tenant.id,
-                                           {"company": company, "contact_name": "陈总", "phone": "13900001111",
-                                            "external_id": uuid.uuid4().hex, **values},
-                                           leadservice.actor_for(world.manager))
-    return row.id
+    values = {"company": company, "contact_name": "陈总", "phone": "13900001111", "external_id": uuid.uuid4().hex,
+              **values}
+    return (await take_in(world.services, world.tenant.id, values, leadservice.actor_for(world.manager))).id
 
 
 async def assign(world: World, lead_id: int, to: User, *, now: datetime) -> None:
@@ -109,15 +107,6 @@ async def contact(world: World, lead_id: int, *, inline: bool = True, now: datet
 
 async def deadline_of(lead_id: int) -> Deadline:
     return await Deadline.get(lead_id=lead_id, kind="response_lock")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0) -> None:
-    """Wait for a condition a real worker brings about (polling, no timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 # --- what people saw and did ------------------------------------------------------------------------------------

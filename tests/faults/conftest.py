@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.config import Settings
@@ -15,7 +14,8 @@ from bot.services import Services
 from storage.models import Role, RoutingRule, Tenant, User
 from tests.e2e_wecom.support import AES_KEY, AGENT_ID, CALLBACK_TOKEN, SECRET, register_wecom_app
 from tests.faults.support import Fleet
-from tests.sim.wecom import CallbackSender, WeComSimulator
+from tests.sim.wecom import WeComSimulator
+from tests.support.wecom import WeComApp
 
 REP, MANAGER = "rep1", "mgr1"
 
@@ -56,22 +56,11 @@ async def fleet(settings: Settings, tmp_path: Path) -> AsyncIterator[Fleet]:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[WeComSimulator]:
-    async with WeComSimulator() as simulator:
-        simulator.add_app(AGENT_ID, SECRET, {REP, MANAGER})
-        yield simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(sim: WeComSimulator, session: aiohttp.ClientSession) -> CallbackSender:
-    return CallbackSender(session, token=CALLBACK_TOKEN, encoding_aes_key=AES_KEY, corp_id=sim.corp_id,
-                          agent_id=AGENT_ID, simulator=sim, timeout_s=10.0, attempts=1)
+def wecom_app() -> WeComApp:
+    """The app `sim` serves and `sender` posts for (tests/support/wecom.py); one attempt per callback, as the
+    tests count what each post did."""
+    return WeComApp(AGENT_ID, SECRET, CALLBACK_TOKEN, AES_KEY, frozenset({REP, MANAGER}),
+                    sender_options={"timeout_s": 10.0, "attempts": 1})
 
 
 @pytest.fixture

@@ -2,4 +2,4 @@
 tests/e2e_dingtalk, reused as they are."""
 
 from tests.e2e_dingtalk.conftest import counted, dt, team, worker  # noqa: F401
-from tests.e2e_wecom.conftest import sender, session, sim, world  # noqa: F401
+from tests.e2e_wecom.conftest import wecom_app, world  # noqa: F401 - sim, sender: tests/support/wecom.py

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -11,6 +10,7 @@ from bot.config import Settings
 from bot.services import Services
 from tests.sim.wecom import CallbackSender, WeComSimulator
 from tests.support.speech import with_model
+from tests.support.wecom import WeComApp
 from tests.voice.support import AES_KEY, AGENT_ID, CALLBACK_TOKEN, MEMBERS, SECRET, SENT_AT, WeComWorld, make_world
 
 VOICE = Path(__file__).resolve().parent.parent / "fixtures" / "voice"
@@ -28,23 +28,14 @@ def settings(settings: Settings, voice_model_dir: Path) -> Settings:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[WeComSimulator]:
-    async with WeComSimulator() as simulator:
-        simulator.clock.now = SENT_AT.timestamp()
-        simulator.add_app(AGENT_ID, SECRET, MEMBERS)
-        yield simulator
+def wecom_app() -> WeComApp:
+    """The app `sim` serves and `sender` posts for (tests/support/wecom.py), its clock at the voice notes' time."""
+    return WeComApp(AGENT_ID, SECRET, CALLBACK_TOKEN, AES_KEY, frozenset(MEMBERS), clock_at=SENT_AT.timestamp())
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(sim: WeComSimulator, http: aiohttp.ClientSession) -> CallbackSender:
-    return CallbackSender(http, token=CALLBACK_TOKEN, encoding_aes_key=AES_KEY, corp_id=sim.corp_id,
-                          agent_id=AGENT_ID, simulator=sim)
+def http(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    return session
 
 
 @pytest.fixture

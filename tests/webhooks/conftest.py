@@ -14,6 +14,7 @@ from bot.webhooks.retry import RetryPolicy
 from bot.webhooks.schemas import SubscriptionIn
 from storage.models import Lead, Role, RoutingRule, User, WebhookSubscription
 from tests.leads.conftest import Team, make_team
+from tests.support.leads import take_in
 from tests.webhooks.receiver import Receiver
 
 # Retries within milliseconds, so a test sees a whole retry schedule; the real schedule is tested on its own.
@@ -49,9 +50,7 @@ async def subscribe(services, tenant_id: int, url: str, types: list[str] | None 
 async def new_lead(services, team: Team, company: str, external_id: str) -> Lead:
     """Created and routed to the team's first rep: two events, lead.created then lead.assigned."""
     actor = lt.Actor(user_id=None, tenant_id=team.tenant.id, role=lt.Role.SYSTEM, name="api")
-    row, _ = await leadservice.create_lead(services, team.tenant.id, {"company": company, "external_id": external_id},
-                                           actor)
-    return row
+    return await take_in(services, team.tenant.id, {"company": company, "external_id": external_id}, actor)
 
 
 async def advance(services, team: Team, lead_id: int, to: lt.Status) -> None:

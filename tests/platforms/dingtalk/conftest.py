@@ -25,12 +25,6 @@ async def sim() -> AsyncIterator[DingTalkSimulator]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
 def broker_factory(redis: Redis) -> Callable[[], TokenBroker]:
     """Each call is a broker as another process would have it: same Redis, its own memory."""
     box = SecretBox(os.urandom(32))

@@ -18,18 +18,13 @@ from bot.platforms.dingtalk.stream import TOPIC_CARD, TOPIC_ROBOT, StreamRunner,
 from storage import redis_keys
 from tests.sim.dingtalk import card_click, robot_message
 from tests.sim.dingtalk_stream import StreamGateway
+from tests.support.waiting import eventually
 
 APP_KEY = "dingstreamapp01"
 APP_SECRET = "stream-secret-0123456789"
 LEASE_TTL_S = 1.0
 CHILD = Path(__file__).with_name("stream_child.py")
 CHILD_INBOX = "leadbot:test:child-inbound"
-
-
-async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

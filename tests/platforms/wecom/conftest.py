@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -11,7 +11,8 @@ from bot.platforms.wecom.adapter import WeComAdapter
 from bot.platforms.wecom.config import WeComCredentials
 from bot.tokens import TokenBroker
 from storage.secrets import SecretBox
-from tests.sim.wecom import CallbackSender, WeComSimulator
+from tests.sim.wecom import WeComSimulator
+from tests.support.wecom import WeComApp
 
 AGENT_ID = 1000002
 SECRET = "sim-secret-Aq9ZxC7pLm2Vb5Nk"
@@ -28,16 +29,9 @@ def box() -> SecretBox:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[WeComSimulator]:
-    async with WeComSimulator() as simulator:
-        simulator.add_app(AGENT_ID, SECRET, MEMBERS, unlicensed={UNLICENSED})
-        yield simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+def wecom_app() -> WeComApp:
+    """The app `sim` serves and `sender` posts for (tests/support/wecom.py)."""
+    return WeComApp(AGENT_ID, SECRET, CALLBACK_TOKEN, AES_KEY, frozenset(MEMBERS), unlicensed=frozenset({UNLICENSED}))
 
 
 @pytest.fixture
@@ -75,9 +69,3 @@ def make_adapter(
 def adapter(make_adapter: Callable[..., WeComAdapter]) -> WeComAdapter:
     return make_adapter()
 
-
-@pytest.fixture
-def sender(sim: WeComSimulator, session: aiohttp.ClientSession) -> CallbackSender:
-    return CallbackSender(
-        session, token=CALLBACK_TOKEN, encoding_aes_key=AES_KEY, corp_id=sim.corp_id, agent_id=AGENT_ID, simulator=sim
-    )
