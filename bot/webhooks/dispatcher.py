@@ -133,7 +133,9 @@ class Dispatcher:
             if not started and not self._inflight:
                 return
             if self._inflight:
-                await asyncio.wait(list(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+                # Bounded by the same deadline: a send that never settles must not hold this past its limit.
+                await asyncio.wait(list(self._inflight), return_when=asyncio.FIRST_COMPLETED,
+                                   timeout=max(0.0, deadline - time.monotonic()))
 
 
 @contextlib.asynccontextmanager
