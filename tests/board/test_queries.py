@@ -34,7 +34,7 @@ async def test_figures_from_the_database(world: World) -> None:
                                text="t", dedup_key="lock:1:1:1", plan={"moot": {"assignee_id": world.rep.id}},
                                created_at=clock.now())
     await Delivery.create(tenant_id=world.tenant.id, alert_id=alert.id, channel="sms", provider="aliyun",
-                          outcome="ok", created_at=clock.now())
+                          outcome="ok", at=clock.now())
     # Another tenant's history is invisible.
     other = await Tenant.create(name="乙公司")
     stranger = await User.create(tenant=other, name="外人", role="rep")
