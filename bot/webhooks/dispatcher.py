@@ -72,8 +72,11 @@ class Dispatcher:
             log.exception("webhook delivery %d failed unexpectedly", row.id)
 
     async def _wait(self) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the event
+        # is set, and this loop then polled on forever; a stopping worker (or a test) waited for it without end.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
+            async with asyncio.timeout(self.idle_poll_s):
+                await self._wake.wait()
         self._wake.clear()
 
     async def refresh_gauges(self) -> None:

@@ -95,6 +95,7 @@ class RedisLease:
 
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:
     try:
-        await asyncio.wait_for(event.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: see bot/webhooks/dispatcher.py `_wait`
+            await event.wait()
     except TimeoutError:
         pass

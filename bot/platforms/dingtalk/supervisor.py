@@ -127,7 +127,8 @@ class StreamSupervisor:
         while not self._stop.is_set():
             await self.reconcile()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._poll_s)
+                async with asyncio.timeout(self._poll_s):  # not wait_for: see bot/webhooks/dispatcher.py `_wait`
+                    await self._stop.wait()
 
     async def stop(self) -> None:
         """Stop polling and every runner (each lets in-flight frames finish and releases its lease)."""
