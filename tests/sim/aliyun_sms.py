@@ -38,8 +38,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-import phonenumbers
 from aiohttp import web
+
+from tests.sim.phones import is_mobile
 
 MAX_SKEW_S = 15 * 60
 MAX_BODY_BYTES = 1 << 20
@@ -291,16 +292,7 @@ def _is_mobile(number: str) -> bool:
     if not number.isdigit():
         return False
     candidates = [f"+86{number}", f"+{number}"] if len(number) == 11 and number.startswith("1") else [f"+{number}"]
-    return any(_mobile(text) for text in candidates)
-
-
-def _mobile(text: str) -> bool:
-    try:
-        parsed = phonenumbers.parse(text)
-    except phonenumbers.NumberParseException:
-        return False
-    kinds = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
-    return phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in kinds
+    return any(is_mobile(text) for text in candidates)
 
 
 def _request_id() -> str:

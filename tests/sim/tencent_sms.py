@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import phonenumbers
 from aiohttp import web
+
+from tests.sim.phones import is_mobile
 
 MAX_SKEW_S = 300
 MAX_BODY_BYTES = 1 << 20
@@ -186,7 +187,7 @@ class TencentSmsSim:
             "SessionContext": payload.get("SessionContext", ""),
             "IsoCode": "CN" if number.startswith("+86") else "",
         }
-        if not _E164.match(number) or not _is_mobile(number):
+        if not _E164.match(number) or not is_mobile(number):
             self.refused.append("InvalidParameterValue.IncorrectPhoneNumber")
             return status | {"Code": "InvalidParameterValue.IncorrectPhoneNumber", "Message": "手机号格式错误"}
         if fault is not None:
@@ -208,13 +209,6 @@ class TencentSmsSim:
         return status | {"SerialNo": serial, "Fee": 1, "Code": "Ok", "Message": "send success"}
 
 
-def _is_mobile(number: str) -> bool:
-    try:
-        parsed = phonenumbers.parse(number)
-    except phonenumbers.NumberParseException:
-        return False
-    kinds = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
-    return phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in kinds
 
 
 def _string_to_sign(request: web.Request, names: list[str], body: bytes, timestamp: int, date: str) -> str:
