@@ -6,13 +6,9 @@ raises a subclass of `LeadbotError` so callers can answer it precisely.
 
 from __future__ import annotations
 
-
-class LeadbotError(Exception):
-    """Base of every error the service raises on purpose."""
-
-
-class ConfigError(LeadbotError):
-    """A setting is missing or invalid; the message names the variable."""
+# The root two live in storage (the bottom layer raises them too); re-exported here, where callers look.
+from storage.errors import ConfigError as ConfigError
+from storage.errors import LeadbotError as LeadbotError
 
 
 class InvalidField(LeadbotError):

@@ -108,7 +108,7 @@ async def open_services(settings: Settings, *, migrate: bool = True,
     fresh = asyncio.create_task(holidays.keep_fresh())
     try:
         if settings.redis_url is None:
-            embedded = await start_embedded(settings)
+            embedded = await start_embedded(settings.data_dir)
             watch = asyncio.create_task(embedded.keep_running())
         url = settings.redis_url or embedded.url
         redis = connect(url, ArqRedis)

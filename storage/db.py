@@ -12,16 +12,27 @@ import fcntl
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
 from tortoise.exceptions import DBConnectionError
 
-from bot.config import Settings
 from storage.private import private_dir, private_file
 
 log = logging.getLogger(__name__)
+
+
+
+class Settings(Protocol):
+    """What storage needs of the service's settings (`bot.config.Settings` satisfies it); a protocol, so storage
+    does not import the layer above it."""
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    def effective_database_url(self) -> str: ...
+
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MODEL_MODULES = ["storage.models", "aerich.models"]

@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise.exceptions import DBConnectionError
 
-from bot.errors import LeadbotError
+from storage.errors import LeadbotError
 
 try:
     from asyncpg.exceptions import (

@@ -22,8 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
 
-from bot.config import Settings
-from bot.errors import ConfigError, LeadbotError
+from storage.errors import ConfigError, LeadbotError
 from storage.private import UMASK, private_file, tighten_tree, write_private
 
 log = logging.getLogger(__name__)
@@ -239,7 +238,7 @@ class EmbeddedRedis:
             log.info("stopped the embedded Redis")
 
 
-async def start_embedded(settings: Settings) -> EmbeddedRedis:
-    embedded = EmbeddedRedis(settings.data_dir)
+async def start_embedded(data_dir: Path) -> EmbeddedRedis:
+    embedded = EmbeddedRedis(data_dir)
     await asyncio.to_thread(embedded.ensure_running)
     return embedded

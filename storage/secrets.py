@@ -17,7 +17,7 @@ from pathlib import Path
 
 from Crypto.Cipher import AES
 
-from bot.errors import ConfigError, LeadbotError
+from storage.errors import ConfigError, LeadbotError
 from storage.private import private_dir
 
 _VERSION = "v1:"

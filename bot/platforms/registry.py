@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+import aiohttp
+from redis.asyncio import Redis
 
 from bot.apps import LoadedApp
+from bot.clock import Clock
+from bot.config import Settings
 from bot.platforms.base import Adapter, Platform
-
-if TYPE_CHECKING:
-    from bot.services import Services
+from bot.tokens import TokenBroker
 
 
-def build_adapter(services: Services, app: LoadedApp) -> Adapter:
+class Resources(Protocol):
+    """What an adapter is built from: the process's shared resources (`bot.services.Services` has them). A protocol,
+    not the class, so the registry does not import the module that holds the registry's cache."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def redis(self) -> Redis: ...
+    @property
+    def broker(self) -> TokenBroker: ...
+    @property
+    def http(self) -> aiohttp.ClientSession: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+def build_adapter(services: Resources, app: LoadedApp) -> Adapter:
     from bot import app_health
 
     if app.platform == Platform.WECOM:
@@ -35,7 +54,7 @@ class AdapterCache:
     def __init__(self) -> None:
         self._adapters: dict[int, tuple[float, Adapter]] = {}
 
-    def get(self, services: Services, app: LoadedApp) -> Adapter:
+    def get(self, services: Resources, app: LoadedApp) -> Adapter:
         cached = self._adapters.get(app.id)
         if cached is not None and cached[0] == app.loaded_at:
             return cached[1]
