@@ -42,10 +42,11 @@ from bot.notify.chain import (
     after_attempt,
     fallback_reason,
     open_email,
-    open_sms,
     skipped,
 )
 from bot.notify.chat import CardSent, ChatChannel, platform_key
+from bot.notify.providers import open_sms
+from bot.notify.sms import Common
 from bot.platforms.base import Platform, SendResult
 from bot.services import Services
 from bot.tenant_settings import NotifySection, TenantSettings
@@ -278,7 +279,8 @@ async def _open(services: Services, name: str, alert: Alert, user: User, tenant:
         return await _open_chat(services, alert, user, tenant, settings)
     try:
         if name == "sms":
-            channel = open_sms(services.box, services.http, settings.notify)
+            channel = open_sms(services.box, settings.notify.sms,
+                               Common(services.http, settings.notify.sms_timeout_s, services.clock.time))
         else:
             channel = open_email(services.settings, services.clock)
     except SecretError:

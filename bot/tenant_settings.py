@@ -15,7 +15,8 @@ from bot import holidays
 from bot.board.figures import JUDGED
 from bot.escalation import DEFAULT_ACK_KINDS, DEFAULT_STEPS, EscalationSettings, Step, StepAction, needs_ack
 from bot.leadtypes import DEFAULT_URGENCY_TAGS, IntentTier, WorkflowSettings
-from bot.notify.chain import DEFAULT_ACK_TIMEOUT_S, SMS_SECRET_PURPOSE, ChainPlan
+from bot.notify.chain import CHANNELS, DEFAULT_ACK_TIMEOUT_S, ChainPlan
+from bot.notify.providers import SmsSettings, seal_sms
 from bot.urlguard import UnsafeUrl, check_syntax
 from bot.worktime import WorkCalendar
 from storage.secrets import SecretBox
@@ -121,48 +122,13 @@ class EscalationSection(_Section):
         )
 
 
-SmsParam = Literal["title", "lead", "rep"]
 ChannelName = Literal["chat", "sms", "email"]
 
 
-def _default_params() -> list[SmsParam]:
-    return ["title", "lead"]
-
-
 def _default_chain() -> list[ChannelName]:
-    return ["chat", "sms", "email"]
+    return list(CHANNELS)  # type: ignore[arg-type]
 
 
-Text64 = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class _SmsCommon(_Section):
-    sign_name: Annotated[str, Field(min_length=1, max_length=32)]
-    api_base: Annotated[str, Field(max_length=512)] | None = None
-    # The template's variables, in the template's order (Tencent's {1}, {2}... are positional; Aliyun's named).
-    params: list[SmsParam] = Field(default_factory=_default_params, min_length=1, max_length=3)
-
-
-class AliyunSmsSection(_SmsCommon):
-    provider: Literal["aliyun"]
-    access_key_id: Text64
-    access_key_secret_sealed: Annotated[str, Field(min_length=1)]
-    template_code: Text64
-
-
-class TencentSmsSection(_SmsCommon):
-    provider: Literal["tencent"]
-    secret_id: Text64
-    secret_key_sealed: Annotated[str, Field(min_length=1)]
-    sdk_app_id: Annotated[str, Field(pattern=r"^\d{4,20}$")]
-    template_id: Annotated[str, Field(pattern=r"^\d{1,20}$")]
-    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+(-\d+)?$")] = "ap-guangzhou"
-
-
-SmsSection = Annotated[AliyunSmsSection | TencentSmsSection, Field(discriminator="provider")]
-# Which stored field holds each provider's secret, and the plain field an admin sends it in.
-SMS_SECRET_FIELDS = {"aliyun": ("access_key_secret", "access_key_secret_sealed"),
-                     "tencent": ("secret_key", "secret_key_sealed")}
 Seconds = Annotated[float, Field(ge=0, le=7 * 86400)]
 
 
@@ -181,7 +147,7 @@ class NotifySection(_Section):
     # The lead's page in the tenant's CRM, e.g. "https://crm.example.com/leads/{lead_id}" (default: the lead API).
     # `{lead_id}` is the one placeholder, replaced as text (never str.format: no format specs, no attributes).
     lead_url: Annotated[str, Field(max_length=512)] | None = None
-    sms: SmsSection | None = None
+    sms: SmsSettings | None = None
 
     @field_validator("chain")
     @classmethod
@@ -227,28 +193,11 @@ def check_lead_url(template: str) -> None:
 
 
 def seal_notify(raw: dict[str, Any], box: SecretBox, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """An admin's `notify` section with the SMS secret sealed. The secret may be left out when the provider, key id
-    and endpoint are unchanged: the stored one is kept (an admin changing a sign name need not re-enter it). A new
-    `api_base` needs the secret again: a stored secret is only used for the host it was entered for."""
+    """An admin's `notify` section with the SMS secret sealed (`bot.notify.providers.seal_sms`)."""
     raw = dict(raw)
     sms = raw.get("sms")
-    if not isinstance(sms, dict):
-        return raw
-    sms = dict(sms)
-    plain, sealed = SMS_SECRET_FIELDS.get(str(sms.get("provider")), (None, None))
-    if plain is None or sealed is None:
-        return raw  # validation names the unknown provider
-    if sms.get(plain):
-        sms[sealed] = box.seal(str(sms.pop(plain)), SMS_SECRET_PURPOSE)
-    else:
-        sms.pop(plain, None)
-        old = (previous or {}).get("sms") or {}
-        same = old.get("provider") == sms.get("provider") and old.get("api_base") == sms.get("api_base") and all(
-            old.get(k) == sms.get(k) for k in ("access_key_id", "secret_id") if k in sms
-        )
-        if same and old.get(sealed):
-            sms[sealed] = old[sealed]
-    raw["sms"] = sms
+    if isinstance(sms, dict):
+        raw["sms"] = seal_sms(sms, box, (previous or {}).get("sms"))
     return raw
 
 

@@ -10,15 +10,15 @@ and are never shown again (`secret_set` says one is stored).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.appkeys import SERVICES
 from bot.errors import ConfigError, InvalidField, LeadbotError
+from bot.notify.providers import SMS_PROVIDERS, SmsSettingsForm, secret_field_of
 from bot.tenant_settings import (
-    SMS_SECRET_FIELDS,
     BoardSection,
     CalendarSection,
     EscalationSection,
@@ -37,39 +37,8 @@ from storage.models import Tenant, TokenScope
 SECTIONS = ("workflow", "escalation", "calendar", "notify", "board")
 
 
-# A provider's secret as the API takes it: write-only, sealed at rest, left out of a change to keep the stored one.
-SecretIn = Annotated[
-    Annotated[str, Field(min_length=1, max_length=256)] | None,
-    Field(description="Stored encrypted; leave out to keep the stored one"),
-]
-
-
-class AliyunSmsIn(BaseModel):
-    model_config = {"extra": "forbid"}
-    provider: Literal["aliyun"]
-    access_key_id: str
-    access_key_secret: SecretIn = None
-    sign_name: str
-    template_code: str
-    api_base: str | None = None
-    params: list[str] | None = None
-
-
-class TencentSmsIn(BaseModel):
-    model_config = {"extra": "forbid"}
-    provider: Literal["tencent"]
-    secret_id: str
-    secret_key: SecretIn = None
-    sdk_app_id: str
-    sign_name: str
-    template_id: str
-    region: str | None = None
-    api_base: str | None = None
-    params: list[str] | None = None
-
-
 class NotifyIn(NotifySection):
-    sms: Annotated[AliyunSmsIn | TencentSmsIn, Field(discriminator="provider")] | None = None  # type: ignore[assignment]
+    sms: SmsSettingsForm | None = None  # type: ignore[assignment]
 
 
 class SettingsPatch(BaseModel):
@@ -173,7 +142,7 @@ def _merged_notify(stored: dict[str, Any] | None, section: dict[str, Any] | None
         return merge_patch(stored, section)
     if sealed := sorted(k for k in sms if k.endswith("_sealed")):
         raise InvalidField(f"notify.sms.{sealed[0]}", "not accepted: send the secret itself, it is sealed here")
-    for plain, _ in SMS_SECRET_FIELDS.values():
+    for plain in {p.secret_field for p in SMS_PROVIDERS.values()}:
         secret = sms.get(plain)
         if secret is not None and (not isinstance(secret, str) or not 1 <= len(secret) <= 256):
             raise InvalidField(f"notify.sms.{plain}", "a string of 1 to 256 characters")
@@ -188,9 +157,8 @@ def _merged_notify(stored: dict[str, Any] | None, section: dict[str, Any] | None
 
 def _require_secret(sms: dict[str, Any] | None) -> None:
     if sms and not any(k.endswith("_sealed") for k in sms):
-        plain = "access_key_secret" if sms.get("provider") == "aliyun" else "secret_key"
-        raise InvalidField(f"notify.sms.{plain}", "required: no secret is stored for this provider, key and "
-                           "api_base yet (a stored secret is only sent to the endpoint it was entered for)")
+        raise InvalidField(f"notify.sms.{secret_field_of(sms)}", "required: no secret is stored for this provider, "
+                           "key and api_base yet (a stored secret is only sent to the endpoint it was entered for)")
 
 
 def _validated(stored: dict[str, Any], timezone: str, allow_private: bool) -> TenantSettings:

@@ -15,20 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from bot.clock import Clock
 from bot.logs import register_secret
-from bot.notify import sms_aliyun, sms_tencent
 from bot.notify.base import Channel, DeliveryResult, Outcome
 from bot.notify.email import EmailChannel
-from storage.secrets import SecretBox
 
-if TYPE_CHECKING:  # the settings module builds ChainPlans from its sections: import its types for hints only
+if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.tenant_settings import NotifySection
-
-SMS_SECRET_PURPOSE = "tenant.sms"
 
 CHANNELS = ("chat", "sms", "email")
 DEFAULT_ACK_TIMEOUT_S: Mapping[str, int] = {"chat": 15 * 60, "sms": 30 * 60, "email": 60 * 60}
@@ -125,25 +118,6 @@ def skipped(channel: str, code: str, detail: str) -> DeliveryResult:
     """The record of a channel that could not be tried (not configured, no address): it counts as failed."""
     return DeliveryResult(channel=channel, provider="", outcome=Outcome.FAILED, latency_ms=0.0, code=code,
                           detail=detail)
-
-
-def open_sms(box: SecretBox, session: aiohttp.ClientSession, notify: NotifySection) -> Channel | None:
-    """The tenant's SMS provider with its secret opened, or None when the tenant has none."""
-    sms = notify.sms
-    if sms is None:
-        return None
-    common: dict[str, Any] = {"sign_name": sms.sign_name, "session": session, "timeout_s": notify.sms_timeout_s}
-    if sms.provider == "aliyun":
-        secret = box.open(sms.access_key_secret_sealed, SMS_SECRET_PURPOSE)
-        register_secret(secret)
-        return sms_aliyun.AliyunSms(access_key_id=sms.access_key_id, access_key_secret=secret,
-                                    template_code=sms.template_code, api_base=sms.api_base or sms_aliyun.API_BASE,
-                                    **common)
-    secret = box.open(sms.secret_key_sealed, SMS_SECRET_PURPOSE)
-    register_secret(secret)
-    return sms_tencent.TencentSms(secret_id=sms.secret_id, secret_key=secret, sdk_app_id=sms.sdk_app_id,
-                                  template_id=sms.template_id, region=sms.region,
-                                  api_base=sms.api_base or sms_tencent.API_BASE, **common)
 
 
 def open_email(settings: Settings, clock: Clock | None = None) -> Channel | None:

@@ -20,14 +20,16 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import Field
 from yarl import URL
 
 from bot.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply, clip
 from bot.notify.phone import InvalidPhone, mask_phone, national_digits, normalize_mobile
+from bot.notify.sms import Common, SecretIn, SmsForm, SmsProvider, SmsSection, Text64
 
 API_BASE = "https://dysmsapi.aliyuncs.com"
 ACTION = "SendSms"
@@ -201,3 +203,27 @@ def read_reply(status: int, body: bytes) -> Reply:
     if code == "OK" and status == 200:
         return Reply(Outcome.OK, code, f"BizId={data.get('BizId', '')}", request_id, status)
     return Reply.failed(code, str(data.get("Message", ""))[:500], request_id=request_id, http_status=status)
+
+
+class AliyunSmsSection(SmsSection):
+    provider: Literal["aliyun"]
+    access_key_id: Text64
+    access_key_secret_sealed: Annotated[str, Field(min_length=1)]
+    template_code: Text64
+
+
+class AliyunSmsForm(SmsForm):
+    provider: Literal["aliyun"]
+    access_key_id: str
+    access_key_secret: SecretIn = None
+    template_code: str
+
+
+def _open(section: Any, secret: str, common: Common) -> AliyunSms:
+    return AliyunSms(access_key_id=section.access_key_id, access_key_secret=secret, sign_name=section.sign_name,
+                     template_code=section.template_code, api_base=section.api_base or API_BASE,
+                     session=common.session, timeout_s=common.timeout_s, clock=common.clock)
+
+
+PROVIDER = SmsProvider(name="aliyun", section=AliyunSmsSection, form=AliyunSmsForm, secret_field="access_key_secret",
+                       key_fields=("access_key_id",), default_api_base=API_BASE, open=_open)

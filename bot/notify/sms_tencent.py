@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import aiohttp
+from pydantic import Field
 from yarl import URL
 
 from bot.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply
 from bot.notify.phone import InvalidPhone, mask_phone, normalize_mobile
+from bot.notify.sms import Common, SecretIn, SmsForm, SmsProvider, SmsSection, Text64
 
 API_BASE = "https://sms.tencentcloudapi.com"
 SERVICE = "sms"
@@ -195,3 +197,32 @@ def read_reply(status: int, body: bytes, numbers: Sequence[str]) -> Reply:
     if mine.get("Code") == "Ok" and status == 200:
         return Reply(Outcome.OK, "Ok", f"SerialNo={mine.get('SerialNo', '')}", request_id, status)
     return Reply.failed(mine.get("Code"), str(mine.get("Message", ""))[:500], request_id=request_id, http_status=status)
+
+
+class TencentSmsSection(SmsSection):
+    provider: Literal["tencent"]
+    secret_id: Text64
+    secret_key_sealed: Annotated[str, Field(min_length=1)]
+    sdk_app_id: Annotated[str, Field(pattern=r"^\d{4,20}$")]
+    template_id: Annotated[str, Field(pattern=r"^\d{1,20}$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+(-\d+)?$")] = "ap-guangzhou"
+
+
+class TencentSmsForm(SmsForm):
+    provider: Literal["tencent"]
+    secret_id: str
+    secret_key: SecretIn = None
+    sdk_app_id: str
+    template_id: str
+    region: str | None = None
+
+
+def _open(section: Any, secret: str, common: Common) -> TencentSms:
+    return TencentSms(secret_id=section.secret_id, secret_key=secret, sdk_app_id=section.sdk_app_id,
+                      sign_name=section.sign_name, template_id=section.template_id, region=section.region,
+                      api_base=section.api_base or API_BASE, session=common.session, timeout_s=common.timeout_s,
+                      clock=common.clock)
+
+
+PROVIDER = SmsProvider(name="tencent", section=TencentSmsSection, form=TencentSmsForm, secret_field="secret_key",
+                       key_fields=("secret_id",), default_api_base=API_BASE, open=_open)

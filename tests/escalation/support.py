@@ -3,7 +3,6 @@ escalation tests need: a clock for deferred jobs, clicks on the cards the simula
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta

@@ -325,7 +325,7 @@ async def test_dingtalk_without_card_template_gets_markdown_with_the_ack_link(se
 async def test_unreadable_sms_secret_is_skipped_on_record_and_email_follows(world: World, wecom, smtp) -> None:
     import os
 
-    from bot.notify.chain import SMS_SECRET_PURPOSE
+    from bot.notify.sms import SMS_SECRET_PURPOSE
     from storage.models import Tenant
     from storage.secrets import SecretBox
 

@@ -54,12 +54,13 @@ def smtp() -> Iterator[Recorder]:
 
 
 @pytest.fixture
-async def aliyun(aiohttp_server) -> tuple[AliyunSmsSim, TestServer]:
-    sim = AliyunSmsSim({ALIYUN_KEY_ID: ALIYUN_SECRET})
+async def aliyun(aiohttp_server, services) -> tuple[AliyunSmsSim, TestServer]:
+    # The provider's clock is the world's: the channel signs with the service's injected clock.
+    sim = AliyunSmsSim({ALIYUN_KEY_ID: ALIYUN_SECRET}, clock=services.clock.time)
     return sim, await aiohttp_server(sim.app())
 
 
 @pytest.fixture
-async def tencent(aiohttp_server) -> tuple[TencentSmsSim, TestServer]:
-    sim = TencentSmsSim({TENCENT_ID: TENCENT_KEY})
+async def tencent(aiohttp_server, services) -> tuple[TencentSmsSim, TestServer]:
+    sim = TencentSmsSim({TENCENT_ID: TENCENT_KEY}, clock=services.clock.time)
     return sim, await aiohttp_server(sim.app())
