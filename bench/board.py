@@ -36,8 +36,8 @@ from bot.board.figures import (  # noqa: E402
     team_scope,
     windows,
 )
-from bot.leadtypes import Status  # noqa: E402
-from bot.worktime import WorkCalendar  # noqa: E402
+from bot.calendar.worktime import WorkCalendar  # noqa: E402
+from bot.leads.types import Status  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
 # UTC, as the database hands times back (comparing times of one tzinfo skips the zone lookups).

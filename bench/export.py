@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import exports
-from bot.config import Settings
+from bot.leads import exports
+from bot.runtime.config import Settings
 from storage import db
 from storage.models import Lead, Tenant, User
 

@@ -10,7 +10,7 @@ Method
   CPU 1 as well. On a 2-core machine the client and Redis share a core; the server has one to itself, as a
   one-worker deployment would.
 - Server A is a bare aiohttp hello world (`web.Response(text="Hello, world")`, no middleware). Server B is
-  `bot.app.create_app(services)` exactly as `leadbot serve --no-worker` builds it, on a fresh data dir: SQLite,
+  `bot.runtime.app.create_app(services)` exactly as `leadbot serve --no-worker` builds it, on a fresh data dir: SQLite,
   the embedded Redis (or `--redis-url`), logging at info as `serve` sets it up (to a file), one registered WeCom
   app. Both are measured in the same run, one after the other, with the same client and the same request bytes
   (A gets them at `/`, B at `/wecom/{app_id}/callback`).
@@ -75,12 +75,12 @@ async def serve_hello() -> None:
 
 
 async def serve_leadbot(data_dir: Path, redis_url: str | None) -> None:
-    from bot.app import create_app
-    from bot.apps import register_app
-    from bot.config import Settings
-    from bot.logs import setup_logging
-    from bot.schemas import AppIn
-    from bot.services import open_services
+    from bot.admin.apps import register_app
+    from bot.admin.schemas import AppIn
+    from bot.runtime.app import create_app
+    from bot.runtime.config import Settings
+    from bot.runtime.logs import setup_logging
+    from bot.runtime.services import open_services
     from storage.models import Tenant
 
     # One app takes all the load here: its callback quota is set out of reach, so the quota is counted on every
@@ -350,7 +350,7 @@ async def _count_and_clear_jobs(redis_url: str, app_id: int, first_msg_id: int, 
     """How many of our messages were queued as jobs; removes exactly those (a shared Redis keeps the rest)."""
     from arq.constants import default_queue_name, job_key_prefix
 
-    from bot.queue import job_id_for
+    from bot.runtime.queue import job_id_for
     from storage import redis_keys
     from storage.redis import connect
 

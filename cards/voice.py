@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.leadtypes import Budget, Lead, VoiceNote
+from bot.leads.types import Budget, Lead, VoiceNote
 from cards.keys import ButtonKey, KeyAction
 from cards.limits import clean, truncate
 from cards.model import (

@@ -1,8 +1,8 @@
 """`/admin/…`: tenants, their tokens, apps and users. Every route needs a bearer token.
 
 The operator token sees every tenant; a tenant's admin token sees only its own, and another tenant's objects answer
-404 as if they did not exist. Handlers validate, call `bot.apps` / `bot.users`, and shape the answer: no business
-rule lives here.
+404 as if they did not exist. Handlers validate, call `bot.admin.apps` / `bot.admin.users`, and shape the answer: no
+business rule lives here.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ import secrets as _random
 
 from aiohttp import web
 
-from bot import app_verify, leadservice
-from bot import apps as app_ops
-from bot import users as user_ops
-from bot.appkeys import SERVICES
-from bot.lead_schemas import DisableUserIn, RuleIn, RuleOut
-from bot.schemas import (
+from bot.admin import app_verify
+from bot.admin import apps as app_ops
+from bot.admin import users as user_ops
+from bot.admin.schemas import (
     ROW_ID_MAX,
     AppIn,
     AppOut,
@@ -39,6 +37,9 @@ from bot.schemas import (
     UserQuery,
     VerifyOut,
 )
+from bot.leads import service as leadservice
+from bot.leads.schemas import DisableUserIn, RuleIn, RuleOut
+from bot.runtime.appkeys import SERVICES
 from handlers.auth import Principal, authenticate, token_digest
 from handlers.http import HttpProblem, json_out, positive_id, query_model, read_body, read_model
 from handlers.openapi import API
@@ -237,7 +238,7 @@ async def verify_app(request: web.Request) -> web.Response:
            "cannot be reached", tags=("apps", "users"), body=DirectorySyncIn, response=DirectorySyncOut,
            errors=(401, 403, 404, 424))
 async def sync_directory(request: web.Request) -> web.Response:
-    from bot import directory
+    from bot.admin import directory
     from bot.errors import PlatformError
 
     app = await _app(request, await _admin(request))
@@ -256,7 +257,7 @@ async def sync_directory(request: web.Request) -> web.Response:
 @api.route("POST", "/admin/apps/{id}/test", summary="Send a test card to a mapped person; their click is recorded "
            "(GET shows it)", tags=("apps",), body=TestCardIn, response=TestCardOut)
 async def send_test_card(request: web.Request) -> web.Response:
-    from bot import testcard
+    from bot.chat import testcard
 
     app = await _app(request, await _admin(request))
     data = await read_model(request, TestCardIn)
@@ -266,7 +267,7 @@ async def send_test_card(request: web.Request) -> web.Response:
 @api.route("GET", "/admin/apps/{id}/test", summary="What became of the app's latest test card", tags=("apps",),
            response=TestCardOut)
 async def show_test_card(request: web.Request) -> web.Response:
-    from bot import testcard
+    from bot.chat import testcard
 
     app = await _app(request, await _admin(request))
     return json_out(TestCardOut.model_validate(await testcard.status(request.app[SERVICES], app.id)))

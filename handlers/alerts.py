@@ -13,10 +13,10 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bot import alerts
-from bot.appkeys import SERVICES
-from bot.notify.chain import AlertState
-from bot.schemas import BIG_ID_MAX
+from bot.admin.schemas import BIG_ID_MAX
+from bot.alerting import alerts
+from bot.alerting.notify.chain import AlertState
+from bot.runtime.appkeys import SERVICES
 from handlers.auth import authenticate
 from handlers.http import HttpProblem, json_out, positive_id
 from storage.models import Alert, TokenScope

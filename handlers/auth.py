@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot import quotas
-from bot.appkeys import SERVICES
-from bot.logs import bind
+from bot.runtime import quotas
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.logs import bind
 from handlers.http import HttpProblem
 from storage.models import ApiToken, TokenScope
 

@@ -23,15 +23,17 @@ import cachetools
 import jinja2
 from aiohttp import web
 
-from bot import alerts, leadqueries, leadservice
-from bot.actions import Claim
-from bot.appkeys import SERVICES
+from bot.admin.tenant_settings import TenantSettings
+from bot.alerting import alerts
 from bot.board import access, charts, report
 from bot.board.figures import JUDGED, WINDOW_LABELS
 from bot.board.schedule import next_digest
 from bot.errors import NotFound
-from bot.leadtypes import EventSource, Status
-from bot.tenant_settings import TenantSettings
+from bot.leads import queries as leadqueries
+from bot.leads import service as leadservice
+from bot.leads.actions import Claim
+from bot.leads.types import EventSource, Status
+from bot.runtime.appkeys import SERVICES
 from handlers.http import read_form
 from storage.models import Lead as LeadRow
 from storage.models import Role, Tenant, User, VoiceNote

@@ -29,9 +29,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from tortoise.exceptions import BaseORMException
 
-from bot import metrics
-from bot.appkeys import SERVICES
-from bot.apps import LoadedApp
+from bot.admin.apps import LoadedApp
 from bot.errors import ConfigError
 from bot.platforms.base import Inbound
 from bot.platforms.dingtalk.config import DingTalkCredentials
@@ -46,8 +44,10 @@ from bot.platforms.dingtalk.events import (
 )
 from bot.platforms.dingtalk.ingest import PLATFORM, queue_inbound
 from bot.platforms.dingtalk.sign import card_api_secret, verify_callback
-from bot.quotas import QuotaExceeded
-from bot.services import Services
+from bot.runtime import metrics
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.quotas import QuotaExceeded
+from bot.runtime.services import Services
 from handlers.http import HttpProblem, body_deadline, own_body_limit
 
 log = logging.getLogger("leadbot.dingtalk")

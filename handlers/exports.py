@@ -2,7 +2,7 @@
 
 CSV is streamed as it is read from the database (chunked transfer: no length known in advance). XLSX must be
 complete before its first byte is useful (it is a zip), so it is built in a temporary file in constant memory and
-then streamed from there. `bot.exports` does the reading and writing.
+then streamed from there. `bot.leads.exports` does the reading and writing.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import Field
 
-from bot import exports
-from bot.appkeys import SERVICES
-from bot.leadtypes import Status
-from bot.schemas import ROW_ID_MAX, Strict
+from bot.admin.schemas import ROW_ID_MAX, Strict
+from bot.leads import exports
+from bot.leads.types import Status
+from bot.runtime.appkeys import SERVICES
 from handlers.auth import authenticate
 from handlers.http import HttpProblem, query_model
 from handlers.openapi import API

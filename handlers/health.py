@@ -12,9 +12,11 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot import app_health, holidays, metrics
-from bot.appkeys import SERVICES
-from bot.worker_heartbeat import live_workers
+from bot.admin import app_health
+from bot.calendar import holidays
+from bot.runtime import metrics
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.worker_heartbeat import live_workers
 from storage import db
 from storage.models import App
 

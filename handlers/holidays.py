@@ -1,6 +1,6 @@
 """`/admin/holidays`: China's official holiday schedules (public holidays and 调休 workdays), one year at a time.
 
-The operator loads next year's schedule once the State Council announces it (`bot.holidays`); every tenant's
+The operator loads next year's schedule once the State Council announces it (`bot.calendar.holidays`); every tenant's
 deadlines count it from then on. Tenant admins may read the schedules but not change them: they are the country's,
 and a tenant's own days off are its calendar overrides.
 """
@@ -12,8 +12,8 @@ from datetime import date
 from aiohttp import web
 from pydantic import BaseModel
 
-from bot import holidays
-from bot.appkeys import SERVICES
+from bot.calendar import holidays
+from bot.runtime.appkeys import SERVICES
 from handlers.admin import _admin, _operator, api
 from handlers.http import HttpProblem, json_out, positive_id, read_json
 

@@ -17,11 +17,11 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
-from bot import metrics
-from bot.appkeys import SERVICES
 from bot.errors import Conflict, Forbidden, InvalidField, LeadbotError, NotFound
-from bot.logs import bound
-from bot.quotas import QuotaExceeded
+from bot.runtime import metrics
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.logs import bound
+from bot.runtime.quotas import QuotaExceeded
 from storage.outage import is_outage
 
 log = logging.getLogger("leadbot.http")

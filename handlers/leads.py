@@ -1,21 +1,22 @@
 """`/api/leads`: intake, queries and card-button actions for CRMs and scripts (bearer token, tenant-scoped).
 
 A tenant token (scope `api` or `admin`) works on its own tenant; the operator token names the tenant. A lead of
-another tenant answers 404. Handlers validate and shape answers; `bot.leadservice` does the work.
+another tenant answers 404. Handlers validate and shape answers; `bot.leads.service` does the work.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from bot import leadqueries, leadservice
-from bot import leadtypes as lt
-from bot.actions import Action, Advance, Assign, Claim, MarkLost, ReleaseToPool, Reopen, UpdateFields
-from bot.appkeys import SERVICES
-from bot.gates import Refusal, RefusalCode
-from bot.lead_schemas import ActionIn, ActionOut, LeadIn, LeadOut, LeadQuery
-from bot.leadtypes import Budget
-from bot.schemas import BIG_ID_MAX, ROW_ID_MAX
+from bot.admin.schemas import BIG_ID_MAX, ROW_ID_MAX
+from bot.leads import queries as leadqueries
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.leads.actions import Action, Advance, Assign, Claim, MarkLost, ReleaseToPool, Reopen, UpdateFields
+from bot.leads.gates import Refusal, RefusalCode
+from bot.leads.schemas import ActionIn, ActionOut, LeadIn, LeadOut, LeadQuery
+from bot.leads.types import Budget
+from bot.runtime.appkeys import SERVICES
 from handlers.auth import Principal, authenticate
 from handlers.http import HttpProblem, json_out, positive_id, query_model, read_model
 from handlers.openapi import API

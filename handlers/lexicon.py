@@ -2,7 +2,7 @@
 
 The tenant edits the built-in lexicon rather than replacing it: `PUT` stores the edits (the `lexicon` section of
 the tenant's settings), `GET` shows them with the lexicon they make. Routes are declared on the admin API's
-registry, so they are served and documented with it (`bot.app` imports this module before `admin.setup`).
+registry, so they are served and documented with it (`bot.runtime.app` imports this module before `admin.setup`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from bot.tenant_settings import LexiconSection
+from bot.admin.tenant_settings import LexiconSection
 from bot.voice import lexicons
 from handlers.admin import _admin, _id, _tenant, api
 from handlers.http import json_out, read_model

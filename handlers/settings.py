@@ -1,4 +1,4 @@
-"""`/admin/tenants/{id}/settings`: a tenant's settings, section by section (`bot.tenant_settings`).
+"""`/admin/tenants/{id}/settings`: a tenant's settings, section by section (`bot.admin.tenant_settings`).
 
 A PATCH is a JSON Merge Patch (RFC 7396) of the stored settings: objects are merged key by key, `null` removes a key
 (it falls back to its default), anything else (a list, a number, a string) replaces the stored value. So switching
@@ -15,10 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.appkeys import SERVICES
-from bot.errors import ConfigError, InvalidField, LeadbotError
-from bot.notify.providers import SMS_PROVIDERS, SmsSettingsForm, secret_field_of
-from bot.tenant_settings import (
+from bot.admin.tenant_settings import (
     BoardSection,
     CalendarSection,
     EscalationSection,
@@ -27,7 +24,10 @@ from bot.tenant_settings import (
     WorkflowSection,
     seal_notify,
 )
-from bot.urlguard import check_literal
+from bot.alerting.notify.providers import SMS_PROVIDERS, SmsSettingsForm, secret_field_of
+from bot.errors import ConfigError, InvalidField, LeadbotError
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.urlguard import check_literal
 from handlers.admin import _id
 from handlers.admin import api as admin_api
 from handlers.auth import Principal, authenticate

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot import quotas
-from bot.appkeys import SERVICES
-from bot.schemas import ROW_ID_MAX
+from bot.admin.schemas import ROW_ID_MAX
+from bot.runtime import quotas
+from bot.runtime.appkeys import SERVICES
 from bot.webhooks import subscriptions as ops
 from bot.webhooks.schemas import (
     AttemptOut,

@@ -23,9 +23,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from tortoise.exceptions import BaseORMException
 
-from bot import metrics
-from bot.appkeys import SERVICES
-from bot.apps import LoadedApp
+from bot.admin.apps import LoadedApp
 from bot.platforms.base import Platform
 from bot.platforms.wecom import events
 from bot.platforms.wecom.config import WeComCredentials
@@ -39,9 +37,11 @@ from bot.platforms.wecom.errors import (
     SignatureError,
     StaleTimestamp,
 )
-from bot.queue import AppIngest, Coalescer
-from bot.quotas import QuotaExceeded
-from bot.services import Services
+from bot.runtime import metrics
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.queue import AppIngest, Coalescer
+from bot.runtime.quotas import QuotaExceeded
+from bot.runtime.services import Services
 from handlers.http import Handler, HttpProblem, body_deadline, own_body_limit
 from storage import redis_keys
 

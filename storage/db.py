@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class Settings(Protocol):
-    """What storage needs of the service's settings (`bot.config.Settings` satisfies it); a protocol, so storage
+    """What storage needs of the service's settings (`bot.runtime.config.Settings` satisfies it); a protocol, so storage
     does not import the layer above it."""
 
     @property

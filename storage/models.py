@@ -23,7 +23,7 @@ class AppStatus(enum.StrEnum):
 
 
 class AppState(enum.StrEnum):
-    """Whether an app is proven to work end to end (`bot.app_verify`): `verified` when every check passed,
+    """Whether an app is proven to work end to end (`bot.admin.app_verify`): `verified` when every check passed,
     `failing` when a check failed or the platform later answered "not live" (60020, 48002...), else `unverified`."""
 
     UNVERIFIED = "unverified"
@@ -48,7 +48,7 @@ class Tenant(TimestampMixin, models.Model):
     name = fields.CharField(max_length=128, unique=True)
     timezone = fields.CharField(max_length=64, default="Asia/Shanghai")
     active = fields.BooleanField(default=True)
-    # Workflow, deadline, calendar and alert settings; validated by bot.tenant_settings before they are stored.
+    # Workflow, deadline, calendar and alert settings; validated by bot.admin.tenant_settings before they are stored.
     settings = fields.JSONField(default=dict)
 
     class Meta:
@@ -79,7 +79,7 @@ class App(TimestampMixin, models.Model):
     name = fields.CharField(max_length=128)
     # "<tenant id>:wecom:<corp_id>:<agent_id>" or "<tenant id>:dingtalk:<app_key>": a tenant's second registration
     # of the same app is refused; the tenant id in the value keeps one tenant from seeing or blocking another's
-    # (`bot.apps.identity_of`; migration 2).
+    # (`bot.admin.apps.identity_of`; migration 2).
     identity = fields.CharField(max_length=200, unique=True)
     status = fields.CharEnumField(AppStatus, max_length=16, default=AppStatus.ACTIVE)
     api_base = fields.CharField(max_length=512, null=True)
@@ -172,7 +172,7 @@ class Lead(TimestampMixin, models.Model):
 
 
 class LeadEvent(models.Model):
-    """One audited change, chained per lead: `hash = sha256(prev_hash, canonical(event))` (bot.audit)."""
+    """One audited change, chained per lead: `hash = sha256(prev_hash, canonical(event))` (bot.leads.audit)."""
 
     id = fields.BigIntField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="lead_events")
@@ -243,7 +243,7 @@ class Outbox(models.Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     done_at = fields.DatetimeField(null=True, db_index=True)
     # A runner claims a row until this time; a crashed runner's claim lapses and the sweeper hands it on. The
-    # claimer (bot.worker_heartbeat.worker_id) lets the reclaimer hand it on as soon as that worker is dead.
+    # claimer (bot.runtime.worker_heartbeat.worker_id) lets the reclaimer hand it on as soon as that worker is dead.
     claimed_until = fields.DatetimeField(null=True)
     claimed_by = fields.CharField(max_length=128, null=True)
     attempts = fields.IntField(default=0)
@@ -260,7 +260,7 @@ class RoutingRule(TimestampMixin, models.Model):
     position = fields.IntField(default=0)
     name = fields.CharField(max_length=128)
     enabled = fields.BooleanField(default=True)
-    # bot.routing's rule fields (match, strategy, candidates...), validated by the admin API before storing.
+    # bot.leads.routing's rule fields (match, strategy, candidates...), validated by the admin API before storing.
     spec = fields.JSONField(default=dict)
     cursor = fields.IntField(null=True)  # round robin: the rep who got the last lead
 
@@ -332,7 +332,7 @@ class Alert(TimestampMixin, models.Model):
     state = fields.CharField(max_length=16, default="pending", db_index=True)
     channel_index = fields.SmallIntField(default=0)
     acked_at = fields.DatetimeField(null=True)
-    # A random salt sealed into the e-mail ack link; the link is checked against it (bot.alerts).
+    # A random salt sealed into the e-mail ack link; the link is checked against it (bot.alerting.alerts).
     ack_token = fields.CharField(max_length=64, null=True)
     acked_by = fields.IntField(null=True)
     ack_via = fields.CharField(max_length=16, null=True)  # card | email | ...

@@ -31,7 +31,7 @@ BOARD_SESSION = PREFIX + "board-session:"
 JOB_HOLDER = PREFIX + "job-holder:"
 # job-outages:<job id>: how many tries of that job met the database or Redis down (they do not use up its tries)
 JOB_OUTAGES = PREFIX + "job-outages:"
-# An admin's test card (bot.testcard): one hash per test, and the app's latest test id.
+# An admin's test card (bot.chat.testcard): one hash per test, and the app's latest test id.
 TEST_CARD = PREFIX + "test-card:"
 
 
@@ -40,7 +40,7 @@ def dedup(platform: str, app_id: int | str, key: str) -> str:
 
 
 def dedup_set(platform: str, app_id: int | str) -> str:
-    """The app's remembered delivery ids (a sorted set scored by expiry; `bot.queue`)."""
+    """The app's remembered delivery ids (a sorted set scored by expiry; `bot.runtime.queue`)."""
     return f"{DEDUP}{platform}:{app_id}"
 
 

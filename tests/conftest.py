@@ -36,9 +36,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis as redis_sync
 
-from bot import holidays
-from bot.config import Settings
-from bot.services import Services, open_services
+from bot.calendar import holidays
+from bot.runtime.config import Settings
+from bot.runtime.services import Services, open_services
 from storage.private import private_file
 from storage.redis import EmbeddedRedis
 
@@ -241,7 +241,7 @@ async def services(settings: Settings, sqlite_template: Path | None) -> AsyncIte
 
 @pytest.fixture
 async def client(aiohttp_client, services: Services):
-    from bot.app import create_app
+    from bot.runtime.app import create_app
 
     return await aiohttp_client(create_app(services))
 

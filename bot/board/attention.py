@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.escalation import OPEN_DEAL
-from bot.leadtypes import Status
-from bot.workflow import FLAG_AFTER_BOUNCES
+from bot.alerting.ladder import OPEN_DEAL
+from bot.leads.types import Status
+from bot.leads.workflow import FLAG_AFTER_BOUNCES
 
 UNTOUCHED_AFTER = timedelta(hours=24)
 

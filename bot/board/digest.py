@@ -1,7 +1,7 @@
 """The daily digest: every working morning (the tenant's calendar, zone and digest time), each manager with a team
 gets one card with the team's figures over the last 7 days and the three leads that most need them.
 
-It is an alert like any other (`bot.alerts.raise_alert`), so it goes down the same chain (chat, then SMS and
+It is an alert like any other (`bot.alerting.alerts.raise_alert`), so it goes down the same chain (chat, then SMS and
 e-mail when chat fails) with every attempt on record. Its dedup key names the tenant, the manager and the day: two
 workers, a restart or a cron run twice raise it once. The figures are computed when it is raised and frozen onto
 the alert; the card is drawn when it is sent, with a fresh sign-in link for its 查看 buttons.
@@ -14,14 +14,14 @@ from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote
 
-from bot import alerts
+from bot.admin.tenant_settings import TenantSettings
+from bot.alerting import alerts
+from bot.alerting.ladder import AlertSpec, Timer
 from bot.board import access, queries, report
 from bot.board.attention import Attention
 from bot.board.figures import Figures
 from bot.board.schedule import digest_day
-from bot.escalation import AlertSpec, Timer
-from bot.services import Services
-from bot.tenant_settings import TenantSettings
+from bot.runtime.services import Services
 from cards.digest import MAX_LEADS, digest_card
 from cards.model import Card
 from storage.models import Alert, Role, Tenant, User

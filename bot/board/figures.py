@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from bot.leadtypes import PIPELINE, Status
-from bot.worktime import WorkCalendar
+from bot.calendar.worktime import WorkCalendar
+from bot.leads.types import PIPELINE, Status
 
 UNTOUCHED_AFTER = timedelta(hours=24)
 # Advances into these stages need something a manager can check; marking a lead 已联系 (a phone call) does not.

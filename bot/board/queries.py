@@ -12,10 +12,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.alerting.ladder import AlertKind
 from bot.board.attention import OpenLead
 from bot.board.figures import AlertIn, EventIn, EvidenceIn, Inputs, LeadIn, NoteIn, Person, StepIn
-from bot.escalation import AlertKind
-from bot.leadtypes import Lead, Status
+from bot.leads.types import Lead, Status
 from cards.model import lead_title
 from storage.models import Alert, Deadline, Delivery, LeadEvent, User, VoiceNote
 from storage.models import Lead as LeadRow

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.admin.tenant_settings import TenantSettings
 from bot.board import attention, queries
 from bot.board.attention import Attention
 from bot.board.figures import (
@@ -27,7 +28,6 @@ from bot.board.figures import (
     tenant_scope,
     windows,
 )
-from bot.tenant_settings import TenantSettings
 from storage.models import Role, Tenant, User
 
 SERIES_DAYS = 14

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from bot.worktime import WorkCalendar
+from bot.calendar.worktime import WorkCalendar
 
 
 def digest_day(now: datetime, calendar: WorkCalendar, at: time) -> date | None:

@@ -14,10 +14,10 @@ from arq import Retry
 from arq.constants import retry_key_prefix
 from arq.worker import Function, func
 
-from bot import metrics
 from bot.jobs import reclaim
-from bot.logs import bound
-from bot.services import Services
+from bot.runtime import metrics
+from bot.runtime.logs import bound
+from bot.runtime.services import Services
 from storage import redis_keys
 from storage.outage import is_outage
 

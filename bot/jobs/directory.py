@@ -1,5 +1,5 @@
 """Directory sync on a schedule: once a day at `LEADBOT_DIRECTORY_SYNC_HOUR` (Beijing time, 0-23; unset: never,
-the default), every active app's tenant is synced from its platform directory (`bot.directory`), applied."""
+the default), every active app's tenant is synced from its platform directory (`bot.admin.directory`), applied."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from arq import cron
 
-from bot import directory
+from bot.admin import directory
 from bot.errors import PlatformError
 from bot.jobs import job, services
 from storage.models import App, AppStatus

@@ -7,8 +7,8 @@ from typing import Any
 
 from arq import cron
 
-from bot import outbox
 from bot.jobs import SHORT_RESULT_S, job, services
+from bot.runtime import outbox
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any
 from tortoise.expressions import Q
 
 from bot.jobs import SHORT_RESULT_S, job, services
-from bot.logs import bind
 from bot.platforms.base import Inbound, InboundKind
+from bot.runtime.logs import bind
 from storage.models import App
 
 log = logging.getLogger(__name__)

@@ -7,11 +7,11 @@ wrapper), and `reclaim` — run by each worker as it starts and by a cron every 
 every job whose holder is dead: arq then runs it again at once, as its next try (jobs are written to run twice).
 
 A holder on this host is dead when its process is gone; on another host, when its heartbeat stopped
-(`bot.worker_heartbeat`). A mark with no holder at all (the worker died between arq's mark and ours, or the holder's
-lease lapsed) is taken back once it is older than a few seconds. Only jobs still queued are taken back, and never
-a mark arq keeps alive on purpose: a finished cron run's mark is kept for `keep_cronjob_progress` (60 s), so its TTL
-is at most that, which no running job's mark gets near while reclaimers run (its holder's lease would have lapsed,
-and the job been taken back, minutes before). Reading such a mark's TTL as age was the "no holder after 550 s"
+(`bot.runtime.worker_heartbeat`). A mark with no holder at all (the worker died between arq's mark and ours, or the
+holder's lease lapsed) is taken back once it is older than a few seconds. Only jobs still queued are taken back, and
+never a mark arq keeps alive on purpose: a finished cron run's mark is kept for `keep_cronjob_progress` (60 s), so
+its TTL is at most that, which no running job's mark gets near while reclaimers run (its holder's lease would have
+lapsed, and the job been taken back, minutes before). Reading such a mark's TTL as age was the "no holder after 550 s"
 taken back on an idle service.
 """
 
@@ -29,9 +29,9 @@ from arq import cron
 from arq.constants import default_queue_name, in_progress_key_prefix, keep_cronjob_progress
 from redis.asyncio import Redis
 
-from bot import outbox
-from bot.services import Services
-from bot.worker_heartbeat import live_workers, worker_id
+from bot.runtime import outbox
+from bot.runtime.services import Services
+from bot.runtime.worker_heartbeat import live_workers, worker_id
 from storage import redis_keys
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ knows every pending one:
 - between those, the auditor re-arms timers overdue by more than a grace period (a job lost on its own), and after
   a job's own timeout takes back a timer whose job died with its worker (its in-progress mark would otherwise hold
   it for the worker-wide timeout; a job running in a live worker carries a mark of its own) or failed for good.
-A run that finds its row moved on does nothing (`bot.deadlines`, `bot.alerts` fence every run), so re-arming too
-much is harmless; re-arming too little is what the auditor exists to prevent.
+A run that finds its row moved on does nothing (`bot.alerting.deadlines`, `bot.alerting.alerts` fence every run), so
+re-arming too much is harmless; re-arming too little is what the auditor exists to prevent.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ from arq.constants import (
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
-from bot import alerts, deadlines, leadstore, outbox
-from bot.clock import Clock, SystemClock
-from bot.escalation import Timer
+from bot.alerting import alerts, deadlines
+from bot.alerting.ladder import Timer
 from bot.jobs import job, services
-from bot.queue import JOB_TTL_MS
-from bot.services import Services
+from bot.leads import store as leadstore
+from bot.runtime import outbox
+from bot.runtime.clock import Clock, SystemClock
+from bot.runtime.queue import JOB_TTL_MS
+from bot.runtime.services import Services
 from storage import redis_keys
 from storage.models import Outbox
 
@@ -184,7 +186,7 @@ async def check_stale_deals(ctx: dict[str, Any]) -> None:
     await arm_on(s, await deadlines.check_stale_deals(s.clock.now()))
 
 
-# --- outbox follow-ups (written by bot.leadservice and bot.deadlines) ---------------------------------------------
+# --- outbox follow-ups (written by bot.leads.service and bot.alerting.deadlines) ----------------------------------
 
 
 # The deadline row is written in the lead change's transaction (an API reader never sees an assigned lead without

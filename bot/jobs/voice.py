@@ -16,14 +16,15 @@ from typing import Any
 from arq import Retry
 from arq.constants import in_progress_key_prefix
 
-from bot import clicks, metrics
-from bot.apps import LoadedApp
+from bot.admin.apps import LoadedApp
+from bot.chat import clicks
 from bot.errors import RateLimited, TransientError
 from bot.jobs import inbound, job
 from bot.jobs import services as services_of
 from bot.platforms.base import Inbound, InboundKind
-from bot.queue import job_id_for
-from bot.services import Services
+from bot.runtime import metrics
+from bot.runtime.queue import job_id_for
+from bot.runtime.services import Services
 from bot.voice import hearing, lexicons, notes
 from bot.voice.hearing import Attempt, Heard, Refused
 from bot.voice.revise import fill_gaps

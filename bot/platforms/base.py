@@ -135,7 +135,7 @@ class Adapter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One finding of an app diagnosis (`bot.app_verify`): `status` is ok, warn or fail; `zh`/`en` say what to do
+    """One finding of an app diagnosis (`bot.admin.app_verify`): `status` is ok, warn or fail; `zh`/`en` say what to do
     about it in the platform console (empty when nothing is to be done)."""
 
     name: str
@@ -151,7 +151,7 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class DirectoryPerson:
-    """One person of a platform's directory, as directory sync maps them (`bot.directory`)."""
+    """One person of a platform's directory, as directory sync maps them (`bot.admin.directory`)."""
 
     user_id: str
     name: str

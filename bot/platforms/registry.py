@@ -8,16 +8,16 @@ from typing import Protocol
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.apps import LoadedApp
-from bot.clock import Clock
-from bot.config import Settings
+from bot.admin.apps import LoadedApp
 from bot.platforms.base import Adapter, Platform
-from bot.tokens import TokenBroker
+from bot.runtime.clock import Clock
+from bot.runtime.config import Settings
+from bot.runtime.tokens import TokenBroker
 
 
 class Resources(Protocol):
-    """What an adapter is built from: the process's shared resources (`bot.services.Services` has them). A protocol,
-    not the class, so the registry does not import the module that holds the registry's cache."""
+    """What an adapter is built from: the process's shared resources (`bot.runtime.services.Services` has them). A
+    protocol, not the class, so the registry does not import the module that holds the registry's cache."""
 
     @property
     def settings(self) -> Settings: ...
@@ -32,7 +32,7 @@ class Resources(Protocol):
 
 
 def build_adapter(services: Resources, app: LoadedApp) -> Adapter:
-    from bot import app_health
+    from bot.admin import app_health
 
     if app.platform == Platform.WECOM:
         from bot.platforms.wecom.adapter import WeComAdapter

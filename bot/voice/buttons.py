@@ -1,4 +1,4 @@
-"""Buttons on voice-note cards: 确认, 更正, 添加<title>, and the lead chooser's picks (via `bot.clicks`).
+"""Buttons on voice-note cards: 确认, 更正, 添加<title>, and the lead chooser's picks (via `bot.chat.clicks`).
 
 A key names a note and the note version the card showed. The clicker is checked against the note's tenant and
 author (a manager or admin of the tenant may act too: `leadservice.act` then decides whether they may touch the
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from bot import clicks
-from bot import leadtypes as lt
-from bot.actions import Action, add_title_contact, confirm_note
-from bot.clicks import Click
-from bot.gates import Refusal
+from bot.chat import clicks
+from bot.chat.clicks import Click
+from bot.leads import types as lt
+from bot.leads.actions import Action, add_title_contact, confirm_note
+from bot.leads.gates import Refusal
 from bot.platforms.base import Platform
 from bot.voice import notes
 from cards.keys import BadButtonKey, KeyAction

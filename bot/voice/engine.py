@@ -21,8 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from bot.config import Settings
 from bot.errors import ConfigError, LeadbotError
+from bot.runtime.config import Settings
 
 if TYPE_CHECKING:  # faster-whisper, PyAV and numpy load with the model, not with the module (web processes)
     from speech.transcribe import Transcriber, Transcript

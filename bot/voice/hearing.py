@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from arq import Retry
 
-from bot import metrics
-from bot.config import Settings
 from bot.errors import LeadbotError, PlatformError, RateLimited, TransientError
 from bot.platforms.base import Adapter, Inbound
+from bot.runtime import metrics
+from bot.runtime.config import Settings
 from bot.voice.engine import SLOT_WAIT_S, Busy, engine_for
 from speech.errors import NotAudio, SpeechError, TooLong
 from speech.lexicon import Lexicon

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
 
+from bot.admin.tenant_settings import LexiconSection, TenantSettings
 from bot.errors import InvalidField, NotFound
-from bot.tenant_settings import LexiconSection, TenantSettings
 from speech.lexicon import Lexicon
 from storage.models import Tenant
 

@@ -13,13 +13,15 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from bot import cardsvc, leadservice, leadstore
-from bot import leadtypes as lt
-from bot.actions import Action, attach_note
-from bot.apps import LoadedApp
+from bot.admin.apps import LoadedApp
+from bot.chat import cards as cardsvc
 from bot.errors import NotFound, PlatformError
-from bot.gates import Refusal, RefusalCode
-from bot.services import Services
+from bot.leads import service as leadservice
+from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.leads.actions import Action, attach_note
+from bot.leads.gates import Refusal, RefusalCode
+from bot.runtime.services import Services
 from bot.voice.choice import TOUCH_WINDOW, ActiveLead, ChoiceKind, choose_lead
 from bot.voice.hearing import Heard
 from cards.model import Card, CardKind

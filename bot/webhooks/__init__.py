@@ -10,7 +10,7 @@ Modules: `payloads` (event types and bodies, pure), `signing` (Leadbot-Signature
 `wakeup` (waking dispatchers after a commit: in-process, and PostgreSQL NOTIFY), `subscriptions` (what the admin API
 and the CLI do), `jobs` (the maintenance cron), `metrics`.
 
-Importing this package registers the lead-change hook with `bot.leadstore`: every process that changes leads
+Importing this package registers the lead-change hook with `bot.leads.store`: every process that changes leads
 imports it (the app, the worker and the CLI do).
 """
 

@@ -22,8 +22,8 @@ from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from bot import leadstore
-from bot.clock import Clock
+from bot.leads import store as leadstore
+from bot.runtime.clock import Clock
 from bot.webhooks import metrics
 from bot.webhooks.payloads import body_bytes
 from bot.webhooks.record import SECRET_PURPOSE

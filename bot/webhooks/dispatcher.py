@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from bot.services import Services
+from bot.runtime.services import Services
 from bot.webhooks import delivery, metrics, wakeup
 from bot.webhooks.retry import DEFAULT, RetryPolicy
 from bot.webhooks.sender import Sender

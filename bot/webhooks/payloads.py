@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.audit import AuditEvent, to_plain
-from bot.leadtypes import Status
+from bot.leads.audit import AuditEvent, to_plain
+from bot.leads.types import Status
 
 
 class EventType(enum.StrEnum):

@@ -1,6 +1,6 @@
 """Writing webhook events and their deliveries inside the transaction of whatever made them happen.
 
-A lead change reaches here through `bot.leadstore`'s change hook, in the transaction that stores the lead and its
+A lead change reaches here through `bot.leads.store`'s change hook, in the transaction that stores the lead and its
 audit events: the event and one delivery row per interested subscription commit with the change or not at all.
 Other happenings (an escalation step, an alert nobody could be reached for) call `emit` inside their own transaction.
 
@@ -22,7 +22,7 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from bot import leadstore
+from bot.leads import store as leadstore
 from bot.webhooks import wakeup as _wake
 from bot.webhooks.payloads import (
     EventType,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from bot.schemas import BIG_ID_MAX, ROW_ID_MAX, Out, Strict
+from bot.admin.schemas import BIG_ID_MAX, ROW_ID_MAX, Out, Strict
 from bot.webhooks.payloads import ALL, SUBSCRIBABLE
 from storage.models import DeliveryState
 

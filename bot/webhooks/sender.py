@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from bot.outbound import guarded_session
-from bot.urlguard import RefusedAddress, UnsafeUrl, check_literal
+from bot.runtime.outbound import guarded_session
+from bot.runtime.urlguard import RefusedAddress, UnsafeUrl, check_literal
 
 REQUEST_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0

@@ -12,11 +12,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot import quotas
-from bot.clock import Clock
-from bot.config import Settings
 from bot.errors import InvalidField, NotFound
-from bot.urlguard import UnsafeUrl, check_resolved
+from bot.runtime import quotas
+from bot.runtime.clock import Clock
+from bot.runtime.config import Settings
+from bot.runtime.urlguard import UnsafeUrl, check_resolved
 from bot.webhooks import delivery, record
 from bot.webhooks.payloads import wants
 from bot.webhooks.retry import DEFAULT

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from bot import commands
 from bot.board import access
+from bot.chat import commands
 from storage.models import LeadEvent
 from tests.board.support import Teams, assignee_of, link_token, make_teams
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.app import create_app
-from bot.config import Settings
+from bot.runtime.app import create_app
+from bot.runtime.config import Settings
 from tests.board.support import Teams, link_token, make_teams
 
 CHROMIUM = "/usr/bin/chromium"

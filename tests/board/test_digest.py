@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from bot.board import digest
 from bot.board.schedule import digest_day, next_digest
-from bot.worker import drain
-from bot.worktime import WorkCalendar
+from bot.calendar.worktime import WorkCalendar
+from bot.runtime.worker import drain
 from storage.models import Alert, Delivery, User
 from storage.models import Lead as LeadRow
 from tests.escalation.support import World, alert_cards_to, assign, buttons, click, configure, new_lead

@@ -34,8 +34,8 @@ from bot.board.figures import (
     tenant_scope,
     windows,
 )
-from bot.leadtypes import Status
-from bot.worktime import WorkCalendar
+from bot.calendar.worktime import WorkCalendar
+from bot.leads.types import Status
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 6, 10, 10, 0, tzinfo=SH)

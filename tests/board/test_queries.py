@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from bot.admin.tenant_settings import TenantSettings
 from bot.board import queries
 from bot.board.figures import facts_of, figures, team_scope, windows
-from bot.tenant_settings import TenantSettings
 from storage.models import Alert, Delivery, Tenant, User, VoiceNote
 from tests.escalation.support import World, assign, configure, contact, new_lead
 from tests.support.clock import sh

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.leadtypes import (
+from bot.leads.types import (
     PIPELINE,
     Actor,
     Budget,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.actions import Advance, Claim, MarkLost, ReleaseToPool, Reopen
-from bot.leadtypes import LOST_REASONS, Status
+from bot.leads.actions import Advance, Claim, MarkLost, ReleaseToPool, Reopen
+from bot.leads.types import LOST_REASONS, Status
 from cards.keys import MAX_KEY_BYTES, BadButtonKey, ButtonKey, KeyAction
 
 

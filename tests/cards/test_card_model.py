@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, evidence_at, lead_in, voice_note
 
-from bot.actions import MarkLost
-from bot.leadtypes import LOST_REASONS, Contact, Extraction, Status, WorkflowSettings
+from bot.leads.actions import MarkLost
+from bot.leads.types import LOST_REASONS, Contact, Extraction, Status, WorkflowSettings
 from cards.keys import KeyAction
 from cards.model import (
     CardKind,

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from card_helpers import CST, MANAGER, REP, STRANGER, T0, bare_lead, check_golden, lead_in, voice_note
 
-from bot.leadtypes import Status
-from bot.workflow import allowed_actions
+from bot.leads.types import Status
+from bot.leads.workflow import allowed_actions
 from cards import dingtalk, wecom
 from cards.keys import ButtonKey, KeyAction
 from cards.limits import CardLimitError

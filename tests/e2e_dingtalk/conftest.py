@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 
 from bot.jobs import inbound as inbound_jobs
 from bot.platforms.base import Inbound, InboundKind
-from bot.queue import Queue
-from bot.services import Services
-from bot.worker import running_worker
+from bot.runtime.queue import Queue
+from bot.runtime.services import Services
+from bot.runtime.worker import running_worker
 from tests.parity.drivers import DingTalkDriver, DingTalkStreamDriver, Person
 from tests.parity.support import create_tenant
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot import leadstore
+from bot.leads import store as leadstore
 from storage.models import Lead
 from tests.e2e_dingtalk.test_robot_callback import nothing_queued
 from tests.parity.drivers import DingTalkDriver, HeldCard

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from bot.platforms.base import InboundKind
-from bot.worker import drain
+from bot.runtime.worker import drain
 from tests.e2e_dingtalk.test_robot_callback import nothing_queued
 from tests.sim.dingtalk import _success_reply_ok
 

@@ -3,7 +3,7 @@ directory sync reads department/listsub + user/list (leaders as managers, dry ru
 
 from __future__ import annotations
 
-from bot import testcard
+from bot.chat import testcard
 from storage.models import LeadEvent, User
 from tests.parity.support import eventually
 from tests.sim.dingtalk import card_click

@@ -15,7 +15,7 @@ from tortoise import connections
 
 from bot.platforms.base import InboundKind
 from bot.platforms.dingtalk.sign import compute_sign
-from bot.worker import drain
+from bot.runtime.worker import drain
 from storage import redis_keys
 from tests.e2e_dingtalk.conftest import redis_down
 from tests.parity.drivers import DingTalkDriver

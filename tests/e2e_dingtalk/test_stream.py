@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bot.platforms.base import InboundKind
 from bot.platforms.dingtalk.stream import TOPIC_ROBOT
-from bot.queue import job_id_for
-from bot.worker import drain
+from bot.runtime.queue import job_id_for
+from bot.runtime.worker import drain
 from storage import redis_keys
 from tests.e2e_dingtalk.conftest import redis_down
 from tests.parity.support import eventually, new_lead, route_everything_to

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from bot.config import Settings
 from bot.platforms.dingtalk.stream import TOPIC_ROBOT, lease_name
 from bot.platforms.dingtalk.supervisor import StreamSupervisor, running_stream_supervisor
-from bot.worker import drain
+from bot.runtime.config import Settings
+from bot.runtime.worker import drain
 from storage import redis_keys
 from tests.parity.drivers import DingTalkStreamDriver
 from tests.parity.support import create_tenant, eventually

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.services import Services
+from bot.runtime.services import Services
 from storage.models import Role, RoutingRule, Tenant, User
 from tests.e2e_wecom.support import (
     AES_KEY,

@@ -10,16 +10,16 @@ from typing import Any
 import aiohttp
 from arq.connections import ArqRedis
 
-from bot import leadstore
-from bot.apps import AppCache, register_app
+from bot.admin.apps import AppCache, register_app
+from bot.admin.schemas import AppIn
 from bot.jobs import inbound
+from bot.leads import store as leadstore
 from bot.platforms.base import InboundKind
 from bot.platforms.registry import AdapterCache
-from bot.queue import Queue
-from bot.schemas import AppIn
-from bot.services import Services
-from bot.tokens import TokenBroker
-from bot.worker import drain
+from bot.runtime.queue import Queue
+from bot.runtime.services import Services
+from bot.runtime.tokens import TokenBroker
+from bot.runtime.worker import drain
 from storage.models import Lead, LeadEvent, Tenant, User
 from storage.redis import connect
 from tests.sim.wecom import SentCard, WeComSimulator

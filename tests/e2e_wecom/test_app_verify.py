@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from storage.models import App, Tenant
 from tests.conftest import MASTER_KEY
 from tests.e2e_wecom.support import AGENT_ID, SECRET, register_wecom_app

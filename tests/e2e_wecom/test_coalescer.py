@@ -12,7 +12,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.platforms.base import CardClick, Inbound, InboundKind
-from bot.queue import Coalescer, OnceCall, Queue
+from bot.runtime.queue import Coalescer, OnceCall, Queue
 from storage.redis import connect
 
 

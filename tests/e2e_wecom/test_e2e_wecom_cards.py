@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.worker import drain
+from bot.runtime.worker import drain
 from cards.keys import ButtonKey, KeyAction
 from storage.models import CardInstance, Lead, Tenant, User
 from tests.e2e_wecom.support import (

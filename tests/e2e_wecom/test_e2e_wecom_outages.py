@@ -18,10 +18,10 @@ import redis as redis_sync
 from tortoise import connections
 
 import handlers.wecom
-from bot.app import create_app
 from bot.platforms.base import Inbound, InboundKind
-from bot.services import Services
-from bot.worker import drain
+from bot.runtime.app import create_app
+from bot.runtime.services import Services
+from bot.runtime.worker import drain
 from storage import db
 from storage.redis import EmbeddedRedis
 from tests.e2e_wecom.support import REP, World, another_process, inbound_handler

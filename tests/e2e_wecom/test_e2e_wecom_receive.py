@@ -7,7 +7,7 @@ from typing import Any
 from yarl import URL
 
 from bot.platforms.base import Inbound, InboundKind
-from bot.worker import drain
+from bot.runtime.worker import drain
 from storage.models import Tenant
 from tests.e2e_wecom.support import World, inbound_handler, register_wecom_app
 from tests.sim.wecom import CallbackSender

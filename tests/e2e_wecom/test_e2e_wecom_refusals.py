@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import pytest
 from prometheus_client import REGISTRY
 
-from bot import apps as app_ops
-from bot.schemas import AppIn
-from bot.services import Services
+from bot.admin import apps as app_ops
+from bot.admin.schemas import AppIn
+from bot.runtime.services import Services
 from storage.models import App, AppStatus
 from tests.e2e_wecom.support import AES_KEY, CALLBACK_TOKEN, SECRET, World
 from tests.sim.wecom import CallbackSender

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.services import Services
+from bot.runtime.services import Services
 from tests.e2e_wecom.support import AGENT_ID, MANAGER, REP, World, another_process, cards_of, new_lead
 from tests.sim.wecom import WeComSimulator
 

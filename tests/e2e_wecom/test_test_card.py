@@ -4,7 +4,7 @@ no lead."""
 
 from __future__ import annotations
 
-from bot.worker import drain
+from bot.runtime.worker import drain
 from storage.models import LeadEvent
 from tests.e2e_wecom.support import AGENT_ID, REP, STRANGER
 

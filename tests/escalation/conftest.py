@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.services import Services
+from bot.runtime.clock import ManualClock
+from bot.runtime.config import Settings
+from bot.runtime.services import Services
 from tests.escalation.support import AGENT_ID, SECRET, World, make_world
 from tests.notify.smtp_server import Recorder
 from tests.sim.aliyun_sms import AliyunSmsSim

@@ -9,15 +9,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import leadservice
-from bot.actions import Advance, Assign
-from bot.apps import register_app
-from bot.leadtypes import EventSource, Status
+from bot.admin.apps import register_app
+from bot.admin.schemas import AppIn
+from bot.admin.tenant_settings import seal_notify
+from bot.leads import service as leadservice
+from bot.leads.actions import Advance, Assign
+from bot.leads.types import EventSource, Status
 from bot.platforms.base import CardClick, Inbound, InboundKind
-from bot.schemas import AppIn
-from bot.services import Services
-from bot.tenant_settings import seal_notify
-from bot.worker import drain
+from bot.runtime.services import Services
+from bot.runtime.worker import drain
 from storage import redis_keys
 from storage.models import Alert, Deadline, Delivery, Tenant, User
 from storage.models import Lead as LeadRow

@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot import holidays, leadservice
-from bot.actions import Assign
+from bot.alerting.ladder import AlertKind
 from bot.board import digest
-from bot.escalation import AlertKind
+from bot.calendar import holidays
 from bot.jobs.board import send_digests
 from bot.jobs.timers import check_stale_deals
-from bot.leadtypes import EventSource
-from bot.worker import drain
+from bot.leads import service as leadservice
+from bot.leads.actions import Assign
+from bot.leads.types import EventSource
+from bot.runtime.worker import drain
 from storage.models import Alert
 from storage.models import Lead as LeadRow
 from tests.escalation.support import World, alerts_of, deadline_of, new_lead

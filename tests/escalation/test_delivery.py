@@ -14,9 +14,9 @@ from email.message import Message
 import pytest
 from prometheus_client import REGISTRY
 
-from bot import alerts, deadlines
+from bot.alerting import alerts, deadlines
 from bot.jobs import timers
-from bot.worker import drain
+from bot.runtime.worker import drain
 from storage import redis_keys
 from storage.models import Alert, Delivery, User
 from storage.models import Lead as LeadRow
@@ -296,8 +296,8 @@ async def test_deliveries_from_the_shell(world: World, wecom, settings) -> None:
 
 
 async def test_dingtalk_without_card_template_gets_markdown_with_the_ack_link(services, smtp) -> None:
-    from bot.apps import register_app
-    from bot.schemas import AppIn
+    from bot.admin.apps import register_app
+    from bot.admin.schemas import AppIn
     from storage.models import Tenant
     from tests.sim.dingtalk import DingTalkSimulator
 
@@ -325,7 +325,7 @@ async def test_dingtalk_without_card_template_gets_markdown_with_the_ack_link(se
 async def test_unreadable_sms_secret_is_skipped_on_record_and_email_follows(world: World, wecom, smtp) -> None:
     import os
 
-    from bot.notify.sms import SMS_SECRET_PURPOSE
+    from bot.alerting.notify.sms import SMS_SECRET_PURPOSE
     from storage.models import Tenant
     from storage.secrets import SecretBox
 

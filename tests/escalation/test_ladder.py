@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from bot import deadlines, leadservice
-from bot.actions import Assign
-from bot.escalation import deadline_timer
+from bot.alerting import deadlines
+from bot.alerting.ladder import deadline_timer
 from bot.jobs import timers
-from bot.leadtypes import EventSource
-from bot.worker import drain
+from bot.leads import service as leadservice
+from bot.leads.actions import Assign
+from bot.leads.types import EventSource
+from bot.runtime.worker import drain
 from storage.models import Alert, RoutingRule
 from storage.models import Lead as LeadRow
 from tests.escalation.support import (
@@ -207,7 +208,7 @@ async def test_stale_deal_alerts_again_after_another_period_and_stops_on_activit
     assert first.dedup_key != second.dedup_key
     await drain(world.services)
     await LeadRow.filter(id=lead_id).update(last_activity_at=sh(2026, 6, 8, 11, 0))  # the rep logged a visit
-    from bot import alerts
+    from bot.alerting import alerts
 
     assert await alerts.advance(world.services, second.id, (await Alert.get(id=second.id)).channel_index) == []
     assert (await Alert.get(id=second.id)).state == "moot"

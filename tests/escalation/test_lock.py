@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix, result_key_prefix
 
-from bot import deadlines
-from bot.escalation import deadline_timer
+from bot.alerting import deadlines
+from bot.alerting.ladder import deadline_timer
 from bot.jobs import timers
-from bot.worker import drain, running_worker
+from bot.runtime.worker import drain, running_worker
 from storage import redis_keys
 from storage.models import Alert, Deadline
 from storage.models import Lead as LeadRow
@@ -195,7 +195,7 @@ async def test_contact_after_the_reminder_stops_the_ladder_and_the_reminder(worl
     assert reminder.state == "waiting"
     await contact(world, lead_id)
     assert await deadlines.run_step(world.services, row.id, row.fence, 1) == []
-    from bot import alerts
+    from bot.alerting import alerts
 
     assert await alerts.advance(world.services, reminder.id, 1) == []  # its ack timeout: no SMS, it is moot
     assert (await Alert.get(id=reminder.id)).state == "moot"
@@ -297,7 +297,7 @@ async def test_rearm_marks_redis_as_complete(world: World) -> None:
 
 async def test_web_process_rearms_at_start(world: World, aiohttp_client) -> None:
     """`leadbot serve --no-worker` re-arms too: a web process starting after Redis lost its data."""
-    from bot.app import create_app
+    from bot.runtime.app import create_app
 
     lead_id = await new_lead(world, intent="high")
     await assign(world, lead_id, world.rep, now=WED_10)

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.errors import PlatformError, RecipientError, TransientError
-from bot.escalation import (
+from bot.alerting.ladder import (
     DEFAULT_STEPS,
     AlertKind,
     AlertSpec,
@@ -29,11 +28,12 @@ from bot.escalation import (
     stale_period,
     step_effects,
 )
-from bot.leadtypes import Lead, Status
-from bot.notify.base import DeliveryResult, Outcome
-from bot.notify.chain import AlertState, ChainPlan, Move, after_attempt, fallback_reason
-from bot.notify.chat import mask_user, reply_for
-from bot.worktime import WorkCalendar
+from bot.alerting.notify.base import DeliveryResult, Outcome
+from bot.alerting.notify.chain import AlertState, ChainPlan, Move, after_attempt, fallback_reason
+from bot.alerting.notify.chat import mask_user, reply_for
+from bot.calendar.worktime import WorkCalendar
+from bot.errors import PlatformError, RecipientError, TransientError
+from bot.leads.types import Lead, Status
 
 CAL = WorkCalendar("Asia/Shanghai")
 CST = timezone(timedelta(hours=8))

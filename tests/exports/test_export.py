@@ -14,10 +14,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bot import exports, leadservice
-from bot import leadtypes as lt
-from bot.actions import Advance
-from bot.lead_schemas import LeadIn
+from bot.leads import exports
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.leads.actions import Advance
+from bot.leads.schemas import LeadIn
 from storage.models import RoutingRule
 from tests.conftest import MASTER_KEY
 from tests.leads.conftest import Team, make_team

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
-from bot.services import Services
+from bot.runtime.config import Settings
+from bot.runtime.services import Services
 from storage.models import Role, RoutingRule, Tenant, User
 from tests.e2e_wecom.support import AES_KEY, AGENT_ID, CALLBACK_TOKEN, SECRET, register_wecom_app
 from tests.faults.support import Fleet

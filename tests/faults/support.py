@@ -25,7 +25,7 @@ from pathlib import Path
 import aiohttp
 import redis as redis_sync
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from tests.support import waiting
 
 ROOT = Path(__file__).resolve().parents[2]

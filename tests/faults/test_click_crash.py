@@ -16,9 +16,9 @@ import uuid
 import aiohttp
 import pytest
 
-from bot import leadtypes as lt
-from bot.leadservice import create_lead
-from bot.services import Services
+from bot.leads import types as lt
+from bot.leads.service import create_lead
+from bot.runtime.services import Services
 from storage.models import CardInstance, LeadEvent, Outbox
 from storage.models import Lead as LeadRow
 from tests.faults.conftest import REP, Team

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import pytest
 
-from bot.config import Settings
-from bot.services import Services
+from bot.runtime.config import Settings
+from bot.runtime.services import Services
 from storage.models import Lead
 from tests.e2e_wecom.support import button_key, cards_of, history
 from tests.faults.conftest import REP, Team

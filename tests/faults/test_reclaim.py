@@ -12,7 +12,7 @@ from arq.constants import default_queue_name, in_progress_key_prefix
 from redis.asyncio import Redis
 
 from bot.jobs import reclaim
-from bot.worker_heartbeat import beat, worker_id
+from bot.runtime.worker_heartbeat import beat, worker_id
 from storage import redis_keys
 
 IN_PROGRESS_S = 610.0
@@ -83,7 +83,7 @@ async def test_a_later_workers_cron_does_not_queue_a_finished_run_again(services
     from arq import Worker
     from arq.connections import ArqRedis
 
-    from bot import worker as wiring
+    from bot.runtime import worker as wiring
     from storage.redis import connect
 
     sweep = next(c for c in wiring.CRON_JOBS if c.name == "sweep_outbox")

@@ -22,9 +22,9 @@ import pytest
 import redis as redis_sync
 from arq.constants import default_queue_name
 
-from bot import leadtypes as lt
-from bot.leadservice import create_lead
-from bot.services import Services
+from bot.leads import types as lt
+from bot.leads.service import create_lead
+from bot.runtime.services import Services
 from storage import redis_keys
 from storage.models import Alert, Delivery
 from tests.e2e_wecom.support import another_process

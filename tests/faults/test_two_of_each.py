@@ -15,7 +15,7 @@ import re
 import aiohttp
 import pytest
 
-from bot.services import Services
+from bot.runtime.services import Services
 from storage import redis_keys
 from storage.models import Alert, Delivery
 from tests.escalation.support import deadline_of

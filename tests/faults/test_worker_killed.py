@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from arq.constants import default_queue_name, in_progress_key_prefix
 
-from bot import leadtypes as lt
-from bot.leadservice import create_lead
-from bot.services import Services
+from bot.leads import types as lt
+from bot.leads.service import create_lead
+from bot.runtime.services import Services
 from storage.models import Alert, CardInstance, Delivery, VoiceNote
 from tests.escalation.support import deadline_of
 from tests.faults.conftest import REP, Team

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.clock import Clock, FrozenClock, ManualClock, SystemClock
+from bot.runtime.clock import Clock, FrozenClock, ManualClock, SystemClock
 
 SH = ZoneInfo("Asia/Shanghai")
 NY = ZoneInfo("America/New_York")
@@ -90,7 +90,7 @@ async def test_a_manual_sleep_advances_the_clock_and_lets_others_run() -> None:
 
 
 async def test_services_read_the_clock_they_were_given(settings) -> None:
-    from bot.services import open_services
+    from bot.runtime.services import open_services
 
     c = ManualClock(datetime(2026, 10, 1, 10, 30, tzinfo=SH))
     async with open_services(settings, clock=c) as s:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import Settings
 from bot.errors import ConfigError
+from bot.runtime.config import Settings
 
 
 @pytest.mark.parametrize(

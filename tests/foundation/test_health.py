@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.worker import running_worker
+from bot.runtime.worker import running_worker
 
 
 async def test_healthz(client) -> None:

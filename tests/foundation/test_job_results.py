@@ -6,7 +6,7 @@ from __future__ import annotations
 from arq.constants import result_key_prefix
 
 from bot.jobs import SHORT_RESULT_S
-from bot.worker import drain
+from bot.runtime.worker import drain
 
 
 async def test_a_click_jobs_result_goes_after_two_minutes_a_timers_after_an_hour(services) -> None:

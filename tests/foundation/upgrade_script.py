@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tortoise import Tortoise, connections
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from storage import db
 
 ROWS = [

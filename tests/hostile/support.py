@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from prometheus_client import REGISTRY
 from tortoise import Tortoise
 
-from bot.quotas import QUOTAS
-from bot.services import Services
+from bot.runtime.quotas import QUOTAS
+from bot.runtime.services import Services
 from storage import redis_keys
 
 

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from bot.app import create_app, make_runner
-from bot.config import Settings
 from bot.platforms.dingtalk.sign import compute_sign
+from bot.runtime.app import create_app, make_runner
+from bot.runtime.config import Settings
 from handlers.openapi import API
 from tests.e2e_wecom.support import World
 from tests.hostile.support import assert_serving, assert_unchanged, state

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot.platforms.dingtalk.crypto import sha1_signature
-from bot.worker import drain
+from bot.runtime.worker import drain
 from tests.hostile.support import assert_serving, assert_unchanged, job_errors, state
 from tests.sim.dingtalk import _dingtalk_sign, card_click, robot_message
 

@@ -5,7 +5,7 @@ forged for another tenant's lead."""
 
 from __future__ import annotations
 
-from bot.worker import drain
+from bot.runtime.worker import drain
 from cards.keys import ButtonKey, KeyAction
 from storage.models import Lead, LeadEvent, Tenant, User
 from tests.e2e_wecom.support import REP, World, button_key, cards_of, history, new_lead, status_on

@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-import bot.app  # noqa: F401  (imports every handler module, which fills the registry)
-from bot.config import Settings
+import bot.runtime.app  # noqa: F401  (imports every handler module, which fills the registry)
+from bot.runtime.config import Settings
 from handlers.openapi import API
 from tests.conftest import ADMIN_TOKEN, MASTER_KEY
 
@@ -41,8 +41,8 @@ class LiveServer:
 
 def _serve(settings: Settings, ready: threading.Event, stop: threading.Event, out: dict) -> None:
     async def main() -> None:
-        from bot.app import create_app, make_runner
-        from bot.services import open_services
+        from bot.runtime.app import create_app, make_runner
+        from bot.runtime.services import open_services
         from tests.conftest import _truncate_all_sql
 
         async with open_services(settings) as services:

@@ -16,7 +16,7 @@ from Crypto.Cipher import AES
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot.worker import drain
+from bot.runtime.worker import drain
 from tests.e2e_wecom.support import AES_KEY, World
 from tests.hostile.support import assert_serving, assert_unchanged, job_errors, state
 from tests.sim.wecom import CallbackSender

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.notify.base import Alert, Recipient
+from bot.alerting.notify.base import Alert, Recipient
 from tests.notify.smtp_server import Recorder, start_smtp
 from tests.sim.aliyun_sms import AliyunSmsSim
 from tests.sim.tencent_sms import TencentSmsSim

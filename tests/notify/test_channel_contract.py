@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from bot.notify.base import Alert, Channel, Outcome, Recipient
-from bot.notify.email import EmailChannel
-from bot.notify.sms_aliyun import AliyunSms
-from bot.notify.sms_tencent import TencentSms
+from bot.alerting.notify.base import Alert, Channel, Outcome, Recipient
+from bot.alerting.notify.email import EmailChannel
+from bot.alerting.notify.sms_aliyun import AliyunSms
+from bot.alerting.notify.sms_tencent import TencentSms
 from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET, TENCENT_ID, TENCENT_KEY
 from tests.notify.smtp_server import free_port
 

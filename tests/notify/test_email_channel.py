@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.notify.base import Alert, Outcome, Recipient
-from bot.notify.email import EmailChannel, InvalidEmail, build_message, normalize_email
+from bot.alerting.notify.base import Alert, Outcome, Recipient
+from bot.alerting.notify.email import EmailChannel, InvalidEmail, build_message, normalize_email
 from tests.notify.smtp_server import Recorder, client_context, self_signed_cert, server_context, start_smtp
 
 SENDER = "alerts@leadbot.example.com"

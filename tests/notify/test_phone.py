@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.notify.phone import InvalidPhone, is_mobile, mask_email, mask_phone, normalize_phone
+from bot.alerting.notify.phone import InvalidPhone, is_mobile, mask_email, mask_phone, normalize_phone
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_mask_email(value: str | None, masked: str) -> None:
 @pytest.mark.parametrize("raw", ["021-62345678", "(010) 6552 9988", "+86 21 6234 5678"])
 def test_a_landline_is_not_a_number_to_text(raw: str) -> None:
     """Issue 23: 021-62345678 was accepted as a rep's SMS number."""
-    from bot.notify.phone import normalize_mobile
+    from bot.alerting.notify.phone import normalize_mobile
 
     assert normalize_phone(raw).startswith("+86")  # a valid phone (a lead's contact may have one)...
     with pytest.raises(InvalidPhone, match="not a mobile number"):
@@ -83,9 +83,9 @@ def test_a_landline_is_not_a_number_to_text(raw: str) -> None:
 
 
 async def test_sms_channels_do_not_send_to_a_landline(aliyun_sim, tencent_sim, alert) -> None:
-    from bot.notify.base import Outcome, Recipient
-    from bot.notify.sms_aliyun import AliyunSms
-    from bot.notify.sms_tencent import TencentSms
+    from bot.alerting.notify.base import Outcome, Recipient
+    from bot.alerting.notify.sms_aliyun import AliyunSms
+    from bot.alerting.notify.sms_tencent import TencentSms
     from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET, TENCENT_ID, TENCENT_KEY
 
     landline = Recipient(name="前台", phone="+862162345678")

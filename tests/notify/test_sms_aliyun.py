@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from bot.notify.base import Alert, Outcome, Recipient
-from bot.notify.sms_aliyun import EMPTY_SHA256, AliyunSms, aliyun_phone, build_send_sms, read_reply
+from bot.alerting.notify.base import Alert, Outcome, Recipient
+from bot.alerting.notify.sms_aliyun import EMPTY_SHA256, AliyunSms, aliyun_phone, build_send_sms, read_reply
 from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET
 
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from bot.notify.base import Alert, Outcome, Recipient
-from bot.notify.sms_tencent import TencentSms, build_send_sms, read_reply
+from bot.alerting.notify.base import Alert, Outcome, Recipient
+from bot.alerting.notify.sms_tencent import TencentSms, build_send_sms, read_reply
 from tests.notify.conftest import TENCENT_ID, TENCENT_KEY
 
 

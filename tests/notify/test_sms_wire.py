@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from bot.notify.base import Alert, Recipient
-from bot.notify.sms_aliyun import AliyunSms, acs3_authorization, build_send_sms
-from bot.notify.sms_tencent import TencentSms
-from bot.notify.sms_tencent import build_send_sms as build_tencent
+from bot.alerting.notify.base import Alert, Recipient
+from bot.alerting.notify.sms_aliyun import AliyunSms, acs3_authorization, build_send_sms
+from bot.alerting.notify.sms_tencent import TencentSms
+from bot.alerting.notify.sms_tencent import build_send_sms as build_tencent
 from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET, TENCENT_ID, TENCENT_KEY
 
 PARAMS = {"PhoneNumbers": "13800138000", "SignName": "领客", "TemplateCode": "SMS_465932001",
@@ -148,7 +148,7 @@ async def test_the_actions_parameters_are_checked(aliyun_sim, params, status: in
 
 async def test_v1_without_format_is_answered_in_xml(aliyun_sim) -> None:
     """What leaving out `Format=JSON` gets from Aliyun; our reader reports it as a failure with the HTTP status."""
-    from bot.notify.sms_aliyun import read_reply
+    from bot.alerting.notify.sms_aliyun import read_reply
 
     _, server = aliyun_sim
     async with aiohttp.ClientSession() as http, http.post(server.make_url("/"), params={"Action": "SendSms"}) as r:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from arq import Worker
 
-from bot.config import Settings
-from bot.services import Services
-from bot.worker import running_worker
+from bot.runtime.config import Settings
+from bot.runtime.services import Services
+from bot.runtime.worker import running_worker
 from tests.notify.smtp_server import Recorder
 from tests.parity.drivers import DRIVERS, PlatformDriver, RouteMissing
 from tests.support.alerting import with_smtp

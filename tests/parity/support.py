@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from aiohttp.test_utils import TestClient
 
-from bot.services import Services
+from bot.runtime.services import Services
 from storage.models import Lead, RoutingRule
 from tests.support.leads import DEFAULTS, take_in
 from tests.support.waiting import eventually  # noqa: F401 - the suite's tests import it from here

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import leadstore
-from bot import leadtypes as lt
+from bot.leads import store as leadstore
+from bot.leads import types as lt
 from storage.models import Deadline, Lead, VoiceNote
 from tests.parity.drivers import HeldCard, Person, PlatformDriver
 from tests.parity.support import create_tenant, eventually, new_lead, route_everything_to

@@ -8,13 +8,13 @@ import re
 
 import pytest
 
-from bot.cli_leads import read_leads_csv
+from bot.admin.tenant_settings import NotifySection, TenantSettings
+from bot.admin.users import read_csv
+from bot.alerting.notify.base import Alert
+from bot.alerting.notify.chat import markdown
+from bot.cli.leads import read_leads_csv
 from bot.errors import InvalidField
-from bot.leadtypes import Status
-from bot.notify.base import Alert
-from bot.notify.chat import markdown
-from bot.tenant_settings import NotifySection, TenantSettings
-from bot.users import read_csv
+from bot.leads.types import Status
 from cards import dingtalk as dingtalk_cards
 from cards.model import lead_card
 from handlers.openapi import API

@@ -9,8 +9,8 @@ import os
 import stat
 from pathlib import Path
 
-from bot.config import Settings
-from bot.services import open_services
+from bot.runtime.config import Settings
+from bot.runtime.services import open_services
 from tests.conftest import ADMIN_TOKEN, MASTER_KEY
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from bot.logs import JsonFormatter, MaskingFormatter
+from bot.runtime.logs import JsonFormatter, MaskingFormatter
 from tests.conftest import ADMIN_TOKEN, MASTER_KEY
 from tests.escalation.support import AES_KEY, SECRET, World, attempts
 from tests.escalation.test_delivery import breach
@@ -105,7 +105,7 @@ async def test_a_full_scenario_leaks_no_secret_and_logs_no_personal_data(
     async with aiohttp.ClientSession() as session:
         sender = CallbackSender(session, token="Tok3nEsc", encoding_aes_key=AES_KEY, corp_id=wecom.corp_id,
                                 agent_id=1000002, simulator=wecom)
-        from bot.worker import drain
+        from bot.runtime.worker import drain
 
         await drain(services)
         cards = [c for c in wecom.cards.values() if "zhang" in c.to]

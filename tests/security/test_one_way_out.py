@@ -1,4 +1,4 @@
-"""Every outbound HTTP request and WebSocket goes through `bot.outbound`: no other production module may open an
+"""Every outbound HTTP request and WebSocket goes through `bot.runtime.outbound`: no other production module may open an
 HTTP client, a connector or a WebSocket connection of its own (each would be a way around the address rule).
 
 Read from the source (the syntax tree), so a module added tomorrow is covered tomorrow.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "handlers", "storage", "speech", "cards")
-THE_ONE_PLACE = "bot/outbound.py"
+THE_ONE_PLACE = "bot/runtime/outbound.py"
 # Constructors and calls that open a connection to another host.
 OPENERS = {"ClientSession", "TCPConnector", "UnixConnector", "NamedPipeConnector", "ws_connect"}
 # Client libraries that would bypass it altogether.

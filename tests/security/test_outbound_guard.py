@@ -18,15 +18,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.apps import register_app
-from bot.config import Settings
-from bot.notify.base import Alert, Recipient
-from bot.notify.sms_aliyun import AliyunSms
-from bot.outbound import REDIRECT_REFUSED, REFUSED_TARGET, guarded_session, open_websocket, refusal
+from bot.admin.apps import register_app
+from bot.admin.schemas import AppIn
+from bot.alerting.notify.base import Alert, Recipient
+from bot.alerting.notify.sms_aliyun import AliyunSms
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.stream import StreamRunner
-from bot.schemas import AppIn
-from bot.urlguard import RefusedAddress
+from bot.runtime.config import Settings
+from bot.runtime.outbound import REDIRECT_REFUSED, REFUSED_TARGET, guarded_session, open_websocket, refusal
+from bot.runtime.urlguard import RefusedAddress
 from storage.models import App, Tenant
 from tests.hostile.support import assert_serving
 from tests.notify.smtp_server import free_port

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
-from bot.config import Settings
-from bot.queue import AppIngest
-from bot.quotas import QuotaExceeded
+from bot.runtime.config import Settings
+from bot.runtime.queue import AppIngest
+from bot.runtime.quotas import QuotaExceeded
 from storage import redis_keys
 from storage.models import Tenant, WebhookDelivery, WebhookSubscription
 from tests.e2e_wecom.support import AES_KEY, AGENT_ID, CALLBACK_TOKEN, register_wecom_app

@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from bot.outbound import guarded_session
 from bot.platforms.registry import AdapterCache
+from bot.runtime.outbound import guarded_session
 from storage.models import App, Tenant
 from tests.escalation.support import SECRET, World, attempts
 from tests.escalation.test_delivery import breach

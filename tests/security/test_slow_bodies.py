@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from tests.board.support import link_token
 from tests.hostile.support import assert_serving, assert_unchanged, state
 from tests.hostile.test_bodies_and_clients import post_head

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from tests.notify.smtp_server import Recorder, start_smtp
 from tests.sim.aliyun_sms import AliyunSmsSim
 from tests.sim.tencent_sms import TencentSmsSim

@@ -19,9 +19,9 @@ import arq.jobs
 import arq.worker
 import pytest
 
-from bot import cli_support
-from bot.clock import ManualClock
-from bot.services import Services
+from bot.cli import support as cli_support
+from bot.runtime.clock import ManualClock
+from bot.runtime.services import Services
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

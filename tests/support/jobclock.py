@@ -2,7 +2,7 @@
 
 On services with a `ManualClock` (tests/support/clock.py) the clock itself moves to `until`: the jobs come due
 because their time has come, and they see that time. On the system clock, they are made due now instead (they run
-sooner than their time). Works with a burst worker (`bot.worker.drain`) and with a worker running in the background
+sooner than their time). Works with a burst worker (`bot.runtime.worker.drain`) and with a worker running in the background
 alike: either way a job runs through arq's own queue.
 """
 
@@ -12,9 +12,9 @@ from datetime import datetime
 
 from arq.constants import default_queue_name
 
-from bot.clock import ManualClock
-from bot.services import Services
-from bot.worker import drain
+from bot.runtime.clock import ManualClock
+from bot.runtime.services import Services
+from bot.runtime.worker import drain
 
 
 async def queued(services: Services) -> dict[str, float]:

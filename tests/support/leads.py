@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import leadservice
-from bot import leadtypes as lt
-from bot.services import Services
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.runtime.services import Services
 from storage.models import Lead
 
 DEFAULTS = {"company": "杭州云帆科技有限公司", "contact_name": "陈明", "source": "官网表单"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.config import Settings
-from bot.services import Services
+from bot.runtime.config import Settings
+from bot.runtime.services import Services
 from tests.sim.wecom import CallbackSender, WeComSimulator
 from tests.support.speech import with_model
 from tests.support.wecom import WeComApp

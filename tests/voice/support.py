@@ -14,16 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from bot import leadservice, leadstore
-from bot import leadtypes as lt
-from bot.actions import Advance, Assign
-from bot.apps import register_app
+from bot.admin.apps import register_app
+from bot.admin.schemas import WeComAppIn
+from bot.leads import service as leadservice
+from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.leads.actions import Advance, Assign
 from bot.platforms.base import Inbound
 from bot.platforms.wecom.config import WeComCredentials
 from bot.platforms.wecom.events import parse_inbound
-from bot.schemas import WeComAppIn
-from bot.services import Services
-from bot.worker import drain
+from bot.runtime.services import Services
+from bot.runtime.worker import drain
 from cards.keys import ButtonKey, KeyAction
 from storage import redis_keys
 from storage.models import App, Role, Tenant, User

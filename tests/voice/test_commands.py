@@ -1,14 +1,14 @@
-"""Text commands (bot.commands) through the WeCom simulator and a real worker; no speech model involved."""
+"""Text commands (bot.chat.commands) through the WeCom simulator and a real worker; no speech model involved."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot import leadservice
-from bot import leadtypes as lt
-from bot.actions import Advance
-from bot.commands import HELP, HINT, NO_LEADS, NO_NOTE, STRANGER, UNREADABLE
+from bot.chat.commands import HELP, HINT, NO_LEADS, NO_NOTE, STRANGER, UNREADABLE
 from bot.jobs.voice import STRANGER as VOICE_STRANGER
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.leads.actions import Advance
 from bot.voice import notes
 from bot.voice.choice import ChoiceKind, choose_lead
 from cards.keys import ButtonKey, KeyAction

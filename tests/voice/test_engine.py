@@ -11,12 +11,12 @@ from arq import Retry
 from arq.constants import in_progress_key_prefix
 from prometheus_client import REGISTRY
 
-from bot import metrics
-from bot.config import Settings
 from bot.errors import ConfigError
 from bot.jobs.voice import JOB_PREFIX, speech_backlog
 from bot.platforms.base import Inbound, InboundKind
-from bot.services import Services
+from bot.runtime import metrics
+from bot.runtime.config import Settings
+from bot.runtime.services import Services
 from bot.voice import hearing
 from bot.voice.engine import Busy, engine_for, preload
 from bot.voice.hearing import Attempt
@@ -102,7 +102,7 @@ def test_web_processes_do_not_load_the_speech_libraries() -> None:
     import sys
 
     heavy = ["faster_whisper", "av", "numpy", "jieba", "pypinyin", "ctranslate2"]
-    code = f"import sys, bot.app, bot.worker, handlers.lexicon; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, bot.runtime.app, bot.runtime.worker, handlers.lexicon; print([m for m in {heavy!r} if m in sys.modules])"
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(root)})

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot import leadservice, leadstore
-from bot import leadtypes as lt
-from bot.actions import Advance, Assign
-from bot.apps import register_app
+from bot.admin.apps import register_app
+from bot.admin.schemas import DingTalkAppIn
+from bot.leads import service as leadservice
+from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.leads.actions import Advance, Assign
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.events import parse_robot_message
-from bot.schemas import DingTalkAppIn
-from bot.services import Services
-from bot.worker import drain
+from bot.runtime.services import Services
+from bot.runtime.worker import drain
 from storage import redis_keys
 from storage.models import App, LeadEvent, Role, Tenant, User, VoiceNote
 from tests.sim.dingtalk import DingTalkSimulator, robot_message

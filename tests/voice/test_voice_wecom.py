@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from bot import leadservice, leadstore
-from bot import leadtypes as lt
-from bot.actions import Advance
-from bot.gates import RefusalCode
 from bot.jobs.voice import REPEATED
+from bot.leads import service as leadservice
+from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.leads.actions import Advance
+from bot.leads.gates import RefusalCode
 from bot.voice.buttons import HOW_TO_CORRECT
 from bot.voice.hearing import NO_SPEECH
 from cards.keys import KeyAction

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot import leadservice
-from bot import leadtypes as lt
-from bot.actions import Advance
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.leads.actions import Advance
 from bot.webhooks import subscriptions as ops
 from bot.webhooks.retry import RetryPolicy
 from bot.webhooks.schemas import SubscriptionIn

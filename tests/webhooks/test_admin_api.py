@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import leadservice
-from bot import leadtypes as lt
-from bot.appkeys import SERVICES
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.runtime.appkeys import SERVICES
 from bot.webhooks import dispatcher
 from bot.webhooks.record import SECRET_PURPOSE
 from bot.webhooks.signing import SignatureError, verify

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from bot.runtime.worker_heartbeat import live_workers
 from bot.webhooks import dispatcher
-from bot.worker_heartbeat import live_workers
 from storage.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEvent
 from tests.conftest import MASTER_KEY
 from tests.faults.support import Proc
@@ -23,9 +23,11 @@ pytestmark = pytest.mark.slow
 
 COMMIT_THEN_DIE = textwrap.dedent("""
     import asyncio, os, signal, sys
-    from bot import leadservice, leadstore, leadtypes as lt
-    from bot.config import Settings
-    from bot.services import open_services
+    from bot.leads import service as leadservice
+    from bot.leads import store as leadstore
+    from bot.leads import types as lt
+    from bot.runtime.config import Settings
+    from bot.runtime.services import open_services
     import bot.webhooks
 
     async def main(tenant_id):

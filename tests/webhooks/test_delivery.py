@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-from bot import leadtypes as lt
+from bot.leads import types as lt
 from bot.webhooks import dispatcher
 from storage.models import (
     DeliveryState,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from tortoise.transactions import in_transaction
 
-from bot import leadtypes as lt
 from bot import webhooks
+from bot.leads import types as lt
 from bot.webhooks import dispatcher
 from bot.webhooks import subscriptions as ops
 from storage.models import DeliveryState, Outbox, WebhookDelivery, WebhookEvent, WebhookSubscription

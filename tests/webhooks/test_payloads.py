@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.audit import AuditEvent
+from bot.leads.audit import AuditEvent
 from bot.webhooks.payloads import (
     EventType,
     body_bytes,

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from bot.errors import InvalidField
-from bot.urlguard import GuardedResolver, RefusedAddress
+from bot.runtime.urlguard import GuardedResolver, RefusedAddress
 from bot.webhooks import dispatcher
 from bot.webhooks import subscriptions as ops
 from bot.webhooks.schemas import SubscriptionIn

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wf_helpers import MANAGER, REP, REP_VIEW, T0, TENANT
 
-from bot.actions import Accepted, Advance, Assign, AttachEvidence, Audit, UpdateFields
-from bot.audit import GENESIS, AuditEvent, canonical_bytes, canonical_time, chain_hash, verify_chain
-from bot.leadtypes import Budget, EventSource, Evidence, EvidenceKind, Lead, Status
-from bot.workflow import decide
+from bot.leads.actions import Accepted, Advance, Assign, AttachEvidence, Audit, UpdateFields
+from bot.leads.audit import GENESIS, AuditEvent, canonical_bytes, canonical_time, chain_hash, verify_chain
+from bot.leads.types import Budget, EventSource, Evidence, EvidenceKind, Lead, Status
+from bot.leads.workflow import decide
 
 UTC = UTC
 CST = timezone(timedelta(hours=8))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from wf_helpers import ADMIN, NOW, OTHER_MANAGER, TENANT, lead_in
 
-from bot.actions import Accepted, ArmResponseLock, Cause, NotifyKind, SendLeadCard
-from bot.gates import Refusal
-from bot.leadtypes import IntentTier, Lead, Priority, Role, Status, UserView
-from bot.routing import RoutingRule, Strategy, matches, plan_deactivation, priority_for, route, route_and_assign
+from bot.leads.actions import Accepted, ArmResponseLock, Cause, NotifyKind, SendLeadCard
+from bot.leads.gates import Refusal
+from bot.leads.routing import RoutingRule, Strategy, matches, plan_deactivation, priority_for, route, route_and_assign
+from bot.leads.types import IntentTier, Lead, Priority, Role, Status, UserView
 
 A = UserView(1, TENANT, Role.REP, "甲", manager_id=10, regions=frozenset({"华东"}), open_leads=5)
 B = UserView(2, TENANT, Role.REP, "乙", manager_id=10, regions=frozenset({"华东"}), open_leads=2)

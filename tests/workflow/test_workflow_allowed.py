@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from wf_helpers import ADMIN, FOREIGN_ADMIN, MANAGER, OTHER_MANAGER, PEER, REP, lead_in
 
-from bot.actions import Advance, Claim, MarkLost, ReleaseToPool, Reopen
-from bot.leadtypes import Status, WorkflowSettings
-from bot.workflow import allowed_actions
+from bot.leads.actions import Advance, Claim, MarkLost, ReleaseToPool, Reopen
+from bot.leads.types import Status, WorkflowSettings
+from bot.leads.workflow import allowed_actions
 
 S = Status
 ADV = {s: Advance(s) for s in Status}

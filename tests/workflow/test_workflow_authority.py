@@ -19,10 +19,10 @@ from wf_helpers import (
     lead_in,
 )
 
-from bot.actions import Accepted, Advance, Assign, AttachEvidence, Claim, MarkLost, ReleaseToPool, Reopen
-from bot.gates import Refusal, RefusalCode
-from bot.leadtypes import Evidence, EvidenceKind, Status, WorkflowSettings
-from bot.workflow import decide
+from bot.leads.actions import Accepted, Advance, Assign, AttachEvidence, Claim, MarkLost, ReleaseToPool, Reopen
+from bot.leads.gates import Refusal, RefusalCode
+from bot.leads.types import Evidence, EvidenceKind, Status, WorkflowSettings
+from bot.leads.workflow import decide
 
 S = Status
 R = RefusalCode

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from wf_helpers import MANAGER, NOW, OUTSIDER_VIEW, PEER_VIEW, REP, SYSTEM, lead_in
 
-from bot.actions import (
+from bot.leads.actions import (
     Accepted,
     Advance,
     ArmResponseLock,
@@ -25,8 +25,8 @@ from bot.actions import (
     SendLeadCard,
     UpdateFields,
 )
-from bot.leadtypes import Budget, Contact, EventSource, IntentTier, Priority, Status, WorkflowSettings
-from bot.workflow import decide
+from bot.leads.types import Budget, Contact, EventSource, IntentTier, Priority, Status, WorkflowSettings
+from bot.leads.workflow import decide
 
 S = Status
 

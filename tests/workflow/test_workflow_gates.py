@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from wf_helpers import BUDGET, MANAGER, NOW, REP, lead_in
 
-from bot.actions import (
+from bot.leads.actions import (
     Accepted,
     Advance,
     AttachEvidence,
@@ -19,9 +19,18 @@ from bot.actions import (
     attach_note,
     confirm_note,
 )
-from bot.gates import Missing, Refusal, RefusalCode, refuse
-from bot.leadtypes import Contact, EventSource, Evidence, EvidenceKind, Extraction, Status, VoiceNote, WorkflowSettings
-from bot.workflow import decide
+from bot.leads.gates import Missing, Refusal, RefusalCode, refuse
+from bot.leads.types import (
+    Contact,
+    EventSource,
+    Evidence,
+    EvidenceKind,
+    Extraction,
+    Status,
+    VoiceNote,
+    WorkflowSettings,
+)
+from bot.leads.workflow import decide
 
 S = Status
 

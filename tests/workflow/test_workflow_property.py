@@ -23,7 +23,7 @@ from wf_helpers import (
     T0,
 )
 
-from bot.actions import (
+from bot.leads.actions import (
     Accepted,
     Advance,
     ArmResponseLock,
@@ -39,8 +39,8 @@ from bot.actions import (
     Reopen,
     UpdateFields,
 )
-from bot.gates import Refusal, RefusalCode, evidence_missing
-from bot.leadtypes import (
+from bot.leads.gates import Refusal, RefusalCode, evidence_missing
+from bot.leads.types import (
     CLOSED,
     Budget,
     Contact,
@@ -51,7 +51,7 @@ from bot.leadtypes import (
     WorkflowSettings,
     next_stage,
 )
-from bot.workflow import allowed_actions, decide
+from bot.leads.workflow import allowed_actions, decide
 
 ACTORS = [REP, PEER, MANAGER, ADMIN, SYSTEM, OUTSIDER, OTHER_MANAGER, FOREIGN_ADMIN]
 

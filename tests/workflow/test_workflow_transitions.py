@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from wf_helpers import MANAGER, NOW, PEER_VIEW, REP, lead_in
 
-from bot.actions import Accepted, Advance, Assign, Claim, MarkLost, ReleaseToPool, Reopen
-from bot.gates import Refusal, RefusalCode
-from bot.leadtypes import Status
-from bot.workflow import decide
+from bot.leads.actions import Accepted, Advance, Assign, Claim, MarkLost, ReleaseToPool, Reopen
+from bot.leads.gates import Refusal, RefusalCode
+from bot.leads.types import Status
+from bot.leads.workflow import decide
 
 S = Status
 R = RefusalCode

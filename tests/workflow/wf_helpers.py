@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from bot.leadtypes import (
+from bot.leads.types import (
     PIPELINE,
     Actor,
     Budget,

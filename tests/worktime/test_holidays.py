@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import holidays
+from bot.calendar import holidays
+from bot.calendar.worktime import OfficialDays, WorkCalendar
 from bot.errors import InvalidField
-from bot.worktime import OfficialDays, WorkCalendar
 from tests.support.clock import sh
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import worktime
+from bot.calendar import worktime
+from bot.calendar.worktime import WorkCalendar
 from bot.errors import ConfigError
-from bot.worktime import WorkCalendar
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar("Asia/Shanghai")
@@ -109,7 +109,7 @@ def test_year_unknown_to_the_package_counts_weekends_and_overrides_and_warns_onc
     jan1 = date(year, 1, 1)
     cal = WorkCalendar("Asia/Shanghai", overrides={jan1: False})
     first_weekday = next(jan1 + timedelta(days=i) for i in range(1, 8) if (jan1 + timedelta(days=i)).weekday() < 5)
-    with caplog.at_level(logging.WARNING, logger="bot.worktime"):
+    with caplog.at_level(logging.WARNING, logger="bot.calendar.worktime"):
         assert not cal.is_working_day(jan1)  # override: 元旦 not yet published
         assert cal.is_working_day(first_weekday)
         assert not cal.is_working_day(date(year, 1, 1) + timedelta(days=(5 - jan1.weekday()) % 7))  # a Saturday

@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.clock import Clock, SystemClock
 from bot.errors import ConfigError, MediaError, PlatformError, RateLimited, RecipientError, TokenExpired
 from bot.platforms.base import Platform, SendResult
 from bot.platforms.dingtalk.cards_api import card_create_body, card_update_body, delivery_failure
@@ -26,7 +25,8 @@ from bot.platforms.dingtalk.errors import not_live_reason
 from bot.platforms.dingtalk.http import DingTalkHttp
 from bot.platforms.dingtalk.ratelimit import SlidingWindowLimit
 from bot.platforms.dingtalk.sign import card_api_secret, sign_webhook_url
-from bot.tokens import TokenBroker
+from bot.runtime.clock import Clock, SystemClock
+from bot.runtime.tokens import TokenBroker
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class DingTalkAdapter:
         clock: Clock | None = None,
     ) -> None:
         self.app_id = app_id
-        # Told of every error DingTalk answers (code, why the app is not live or None): `bot.app_health`.
+        # Told of every error DingTalk answers (code, why the app is not live or None): `bot.admin.app_health`.
         self._on_error = on_error
         self._clock = clock or SystemClock()  # signs robot webhook URLs
         # Where DingTalk reaches this service (LEADBOT_PUBLIC_URL): needed to register the card callback URL.

@@ -1,5 +1,5 @@
-"""What DingTalk can tell us about whether an app works, and its directory: the platform half of `bot.app_verify`
-and `bot.directory`.
+"""What DingTalk can tell us about whether an app works, and its directory: the platform half of `bot.admin.app_verify`
+and `bot.admin.directory`.
 
 Permissions are learnt the way DingTalk reports them: a v1.0 call the app may not make answers 403
 `Forbidden.AccessDenied.AccessTokenPermissionDenied` with `accessdenieddetail.requiredScopes`; an old (oapi) call
@@ -102,9 +102,9 @@ TOKEN_STEP = ("核对钉钉开发者后台 本应用 → 凭证与基础信息 �
 
 
 async def app_checks(adapter: DingTalkAdapter, context: Any) -> list[Check]:
-    """Every check after the token (`bot.app_verify`): robot, cards, permissions, and how DingTalk reaches us
+    """Every check after the token (`bot.admin.app_verify`): robot, cards, permissions, and how DingTalk reaches us
     (Stream: a process holds the connection; HTTP: callbacks seen, the card callback route registered)."""
-    from bot.app_verify import refusal
+    from bot.admin.app_verify import refusal
     from bot.platforms.dingtalk.stream import lease_name
     from storage import redis_keys
 

@@ -16,8 +16,8 @@ import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from bot.errors import MediaError, PlatformError, TargetRefused, TransientError
-from bot.outbound import refusal
 from bot.platforms.dingtalk.errors import error_from_oapi, error_from_v1
+from bot.runtime.outbound import refusal
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from bot.platforms.base import Inbound, Platform
-from bot.queue import AppIngest
+from bot.runtime.queue import AppIngest
 from storage import redis_keys
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime.services import Services
 
 PLATFORM = str(Platform.DINGTALK)
 # DingTalk gives an event push 1.5 s for its answer; a Redis that hangs must fail the request well before that.

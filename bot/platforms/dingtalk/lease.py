@@ -16,7 +16,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.clock import Clock, SystemClock
+from bot.runtime.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -34,13 +34,13 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from bot.clock import Clock, SystemClock
 from bot.errors import LeadbotError
-from bot.outbound import guarded_session, open_websocket
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DingTalkCredentials
 from bot.platforms.dingtalk.events import parse_robot_message
 from bot.platforms.dingtalk.lease import RedisLease
 from bot.platforms.dingtalk.stream_handlers import EventToInbound, FrameToInbound, OnInbound, card_inbound
+from bot.runtime.clock import Clock, SystemClock
+from bot.runtime.outbound import guarded_session, open_websocket
 from storage import redis_keys
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class StreamRunner:
         self._drain_s = drain_s
         self._grace_s = stop_grace_s
         self._session = session
-        # The gateway and the endpoint it hands back are checked like any outbound target (`bot.outbound`).
+        # The gateway and the endpoint it hands back are checked like any outbound target (`bot.runtime.outbound`).
         self._allow_private = allow_private
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(max_in_flight)

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.apps import open_credentials
+from bot.admin.apps import open_credentials
 from bot.platforms.base import Inbound, Platform
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.ingest import queue_inbound
@@ -29,7 +29,7 @@ from bot.platforms.dingtalk.stream import StreamRunner
 from storage.models import App, AppStatus
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from bot.errors import (
     TokenExpired,
     TransientError,
 )
-from bot.outbound import refusal
 from bot.platforms.base import Platform, SendResult
 from bot.platforms.wecom.config import DEFAULT_API_BASE, WeComCredentials
 from bot.platforms.wecom.errors import FrequencyLimited, error_for, not_live_reason, request_id_of
 from bot.platforms.wecom.ratelimit import MemberWindow
-from bot.tokens import TokenBroker
+from bot.runtime.outbound import refusal
+from bot.runtime.tokens import TokenBroker
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class WeComAdapter:
         on_error: Callable[[str, str | None], Awaitable[None]] | None = None,
     ) -> None:
         self.app_id = app_id
-        # Told of every errcode WeCom answers (errcode, why the app is not live or None): `bot.app_health`.
+        # Told of every errcode WeCom answers (errcode, why the app is not live or None): `bot.admin.app_health`.
         self._on_error = on_error
         self._creds = credentials
         self._base = (api_base or DEFAULT_API_BASE).rstrip("/") + "/cgi-bin/"

@@ -1,5 +1,5 @@
-"""What WeCom can tell us about whether an app works, and its directory: the platform half of `bot.app_verify`
-and `bot.directory`.
+"""What WeCom can tell us about whether an app works, and its directory: the platform half of `bot.admin.app_verify`
+and `bot.admin.directory`.
 
 WeCom refuses every API but gettoken from an address missing from the app's 企业可信IP (60020), so a token alone
 proves little: agent/get is the first call that needs the trusted IP, and it also answers whether the app is
@@ -30,7 +30,7 @@ TOKEN_STEP = ("核对 企业ID（我的企业 → 企业信息）与本应用的
 
 
 async def app_checks(adapter: WeComAdapter, context: Any) -> list[Check]:
-    """Every check after the token (`bot.app_verify`): the app, its reach, and how WeCom reaches us."""
+    """Every check after the token (`bot.admin.app_verify`): the app, its reach, and how WeCom reaches us."""
     checks = await diagnose(adapter, context.mapped)
     checks.append(context.last_callback(needed=True))
     url = context.url("callback")

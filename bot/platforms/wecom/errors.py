@@ -105,7 +105,7 @@ _PER_API: dict[str, dict[int, type[PlatformError]]] = {
     # has 42022 "code已经被使用过。只能使用一次"; a spent code has also been answered 40150 (issue 23: a re-run after
     # a crash); no distinct "expired" code is documented, and an expired or unknown code is reported as an invalid
     # parameter (40058). 42016 "更新的task_id不存在" leaves nothing to update either. Each means the same to the
-    # caller: this code cannot update the card (`bot.cardsvc` tells a code of its own spent in a crash from others).
+    # caller: this code cannot update the card (`bot.chat.cards` tells a code of its own spent in a crash from others).
     "message/update_template_card": {42022: CardExpired, 40150: CardExpired, 40058: CardExpired, 42016: CardExpired},
     "media/get": {40007: MediaError, 830002: MediaError},
 }

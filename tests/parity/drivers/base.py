@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from aiohttp.test_utils import TestClient
 
 from bot.platforms.base import Platform
-from bot.services import Services
+from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 
 LEAD_ACTIONS = frozenset({KeyAction.ADVANCE, KeyAction.LOST, KeyAction.REOPEN, KeyAction.CLAIM, KeyAction.RELEASE,

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from bot.platforms.base import Platform
 from bot.platforms.dingtalk.stream import TOPIC_CARD, TOPIC_ROBOT
 from bot.platforms.dingtalk.supervisor import StreamSupervisor
-from bot.services import Services
+from bot.runtime.services import Services
 from tests.parity.drivers.base import HeldCard, Person, PlatformDriver, SentMessage
 from tests.sim import dingtalk as dt_sim
 from tests.sim.dingtalk_stream import StreamGateway

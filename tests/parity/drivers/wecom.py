@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.platforms.base import Platform
-from bot.services import Services
+from bot.runtime.services import Services
 from tests.parity.drivers.base import HeldCard, Person, PlatformDriver, RouteMissing, SentMessage
 from tests.sim import wecom as wc_sim
 

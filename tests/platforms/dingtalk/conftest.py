@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.platforms.dingtalk.adapter import DingTalkAdapter
-from bot.tokens import TokenBroker
+from bot.runtime.tokens import TokenBroker
 from storage.secrets import SecretBox
 from tests.platforms.dingtalk.support import APP_KEY, APP_SECRET, USERS, credentials
 from tests.sim.dingtalk import DingTalkSimulator

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from bot.platforms.wecom.adapter import WeComAdapter
 from bot.platforms.wecom.config import WeComCredentials
-from bot.tokens import TokenBroker
+from bot.runtime.tokens import TokenBroker
 from storage.secrets import SecretBox
 from tests.sim.wecom import WeComSimulator
 from tests.support.wecom import WeComApp

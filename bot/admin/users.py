@@ -1,0 +1,205 @@
+"""People of a tenant: reps, managers, admins, and how they are reached on each platform.
+
+Shared by the admin API and the CLI, including CSV import with a per-row report (a bad row never stops the rest).
+An import is all or nothing otherwise: a file that cannot be read as CSV (a field over the csv module's 128 KiB
+limit, a broken quote) is refused before any row is written, and the rows are written in one transaction, so an
+import cut short by an outage leaves no half of it behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.admin.schemas import ImportReport, RowError, UserIn, UserPatch
+from bot.errors import Conflict, InvalidField, NotFound
+from storage.models import Role, Tenant, User
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("name", "role", "manager", "wecom_userid", "dingtalk_staff_id", "phone", "email", "region", "industries")
+
+
+async def _check_manager(tenant_id: int, manager_id: int | None, user_id: int | None = None) -> None:
+    if manager_id is None:
+        return
+    manager = await User.get_or_none(id=manager_id, tenant_id=tenant_id)
+    if manager is None:
+        raise InvalidField("manager_id", f"no user {manager_id} in this tenant")
+    if manager.role is Role.REP:
+        raise InvalidField("manager_id", "a manager must have the manager or admin role")
+    # Walk up the chain: making someone their own (indirect) manager would loop escalations forever.
+    seen = {user_id} if user_id else set()
+    current: User | None = manager
+    while current is not None:
+        if current.id in seen:
+            raise InvalidField("manager_id", "this would make a management loop")
+        seen.add(current.id)
+        current = await User.get_or_none(id=current.manager_id) if current.manager_id else None
+
+
+def _conflict() -> Conflict:
+    return Conflict("a user with this WeCom userid or DingTalk staffId already exists in this tenant")
+
+
+async def _check_unique(tenant_id: int, fields: dict[str, Any], user_id: int | None = None) -> None:
+    for name in ("wecom_userid", "dingtalk_staff_id"):
+        value = fields.get(name)
+        if value and await User.filter(tenant_id=tenant_id, **{name: value}).exclude(id=user_id or 0).exists():
+            raise Conflict(f"{name} {value!r} already belongs to another user of this tenant")
+
+
+def platform_id_field(platform: str) -> str:
+    """The User column holding a person's id on `platform`."""
+    return "wecom_userid" if platform == "wecom" else "dingtalk_staff_id"
+
+
+# The fields directory sync maintains, and an admin may set by hand instead.
+HAND_FIELDS = frozenset({"name", "phone", "email", "manager_id", "active"})
+
+
+async def create_user(tenant_id: int, data: UserIn) -> User:
+    if not await Tenant.exists(id=tenant_id):
+        raise NotFound(f"tenant {tenant_id} not found")
+    await _check_manager(tenant_id, data.manager_id)
+    fields = data.model_dump(exclude={"tenant_id"})
+    await _check_unique(tenant_id, fields)
+    # What an admin typed is theirs: directory sync leaves these fields alone (and says so).
+    fields["hand_set"] = sorted(k for k in HAND_FIELDS if k in data.model_fields_set)
+    try:
+        user = await User.create(tenant_id=tenant_id, **fields)
+    except IntegrityError:
+        raise _conflict() from None
+    log.info("user created id=%d tenant=%d role=%s", user.id, tenant_id, user.role)
+    return user
+
+
+async def update_user(user: User, patch: UserPatch) -> User:
+    changes = patch.model_dump(exclude_unset=True)
+    if "manager_id" in changes:
+        await _check_manager(user.tenant_id, changes["manager_id"], user.id)
+    await _check_unique(user.tenant_id, changes, user.id)
+    for k, v in changes.items():
+        setattr(user, k, v)
+    user.hand_set = sorted(set(user.hand_set or []) | (set(changes) & HAND_FIELDS))
+    try:
+        await user.save()
+    except IntegrityError:
+        raise _conflict() from None
+    return user
+
+
+def _split_list(value: str) -> list[str]:
+    for sep in ("；", ";", "、", "|", "，"):
+        value = value.replace(sep, ",")
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def read_csv(text: str) -> list[tuple[int, dict[str, str]]]:
+    """Every row as a dict with its line number (a UTF-8 BOM, Excel's habit, is dropped); `InvalidField` naming
+    the line when the text is not readable CSV, before any row is used."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        missing = {"name"} - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidField("csv", f"missing column(s): {', '.join(sorted(missing))}")
+        return [(reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}) for row in reader]
+    except csv.Error as e:  # e.g. "field larger than field limit (131072)"
+        # line_num counts the lines consumed before the one that failed
+        raise InvalidField("csv", f"line {reader.line_num + 1}: {e}; nothing was imported") from None
+
+
+class _DryRun(Exception):
+    """Raised at the end of a dry run's transaction to roll every row back."""
+
+
+def duplicate_ids(rows: list[tuple[int, dict[str, str]]]) -> list[RowError]:
+    """A platform user id on two rows: the second would silently rename the first's user, so the file is refused."""
+    errors: list[RowError] = []
+    for key in ("wecom_userid", "dingtalk_staff_id"):
+        first: dict[str, int] = {}
+        for line, row in rows:
+            value = (row.get(key) or "").strip()
+            if not value:
+                continue
+            if value in first:
+                errors.append(RowError(row=line, field=key, reason=f"{value!r} is on line {first[value]} too"))
+            else:
+                first[value] = line
+    return errors
+
+
+async def import_rows(tenant_id: int, rows: Iterable[tuple[int, dict[str, str]]],
+                      report: ImportReport, *, dry_run: bool = False) -> ImportReport:
+    """`import_row` for each row, all in one transaction (each row in its own savepoint, so a row refused by
+    the database leaves the others standing). A file naming a user id twice imports nothing; a dry run reports
+    what would be created and updated, then rolls it all back."""
+    rows = list(rows)
+    if dups := duplicate_ids(rows):
+        report.errors.extend(dups)
+        return report
+    try:
+        async with in_transaction():
+            for line, row in rows:
+                await import_row(tenant_id, line, row, report)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return report
+
+
+async def import_row(tenant_id: int, line: int, row: dict[str, str], report: ImportReport) -> None:
+    """Create or update (matched on WeCom userid, else DingTalk staffId) one CSV row; errors go to the report."""
+    data: dict[str, Any] = {k: v for k, v in row.items() if k in CSV_COLUMNS and v != "" and k != "manager"}
+    if "industries" in data:
+        data["industries"] = _split_list(data["industries"])
+    try:
+        if row.get("manager"):
+            manager = await User.filter(tenant_id=tenant_id).filter(
+                wecom_userid=row["manager"]).first() or await User.filter(
+                tenant_id=tenant_id, name=row["manager"]).first()
+            if manager is None:
+                raise InvalidField("manager", f"no user {row['manager']!r} (by WeCom userid or name)")
+            data["manager_id"] = manager.id
+        existing = None
+        for key in ("wecom_userid", "dingtalk_staff_id"):
+            if data.get(key):
+                existing = await User.get_or_none(tenant_id=tenant_id, **{key: data[key]})
+                if existing:
+                    break
+        # A savepoint: on PostgreSQL a refused insert would otherwise abort the whole import's transaction.
+        async with in_transaction():
+            if existing is None:
+                await create_user(tenant_id, UserIn(**data))
+            else:
+                await update_user(existing, UserPatch(**data))
+        if existing is None:
+            report.created += 1
+        else:
+            report.updated += 1
+    except ValidationError as e:
+        err = e.errors()[0]
+        report.errors.append(RowError(row=line, field=".".join(map(str, err["loc"])) or None, reason=err["msg"]))
+    except InvalidField as e:
+        report.errors.append(RowError(row=line, field=e.field, reason=e.reason))
+    except (Conflict, NotFound) as e:
+        report.errors.append(RowError(row=line, field=None, reason=str(e)))
+
+
+async def deactivate_user(user: User) -> User:
+    """Mark a user inactive: they are no longer routed leads or sent alerts. An admin's decision: directory sync
+    will not switch them back on (`active` joins the hand-set fields)."""
+    if user.active or "active" not in (user.hand_set or []):
+        user.active = False
+        user.hand_set = sorted(set(user.hand_set or []) | {"active"})
+        await user.save(update_fields=["active", "hand_set", "updated_at"])
+        log.info("user %d deactivated", user.id)
+    return user

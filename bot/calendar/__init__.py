@@ -1,0 +1,1 @@
+"""Working time: hours, the holiday calendar and its 调休 days."""

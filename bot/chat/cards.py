@@ -1,0 +1,187 @@
+"""Cards in chat: send one to a person, keep it on record, and keep every live card of a lead current.
+
+Platform-neutral: which app reaches a person, which renderer draws for that platform, and the adapter behind the
+`Adapter` protocol. WeCom updates need a single-use response code (one from the send, one from each click); when
+none is left, or the platform says the card can no longer be updated, the person gets a fresh card instead and the
+old one is retired.
+
+Across a crash the update stays exactly-once: the code is recorded as spent, with the version it carries, in the
+same write that takes it, before the call. A worker killed after WeCom took the update but before we recorded it
+leaves `spent_version` above `version`; the next update of that card tries the spent code again, and WeCom's
+"code used" answer then means the card already shows that version: no second card, no error.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.admin.apps import LoadedApp
+from bot.errors import CardExpired
+from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.leads.service import actor_for, tenant_settings
+from bot.platforms.base import Platform
+from bot.runtime import outbox
+from bot.runtime.services import Services
+from cards import dingtalk as dingtalk_cards
+from cards import wecom as wecom_cards
+from cards.model import Card, CardKind, lead_card
+from storage.models import App, AppStatus, CardInstance, Deadline, Tenant, User
+
+log = logging.getLogger(__name__)
+
+# WeCom documents 72 h for a response code in one place and 24 h in others: trust the shorter.
+RESPONSE_CODE_TTL = timedelta(hours=24)
+
+
+def new_card_id(kind: CardKind | str, subject_id: int) -> str:
+    """Our id for a card (WeCom task_id, DingTalk outTrackId): unique, never reused, [0-9A-Za-z_-] only."""
+    return f"lb{str(kind)[:2]}{subject_id}-{time.time_ns() // 1_000_000:x}-{secrets.token_hex(6)}"
+
+
+async def reach(services: Services, user: User) -> tuple[LoadedApp, str] | None:
+    """The app (of the user's tenant) that can reach the user, with their id on that platform."""
+    rows = await App.filter(tenant_id=user.tenant_id, status=AppStatus.ACTIVE).order_by("id").values("id", "platform")
+    for row in rows:
+        ident = user.wecom_userid if row["platform"] == Platform.WECOM else user.dingtalk_staff_id
+        if ident:
+            app = await services.apps.get(row["id"])
+            if app is not None and app.active:
+                return app, ident
+    return None
+
+
+def render(platform: str, card: Card, card_id: str, *, update: bool = False) -> dict[str, Any]:
+    if platform == Platform.WECOM:
+        return wecom_cards.render_update(card, card_id) if update else wecom_cards.render(card, card_id)
+    return dingtalk_cards.render(card, card_id)
+
+
+async def send_card(services: Services, user: User, card: Card, *, kind: CardKind, subject_id: int,
+                    version: int, via: tuple[LoadedApp, str] | None = None) -> CardInstance | None:
+    """Send `card` to `user` on the platform that reaches them (or `via` that app and platform id, e.g. the chat
+    the user just wrote in); None when no app reaches them."""
+    target = via or await reach(services, user)
+    if target is None:
+        log.warning("user %d has no chat account on an active app: card not sent", user.id)
+        return None
+    app, recipient = target
+    card_id = new_card_id(kind, subject_id)
+    result = await services.adapters.get(services, app).send_card(recipient, card_id, render(app.platform, card,
+                                                                                              card_id))
+    expires = services.clock.now() + RESPONSE_CODE_TTL if result.response_code else None
+    return await CardInstance.create(
+        tenant_id=user.tenant_id, app_id=app.id, user_id=user.id, kind=str(kind), subject_id=subject_id,
+        card_id=card_id, recipient=recipient, version=version, response_code=result.response_code,
+        code_expires_at=expires,
+    )
+
+
+async def _take_code(instance: CardInstance, version: int, now: datetime) -> str | None:
+    """Claim the card's unused response code (single use: two updates must not both try it), recording it as spent
+    on an update to `version` before the call is made."""
+    code = instance.response_code
+    if not code or (instance.code_expires_at and instance.code_expires_at <= now):
+        return None
+    taken = await CardInstance.filter(id=instance.id, response_code=code).update(
+        response_code=None, spent_code=code, spent_version=version)
+    return code if taken else None
+
+
+async def _update_wecom(adapter: Any, app: LoadedApp, instance: CardInstance, card: Card, version: int,
+                        now: datetime) -> bool:
+    """Update the card in place with a fresh code, or learn what a crashed update did; False: send a fresh card."""
+    code = await _take_code(instance, version, now)
+    retried = code is None and instance.spent_code is not None and (instance.spent_version or 0) > instance.version
+    if retried:
+        code = instance.spent_code  # ours, spent on an update whose answer we never recorded
+    if code is None:
+        return False
+    try:
+        await adapter.update_card(instance.recipient, instance.card_id,
+                                  render(app.platform, card, instance.card_id, update=True), code)
+    except CardExpired as e:
+        if not retried:
+            log.info("card %s can no longer be updated (%s): sending a fresh one", instance.card_id, e.errcode)
+            return False
+        shown = int(instance.spent_version or 0)
+        log.info("card %s: the update to version %d went through before a crash (code spent, %s)", instance.card_id,
+                 shown, e.errcode)
+        await _shown(instance, shown, code)
+        return shown >= version
+    await _shown(instance, version, code)
+    return True
+
+
+async def _shown(instance: CardInstance, version: int, code: str) -> None:
+    """Record that the card shows `version` (the update that spent `code` is confirmed)."""
+    await CardInstance.filter(id=instance.id).update(version=version)
+    await CardInstance.filter(id=instance.id, spent_code=code).update(spent_version=version)
+    instance.version = version
+
+
+async def update_card(services: Services, instance: CardInstance, card: Card, version: int) -> CardInstance | None:
+    """Replace a sent card in place, or send its holder a fresh one when it can no longer be updated."""
+    app = await services.apps.get(instance.app_id)
+    if app is not None and app.active:
+        adapter = services.adapters.get(services, app)
+        if app.platform == Platform.WECOM:
+            if await _update_wecom(adapter, app, instance, card, version, services.clock.now()):
+                return instance
+        else:
+            try:
+                await adapter.update_card(instance.recipient, instance.card_id,
+                                          render(app.platform, card, instance.card_id, update=True), None)
+                await CardInstance.filter(id=instance.id).update(version=version)
+                return instance
+            except CardExpired as e:
+                log.info("card %s can no longer be updated (%s): sending a fresh one", instance.card_id, e.errcode)
+    await CardInstance.filter(id=instance.id).update(live=False)
+    user = await User.get(id=instance.user_id)
+    return await send_card(services, user, card, kind=CardKind(instance.kind), subject_id=instance.subject_id,
+                           version=version)
+
+
+async def lead_card_for(lead: lt.Lead, user: User, *, now: datetime, notice: str = "") -> Card:
+    settings = await tenant_settings(lead.tenant_id)
+    tenant = await Tenant.get(id=lead.tenant_id)
+    deadline = await Deadline.filter(lead_id=lead.id, kind="response_lock", state="pending").first()
+    return lead_card(lead, actor_for(user), settings=settings.workflow.to_value(),
+                     deadline=deadline.due_at if deadline else None, now=now, notice=notice,
+                     tz=ZoneInfo(tenant.timezone))
+
+
+async def live_cards(kind: CardKind, subject_id: int) -> list[CardInstance]:
+    return await CardInstance.filter(kind=str(kind), subject_id=subject_id, live=True).order_by("id")
+
+
+@outbox.handles("send_lead_card")
+async def send_lead_card(services: Services, row) -> None:
+    p = outbox.payload(row)
+    user = await User.get_or_none(id=p["user_id"])
+    if user is None or not user.active:
+        return
+    # A retried row must not send a second card: a live card of this lead is kept current by render_cards.
+    if await CardInstance.filter(kind=str(CardKind.LEAD), subject_id=p["lead_id"], user_id=user.id,
+                                 live=True).exists():
+        return
+    lead = await leadstore.load(p["lead_id"])
+    card = await lead_card_for(lead, user, now=services.clock.now())
+    await send_card(services, user, card, kind=CardKind.LEAD, subject_id=lead.id, version=lead.version)
+
+
+@outbox.handles("render_cards")
+async def render_cards(services: Services, row) -> None:
+    """Every live card of the lead, for everyone who holds one, redrawn at the lead's current version."""
+    p = outbox.payload(row)
+    lead = await leadstore.load(p["lead_id"])
+    for instance in await live_cards(CardKind.LEAD, lead.id):
+        if instance.version >= lead.version:
+            continue
+        user = await User.get(id=instance.user_id)
+        await update_card(services, instance, await lead_card_for(lead, user, now=services.clock.now()), lead.version)

@@ -1,0 +1,198 @@
+"""A button pressed on a card, on either platform: who pressed it, what it asks, and the answer on the card.
+
+The button key names an action and a target; it grants nothing by itself (anyone can forge a callback body that
+passes our platform checks only if they hold the app's keys, but a rep can still press a card forwarded to them).
+The clicker is looked up in the app's tenant and the workflow decides whether they may act; a refusal changes
+nothing and is shown on the card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import Q
+
+from bot.admin.apps import LoadedApp
+from bot.chat import cards as cardsvc
+from bot.errors import NotFound
+from bot.jobs import inbound
+from bot.jobs import services as services_of
+from bot.leads import service as leadservice
+from bot.leads import types as lt
+from bot.leads.gates import Refusal, RefusalCode
+from bot.platforms.base import Inbound, InboundKind, Platform
+from bot.runtime.services import Services
+from cards.keys import BadButtonKey, ButtonKey, KeyAction
+from cards.model import lost_reason_card
+from storage.models import CardInstance, LeadEvent, Role, User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """Everything a click handler needs, resolved once."""
+
+    services: Services
+    app: LoadedApp
+    clicker: User
+    key: ButtonKey
+    card: CardInstance | None  # None when the card is not ours on record (e.g. a markdown-fallback "click")
+    at: datetime
+    clicked_at: datetime | None = None  # when the platform says the click was made
+
+    @property
+    def actor(self) -> lt.Actor:
+        return leadservice.actor_for(self.clicker)
+
+
+ClickHandler = Callable[[Click], Awaitable[None]]
+# Non-lead buttons (voice-note confirm/correct, lead chooser, alert ack) are handled by their own modules.
+HANDLERS: dict[KeyAction, ClickHandler] = {}
+
+
+def handles(*actions: KeyAction) -> Callable[[ClickHandler], ClickHandler]:
+    def register(fn: ClickHandler) -> ClickHandler:
+        for action in actions:
+            HANDLERS[action] = fn
+        return fn
+
+    return register
+
+
+async def find_user(app: LoadedApp, platform_user_id: str) -> User | None:
+    field = "wecom_userid" if app.platform == Platform.WECOM else "dingtalk_staff_id"
+    return await User.get_or_none(tenant_id=app.tenant_id, active=True, **{field: platform_user_id})
+
+
+STRANGER = "你还不是本系统的用户，请联系管理员。"
+
+
+async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER) -> str:
+    """What an unknown sender is told: their own user id on this platform (what the admin needs to map them) and
+    which admins to ask."""
+    admins = await User.filter(tenant_id=app.tenant_id, active=True, role=Role.ADMIN).order_by("id").limit(3) \
+        .values_list("name", flat=True)
+    whom = "、".join(admins) if admins else "你们的线索助手管理员"
+    return f"{first_line}\n你的账号 ID（UserID）是：{sender}\n请把它发给{whom}，开通后即可使用。"
+
+
+async def _remember_code(card: CardInstance, message: Inbound, now: datetime) -> None:
+    """A WeCom click brings a fresh single-use code for updating the clicked card: keep it for the update.
+
+    Not when we already spent it: a click job run again after a crash carries the code its first run used.
+    """
+    code = message.card.response_code if message.card else None
+    if code and message.sender == card.recipient and code != card.spent_code:
+        expires = now + cardsvc.RESPONSE_CODE_TTL
+        unspent = Q(spent_code__isnull=True) | ~Q(spent_code=code)  # (NULL = code is not true in SQL)
+        if await CardInstance.filter(Q(id=card.id) & unspent).update(response_code=code, code_expires_at=expires):
+            card.response_code, card.code_expires_at = code, expires
+
+
+@inbound.handles(InboundKind.CARD_CLICK)
+async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
+    services = services_of(ctx)
+    app = await services.apps.require(app_id)
+    assert message.card is not None
+    card = await CardInstance.get_or_none(app_id=app_id, card_id=message.card.card_id)
+    if card is not None:
+        await _remember_code(card, message, services.clock.now())
+    try:
+        key = ButtonKey.unpack(message.card.key)
+    except BadButtonKey as e:
+        log.warning("click with a key that is not ours on app %d: %s", app_id, e)
+        return
+    clicker = await find_user(app, message.sender)
+    if clicker is None:
+        log.warning("click on app %d by an unknown or inactive user: refused", app_id)
+        await _tell(services, app, message.sender, await stranger_text(app, message.sender))
+        return
+    click = Click(services, app, clicker, key, card, services.clock.now(),
+                  datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None)
+    handler = HANDLERS.get(key.action, on_lead_button)
+    await handler(click)
+
+
+async def _tell(services: Services, app: LoadedApp, recipient: str, text: str) -> None:
+    await services.adapters.get(services, app).send_text(recipient, text)
+
+
+async def redraw(click: Click, lead: lt.Lead, notice: str = "") -> None:
+    """Redraw the clicked card for the clicker (with a notice), or message them if it is not their card."""
+    if click.card is None or click.card.user_id != click.clicker.id:
+        if notice:
+            await _tell(click.services, click.app, _recipient(click), notice)
+        return
+    card = await cardsvc.lead_card_for(lead, click.clicker, now=click.at, notice=notice)
+    await cardsvc.update_card(click.services, click.card, card, lead.version)
+
+
+def recipient_of(click: Click) -> str:
+    """The clicker's id on the clicked app's platform."""
+    return _recipient(click)
+
+
+def _recipient(click: Click) -> str:
+    c = click.clicker
+    return (c.wecom_userid if click.app.platform == Platform.WECOM else c.dingtalk_staff_id) or ""
+
+
+# The platform's click time and ours may disagree by a few seconds.
+CLICK_CLOCK_SKEW = timedelta(minutes=1)
+
+
+async def _went_through(click: Click, action: Any) -> bool:
+    """The clicker already made this change on this lead from a card (the same action, to the same stage), since
+    the click was made."""
+    since = (click.clicked_at or click.at) - CLICK_CLOCK_SKEW
+    events = await LeadEvent.filter(lead_id=click.key.target, tenant_id=click.clicker.tenant_id,
+                                    actor_id=click.clicker.id, source=str(lt.EventSource.CARD), action=action.name,
+                                    at__gte=since).values_list("after", flat=True)
+    to = getattr(action, "to", None)
+    return any(to is None or (after or {}).get("status") == str(to) for after in events)
+
+
+@handles(KeyAction.REFRESH)
+async def on_refresh(click: Click) -> None:
+    try:
+        lead = await leadservice.leadstore.load(click.key.target, click.clicker.tenant_id)
+    except NotFound:
+        log.warning("refresh of lead %d refused: not in the clicker's tenant", click.key.target)
+        return
+    await redraw(click, lead)
+
+
+async def on_lead_button(click: Click) -> None:
+    action = click.key.workflow_action()
+    if action is None:
+        log.info("no handler for button %s", click.key.action)
+        return
+    try:
+        outcome = await leadservice.act(click.services, click.key.target, action, click.actor,
+                                        source=lt.EventSource.CARD, seen_version=click.key.version)
+    except NotFound:
+        # Another tenant's lead id in a key: refused like any lead the clicker cannot see, and logged.
+        log.warning("click by user %d on lead %d outside their tenant: refused", click.clicker.id, click.key.target)
+        await _tell(click.services, click.app, _recipient(click), "找不到这条线索。")
+        return
+    if outcome.ok:
+        return  # the follow-ups redraw every live card of the lead, the clicked one included
+    refusal = outcome.decision
+    assert isinstance(refusal, Refusal)
+    if refusal.code is RefusalCode.STALE_CARD and await _went_through(click, action):
+        # This very click, run again after a crash (or a double press): it did what it asked; the follow-ups of
+        # that change redraw the card. "卡片已过期" would tell the rep it had not.
+        log.info("click by user %d on lead %d already applied", click.clicker.id, click.key.target)
+        return
+    lead = await leadservice.leadstore.load(click.key.target, click.clicker.tenant_id)
+    log.info("click by user %d on lead %d refused: %s", click.clicker.id, lead.id, refusal.code)
+    own_card = click.card is not None and click.card.user_id == click.clicker.id
+    if refusal.code is RefusalCode.REASON_REQUIRED and own_card:
+        await cardsvc.update_card(click.services, click.card, lost_reason_card(lead), lead.version)
+        return
+    await redraw(click, lead, refusal.message)

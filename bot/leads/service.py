@@ -1,0 +1,273 @@
+"""The lead workflow with its I/O: load, decide (pure), store atomically with its follow-ups, carry them out.
+
+Every route into a lead change — a card click, a voice note, the lead API, the escalation ladder — comes through
+`act`, so every change is audited, versioned and re-rendered on every card the same way. Follow-ups (cards, alerts,
+timers) are written to the outbox in the change's transaction and carried out right after; see `bot.runtime.outbox`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.functions import Count
+
+from bot.admin.tenant_settings import TenantSettings
+from bot.errors import LeadbotError
+from bot.leads import routing
+from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.leads.actions import (
+    Accepted,
+    Action,
+    ArmResponseLock,
+    Assign,
+    Audit,
+    CancelResponseLock,
+    Cause,
+    Decision,
+    Effect,
+    Notify,
+    ReleaseToPool,
+    RenderCards,
+    SendLeadCard,
+)
+from bot.leads.audit import AuditEvent
+from bot.leads.workflow import decide
+from bot.runtime import outbox
+from bot.runtime.logs import bind
+from bot.runtime.services import Services
+from storage.models import Lead as LeadRow
+from storage.models import RoutingRule as RuleRow
+from storage.models import Tenant, User
+
+log = logging.getLogger(__name__)
+
+MAX_STALE_RETRIES = 5
+
+
+class LeadConflict(LeadbotError):
+    """The lead kept changing under us; the caller may try again."""
+
+
+def actor_for(user: User) -> lt.Actor:
+    return lt.Actor(user_id=user.id, tenant_id=user.tenant_id, role=lt.Role(str(user.role)),
+                    manager_id=user.manager_id, name=user.name)
+
+
+def user_view(user: User, open_leads: int = 0) -> lt.UserView:
+    return lt.UserView(
+        id=user.id, tenant_id=user.tenant_id, role=lt.Role(str(user.role)), name=user.name,
+        manager_id=user.manager_id, regions=frozenset([user.region] if user.region else []),
+        industries=frozenset(user.industries or ()), active=user.active, open_leads=open_leads,
+    )
+
+
+async def tenant_settings(tenant_id: int) -> TenantSettings:
+    tenant = await Tenant.get(id=tenant_id)
+    return TenantSettings.of(tenant.settings)
+
+
+def _effect_rows(effects: Sequence[Effect], at: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """Follow-ups as outbox rows, in the order the workflow gave them (audit events are stored separately)."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for e in effects:
+        if isinstance(e, ArmResponseLock):
+            rows.append(("arm_lock", {"lead_id": e.lead_id, "assignee_id": e.assignee_id, "minutes": e.minutes,
+                                      "fence": e.fence, "tier": str(e.tier) if e.tier else None,
+                                      "at": at.isoformat()}))
+        elif isinstance(e, CancelResponseLock):
+            rows.append(("cancel_lock", {"lead_id": e.lead_id, "fence": e.fence, "at": at.isoformat()}))
+        elif isinstance(e, SendLeadCard):
+            rows.append(("send_lead_card", {"lead_id": e.lead_id, "user_id": e.user_id}))
+        elif isinstance(e, Notify):
+            rows.append(("notify", {"lead_id": e.lead_id, "user_id": e.user_id, "kind": str(e.kind),
+                                    "text": e.text, "at": at.isoformat()}))
+        elif isinstance(e, RenderCards):
+            rows.append(("render_cards", {"lead_id": e.lead_id, "version": e.version}))
+        elif not isinstance(e, Audit):
+            raise TypeError(f"no outbox row for {type(e).__name__}")
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Decision
+    outbox_ids: tuple[int, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.decision.ok
+
+
+async def store(decision: Accepted, expected_version: int, now: datetime,
+                extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[int]:
+    events = [e.event for e in decision.of_type(Audit)]  # type: ignore[attr-defined]
+    rows = _effect_rows(decision.effects, now) + list(extra)
+    return await leadstore.save(decision.lead, expected_version, events, rows, now=now)
+
+
+async def act(
+    services: Services,
+    lead_id: int,
+    action: Action,
+    actor: lt.Actor,
+    *,
+    source: lt.EventSource,
+    seen_version: int | None = None,
+    inline: bool = True,
+    now: datetime | None = None,
+) -> Outcome:
+    """Apply `action` to a lead of `actor`'s tenant. A refusal changes nothing and is returned, not raised.
+
+    With `inline`, follow-ups run before returning (a worker answering a click); otherwise a job runs them (a web
+    handler must answer fast and never wait on a platform).
+    """
+    bind(tenant=actor.tenant_id, lead=lead_id)
+    settings = (await tenant_settings(actor.tenant_id)).workflow.to_value()
+    for _ in range(MAX_STALE_RETRIES):
+        lead = await leadstore.load(lead_id, actor.tenant_id)
+        at = now or services.clock.now()
+        decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
+        if not decision.ok:
+            return Outcome(decision)
+        try:
+            ids = await store(decision, lead.version, at)
+        except leadstore.StaleLead:
+            continue  # someone else changed it: decide again on the new state (a stale card is then refused)
+        await follow_up(services, ids, inline=inline)
+        log.info("lead %d: %s by %s via %s -> %s v%d", lead_id, action.name, actor.user_id or "system", source,
+                 decision.lead.status, decision.lead.version)
+        return Outcome(decision, tuple(ids))
+    raise LeadConflict(f"lead {lead_id} kept changing; try again")
+
+
+async def follow_up(services: Services, ids: Sequence[int], *, inline: bool) -> None:
+    if not ids:
+        return
+    if inline:
+        await outbox.run(services, ids)
+    else:
+        await services.queue.enqueue("process_outbox", job_id=f"outbox:{ids[0]}", ids=list(ids))
+
+
+# Intake
+
+
+async def _reps(tenant_id: int) -> list[lt.UserView]:
+    users = await User.filter(tenant_id=tenant_id, active=True)
+    open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
+    # Counted by the database on its (tenant, status) index: one row per rep, not one per open lead (intake loaded
+    # every open lead of the tenant into Python for each new one).
+    rows = await (LeadRow.filter(tenant_id=tenant_id, status__in=open_statuses, assignee_id__not_isnull=True)
+                  .annotate(n=Count("id")).group_by("assignee_id").values("assignee_id", "n"))
+    counts = {row["assignee_id"]: row["n"] for row in rows}
+    return [user_view(u, counts.get(u.id, 0)) for u in users]
+
+
+def _rule_value(row: RuleRow) -> routing.RoutingRule:
+    spec = row.spec or {}
+    return routing.RoutingRule(
+        id=row.id, name=row.name, enabled=row.enabled, cursor=row.cursor,
+        regions=frozenset(spec.get("regions", ())), industries=frozenset(spec.get("industries", ())),
+        sources=frozenset(spec.get("sources", ())), tags_any=frozenset(spec.get("tags_any", ())),
+        budget_min=spec.get("budget_min"), budget_max=spec.get("budget_max"),
+        strategy=routing.Strategy(spec.get("strategy", "least_loaded")), rep_ids=tuple(spec.get("rep_ids", ())),
+        named_rep_id=spec.get("named_rep_id"),
+    )
+
+
+async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
+    return [_rule_value(r) for r in await RuleRow.filter(tenant_id=tenant_id).order_by("position", "id")]
+
+
+async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
+                     inline: bool = False, now: datetime | None = None) -> Outcome | None:
+    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed."""
+    settings = (await tenant_settings(tenant_id)).workflow.to_value()
+    for _ in range(MAX_STALE_RETRIES):
+        lead = await leadstore.load(lead_id, tenant_id)
+        at = now or services.clock.now()
+        result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await _reps(tenant_id), at,
+                                                    settings=settings, cause=cause)
+        if decision is None or not decision.ok:
+            if result.unstaffed:
+                log.warning("lead %d stays in the pool: %s", lead_id, result.reason)
+            return None if decision is None else Outcome(decision)
+        try:
+            ids = await store(decision, lead.version, at)
+        except leadstore.StaleLead:
+            continue
+        if result.rule_id is not None and result.cursor is not None:
+            await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
+        await follow_up(services, ids, inline=inline)
+        return Outcome(decision, tuple(ids))
+    raise LeadConflict(f"lead {lead_id} kept changing; try again")
+
+
+def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, source: lt.EventSource,
+                  at: datetime) -> AuditEvent:
+    shown = {k: values[k] for k in ("external_id", "company", "source", "region", "industry", "tags", "intent",
+                                    "budget_min", "budget_max") if values.get(k) not in (None, "", [])}
+    return AuditEvent(tenant_id=tenant_id, lead_id=0, at=at, actor_id=actor.user_id, actor_role=actor.role,
+                      source=source, action="create", before={}, after={"status": "pool", **shown})
+
+
+async def create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
+                      source: lt.EventSource = lt.EventSource.API, inline: bool = False) -> tuple[LeadRow, bool]:
+    """Create a lead and route it; the same external id again returns the existing lead (False: not created).
+
+    The external id is checked before and enforced by a unique index: two concurrent intakes of the same CRM
+    record create one lead.
+    """
+    external_id = values.get("external_id")
+    if external_id:
+        existing = await LeadRow.get_or_none(tenant_id=tenant_id, external_id=external_id)
+        if existing is not None:
+            return existing, False
+    at = services.clock.now()
+    from tortoise.exceptions import IntegrityError
+
+    try:
+        row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
+                                        created_event(tenant_id, values, actor, source, at))
+    except IntegrityError:
+        if external_id:  # a concurrent intake of the same external id won the race
+            return await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False
+        raise
+    await route_lead(services, row.id, tenant_id, inline=inline)
+    await row.refresh_from_db()
+    return row, True
+
+
+async def deactivate_rep(services: Services, user: User, successor: User | None, *, inline: bool = False) -> int:
+    """Hand every open lead of a departing rep to `successor` (or back to the pool), then tell their managers.
+
+    Each lead moves through `act`, so every move is audited and re-rendered like any other change. Returns how
+    many leads moved.
+    """
+    system = lt.Actor.system(user.tenant_id)
+    action: Action = (Assign(user_view(successor), Cause.DEACTIVATION) if successor is not None
+                      else ReleaseToPool(Cause.DEACTIVATION))
+    open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
+    lead_ids = await LeadRow.filter(tenant_id=user.tenant_id, assignee_id=user.id, status__in=open_statuses
+                                    ).order_by("id").values_list("id", flat=True)
+    moved = 0
+    for lead_id in lead_ids:
+        if (await act(services, lead_id, action, system, source=lt.EventSource.API, inline=inline)).ok:
+            moved += 1
+    if lead_ids and user.manager_id:
+        where = f"转交给{successor.name}" if successor is not None else "退回公海"
+        text = f"{user.name} 已停用：{moved} 条进行中的线索已{where}"
+        if moved < len(lead_ids):
+            text += f"，{len(lead_ids) - moved} 条未能处理，请手动分配"
+        now = services.clock.now()
+        ids = await leadstore.outbox_rows(user.tenant_id, None, [("notify", {
+            "lead_id": None, "user_id": user.manager_id, "kind": "deactivated", "text": text,
+            "at": now.isoformat()})], now=now)
+        await follow_up(services, ids, inline=inline)
+    log.info("user %d deactivated: %d of %d open leads moved", user.id, moved, len(lead_ids))
+    return moved

@@ -1,0 +1,234 @@
+"""Leads between the database and the workflow: rows become `bot.leads.types.Lead` snapshots and back.
+
+A decision is stored in one transaction: the lead row (only if nobody changed it since it was loaded: optimistic
+locking on `version`), its audit events chained onto the lead's last hash, whatever the change hooks write (e.g.
+the outbound webhook events, `bot.webhooks`), and the follow-up work in the outbox. Either all of it is committed or
+none of it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from bot.errors import NotFound
+from bot.leads import types as lt
+from bot.leads.audit import AuditEvent, chain_hash
+from storage.models import Lead as LeadRow
+from storage.models import LeadEvent, Outbox, User
+
+log = logging.getLogger(__name__)
+
+
+class StaleLead(Exception):
+    """The lead changed between load and save: load it again and decide again."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """What one save or create stored for one lead: its audit events as written, with their `seq`."""
+
+    tenant_id: int
+    lead_id: int
+    events: tuple[AuditEvent, ...]
+
+
+# Called inside the change's transaction, after its audit events are stored: what a hook writes commits or rolls
+# back with the change. A hook must not call out of the process (it holds the lead's row lock).
+IN_TRANSACTION: list[Callable[[StoredChange], Awaitable[None]]] = []
+# Called once the change's transaction block is over (committed, unless an outer transaction still holds it):
+# cheap and synchronous, e.g. waking a waiting dispatcher. An exception here is logged, never raised.
+AFTER_COMMIT: list[Callable[[StoredChange], None]] = []
+
+
+# Follow-ups whose database part is written with the change itself, by outbox kind: a reader must never see the
+# change without it (a lead assigned, its response deadline not yet there). The outbox row still follows, for the
+# part outside the database (the Redis timer); its handler finds the row written and only completes it.
+RowWriter = Callable[[int, dict[str, Any]], Awaitable[Any]]
+WRITTEN_WITH_CHANGE: dict[str, RowWriter] = {}
+
+
+def written_with_change(kind: str) -> Callable[[RowWriter], RowWriter]:
+    def register(fn: RowWriter) -> RowWriter:
+        WRITTEN_WITH_CHANGE[kind] = fn
+        return fn
+
+    return register
+
+
+def on_change(hook: Callable[[StoredChange], Awaitable[None]]) -> Callable[[StoredChange], Awaitable[None]]:
+    IN_TRANSACTION.append(hook)
+    return hook
+
+
+def after_commit(hook: Callable[[StoredChange], None]) -> Callable[[StoredChange], None]:
+    AFTER_COMMIT.append(hook)
+    return hook
+
+
+async def _in_transaction_hooks(change: StoredChange) -> None:
+    for hook in IN_TRANSACTION:
+        await hook(change)
+
+
+def _after_commit_hooks(change: StoredChange) -> None:
+    for hook in AFTER_COMMIT:
+        try:
+            hook(change)
+        except Exception:  # the change is committed: a failing observer must not turn it into an error
+            log.exception("after-commit hook %s failed for lead %d", getattr(hook, "__name__", hook), change.lead_id)
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def to_snapshot(row: LeadRow, assignee: User | None = None) -> lt.Lead:
+    return lt.Lead(
+        id=row.id, tenant_id=row.tenant_id, status=lt.Status(row.status), version=row.version,
+        external_id=row.external_id, company=row.company, contact_name=row.contact_name, phone=row.phone,
+        email=row.email, source=row.source, region=row.region, industry=row.industry,
+        budget_min=row.budget_min, budget_max=row.budget_max, tags=tuple(row.tags or ()),
+        intent=lt.IntentTier(row.intent) if row.intent else None, priority=lt.Priority(row.priority),
+        assignee_id=row.assignee_id, assignee_name=assignee.name if assignee else "",
+        assignee_manager_id=assignee.manager_id if assignee else None, decision_maker=row.decision_maker,
+        contacts=tuple(lt.Contact(**c) for c in row.contacts or ()),
+        evidence=tuple(lt.Evidence(e["ref"], lt.EvidenceKind(e["kind"]), _dt(e["at"])) for e in row.evidence or ()),
+        history=tuple(
+            lt.StatusChange(lt.Status(h["from"]) if h["from"] else None, lt.Status(h["to"]), _dt(h["at"]))
+            for h in row.history or ()
+        ),
+        tender_date=row.tender_date, competitors=tuple(row.competitors or ()), created_at=_dt(row.created_at),
+        assigned_at=_dt(row.assigned_at), contacted_at=_dt(row.contacted_at), closed_at=_dt(row.closed_at),
+        lost_reason=row.lost_reason, bounce_count=row.bounce_count,
+    )
+
+
+def row_values(lead: lt.Lead) -> dict[str, Any]:
+    """The columns a decision may change (identity and intake fields are written at creation)."""
+    return {
+        "status": str(lead.status), "version": lead.version, "assignee_id": lead.assignee_id,
+        "budget_min": lead.budget_min, "budget_max": lead.budget_max, "tags": list(lead.tags),
+        "intent": str(lead.intent) if lead.intent else None, "priority": int(lead.priority),
+        "decision_maker": lead.decision_maker,
+        "contacts": [{"name": c.name, "title": c.title, "decision_maker": c.decision_maker} for c in lead.contacts],
+        "evidence": [{"ref": e.ref, "kind": str(e.kind), "at": _iso(e.at)} for e in lead.evidence],
+        "history": [
+            {"from": str(h.from_status) if h.from_status else None, "to": str(h.to_status), "at": _iso(h.at)}
+            for h in lead.history
+        ],
+        "competitors": list(lead.competitors), "tender_date": lead.tender_date,
+        "assigned_at": lead.assigned_at, "contacted_at": lead.contacted_at, "closed_at": lead.closed_at,
+        "lost_reason": lead.lost_reason, "bounce_count": lead.bounce_count,
+    }
+
+
+async def load(lead_id: int, tenant_id: int | None = None) -> lt.Lead:
+    """The lead as the workflow sees it; `tenant_id` scopes the lookup (another tenant's lead is not found)."""
+    row = await load_row(lead_id, tenant_id)
+    assignee = await User.get_or_none(id=row.assignee_id) if row.assignee_id else None
+    return to_snapshot(row, assignee)
+
+
+async def load_row(lead_id: int, tenant_id: int | None = None) -> LeadRow:
+    filters: dict[str, Any] = {"id": lead_id}
+    if tenant_id is not None:
+        filters["tenant_id"] = tenant_id
+    row = await LeadRow.get_or_none(**filters)
+    if row is None:
+        raise NotFound(f"lead {lead_id} not found")
+    return row
+
+
+async def _append_events(row: LeadRow, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
+    seq, head = row.audit_seq, row.audit_head
+    stored = []
+    for event in events:
+        seq += 1
+        stamped = AuditEvent(**{**event.to_record(), "seq": seq})
+        head = chain_hash(head, stamped)
+        await LeadEvent.create(**stamped.to_record(), hash=head)
+        stored.append(stamped)
+    return seq, head, tuple(stored)
+
+
+async def save(
+    lead: lt.Lead,
+    expected_version: int,
+    events: Sequence[AuditEvent],
+    outbox: Iterable[tuple[str, dict[str, Any]]] = (),
+    *,
+    now: datetime,
+    activity: bool = True,
+) -> list[int]:
+    """Store a decided lead, its audit events and its outbox rows atomically; returns the outbox row ids.
+    `now` (the caller's clock) stamps the change and the lead's last activity.
+
+    Raises `StaleLead` when the row's version is no longer `expected_version` (a concurrent change won).
+    """
+    values = row_values(lead)
+    if activity:
+        values["last_activity_at"] = now
+    async with in_transaction():
+        # The version-checked update comes first: it takes the row lock (PostgreSQL) or the write lock (SQLite),
+        # so the chain head read next cannot be extended by a concurrent writer before we append to it.
+        changed = await LeadRow.filter(id=lead.id, version=expected_version).update(**values, updated_at=now)
+        if changed != 1:
+            raise StaleLead(lead.id)
+        row = await LeadRow.get(id=lead.id)
+        seq, head, stored = await _append_events(row, events)
+        await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
+        change = StoredChange(lead.tenant_id, lead.id, stored)
+        await _in_transaction_hooks(change)
+        ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
+    _after_commit_hooks(change)
+    return ids
+
+
+async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]], *,
+                      now: datetime) -> list[int]:
+    """Insert follow-up rows (inside the caller's transaction, if any), writing first what is written with the
+    change (`WRITTEN_WITH_CHANGE`); returns their ids in order. `now` stamps them: the sweep measures their age
+    on the same clock."""
+    ids = []
+    for kind, payload in rows:
+        if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
+            await writer(tenant_id, payload)
+        ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload,
+                                        created_at=now)).id)
+    return ids
+
+
+async def create(
+    values: dict[str, Any], event: AuditEvent, outbox: Iterable[tuple[str, dict[str, Any]]] = ()
+) -> tuple[LeadRow, list[int]]:
+    """Insert a new lead with its first audit event ("created") and its follow-ups, atomically."""
+    async with in_transaction():
+        row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
+        first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
+        seq, head, stored = await _append_events(row, [first])
+        await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
+        row.audit_seq, row.audit_head = seq, head
+        change = StoredChange(row.tenant_id, row.id, stored)
+        await _in_transaction_hooks(change)
+        ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
+    _after_commit_hooks(change)
+    return row, ids
+
+
+async def events_of(lead_id: int) -> list[tuple[AuditEvent, str]]:
+    rows = await LeadEvent.filter(lead_id=lead_id).order_by("seq").values()
+    return [(AuditEvent.from_record(r), r["hash"]) for r in rows]

@@ -1,0 +1,120 @@
+"""Carrying out the follow-ups a committed change wrote into the outbox.
+
+The job that committed a change runs its follow-ups at once (the fast path: a click's card update must not wait for
+a queue); if that process dies first, `sweep_outbox` finds the rows still pending and queues them. A row is claimed
+before it runs, so the fast path and the sweeper never run it twice at the same time; a follow-up that fails is
+retried later with backoff, and each handler is written to be safe to run again. A row's claim names the worker
+holding it: when that worker dies (SIGKILL, OOM), the reclaimer hands the row on at once (`release_dead_claims`)
+instead of letting the claim run out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F, Q
+
+from bot.errors import PlatformError
+from bot.runtime.logs import bound
+from bot.runtime.services import Services
+from bot.runtime.worker_heartbeat import worker_id
+from storage.models import Outbox
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Services, Outbox], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+CLAIM_S = 120
+MAX_ATTEMPTS = 12
+SWEEP_AFTER_S = 10
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+async def _claim(row_id: int, now: datetime) -> Outbox | None:
+    claimed = await Outbox.filter(
+        Q(id=row_id, done_at=None) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
+    ).update(claimed_until=now + timedelta(seconds=CLAIM_S), claimed_by=worker_id(), attempts=F("attempts") + 1)
+    return await Outbox.get_or_none(id=row_id) if claimed else None
+
+
+async def run_one(services: Services, row_id: int) -> bool:
+    """Run one pending row; True when it is done (now or before)."""
+    row = await _claim(row_id, services.clock.now())
+    if row is None:
+        return not await Outbox.filter(id=row_id, done_at=None).exists()
+    with bound(tenant=row.tenant_id, lead=row.lead_id):
+        return await _run_claimed(services, row)
+
+
+async def _run_claimed(services: Services, row: Outbox) -> bool:
+    handler = HANDLERS.get(row.kind)
+    try:
+        if handler is None:
+            raise LookupError(f"no outbox handler for {row.kind!r}")
+        await handler(services, row)
+    except Exception as e:  # recorded on the row and retried later; nothing is dropped silently
+        expected = isinstance(e, PlatformError)
+        log.log(logging.WARNING if expected else logging.ERROR, "outbox %d (%s) failed, attempt %d: %s",
+                row.id, row.kind, row.attempts, e, exc_info=not expected)
+        backoff = min(3600, 5 * 2 ** min(row.attempts, 10))
+        now = services.clock.now()
+        give_up = row.attempts >= MAX_ATTEMPTS
+        await Outbox.filter(id=row.id).update(
+            last_error=f"{type(e).__name__}: {e}"[:2000],
+            claimed_until=now + timedelta(seconds=backoff),
+            claimed_by=None,  # a backoff, not a claim: it holds whichever worker dies
+            done_at=now if give_up else None,
+            gave_up=give_up,
+        )
+        if give_up:
+            log.error("outbox %d (%s) given up after %d attempts", row.id, row.kind, row.attempts)
+        return False
+    await Outbox.filter(id=row.id).update(done_at=services.clock.now(), last_error=None)
+    return True
+
+
+async def run(services: Services, row_ids: Sequence[int]) -> None:
+    """Run rows in order (a lead's follow-ups depend on each other: send the card before re-rendering it)."""
+    for row_id in row_ids:
+        await run_one(services, row_id)
+
+
+async def pending_due(now: datetime, limit: int = 500) -> list[int]:
+    """Rows still pending `SWEEP_AFTER_S` after they were written, as of `now`."""
+    old = now - timedelta(seconds=SWEEP_AFTER_S)
+    rows = await Outbox.filter(
+        Q(done_at=None) & Q(created_at__lt=old) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
+    ).order_by("id").limit(limit).values_list("id", flat=True)
+    return list(rows)
+
+
+async def release_dead_claims(alive: Callable[[str], bool], now: datetime) -> list[tuple[int, int]]:
+    """Hand on the rows claimed by workers that are gone (`alive(claimed_by)` False); returns (id, attempts) of each.
+
+    Compare-and-set on the claimer: a row a live worker claimed meanwhile is left to it.
+    """
+    rows = await Outbox.filter(done_at=None, claimed_until__gt=now, claimed_by__isnull=False).values(
+        "id", "claimed_by", "attempts")
+    freed = []
+    for row in rows:
+        if alive(row["claimed_by"]):
+            continue
+        if await Outbox.filter(id=row["id"], claimed_by=row["claimed_by"], done_at=None).update(claimed_until=None,
+                                                                                               claimed_by=None):
+            log.warning("outbox %d: its worker %s is gone, handed on", row["id"], row["claimed_by"])
+            freed.append((row["id"], row["attempts"]))
+    return freed
+
+
+def payload(row: Outbox) -> dict[str, Any]:
+    return dict(row.payload or {})
