@@ -107,6 +107,9 @@ def timed(fn, *args) -> float:
 
 
 def main() -> None:
+    from bot.runtime import wiring
+
+    wiring.install()  # the follow-ups and hooks the service runs, as its entry points install them
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", default="2000,20000")
     sizes = [int(x) for x in parser.parse_args().leads.split(",")]

@@ -96,6 +96,9 @@ async def one_size(count: int) -> None:
 
 
 async def main() -> None:
+    from bot.runtime import wiring
+
+    wiring.install()  # the follow-ups and hooks the service runs, as its entry points install them
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=os.environ.get("LEADBOT_DATABASE_URL"))
     parser.add_argument("--sizes", default="10000,100000")

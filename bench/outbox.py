@@ -268,6 +268,9 @@ async def _phases(services, args: argparse.Namespace, http: aiohttp.ClientSessio
 
 
 async def main() -> None:
+    from bot.runtime import wiring
+
+    wiring.install()  # the follow-ups and hooks the service runs, as its entry points install them
     args = _parse_args()
     scratch = f"leadbot_bench_{os.getpid()}"
     database_url = await _scratch_pg(args.postgres, scratch, True) if args.postgres else None

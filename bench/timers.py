@@ -63,6 +63,9 @@ STEPS = [{"action": "remind_rep"}, {"action": "alert_manager", "delay_minutes": 
 
 
 def main() -> None:
+    from bot.runtime import wiring
+
+    wiring.install()  # the follow-ups and hooks the service runs, as its entry points install them
     args = _parse_args()
     if args.role == "worker":
         asyncio.run(_worker(args))

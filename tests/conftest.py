@@ -59,6 +59,12 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"leadbot test backend: {BACKEND}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from bot.runtime import wiring
+
+    wiring.install()  # as every entry point of the service does: the handlers, follow-ups and hooks it runs
+
+
 # Redis
 
 

@@ -55,7 +55,6 @@ from bot.platforms.base import Platform, SendResult
 from bot.runtime import metrics
 from bot.runtime.services import Services
 from bot.webhooks import EventType
-from cards.keys import KeyAction
 from cards.model import Card, CardKind, Tone, alert_card, lead_title, notice_card
 from storage.models import Alert, CardInstance, Deadline, Delivery, Tenant, User
 from storage.models import Lead as LeadRow
@@ -389,7 +388,6 @@ async def alert_for_token(services: Services, token: str) -> Alert | None:
     return alert
 
 
-@clicks.handles(KeyAction.ACK)
 async def on_ack(click: clicks.Click) -> None:
     alert = await Alert.get_or_none(id=click.key.target, tenant_id=click.clicker.tenant_id)
     if alert is None:
@@ -408,7 +406,6 @@ async def on_ack(click: clicks.Click) -> None:
         await cardsvc.update_card(click.services, click.card, replace(card, notice="已确认收到"), click.card.version)
 
 
-@clicks.handles(KeyAction.CLAIM)
 async def on_claim(click: clicks.Click) -> None:
     """我来处理 on an alert card answers the alert as well as taking the lead."""
     if click.card is not None and click.card.kind == CardKind.DIGEST:

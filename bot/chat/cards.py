@@ -160,7 +160,6 @@ async def live_cards(kind: CardKind, subject_id: int) -> list[CardInstance]:
     return await CardInstance.filter(kind=str(kind), subject_id=subject_id, live=True).order_by("id")
 
 
-@outbox.handles("send_lead_card")
 async def send_lead_card(services: Services, row) -> None:
     p = outbox.payload(row)
     user = await User.get_or_none(id=p["user_id"])
@@ -175,7 +174,6 @@ async def send_lead_card(services: Services, row) -> None:
     await send_card(services, user, card, kind=CardKind.LEAD, subject_id=lead.id, version=lead.version)
 
 
-@outbox.handles("render_cards")
 async def render_cards(services: Services, row) -> None:
     """Every live card of the lead, for everyone who holds one, redrawn at the lead's current version."""
     p = outbox.payload(row)

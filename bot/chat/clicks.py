@@ -19,12 +19,11 @@ from tortoise.expressions import Q
 from bot.admin.apps import LoadedApp
 from bot.chat import cards as cardsvc
 from bot.errors import NotFound
-from bot.jobs import inbound
 from bot.jobs import services as services_of
 from bot.leads import service as leadservice
 from bot.leads import types as lt
 from bot.leads.gates import Refusal, RefusalCode
-from bot.platforms.base import Inbound, InboundKind, Platform
+from bot.platforms.base import Inbound, Platform
 from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 from cards.model import lost_reason_card
@@ -51,17 +50,9 @@ class Click:
 
 
 ClickHandler = Callable[[Click], Awaitable[None]]
-# Non-lead buttons (voice-note confirm/correct, lead chooser, alert ack) are handled by their own modules.
+# Non-lead buttons (voice-note confirm/correct, lead chooser, alert ack) are handled by their own modules, listed in
+# `bot.runtime.wiring` (which fills this); every other button is a lead action (`on_lead_button`).
 HANDLERS: dict[KeyAction, ClickHandler] = {}
-
-
-def handles(*actions: KeyAction) -> Callable[[ClickHandler], ClickHandler]:
-    def register(fn: ClickHandler) -> ClickHandler:
-        for action in actions:
-            HANDLERS[action] = fn
-        return fn
-
-    return register
 
 
 async def find_user(app: LoadedApp, platform_user_id: str) -> User | None:
@@ -94,7 +85,6 @@ async def _remember_code(card: CardInstance, message: Inbound, now: datetime) ->
             card.response_code, card.code_expires_at = code, expires
 
 
-@inbound.handles(InboundKind.CARD_CLICK)
 async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     services = services_of(ctx)
     app = await services.apps.require(app_id)
@@ -157,7 +147,6 @@ async def _went_through(click: Click, action: Any) -> bool:
     return any(to is None or (after or {}).get("status") == str(to) for after in events)
 
 
-@handles(KeyAction.REFRESH)
 async def on_refresh(click: Click) -> None:
     try:
         lead = await leadservice.leadstore.load(click.key.target, click.clicker.tenant_id)

@@ -21,7 +21,6 @@ from bot.admin.apps import LoadedApp
 from bot.board import access
 from bot.chat import cards as cardsvc
 from bot.chat import clicks
-from bot.jobs import inbound
 from bot.jobs import services as services_of
 from bot.leads import store as leadstore
 from bot.platforms.base import CardClick, Inbound, InboundKind
@@ -64,7 +63,6 @@ def command_of(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().rstrip("。.!！").replace(" ", "").lower()
 
 
-@inbound.handles(InboundKind.TEXT)
 async def on_text(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     services = services_of(ctx)
     app = await services.apps.require(app_id)

@@ -88,7 +88,6 @@ async def status(services: Services, app_id: int, test_id: int | None = None) ->
             "click_after_s": after, "clicked_by": clicked_by or None, "summary": summary}
 
 
-@clicks.handles(KeyAction.TEST)
 async def on_test_click(click: clicks.Click) -> None:
     """Record the click (the first one counts) and say so to the clicker; no lead is looked at."""
     key = redis_keys.test_card(click.app.id, click.key.target)

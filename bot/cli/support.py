@@ -32,8 +32,11 @@ def settings_from_env() -> Settings:
 
 
 def run_command(coro_fn: Callable[[Settings], Awaitable[Any]]) -> Any:
+    from bot.runtime import wiring  # imported here: `leadbot --help` and `extract` need none of it
+
     settings = settings_from_env()
     setup_logging(settings.log_level, settings.log_format)
+    wiring.install()  # a lead changed from the command line has the same follow-ups and hooks as one changed by API
     try:
         return asyncio.run(coro_fn(settings))
     except ConfigError as e:

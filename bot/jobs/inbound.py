@@ -16,17 +16,9 @@ from storage.models import App
 
 log = logging.getLogger(__name__)
 
-# kind -> handler(ctx, app_id, inbound); capability modules add theirs (card clicks, voice, text commands).
+# kind -> handler(ctx, app_id, inbound): card clicks, voice, text commands; filled by `bot.runtime.wiring.install`.
 InboundHandler = Callable[[dict[str, Any], int, Inbound], Awaitable[None]]
 HANDLERS: dict[InboundKind, InboundHandler] = {}
-
-
-def handles(kind: InboundKind) -> Callable[[InboundHandler], InboundHandler]:
-    def register(fn: InboundHandler) -> InboundHandler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 async def _note_callback(app_id: int, message: Inbound, now: datetime) -> None:

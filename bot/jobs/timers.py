@@ -38,7 +38,6 @@ from redis.asyncio import Redis
 from bot.alerting import alerts, deadlines
 from bot.alerting.ladder import Timer
 from bot.jobs import job, services
-from bot.leads import store as leadstore
 from bot.runtime import outbox
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.queue import JOB_TTL_MS
@@ -186,34 +185,27 @@ async def check_stale_deals(ctx: dict[str, Any]) -> None:
     await arm_on(s, await deadlines.check_stale_deals(s.clock.now()))
 
 
-# --- outbox follow-ups (written by bot.leads.service and bot.alerting.deadlines) ----------------------------------
-
+# --- outbox follow-ups (written by bot.leads.service and bot.alerting.deadlines; listed in bot.runtime.wiring) -----
 
 # The deadline row is written in the lead change's transaction (an API reader never sees an assigned lead without
 # its deadline); the follow-up then finds it written and arms its timer in Redis.
-leadstore.written_with_change("arm_lock")(deadlines.arm_lock)
-leadstore.written_with_change("cancel_lock")(deadlines.cancel_lock)
 
 
-@outbox.handles("arm_lock")
-async def _arm_lock(s: Services, row: Outbox) -> None:
+async def arm_lock_followup(s: Services, row: Outbox) -> None:
     await arm_on(s, await deadlines.arm_lock(row.tenant_id, outbox.payload(row)))
 
 
-@outbox.handles("cancel_lock")
-async def _cancel_lock(s: Services, row: Outbox) -> None:
+async def cancel_lock_followup(s: Services, row: Outbox) -> None:
     await deadlines.cancel_lock(row.tenant_id, outbox.payload(row))
 
 
-@outbox.handles("notify")
-async def _notify(s: Services, row: Outbox) -> None:
+async def notify_followup(s: Services, row: Outbox) -> None:
     """The workflow's Notify: an alert to one person, keyed by the outbox row so a rerun raises it once."""
     await arm_on(s, await alerts.raise_alert(row.tenant_id, alerts.notify_spec(row.id, outbox.payload(row)),
                                              now=s.clock.now()))
 
 
-@outbox.handles("escalate")
-async def _escalate(s: Services, row: Outbox) -> None:
+async def escalate_followup(s: Services, row: Outbox) -> None:
     await deadlines.hand_over(s, row.tenant_id, outbox.payload(row))
 
 

@@ -19,9 +19,9 @@ from arq.constants import in_progress_key_prefix
 from bot.admin.apps import LoadedApp
 from bot.chat import clicks
 from bot.errors import RateLimited, TransientError
-from bot.jobs import inbound, job
+from bot.jobs import job
 from bot.jobs import services as services_of
-from bot.platforms.base import Inbound, InboundKind
+from bot.platforms.base import Inbound
 from bot.runtime import metrics
 from bot.runtime.queue import job_id_for
 from bot.runtime.services import Services
@@ -74,7 +74,6 @@ async def _gauge(services: Services) -> None:
         log.warning("speech backlog not measured: %s", e)
 
 
-@inbound.handles(InboundKind.VOICE)
 async def on_voice(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     services = services_of(ctx)
     app = await services.apps.require(app_id)

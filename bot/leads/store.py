@@ -38,6 +38,7 @@ class StoredChange:
     events: tuple[AuditEvent, ...]
 
 
+# The hooks and writers below are listed in `bot.runtime.wiring`, which fills these registries.
 # Called inside the change's transaction, after its audit events are stored: what a hook writes commits or rolls
 # back with the change. A hook must not call out of the process (it holds the lead's row lock).
 IN_TRANSACTION: list[Callable[[StoredChange], Awaitable[None]]] = []
@@ -51,24 +52,6 @@ AFTER_COMMIT: list[Callable[[StoredChange], None]] = []
 # part outside the database (the Redis timer); its handler finds the row written and only completes it.
 RowWriter = Callable[[int, dict[str, Any]], Awaitable[Any]]
 WRITTEN_WITH_CHANGE: dict[str, RowWriter] = {}
-
-
-def written_with_change(kind: str) -> Callable[[RowWriter], RowWriter]:
-    def register(fn: RowWriter) -> RowWriter:
-        WRITTEN_WITH_CHANGE[kind] = fn
-        return fn
-
-    return register
-
-
-def on_change(hook: Callable[[StoredChange], Awaitable[None]]) -> Callable[[StoredChange], Awaitable[None]]:
-    IN_TRANSACTION.append(hook)
-    return hook
-
-
-def after_commit(hook: Callable[[StoredChange], None]) -> Callable[[StoredChange], None]:
-    AFTER_COMMIT.append(hook)
-    return hook
 
 
 async def _in_transaction_hooks(change: StoredChange) -> None:

@@ -14,41 +14,20 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.jobs.timers import rearm_all
+from bot.runtime import wiring
 from bot.runtime.appkeys import SERVICES
 from bot.runtime.config import Settings
 from bot.runtime.services import Services
-
-# These declare their routes on the registry that openapi.setup adds (and documents).
-from handlers import (  # noqa: F401
-    admin,
-    alerts,
-    board,
-    dingtalk,
-    exports,
-    health,
-    holidays,
-    leads,
-    lexicon,
-    openapi,
-    settings,
-    webhooks,
-    wecom,
-)
-from handlers.http import errors, observe
 
 log = logging.getLogger(__name__)
 
 
 def create_app(services: Services) -> web.Application:
     # client_max_size bounds what aiohttp will buffer; handlers also check Content-Length first for a clean 413.
-    app = web.Application(middlewares=[observe, errors], client_max_size=services.settings.max_body_bytes)
+    app = web.Application(middlewares=wiring.MIDDLEWARES, client_max_size=services.settings.max_body_bytes)
     app[SERVICES] = services
-    health.setup(app)
-    openapi.setup(app)
-    wecom.setup(app)
-    dingtalk.setup(app)
-    alerts.setup(app)
-    board.setup(app)
+    wiring.install()  # the web process runs follow-ups too (the in-process worker, a lead change's hooks)
+    wiring.mount(app)
     app.cleanup_ctx.append(_rearm_timers)
     return app
 

@@ -26,18 +26,10 @@ from storage.models import Outbox
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Services, Outbox], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {}  # by outbox kind; filled by `bot.runtime.wiring.install`
 CLAIM_S = 120
 MAX_ATTEMPTS = 12
 SWEEP_AFTER_S = 10
-
-
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 async def _claim(row_id: int, now: datetime) -> Outbox | None:

@@ -8,41 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
 from arq import Worker
 from arq.connections import ArqRedis
 
-# imported for their registrations (outbox, click and text handlers)
-from bot.alerting import alerts  # noqa: F401
-from bot.chat import cards, clicks, commands, testcard  # noqa: F401
-from bot.jobs import board, followups, inbound, reclaim, timers, voice
-from bot.jobs import directory as directory_jobs
+from bot.jobs import reclaim, timers
+from bot.runtime import wiring
 from bot.runtime.services import Services
+from bot.runtime.wiring import CRON_JOBS, FUNCTIONS
 from bot.runtime.worker_heartbeat import beat_forever, stop_beating, worker_id
-from bot.voice import buttons, engine  # noqa: F401 - buttons registers the voice-card click handlers
+from bot.voice import engine
 from bot.webhooks import dispatcher as webhook_dispatcher
-from bot.webhooks import jobs as webhook_jobs
 from storage.redis import connect
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS = [*inbound.FUNCTIONS, *followups.FUNCTIONS, *voice.FUNCTIONS, *timers.FUNCTIONS]
-# A cron run keeps its result a while: arq refuses to queue a job id that has one, so another worker's cron, a moment
-# behind, does not queue the same run again after it finished. arq keeps none for cron jobs by default, and such a
-# second copy sat behind the finished run's in-progress mark (kept a minute) until the reclaimer "took it back".
-CRON_RESULT_S = 300
-CRON_JOBS = [dataclasses.replace(c, keep_result_s=CRON_RESULT_S)
-             for c in (*followups.CRON_JOBS, *webhook_jobs.CRON_JOBS, *timers.CRON_JOBS, *board.CRON_JOBS,
-                       *reclaim.CRON_JOBS, *directory_jobs.CRON_JOBS)]
 # Poll often: a card click waits for the next poll before its job starts (arq's default 0.5 s is too slow).
 POLL_DELAY_S = 0.02
 SHUTDOWN_GRACE_S = 10.0
 
 
 def build_worker(services: Services, *, burst: bool = False, cron: bool = True) -> Worker:
+    wiring.install()
     settings = services.settings
     url = settings.redis_url or services.embedded.url  # type: ignore[union-attr]
     pool = connect(url, ArqRedis)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from bot.chat import clicks
 from bot.chat.clicks import Click
 from bot.leads import types as lt
 from bot.leads.actions import Action, add_title_contact, confirm_note
 from bot.leads.gates import Refusal
 from bot.platforms.base import Platform
 from bot.voice import notes
-from cards.keys import BadButtonKey, KeyAction
+from cards.keys import BadButtonKey
 from storage import redis_keys
 from storage.models import Role
 from storage.models import VoiceNote as NoteRow
@@ -67,7 +66,6 @@ def _confirmed_notice(row: NoteRow) -> str:
     return "已确认，" + "、".join(applied) + "已更新到线索"
 
 
-@clicks.handles(KeyAction.CONFIRM)
 async def on_confirm(click: Click) -> None:
     row = await _note(click)
     if row is None:
@@ -87,7 +85,6 @@ async def on_confirm(click: Click) -> None:
     await notes.redraw(click.services, row, notice=_confirmed_notice(row), clicked=click.card)
 
 
-@clicks.handles(KeyAction.CORRECT)
 async def on_correct(click: Click) -> None:
     row = await _note(click)
     if row is None:
@@ -97,7 +94,6 @@ async def on_correct(click: Click) -> None:
     await notes.tell(click.services, click.app, recipient(click), HOW_TO_CORRECT)
 
 
-@clicks.handles(KeyAction.ADD_CONTACT)
 async def on_add_contact(click: Click) -> None:
     row = await _note(click)
     if row is None:
@@ -114,7 +110,6 @@ async def on_add_contact(click: Click) -> None:
     await notes.redraw(click.services, row, notice=notice, clicked=click.card)
 
 
-@clicks.handles(KeyAction.PICK)
 async def on_pick(click: Click) -> None:
     # Which lead a note is about does not depend on the fields shown: a correction meanwhile is no reason to refuse.
     row = await _note(click, current=False)

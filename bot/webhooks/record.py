@@ -75,7 +75,6 @@ async def _insert(tenant_id: int, lead_id: int | None, seq: int | None, event_ty
     return event_id
 
 
-@leadstore.on_change
 async def capture_lead_change(change: leadstore.StoredChange) -> None:
     """The change hook: one webhook event per audited change some subscription wants."""
     subs = await _subscriptions(change.tenant_id)
@@ -93,8 +92,7 @@ async def capture_lead_change(change: leadstore.StoredChange) -> None:
     await _wake.notify_in_transaction()
 
 
-@leadstore.after_commit
-def _wake_after_commit(change: leadstore.StoredChange) -> None:
+def wake_after_commit(change: leadstore.StoredChange) -> None:
     _wake.wake_local()
 
 
