@@ -27,13 +27,15 @@ COMMIT_THEN_DIE = textwrap.dedent("""
     from bot.leads import store as leadstore
     from bot.leads import types as lt
     from bot.runtime.config import Settings
+    from bot.runtime import wiring
     from bot.runtime.services import open_services
-    import bot.webhooks
+
+    wiring.install()  # as the service's entry points do: the webhook event is recorded with the change
 
     async def main(tenant_id):
         async with open_services(Settings.from_env(os.environ)) as services:
             # Dies the instant the lead's transaction has committed: no dispatcher, no follow-up gets to run.
-            leadstore.after_commit(lambda change: os.kill(os.getpid(), signal.SIGKILL))
+            leadstore.AFTER_COMMIT.append(lambda change: os.kill(os.getpid(), signal.SIGKILL))
             actor = lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
             await leadservice.create_lead(services, tenant_id, {"company": "华东机械", "external_id": "crm-9"}, actor)
 
