@@ -19,15 +19,11 @@ and nothing is lost.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 from aiohttp import web
-from redis.exceptions import RedisError
-from tortoise.exceptions import BaseORMException
 
 from bot.admin.apps import LoadedApp
 from bot.errors import ConfigError
@@ -48,48 +44,13 @@ from bot.runtime import metrics
 from bot.runtime.appkeys import SERVICES
 from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
-from handlers.http import HttpProblem, body_deadline, own_body_limit
+from handlers.callbacks import BACKEND_ERRORS, Refused, answering_refusals
+from handlers.http import body_deadline, own_body_limit
 
 log = logging.getLogger("leadbot.dingtalk")
 
-# What "the database or Redis could not do it" looks like from here: answered 503 so DingTalk retries.
-BACKEND_DOWN: tuple[type[BaseException], ...] = (RedisError, BaseORMException, OSError, TimeoutError,
-                                                  asyncpg.PostgresError, asyncpg.InterfaceError)
 _READ_CHUNK = 64 * 1024
 EMPTY_ANSWER: dict[str, Any] = {}
-
-
-class Refused(Exception):
-    """A callback we will not take: answered `status`, counted under `outcome`, logged with `reason`."""
-
-    def __init__(self, status: int, outcome: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.outcome = outcome
-        self.reason = reason
-
-
-Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _refusals(route: str) -> Callable[[Route], Route]:
-    def wrap(fn: Route) -> Route:
-        @functools.wraps(fn)
-        async def handler(request: web.Request) -> web.StreamResponse:
-            try:
-                return await fn(request)
-            except Refused as r:
-                metrics.CALLBACKS.labels(PLATFORM, r.outcome).inc()
-                log.warning("dingtalk %s refused app=%.20r status=%d outcome=%s: %s", route,
-                            request.match_info.get("app_id"), r.status, r.outcome, r.reason)
-                response = HttpProblem(r.status, r.outcome, r.reason).response()
-                if r.status == 503:
-                    response.headers["Retry-After"] = "1"
-                return response
-
-        return handler
-
-    return wrap
 
 
 # -- the steps every route shares -------------------------------------------------------------------------------
@@ -102,7 +63,7 @@ async def _active_app(request: web.Request) -> tuple[Services, LoadedApp, DingTa
         raise Refused(404, "unknown_app", "no such app")
     try:
         app = await services.apps.get(int(raw))
-    except BACKEND_DOWN as e:
+    except BACKEND_ERRORS as e:
         raise Refused(503, "unavailable", f"app lookup failed: {type(e).__name__}") from None
     if app is None or app.platform != PLATFORM:
         raise Refused(404, "unknown_app", "no such DingTalk app")
@@ -149,7 +110,7 @@ def _parsed(parse: Callable[[dict[str, Any]], Inbound], raw: bytes | str) -> Inb
 async def _queue(services: Services, app: LoadedApp, inbound: Inbound) -> str:
     try:
         queued = await queue_inbound(services, app.id, inbound)
-    except BACKEND_DOWN as e:
+    except BACKEND_ERRORS as e:
         raise Refused(503, "unavailable", f"could not queue: {type(e).__name__}") from None
     except QuotaExceeded as e:  # 503: DingTalk retries, and the callback comes back within the app's rate
         raise Refused(503, "rate_limited", str(e)) from None
@@ -162,7 +123,6 @@ async def _queue(services: Services, app: LoadedApp, inbound: Inbound) -> str:
 # -- routes -----------------------------------------------------------------------------------------------------
 
 
-@_refusals("callback")
 async def robot_callback(request: web.Request) -> web.Response:
     services, app, creds = await _active_app(request)
     _check_signature(request, creds.app_secret)  # before reading: an unsigned body is never read
@@ -193,7 +153,6 @@ def _decrypt(crypto: DingTalkCrypto, request: web.Request, raw: bytes) -> str:
         raise Refused(400, "undecryptable", str(e)) from None
 
 
-@_refusals("events")
 async def event_push(request: web.Request) -> web.Response:
     services, app, creds = await _active_app(request)
     crypto = _event_crypto(creds)
@@ -209,7 +168,6 @@ async def event_push(request: web.Request) -> web.Response:
     return web.json_response(crypto.encrypted_reply("success", timestamp=str(int(services.clock.time() * 1000))))
 
 
-@_refusals("card")
 async def card_callback(request: web.Request) -> web.Response:
     services, app, creds = await _active_app(request)
     _check_signature(request, card_api_secret(creds.app_secret, creds.route_key()))
@@ -220,6 +178,6 @@ async def card_callback(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/dingtalk/{app_id}/callback", own_body_limit(robot_callback))
-    app.router.add_post("/dingtalk/{app_id}/events", own_body_limit(event_push))
-    app.router.add_post("/dingtalk/{app_id}/card", own_body_limit(card_callback))
+    for route, handler in (("callback", robot_callback), ("events", event_push), ("card", card_callback)):
+        answered = answering_refusals(PLATFORM, route, handler)
+        app.router.add_post(f"/dingtalk/{{app_id}}/{route}", own_body_limit(answered))

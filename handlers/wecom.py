@@ -14,14 +14,10 @@ beyond the app cache and builds no crypto object beyond one per loaded app.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import sqlite3
 from typing import Any, NoReturn
 
 from aiohttp import web
-from redis.exceptions import RedisError
-from tortoise.exceptions import BaseORMException
 
 from bot.admin.apps import LoadedApp
 from bot.platforms.base import Platform
@@ -42,7 +38,8 @@ from bot.runtime.appkeys import SERVICES
 from bot.runtime.queue import AppIngest, Coalescer
 from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
-from handlers.http import Handler, HttpProblem, body_deadline, own_body_limit
+from handlers.callbacks import BACKEND_ERRORS, Refused, answering_refusals
+from handlers.http import body_deadline, own_body_limit
 from storage import redis_keys
 
 log = logging.getLogger("leadbot.wecom")
@@ -55,19 +52,6 @@ DEPENDENCY_TIMEOUT_S = 3.0
 # seconds. The window also never outlasts the de-duplication memory (`LEADBOT_DEDUP_TTL_S`, see `setup`), which is
 # what recognises a replay inside it.
 TIMESTAMP_WINDOW_S = 3600.0
-
-try:  # the PostgreSQL driver's own errors (server starting, too many connections) are not OSErrors
-    from asyncpg import InterfaceError as _PgInterfaceError
-    from asyncpg import PostgresError as _PgError
-
-    _PG_ERRORS: tuple[type[BaseException], ...] = (_PgError, _PgInterfaceError)
-except ImportError:  # pragma: no cover - asyncpg is a declared dependency
-    _PG_ERRORS = ()
-
-# A dependency that did not answer: the delivery is refused with 503 so WeCom brings it back.
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    RedisError, BaseORMException, sqlite3.Error, OSError, TimeoutError, *_PG_ERRORS,
-)
 
 # Most specific first: HostileXml is a MalformedPayload, StaleTimestamp a SignatureError.
 _OUTCOMES: tuple[tuple[type[CallbackRejected], str], ...] = (
@@ -83,16 +67,6 @@ _OUTCOMES: tuple[tuple[type[CallbackRejected], str], ...] = (
 _QUEUED = metrics.CALLBACKS.labels(PLATFORM, "queued")
 _DUPLICATE = metrics.CALLBACKS.labels(PLATFORM, "duplicate")
 _VERIFIED = metrics.CALLBACKS.labels(PLATFORM, "verified")
-
-
-class Refused(Exception):
-    """A callback answered with `status` and no effect; `outcome` is the metrics label, `reason` the log text."""
-
-    def __init__(self, status: int, outcome: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.outcome = outcome
-        self.reason = reason
 
 
 def _refuse_rejected(e: CallbackRejected) -> NoReturn:
@@ -133,7 +107,7 @@ async def _load_app(services: Services, raw_id: str) -> LoadedApp:
     try:
         async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
             app = await services.apps.get(int(raw_id))
-    except UNAVAILABLE as e:
+    except BACKEND_ERRORS as e:
         raise Refused(503, "unavailable", f"database unavailable ({type(e).__name__})") from None
     if app is None:
         raise Refused(404, "unknown_app", "no such app")
@@ -167,7 +141,7 @@ async def _queue(request: web.Request, app_id: int, inbound_key: str, inbound: d
                 redis_keys.dedup(PLATFORM, app_id, inbound_key), settings.dedup_ttl_s, "handle_inbound",
                 _app=AppIngest.of(settings, PLATFORM, app_id), app_id=app_id, inbound=inbound,
             )
-    except UNAVAILABLE as e:
+    except BACKEND_ERRORS as e:
         # Remembering and queueing are one script: either both happened or neither, so a retry is safe.
         raise Refused(503, "unavailable", f"queue unavailable ({type(e).__name__})") from None
     except QuotaExceeded as e:
@@ -209,31 +183,6 @@ async def verify_url(request: web.Request) -> web.Response:
     return web.Response(text=echo, content_type="text/plain")
 
 
-def _shown_id(raw: str) -> str:
-    # The path segment is the caller's text: quoted unless it is a plain id, so it cannot forge a log line.
-    return raw if raw.isascii() and raw.isdecimal() and len(raw) <= 18 else repr(raw[:20])
-
-
-def _answering_refusals(handler: Handler) -> Handler:
-    """Turn a `Refused` into its answer, its log line and its metrics sample."""
-
-    @functools.wraps(handler)
-    async def answer(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except Refused as r:
-            log.warning("wecom callback refused: app=%s %s status=%d outcome=%s reason=%r from=%s",
-                        _shown_id(request.match_info.get("app_id", "")), request.method, r.status, r.outcome,
-                        r.reason, request.remote)
-            metrics.CALLBACKS.labels(PLATFORM, r.outcome).inc()
-            response = HttpProblem(r.status, r.outcome, r.reason).response()
-            if r.status == 503:
-                response.headers["Retry-After"] = "1"
-            return response
-
-    return answer
-
-
 async def _wait_queued(app: web.Application) -> None:
     await app[QUEUE].wait_sent()
 
@@ -242,5 +191,5 @@ def setup(app: web.Application) -> None:
     app[CRYPTOS] = CryptoCache(min(TIMESTAMP_WINDOW_S, app[SERVICES].settings.dedup_ttl_s))
     app[QUEUE] = Coalescer(app[SERVICES].queue)
     app.on_shutdown.append(_wait_queued)
-    app.router.add_get(PATH, _answering_refusals(verify_url))
-    app.router.add_post(PATH, own_body_limit(_answering_refusals(receive)))
+    app.router.add_get(PATH, answering_refusals(PLATFORM, "url check", verify_url))
+    app.router.add_post(PATH, own_body_limit(answering_refusals(PLATFORM, "callback", receive)))
