@@ -23,6 +23,7 @@ from handlers import (  # noqa: F401
     admin,
     alerts,
     board,
+    console,
     dingtalk,
     exports,
     health,
@@ -49,6 +50,7 @@ def create_app(services: Services) -> web.Application:
     dingtalk.setup(app)
     alerts.setup(app)
     board.setup(app)
+    console.setup(app)
     app.cleanup_ctx.append(_rearm_timers)
     return app
 

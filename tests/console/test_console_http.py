@@ -1,0 +1,255 @@
+"""The console over HTTP, without a browser: signing in and out, sessions that end when their token is revoked,
+tenants fenced from each other, CSRF on every form, and the forms reaching the same service functions as the API."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp.test_utils import TestClient
+
+from bot.board import access
+from bot.console import CONSOLE, COOKIE
+from storage.models import App, RoutingRule, Tenant, User
+from tests.conftest import ADMIN_TOKEN
+from tests.console.support import admin_token, csrf_of, sign_in
+from tests.escalation.support import World
+
+
+
+async def _other_tenant() -> tuple[Tenant, App]:
+    other = await Tenant.create(name="另一家公司", timezone="Asia/Shanghai")
+    app = await App.create(tenant=other, platform="wecom", name="别家的助手", identity=f"{other.id}:wecom:x:1",
+                           public={"corp_id": "x", "agent_id": 1}, secrets_sealed="")
+    return other, app
+
+
+async def test_a_tenant_token_signs_in_to_its_tenant_with_a_strict_cookie(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    form = await client.get("/console/login")
+    assert "Content-Security-Policy" in form.headers and "frame-ancestors 'none'" in form.headers[
+        "Content-Security-Policy"]
+    pre = re.search(r'name="pre" value="([^"]+)"', await form.text())
+    assert pre is not None
+    response = await client.post("/console/login", data={"pre": pre.group(1), "token": token},
+                                 allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == f"/console/t/{world.tenant.id}/apps"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+    assert "Max-Age=" in cookie and "Secure" not in cookie  # served over http here
+    page = await client.get(f"/console/t/{world.tenant.id}/apps")
+    assert page.status == 200 and "销售助手" in await page.text()
+
+
+async def test_a_wrong_token_or_a_login_post_without_its_form_is_refused(world: World, client: TestClient) -> None:
+    await client.get("/console/login")
+    response = await client.post("/console/login", data={"pre": "forged", "token": ADMIN_TOKEN},
+                                 allow_redirects=False)
+    assert response.status == 403
+    form = await client.get("/console/login")
+    pre = re.search(r'name="pre" value="([^"]+)"', await form.text())
+    assert pre is not None
+    response = await client.post("/console/login", data={"pre": pre.group(1), "token": "lbt_nope"},
+                                 allow_redirects=False)
+    assert response.status == 401 and "令牌无效" in await response.text()
+    response = await client.get(f"/console/t/{world.tenant.id}/apps", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/console/login"
+
+
+async def test_an_api_scope_token_cannot_sign_in(world: World, client: TestClient) -> None:
+    from storage.models import TokenScope
+
+    _, token = await admin_token(world.tenant, TokenScope.API)
+    form = await client.get("/console/login")
+    pre = re.search(r'name="pre" value="([^"]+)"', await form.text())
+    assert pre is not None
+    response = await client.post("/console/login", data={"pre": pre.group(1), "token": token},
+                                 allow_redirects=False)
+    assert response.status == 401
+
+
+async def test_a_tenant_admin_cannot_see_another_tenant(world: World, client: TestClient) -> None:
+    other, other_app = await _other_tenant()
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    for path in (f"/console/t/{other.id}/apps", f"/console/t/{other.id}/people", f"/console/t/{other.id}/rules",
+                 f"/console/t/{other.id}/settings", f"/console/t/{other.id}/activity",
+                 f"/console/t/{world.tenant.id}/apps/{other_app.id}"):
+        response = await client.get(path)
+        assert response.status == 404, path
+        assert "别家的助手" not in await response.text()
+    home = await client.get("/console", allow_redirects=False)
+    assert home.headers["Location"] == f"/console/t/{world.tenant.id}/apps"
+    # A post into the other tenant with this session's valid CSRF token changes nothing there either.
+    csrf = await csrf_of(client, f"/console/t/{world.tenant.id}/apps")
+    response = await client.post(f"/console/t/{world.tenant.id}/apps/{other_app.id}/status",
+                                 data={"csrf": csrf, "status": "disabled"})
+    assert response.status == 404
+    assert (await App.get(id=other_app.id)).status == "active"
+
+
+async def test_the_operator_sees_every_tenant(world: World, client: TestClient) -> None:
+    other, other_app = await _other_tenant()
+    assert await sign_in(client, ADMIN_TOKEN) == "/console"
+    text = await (await client.get("/console")).text()
+    assert world.tenant.name in text and other.name in text
+    assert "别家的助手" in await (await client.get(f"/console/t/{other.id}/apps")).text()
+
+
+async def test_a_form_posted_without_the_csrf_token_is_refused(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    base = f"/console/t/{world.tenant.id}"
+    for path, data in ((f"{base}/people", {"name": "伪造的人"}),
+                       (f"{base}/apps/{world.app_id}/status", {"status": "disabled"}),
+                       (f"{base}/rules", {"name": "伪造规则"}),
+                       (f"{base}/settings/deadlines", {"tier_high": "1", "tier_medium": "1", "tier_low": "1",
+                                                       "default": "1"})):
+        for forged in (data, {**data, "csrf": "not-the-token"}):
+            response = await client.post(path, data=forged)
+            assert response.status == 403, path
+            assert "请求无效" in await response.text()
+    assert not await User.exists(name="伪造的人")
+    assert not await RoutingRule.exists(name="伪造规则")
+    assert (await App.get(id=world.app_id)).status == "active"
+    assert "workflow" not in ((await Tenant.get(id=world.tenant.id)).settings or {})
+
+
+async def test_revoking_the_token_ends_its_sessions_and_sign_out_ends_one(world: World, client: TestClient,
+                                                                          services) -> None:
+    row, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    apps = f"/console/t/{world.tenant.id}/apps"
+    assert (await client.get(apps)).status == 200
+    row.revoked_at = services.clock.now()
+    await row.save()
+    response = await client.get(apps)
+    assert response.status == 403 and "登录已失效" in await response.text()
+
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    csrf = await csrf_of(client, apps)
+    response = await client.post("/console/logout", data={"csrf": csrf})
+    assert response.status == 200 and "已退出" in await response.text()
+    assert (await client.get(apps, allow_redirects=False)).status == 303
+
+
+async def test_an_admin_signs_in_with_a_chat_link_once_and_a_board_link_opens_nothing(world: World,
+                                                                                   client: TestClient) -> None:
+    admin = await User.create(tenant=world.tenant, name="孙管理员", role="admin", wecom_userid="sun")
+    redis = world.services.redis
+    board_link = await access.issue_link_token(redis, admin)
+    assert (await client.get(f"/console/login?t={board_link}")).status == 404
+    link = await access.issue_link_token(redis, admin, realm=CONSOLE)
+    page = await client.get(f"/console/login?t={link}")
+    assert page.status == 200 and 'id="sign-in"' in await page.text()  # a link preview spends nothing
+    response = await client.post("/console/login", data={"t": link}, allow_redirects=False)
+    assert response.status == 303 and COOKIE in response.headers["Set-Cookie"]
+    assert "孙管理员" in await (await client.get(f"/console/t/{world.tenant.id}/apps")).text()
+    again = await client.post("/console/login", data={"t": link}, allow_redirects=False)
+    assert again.status == 403
+    # A manager's link is refused: the console is for admins.
+    manager_link = await access.issue_link_token(redis, world.manager, realm=CONSOLE)
+    assert (await client.post("/console/login", data={"t": manager_link}, allow_redirects=False)).status == 403
+
+
+async def test_registration_shows_each_field_error_and_stores_nothing(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/apps"
+    csrf = await csrf_of(client, path)
+    response = await client.post(path, data={"csrf": csrf, "platform": "wecom", "name": "新助手", "corp_id": "ww1",
+                                             "agent_id": "abc", "secret": "s", "token": "Tok",
+                                             "encoding_aes_key": "short"})
+    assert response.status == 400
+    text = await response.text()
+    assert 'id="err-agent_id"' in text and 'id="err-encoding_aes_key"' in text
+    assert 'value="新助手"' in text  # what was typed is kept, the secret is not echoed back
+    assert await App.filter(tenant_id=world.tenant.id).count() == 1
+
+
+async def test_csv_preview_refuses_a_bad_row_and_writes_nothing(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/people"
+    csrf = await csrf_of(client, path)
+    csv = "name,role,wecom_userid,phone\n赵六,rep,zhaoliu,13800138009\n错行,boss,cuohang,123\n"
+    response = await client.post(f"{path}/import", data={"csrf": csrf, "csv": csv, "action": "apply"})
+    assert response.status == 400
+    text = await response.text()
+    assert 'id="csv-refused"' in text and 'id="apply-csv"' not in text
+    assert not await User.exists(name="赵六") and not await User.exists(name="错行")
+    good = "name,role,wecom_userid\n赵六,rep,zhaoliu\n"
+    preview = await client.post(f"{path}/import", data={"csrf": csrf, "csv": good, "action": "preview"})
+    assert preview.status == 200 and 'id="apply-csv"' in await preview.text()
+    assert not await User.exists(name="赵六")
+    applied = await client.post(f"{path}/import", data={"csrf": csrf, "csv": good, "action": "apply"})
+    assert applied.status == 200 and 'id="csv-result"' in await applied.text()
+    assert await User.exists(name="赵六", tenant_id=world.tenant.id)
+
+
+async def test_rules_reorder_and_a_trial_lead_follows_the_new_order(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/rules"
+    csrf = await csrf_of(client, path)
+    for name, rep in (("华东给张三", world.rep), ("华东给李四", world.rep2)):
+        response = await client.post(path, data={"csrf": csrf, "name": name, "regions": "华东", "strategy": "named",
+                                                 "named_rep_id": str(rep.id)})
+        assert response.status == 201, await response.text()
+    trial = await client.post(f"{path}/trial", data={"csrf": csrf, "region": "华东"})
+    assert "张三" in re.search(r'id="trial-result"[^>]*>(.*?)</p>', await trial.text(), re.S).group(1)
+    second = await RoutingRule.get(name="华东给李四")
+    await client.post(f"{path}/{second.id}/move", data={"csrf": csrf, "to": "up"})
+    names = [r.name for r in await RoutingRule.filter(tenant_id=world.tenant.id).order_by("position", "id")]
+    assert names == ["华东给李四", "华东给张三"]
+    trial = await client.post(f"{path}/trial", data={"csrf": csrf, "region": "华东"})
+    assert "李四" in re.search(r'id="trial-result"[^>]*>(.*?)</p>', await trial.text(), re.S).group(1)
+    outside = await client.post(f"{path}/trial", data={"csrf": csrf, "region": "华南"})
+    assert "留在公海" in await outside.text()
+
+
+async def test_settings_go_through_the_api_validation(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/settings"
+    csrf = await csrf_of(client, path)
+    ok = await client.post(f"{path}/deadlines", data={"csrf": csrf, "tier_high": "20", "tier_medium": "90",
+                                                      "tier_low": "600", "default": "240"})
+    assert ok.status == 200
+    stored = (await Tenant.get(id=world.tenant.id)).settings["workflow"]["deadline_minutes"]
+    assert stored == {"high": 20, "medium": 90, "low": 600}
+    # Zero minutes is refused by the settings model itself, named by its field; nothing changes.
+    bad = await client.post(f"{path}/deadlines", data={"csrf": csrf, "tier_high": "0", "tier_medium": "90",
+                                                       "tier_low": "600", "default": "240"})
+    assert bad.status == 400 and "workflow.deadline_minutes.high" in await bad.text()
+    assert (await Tenant.get(id=world.tenant.id)).settings["workflow"]["deadline_minutes"]["high"] == 20
+    hours = await client.post(f"{path}/calendar", data={"csrf": csrf, "hours": "09:00-12:00, 11:00-18:00",
+                                                        "overrides": ""})
+    assert hours.status == 400 and "calendar.hours" in await hours.text()
+
+
+async def test_every_console_route_is_guarded(world: World, client: TestClient) -> None:
+    """Enumerated from the router (a page added tomorrow is covered tomorrow): no session, no page; another
+    tenant's path is 404 even with a valid session and CSRF token; a post without the CSRF token is 403."""
+    other, _ = await _other_tenant()
+    routes = sorted({(r.method, r.resource.canonical) for r in client.app.router.routes()
+                     if r.resource is not None and r.method != "HEAD"
+                     and r.resource.canonical.startswith("/console/t/")})
+    assert len(routes) >= 25
+
+    def path(canonical: str, tenant_id: int) -> str:
+        return canonical.replace("{tenant}", str(tenant_id)).replace("{id}", "1")
+
+    for method, canonical in routes:
+        response = await client.request(method, path(canonical, world.tenant.id), allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/console/login", canonical
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    csrf = await csrf_of(client, f"/console/t/{world.tenant.id}/apps")
+    for method, canonical in routes:
+        data = {"csrf": csrf} if method == "POST" else None
+        response = await client.request(method, path(canonical, other.id), data=data, allow_redirects=False)
+        assert response.status == 404, canonical
+        if method == "POST":
+            response = await client.post(path(canonical, world.tenant.id), allow_redirects=False)
+            assert response.status == 403, canonical
