@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import exports, leadstore
+from bot import admin_audit, exports, leadstore
 from bot.appkeys import SERVICES
 from bot.errors import NotFound
 from bot.quotas import QuotaExceeded
 from bot.webhooks import subscriptions as hooks
 from bot.webhooks.schemas import RedeliverIn
-from handlers.console.common import Admin, page, posting, refused, text, viewing
+from handlers.console.common import Admin, audit, page, posting, refused, text, viewing
 from handlers.exports import send_export
 from storage.models import Delivery, Tenant, User
 from storage.models import WebhookSubscription as Subscription
@@ -36,6 +36,7 @@ async def _page(request: web.Request, admin: Admin, tenant: Tenant, *, status: i
     subs = await Subscription.filter(tenant_id=tenant.id).order_by("id")
     hook_rows = [(sub, await hooks.deliveries(sub, limit=10)) for sub in subs]
     values = {"audit": None, "notice": None, "error": None} | extra
+    values["changes"] = await admin_audit.recent(tenant.id)
     return page(request, "activity.html", status=status, admin=admin, tenant=tenant, deliveries=deliveries,
                 names=names, hooks=hook_rows, tz=ZoneInfo(tenant.timezone), **values)
 
@@ -62,6 +63,8 @@ async def redeliver(request: web.Request) -> web.Response:
         data = RedeliverIn(event_id=text(form, "event_id"))
         await hooks.take_replays(services.redis, services.settings, services.clock, sub, 1)
         queued = await hooks.redeliver(sub, data, services.clock.now())
+        await audit(request, admin, tenant, "webhook.redeliver", sub.url, subscription_id=sub.id,
+                    event_id=data.event_id, queued=queued)
     except ValidationError:
         return await _page(request, admin, tenant, status=400, error=("缺少事件。", "No event given."))
     except QuotaExceeded as e:

@@ -25,7 +25,7 @@ from bot import apps as app_ops
 from bot.appkeys import SERVICES
 from bot.errors import Conflict, InvalidField, LeadbotError
 from bot.schemas import AppIn, AppPatch
-from handlers.console.common import Admin, Form, field_errors, page, posting, refused, text, viewing
+from handlers.console.common import Admin, Form, audit, field_errors, page, posting, refused, text, viewing
 from storage.models import App, AppStatus, Tenant
 
 PLATFORMS = tuple(app_ops.CREDENTIAL_MODELS)
@@ -105,12 +105,12 @@ async def register(request: web.Request) -> web.Response:
         return await _list(request, admin, tenant, values=values, errors={e.field: e.reason}, status=400)
     except Conflict as e:
         return await _list(request, admin, tenant, values=values, errors={"_": str(e)}, status=409)
-    out = app_ops.app_out(app, services.settings.base_url(), checklist=True)
+    await audit(request, admin, tenant, "app.register", app.name, app_id=app.id, platform=app.platform)
     # Shown this once, to paste into the platform's console: stored sealed, never shown again.
     paste = {k: raw["credentials"][k] for k in _pasted(app.platform) if k in raw["credentials"]}
-    return page(request, "app.html", status=201, admin=admin, tenant=tenant, app=out, paste=paste, checks=None,
-                test=None, notice=("应用已登记。请把下面的值填入平台后台。", "App registered. Paste these values "
-                                   "into the platform's console."))
+    return await _show(request, admin, tenant, app, status=201, paste=paste,
+                       notice=("应用已登记。请把下面的值填入平台后台。", "App registered. Paste these values into the "
+                               "platform's console."))
 
 
 async def _app(request: web.Request, tenant: Tenant) -> App | None:
@@ -149,6 +149,7 @@ async def verify(request: web.Request) -> web.Response:
         return _gone(request)
     result = await app_verify.verify_app(request.app[SERVICES], app.id)
     await app.refresh_from_db()
+    await audit(request, admin, tenant, "app.verify", app.name, app_id=app.id, ok=result.ok)
     return await _show(request, admin, tenant, app, checks=result)
 
 
@@ -164,6 +165,8 @@ async def test_card(request: web.Request) -> web.Response:
         result = await testcard.send(request.app[SERVICES], app.id, text(form, "to"))
     except InvalidField as e:
         return await _show(request, admin, tenant, app, status=400, errors={"to": e.reason})
+    await audit(request, admin, tenant, "app.test_card", app.name, app_id=app.id, to=result["to"],
+                delivered=result["delivered"])
     return await _show(request, admin, tenant, app, test=result)
 
 
@@ -184,6 +187,7 @@ async def rotate(request: web.Request) -> web.Response:
         reason = e.reason if isinstance(e, InvalidField) else str(e)
         return await _show(request, admin, tenant, app, status=400, errors={"secret": reason})
     services.apps.forget(app.id)
+    await audit(request, admin, tenant, "app.rotate_secret", app.name, app_id=app.id, field=name)
     return await _show(request, admin, tenant, app, notice=("新的 Secret 已保存。", "The new secret is stored."))
 
 
@@ -198,6 +202,8 @@ async def set_status(request: web.Request) -> web.Response:
     status = AppStatus.ACTIVE if text(form, "status") == "active" else AppStatus.DISABLED
     app = await app_ops.set_status(app, status)
     request.app[SERVICES].apps.forget(app.id)
+    await audit(request, admin, tenant, f"app.{'enable' if status is AppStatus.ACTIVE else 'disable'}", app.name,
+                app_id=app.id)
     return await _show(request, admin, tenant, app)
 
 

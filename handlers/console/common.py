@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import ValidationError
 
+from bot import admin_audit
 from bot.appkeys import SERVICES
 from bot.board import access
 from bot.console import CONSOLE, COOKIE
@@ -95,6 +96,22 @@ class Admin:
 
     def may_see(self, tenant_id: int) -> bool:
         return self.tenant_id is None or self.tenant_id == tenant_id
+
+    @property
+    def actor(self) -> str:
+        """Who, for the admin audit: stays meaningful after a token is revoked or a person renamed."""
+        if self.user is not None:
+            return f"user:{self.user.id}"
+        if self.session.token_id is not None:
+            return f"token:{self.session.token_id}"
+        return "operator"
+
+
+async def audit(request: web.Request, admin: Admin, tenant: Tenant, action: str, subject: str = "",
+                **detail: Any) -> None:
+    """Record a change the admin made (after it was made); never pass a secret."""
+    await admin_audit.record(tenant.id, admin.actor, admin.label, action, subject,
+                             at=request.app[SERVICES].clock.now(), **detail)
 
 
 async def _admin_of(request: web.Request, session: access.Session) -> Admin | None:

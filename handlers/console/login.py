@@ -14,6 +14,7 @@ import secrets
 
 from aiohttp import web
 
+from bot import admin_audit
 from bot.appkeys import SERVICES
 from bot.board import access
 from bot.console import CONSOLE, COOKIE, SESSION_TTL, may_use_console
@@ -67,6 +68,8 @@ async def login_submit(request: web.Request) -> web.Response:
         assert user is not None
         _, cookie = await store.open(user.id, user.tenant_id)
         log.info("console: user %d signed in with a chat link", user.id)
+        await admin_audit.record(user.tenant_id, f"user:{user.id}", user.name, "session.sign_in", "chat link",
+                                 at=services.clock.now())
         response = web.HTTPSeeOther(f"/console/t/{user.tenant_id}/apps")
         _cookie(request, response, cookie)
         raise response
@@ -90,6 +93,8 @@ async def login_submit(request: web.Request) -> web.Response:
                                           "Unknown or revoked token, or not an admin token."))
     _, cookie = await store.open(0, row.tenant_id, token_id=row.id)
     log.info("console: token %d of tenant %d signed in", row.id, row.tenant_id)
+    await admin_audit.record(row.tenant_id, f"token:{row.id}", f"token {row.name}", "session.sign_in", "token",
+                             at=services.clock.now())
     response = web.HTTPSeeOther(f"/console/t/{row.tenant_id}/apps")
     _cookie(request, response, cookie)
     raise response

@@ -25,7 +25,7 @@ from bot.appkeys import SERVICES
 from bot.errors import Conflict, InvalidField, NotFound, PlatformError
 from bot.schemas import ImportReport, UserIn, UserPatch
 from bot.tenant_settings import TenantSettings
-from handlers.console.common import Admin, Form, field_errors, page, posting, refused, text, viewing
+from handlers.console.common import Admin, Form, audit, field_errors, page, posting, refused, text, viewing
 from storage.models import App, AppStatus, Role, Tenant, User
 
 # Each platform's id column on a person (`bot.users.platform_id_field`): the list, the forms and the search.
@@ -102,6 +102,7 @@ async def add_person(request: web.Request) -> web.Response:
         return await _list(request, admin, tenant, status=400, values=shown, errors={e.field: e.reason})
     except Conflict as e:
         return await _list(request, admin, tenant, status=409, values=shown, errors={"_": str(e)})
+    await audit(request, admin, tenant, "person.add", user.name, user_id=user.id, role=str(user.role))
     return await _list(request, admin, tenant, status=201, notice=(f"已添加 {user.name}。", f"Added {user.name}."))
 
 
@@ -144,6 +145,7 @@ async def save_person(request: web.Request) -> web.Response:
     if user is None:
         return refused(request, 404, "没有这个人。", "No such person.")
     shown, data = _posted_person(form, partial=True)
+    before = {k: getattr(user, k) for k in data}
     try:
         user = await user_ops.update_user(user, UserPatch.model_validate(data))
     except ValidationError as e:
@@ -152,6 +154,8 @@ async def save_person(request: web.Request) -> web.Response:
         return await _edit(request, admin, tenant, user, status=400, values=shown, errors={e.field: e.reason})
     except Conflict as e:
         return await _edit(request, admin, tenant, user, status=409, values=shown, errors={"_": str(e)})
+    changed = sorted(k for k, v in before.items() if getattr(user, k) != v)
+    await audit(request, admin, tenant, "person.edit", user.name, user_id=user.id, fields=changed)
     return await _edit(request, admin, tenant, user, notice=("已保存。", "Saved."))
 
 
@@ -169,6 +173,7 @@ async def disable_person(request: web.Request) -> web.Response:
         user = await user_ops.disable_with_handover(request.app[SERVICES], user, successor)
     except InvalidField as e:
         return await _edit(request, admin, tenant, user, status=400, errors={e.field: e.reason})
+    await audit(request, admin, tenant, "person.disable", user.name, user_id=user.id, successor_id=successor)
     return await _edit(request, admin, tenant, user, notice=("已停用，进行中的线索已转交。",
                                                              "Disabled; their open leads were handed over."))
 
@@ -204,9 +209,12 @@ async def import_people(request: web.Request) -> web.Response:
     report = await user_ops.import_rows(tenant.id, rows, ImportReport(), dry_run=True)
     if apply and not report.errors:
         report = await user_ops.import_rows(tenant.id, rows, ImportReport())
+        await audit(request, admin, tenant, "people.import", f"{len(rows)} rows", created=report.created,
+                    updated=report.updated, errors=len(report.errors))
     errors_by_row: dict[int, list[str]] = {}
     for err in report.errors:
-        errors_by_row.setdefault(err.row, []).append(f"{err.field}: {err.reason}" if err.field else err.reason)
+        reason = err.reason.removeprefix("Value error, ")  # pydantic's prefix for a validator's own words
+        errors_by_row.setdefault(err.row, []).append(f"{err.field}: {reason}" if err.field else reason)
     preview = {"rows": [(line, row, errors_by_row.get(line, [])) for line, row in rows], "report": report,
                "applied": apply and not report.errors, "csv": csv_text, "columns": user_ops.CSV_COLUMNS}
     return await _list(request, admin, tenant, status=400 if report.errors else 200, preview=preview)
@@ -232,6 +240,9 @@ async def sync_directory(request: web.Request) -> web.Response:
                            errors={"app_id": f"directory not read: {app_verify.refusal(app.platform, e)}"})
     except NotFound as e:
         return await _list(request, admin, tenant, status=400, errors={"app_id": str(e)})
+    if apply:
+        await audit(request, admin, tenant, "people.directory_sync", app.name, app_id=app.id,
+                    **{k: len(v) for k, v in report.as_dict().items() if isinstance(v, list)})
     return await _list(request, admin, tenant, sync={"app": app, "report": report.as_dict()})
 
 

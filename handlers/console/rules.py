@@ -19,7 +19,7 @@ from bot import rules as rule_ops
 from bot.errors import InvalidField, NotFound
 from bot.lead_schemas import RuleIn
 from bot.users import split_list
-from handlers.console.common import Admin, Form, field_errors, page, posting, refused, text, viewing
+from handlers.console.common import Admin, Form, audit, field_errors, page, posting, refused, text, viewing
 from storage.models import RoutingRule, Tenant, User
 
 LISTS = ("regions", "industries", "sources", "tags_any")
@@ -72,11 +72,12 @@ async def add_rule(request: web.Request) -> web.Response:
     last = (await rule_ops.ordered(tenant.id))[-1:]
     data["position"] = (last[0].position + 10) if last else 10  # a new rule is tried last
     try:
-        await rule_ops.create_rule(tenant.id, RuleIn.model_validate(data))
+        rule = await rule_ops.create_rule(tenant.id, RuleIn.model_validate(data))
     except ValidationError as e:
         return await _page(request, admin, tenant, status=400, values=shown, errors=field_errors(e))
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, values=shown, errors={e.field: e.reason})
+    await audit(request, admin, tenant, "rule.add", rule.name, rule_id=rule.id, spec=rule.spec)
     return await _page(request, admin, tenant, status=201,
                        notice=("规则已添加（排在最后）。", "Rule added (tried last)."))
 
@@ -96,9 +97,10 @@ async def move_rule(request: web.Request) -> web.Response:
     if rule is None:
         return refused(request, 404, "没有这条规则。", "No such rule.")
     try:
-        await rule_ops.move(tenant.id, rule.id, -1 if text(form, "to") == "up" else 1)
+        rows = await rule_ops.move(tenant.id, rule.id, -1 if text(form, "to") == "up" else 1)
     except NotFound:
         return refused(request, 404, "没有这条规则。", "No such rule.")
+    await audit(request, admin, tenant, "rule.move", rule.name, rule_id=rule.id, order=[r.id for r in rows])
     raise web.HTTPSeeOther(f"/console/t/{tenant.id}/rules#rule-{rule.id}")
 
 
@@ -111,6 +113,7 @@ async def delete_rule(request: web.Request) -> web.Response:
     if rule is None:
         return refused(request, 404, "没有这条规则。", "No such rule.")
     await rule.delete()
+    await audit(request, admin, tenant, "rule.delete", rule.name, rule_id=rule.id, spec=rule.spec)
     return await _page(request, admin, tenant, notice=(f"已删除规则「{rule.name}」。", f"Rule “{rule.name}” deleted."))
 
 

@@ -26,7 +26,7 @@ from bot.leadtypes import IntentTier
 from bot.notify.trial import send_trial
 from bot.tenant_settings import TenantSettings
 from bot.voice import lexicons
-from handlers.console.common import Admin, Form, page, posting, text, viewing
+from handlers.console.common import Admin, Form, audit, page, posting, text, viewing
 from storage.models import Tenant
 
 
@@ -60,6 +60,8 @@ async def _apply(request: web.Request, admin: Admin, tenant: Tenant, patch: dict
         await settings_patch.apply(tenant, patch, services.box, services.settings.allow_private_urls)
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, errors={e.field: e.reason})
+    for section, change in patch.items():
+        await audit(request, admin, tenant, f"settings.{section}", section, patch=change)
     return await _page(request, admin, tenant, notice=notice)
 
 
@@ -162,6 +164,7 @@ async def load_holidays(request: web.Request) -> web.Response:
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, errors={"holidays": f"{e.field}: {e.reason}"})
     await holidays.refresh()
+    await audit(request, admin, tenant, "holidays.load", str(raw.get("year", "")) if isinstance(raw, dict) else "")
     return await _page(request, admin, tenant, notice=("节假日安排已加载。", "Schedule loaded."))
 
 
@@ -177,6 +180,8 @@ async def send_test(request: web.Request) -> web.Response:
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, to=addresses,
                            errors={f"{channel}.{e.field}" if e.field == "to" else e.field: e.reason})
+    await audit(request, admin, tenant, "notify.test", channel, to=result.address, outcome=str(result.outcome),
+                code=result.code)
     return await _page(request, admin, tenant, to=addresses, sent=result)
 
 

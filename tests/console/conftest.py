@@ -4,6 +4,7 @@ console's tests too, over plain http on 127.0.0.1 (so its cookie is not Secure, 
 import pytest
 
 from bot.config import Settings
+from tests.board.test_browser import browser_ready, chromium  # noqa: F401 - the board's browser fixtures
 from tests.escalation.conftest import services, wecom, world  # noqa: F401 - aliyun, smtp: tests/support plugins
 from tests.notify.smtp_server import Recorder
 from tests.support.alerting import with_smtp

@@ -9,11 +9,10 @@ from aiohttp.test_utils import TestClient
 
 from bot.board import access
 from bot.console import CONSOLE, COOKIE
-from storage.models import App, RoutingRule, Tenant, User
+from storage.models import AdminEvent, App, RoutingRule, Tenant, User
 from tests.conftest import ADMIN_TOKEN
 from tests.console.support import admin_token, csrf_of, sign_in
 from tests.escalation.support import World
-
 
 
 async def _other_tenant() -> tuple[Tenant, App]:
@@ -185,10 +184,12 @@ async def test_csv_preview_refuses_a_bad_row_and_writes_nothing(world: World, cl
     applied = await client.post(f"{path}/import", data={"csrf": csrf, "csv": good, "action": "apply"})
     assert applied.status == 200 and 'id="csv-result"' in await applied.text()
     assert await User.exists(name="赵六", tenant_id=world.tenant.id)
+    imported = await AdminEvent.get(tenant_id=world.tenant.id, action="people.import")
+    assert imported.detail == {"created": 1, "updated": 0, "errors": 0}
 
 
 async def test_rules_reorder_and_a_trial_lead_follows_the_new_order(world: World, client: TestClient) -> None:
-    _, token = await admin_token(world.tenant)
+    token_row, token = await admin_token(world.tenant)
     await sign_in(client, token)
     path = f"/console/t/{world.tenant.id}/rules"
     csrf = await csrf_of(client, path)
@@ -206,6 +207,13 @@ async def test_rules_reorder_and_a_trial_lead_follows_the_new_order(world: World
     assert "李四" in re.search(r'id="trial-result"[^>]*>(.*?)</p>', await trial.text(), re.S).group(1)
     outside = await client.post(f"{path}/trial", data={"csrf": csrf, "region": "华南"})
     assert "留在公海" in await outside.text()
+    # Each change is on record with the admin (this token) as actor; a trial changes nothing and is not.
+    events = await AdminEvent.filter(tenant_id=world.tenant.id).order_by("id")
+    assert [(e.actor, e.action) for e in events] == [(f"token:{token_row.id}", a) for a in
+                                                     ("session.sign_in", "rule.add", "rule.add", "rule.move")]
+    assert events[-1].subject == "华东给李四" and events[-1].detail["order"] == [second.id, second.id - 1]
+    activity = await (await client.get(f"/console/t/{world.tenant.id}/activity")).text()
+    assert "rule.move" in activity and "控制台测试" in activity
 
 
 async def test_settings_go_through_the_api_validation(world: World, client: TestClient) -> None:
@@ -253,3 +261,21 @@ async def test_every_console_route_is_guarded(world: World, client: TestClient) 
         if method == "POST":
             response = await client.post(path(canonical, world.tenant.id), allow_redirects=False)
             assert response.status == 403, canonical
+
+
+async def test_every_page_renders_in_chinese_and_in_english(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    base = f"/console/t/{world.tenant.id}"
+    for path in (f"{base}/apps", f"{base}/apps?platform=dingtalk", f"{base}/apps/{world.app_id}", f"{base}/people",
+                 f"{base}/people?q=张", f"{base}/people/{world.rep.id}", f"{base}/rules", f"{base}/settings",
+                 f"{base}/activity"):
+        zh = await client.get(path)
+        assert zh.status == 200, path
+        assert '<html lang="zh">' in await zh.text()
+    english = await client.get(f"{base}/apps?lang=en")
+    assert "Register an app" in await english.text()
+    for path in (f"{base}/apps?platform=dingtalk", f"{base}/apps/{world.app_id}", f"{base}/people",
+                 f"{base}/people/{world.rep.id}", f"{base}/rules", f"{base}/settings", f"{base}/activity"):
+        en = await client.get(path)  # the choice is remembered (a cookie)
+        assert en.status == 200 and '<html lang="en">' in await en.text(), path
