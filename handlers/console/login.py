@@ -14,19 +14,21 @@ import secrets
 
 from aiohttp import web
 
-from bot import admin_audit
+from bot import admin_audit, quotas
 from bot.appkeys import SERVICES
 from bot.board import access
 from bot.console import CONSOLE, COOKIE, SESSION_TTL, may_use_console
+from bot.quotas import QuotaExceeded
 from handlers.auth import token_digest
 from handlers.console.common import operator_digest, page, refused, sessions, signed_in, text
-from handlers.http import read_form
+from handlers.http import client_address, read_form
 from storage.models import ApiToken, Tenant, TokenScope, User
 
 log = logging.getLogger(__name__)
 
 # The sign-in form's own CSRF token (no session exists yet): a cookie and a hidden field that must agree.
 PRE_COOKIE = "leadbot_console_pre"
+SIGN_INS_PER_MIN = 10
 
 
 def _login_form(request: web.Request, status: int = 200, error: tuple[str, str] | None = None) -> web.Response:
@@ -77,6 +79,15 @@ async def login_submit(request: web.Request) -> web.Response:
     if not pre or not hmac.compare_digest(pre.encode(), text(form, "pre").encode()):
         log.warning("console: sign-in form posted without its CSRF token")
         return _login_form(request, 403, ("页面已过期，请重试。", "The page expired; try again."))
+    try:
+        # Typed tokens are guessable only when chosen badly (an operator token set by hand): a few tries a minute.
+        await quotas.take(services.redis, "console_sign_in", client_address(request, services.settings.trusted_proxies),
+                          amount=1, limit=SIGN_INS_PER_MIN, length_s=60, what="console sign-in attempts",
+                          now=services.clock.time())
+    except QuotaExceeded as e:
+        log.warning("console: sign-in attempts over the limit: %s", e)
+        return _login_form(request, 429, ("尝试次数过多，请一分钟后再试。",
+                                          "Too many attempts; try again in a minute."))
     token = text(form, "token")
     if token and len(token) <= 200 and hmac.compare_digest(token.encode(), services.admin_token.encode()):
         _, cookie = await store.open(0, 0, operator=operator_digest(token))

@@ -279,3 +279,16 @@ async def test_every_page_renders_in_chinese_and_in_english(world: World, client
                  f"{base}/people/{world.rep.id}", f"{base}/rules", f"{base}/settings", f"{base}/activity"):
         en = await client.get(path)  # the choice is remembered (a cookie)
         assert en.status == 200 and '<html lang="en">' in await en.text(), path
+
+
+async def test_typed_tokens_are_tried_a_few_times_a_minute(world: World, client: TestClient) -> None:
+    form = await client.get("/console/login")
+    pre = re.search(r'name="pre" value="([^"]+)"', await form.text())
+    assert pre is not None
+    statuses = [(await client.post("/console/login", data={"pre": pre.group(1), "token": f"guess-{n}"},
+                                   allow_redirects=False)).status for n in range(12)]
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+    # Even the right token waits out the minute.
+    response = await client.post("/console/login", data={"pre": pre.group(1), "token": ADMIN_TOKEN},
+                                 allow_redirects=False)
+    assert response.status == 429 and "尝试次数过多" in await response.text()
