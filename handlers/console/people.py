@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from tortoise.expressions import Q
 
 from bot import app_verify, directory
 from bot import apps as app_ops
@@ -32,11 +33,12 @@ from storage.models import App, AppStatus, Role, Tenant, User
 ID_FIELDS = {platform: user_ops.platform_id_field(platform) for platform in app_ops.CREDENTIAL_MODELS}
 FORM_FIELDS = ("name", "role", "manager_id", *ID_FIELDS.values(), "phone", "email", "region", "industries")
 MAX_CSV_BYTES = 1 << 20
+# A page lists at most this many people; a search narrows a bigger tenant down.
+SHOWN = 200
 
 
-def _reachable(user: User, tenant: Tenant, email_on: bool) -> list[str]:
+def _reachable(user: User, sms_on: bool, email_on: bool) -> list[str]:
     """The channels an alert could reach this person by."""
-    sms_on = TenantSettings.of(tenant.settings).notify.sms is not None
     out = [p for p, f in ID_FIELDS.items() if getattr(user, f)]
     if user.phone and sms_on:
         out.append("sms")
@@ -45,24 +47,29 @@ def _reachable(user: User, tenant: Tenant, email_on: bool) -> list[str]:
     return out
 
 
-def _matches(user: User, q: str) -> bool:
-    q = q.casefold()
-    values = [user.name, user.phone, user.email, user.region, *(getattr(user, f) for f in ID_FIELDS.values())]
-    return any(q in str(v).casefold() for v in values if v)
+def _search(q: str) -> Q:
+    """Name, phone, e-mail, region or a platform id containing `q` (SQLite and PostgreSQL alike, any case)."""
+    names = ("name", "phone", "email", "region", *ID_FIELDS.values())
+    return Q(*(Q(**{f"{name}__icontains": q}) for name in names), join_type=Q.OR)
 
 
 async def _list(request: web.Request, admin: Admin, tenant: Tenant, *, status: int = 200,
                 **extra: Any) -> web.Response:
     q = request.query.get("q", "").strip()[:100]
-    people = await User.filter(tenant_id=tenant.id).order_by("id")
-    names = {u.id: u.name for u in people}
-    shown = [u for u in people if not q or _matches(u, q)]
+    # The database narrows and counts; only the people listed are loaded (a tenant may have thousands).
+    matching = User.filter(tenant_id=tenant.id).filter(_search(q)) if q else User.filter(tenant_id=tenant.id)
+    found = await matching.count()
+    shown = await matching.order_by("id").limit(SHOWN)
+    managers = await User.filter(tenant_id=tenant.id).exclude(role=Role.REP).order_by("id")
+    names = {u.id: u.name for u in managers}
     email_on = bool(request.app[SERVICES].settings.smtp_host)
-    rows = [(u, names.get(u.manager_id, "") if u.manager_id else "", _reachable(u, tenant, email_on)) for u in shown]
+    sms_on = TenantSettings.of(tenant.settings).notify.sms is not None
+    rows = [(u, names.get(u.manager_id, "") if u.manager_id else "", _reachable(u, sms_on, email_on))
+            for u in shown]
     apps = await App.filter(tenant_id=tenant.id, status=AppStatus.ACTIVE).order_by("id")
     values = {"values": {"role": "rep"}, "errors": {}, "preview": None, "sync": None, "notice": None} | extra
-    return page(request, "people.html", status=status, admin=admin, tenant=tenant, rows=rows, q=q,
-                id_fields=ID_FIELDS, managers=[u for u in people if u.active and u.role is not Role.REP],
+    return page(request, "people.html", status=status, admin=admin, tenant=tenant, rows=rows, q=q, found=found,
+                id_fields=ID_FIELDS, managers=[u for u in managers if u.active],
                 apps=apps, **values)
 
 

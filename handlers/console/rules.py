@@ -28,11 +28,12 @@ LISTS = ("regions", "industries", "sources", "tags_any")
 async def _page(request: web.Request, admin: Admin, tenant: Tenant, *, status: int = 200, **extra: Any
                 ) -> web.Response:
     rows = await rule_ops.ordered(tenant.id)
-    people = await User.filter(tenant_id=tenant.id).order_by("id")
+    # Plain rows, not model objects: the rep pickers list every active person of a tenant that may have thousands.
+    people = await User.filter(tenant_id=tenant.id).order_by("id").values("id", "name", "active")
     values = {"values": {"strategy": "least_loaded"}, "errors": {}, "sample": {}, "trial": None,
               "notice": None} | extra
     return page(request, "rules.html", status=status, admin=admin, tenant=tenant, rules=rows,
-                names={u.id: u.name for u in people}, reps=[u for u in people if u.active], **values)
+                names={p["id"]: p["name"] for p in people}, reps=[p for p in people if p["active"]], **values)
 
 
 async def rules_page(request: web.Request) -> web.Response:

@@ -164,6 +164,11 @@ async def test_an_admin_sets_up_a_tenant_in_the_console(world: World, wecom: WeC
     assert "0 条断链" in await page.locator("#audit-result").inner_text()
     await shots.take(page, "activity")
 
+    # A form posted from elsewhere with this browser's session cookie but without the page's CSRF token is refused.
+    forged = await context.request.post(f"{base}/console/t/{tid}/apps/{app.id}/status", form={"status": "disabled"})
+    assert forged.status == 403
+    assert (await App.get(id=app.id)).status == "active"
+
     # Another tenant is not there for this admin, whatever the address.
     response = await page.goto(f"{base}/console/t/{other.id}/apps")
     assert response is not None and response.status == 404

@@ -292,3 +292,19 @@ async def test_typed_tokens_are_tried_a_few_times_a_minute(world: World, client:
     response = await client.post("/console/login", data={"pre": pre.group(1), "token": ADMIN_TOKEN},
                                  allow_redirects=False)
     assert response.status == 429 and "尝试次数过多" in await response.text()
+
+
+async def test_send_me_a_test_sms_through_the_tenants_provider(world: World, client: TestClient, aliyun) -> None:
+    sim, _ = aliyun
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/settings"
+    csrf = await csrf_of(client, path)
+    response = await client.post(f"{path}/test", data={"csrf": csrf, "channel": "sms", "to": "13800138009"})
+    sent = re.search(r'id="test-sent"[^>]*>(.*?)</p>', await response.text(), re.S)
+    assert response.status == 200 and sent is not None
+    assert sent.group(1).startswith("sms → ") and ": ok" in sent.group(1) and "13800138009" not in sent.group(1)
+    assert [s.phone_numbers for s in sim.accepted] == ["13800138009"]
+    bad = await client.post(f"{path}/test", data={"csrf": csrf, "channel": "sms", "to": "021-62345678"})
+    assert bad.status == 400 and 'id="err-sms-to"' in await bad.text()
+    assert len(sim.accepted) == 1
