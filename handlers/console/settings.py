@@ -10,6 +10,8 @@ set` call), official schedules through `bot.holidays` (operator only, as `PUT /a
     POST /console/t/{tenant}/settings/escalation     escalation.steps, stale_after_hours
     POST /console/t/{tenant}/settings/holidays       load a year's official schedule (the operator)
     POST /console/t/{tenant}/settings/test           send a test SMS or e-mail
+    POST /console/t/{tenant}/settings/lexicon        the lexicon's competitors and word lists (`lexicons.store`,
+                                                     as `PUT /admin/tenants/{id}/lexicon`)
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import json
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot import holidays, settings_patch
 from bot.appkeys import SERVICES
 from bot.errors import InvalidField
 from bot.leadtypes import IntentTier
 from bot.notify.trial import send_trial
-from bot.tenant_settings import TenantSettings
+from bot.tenant_settings import LexiconSection, TenantSettings
+from bot.users import split_list
 from bot.voice import lexicons
-from handlers.console.common import Admin, Form, audit, page, posting, text, viewing
+from handlers.console.common import Admin, Form, audit, field_errors, page, posting, text, viewing
 from storage.models import Tenant
 
 
@@ -185,6 +189,39 @@ async def send_test(request: web.Request) -> web.Response:
     return await _page(request, admin, tenant, to=addresses, sent=result)
 
 
+LEXICON_LISTS = ("products", "titles", "keywords", "hotwords")
+
+
+def _words(raw: str) -> list[str]:
+    return split_list(raw.replace("\n", ","))
+
+
+async def lexicon(request: web.Request) -> web.Response:
+    posted = await posting(request, "lexicon changed")
+    if isinstance(posted, web.Response):
+        return posted
+    admin, tenant, form = posted
+    competitors: dict[str, list[str]] = {}
+    for line in text(form, "competitors").splitlines():
+        name, _, aliases = line.replace("：", ":").partition(":")
+        if name.strip():
+            competitors[name.strip()] = _words(aliases)
+    # The lists shown are replaced; what the form does not show (removals, context words, title roles) is kept.
+    current = (await lexicons.tenant_section(tenant.id)).model_dump()
+    data = current | {"competitors": competitors} | {k: _words(text(form, k)) for k in LEXICON_LISTS}
+    try:
+        section = LexiconSection.model_validate(data)
+        await lexicons.store(tenant.id, section)
+    except ValidationError as e:
+        return await _page(request, admin, tenant, status=400, errors={
+            f"lexicon.{k}": v for k, v in field_errors(e).items()})
+    except InvalidField as e:
+        return await _page(request, admin, tenant, status=400, errors={f"lexicon.{e.field}": e.reason})
+    await audit(request, admin, tenant, "settings.lexicon", "lexicon", competitors=len(competitors),
+                **{k: len(data[k]) for k in LEXICON_LISTS})
+    return await _page(request, admin, tenant, notice=("词库已保存。", "Lexicon saved."))
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/console/t/{tenant}/settings", settings_page)
     app.router.add_post("/console/t/{tenant}/settings/deadlines", deadlines)
@@ -192,3 +229,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/console/t/{tenant}/settings/escalation", escalation)
     app.router.add_post("/console/t/{tenant}/settings/holidays", load_holidays)
     app.router.add_post("/console/t/{tenant}/settings/test", send_test)
+    app.router.add_post("/console/t/{tenant}/settings/lexicon", lexicon)

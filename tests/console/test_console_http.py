@@ -308,3 +308,102 @@ async def test_send_me_a_test_sms_through_the_tenants_provider(world: World, cli
     bad = await client.post(f"{path}/test", data={"csrf": csrf, "channel": "sms", "to": "021-62345678"})
     assert bad.status == 400 and 'id="err-sms-to"' in await bad.text()
     assert len(sim.accepted) == 1
+
+
+async def test_a_dingtalk_app_registers_from_the_same_form_and_shows_its_three_urls(world: World,
+                                                                                  client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/apps"
+    form = await (await client.get(f"{path}?platform=dingtalk")).text()
+    assert 'name="app_key"' in form and 'name="corp_id"' in form and 'name="agent_id"' not in form.split(
+        'id="register-form"')[1].split('name="app_key"')[0]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    response = await client.post(path, data={"csrf": csrf, "platform": "dingtalk", "name": "钉钉助手",
+                                             "app_key": "dingbench01", "app_secret": "s" * 30, "mode": "http"})
+    assert response.status == 201, await response.text()
+    text = await response.text()
+    app = await App.get(tenant_id=world.tenant.id, name="钉钉助手")
+    for kind in ("callback", "events", "card"):
+        assert f"http://127.0.0.1/dingtalk/{app.id}/{kind}" in text
+    assert "s" * 30 not in text  # the app secret is never shown
+
+
+async def test_calendar_and_escalation_edits_are_stored_and_refused_by_field(world: World,
+                                                                            client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/settings"
+    csrf = await csrf_of(client, path)
+    ok = await client.post(f"{path}/calendar", data={"csrf": csrf, "hours": "08:30-12:00，13:00-17:30",
+                                                     "overrides": "2026-10-10 上班\n2026-12-31 off\n"})
+    assert ok.status == 200
+    calendar = (await Tenant.get(id=world.tenant.id)).settings["calendar"]
+    assert calendar == {"hours": [["08:30", "12:00"], ["13:00", "17:30"]],
+                        "overrides": {"2026-10-10": True, "2026-12-31": False}}
+    # A day taken off the list is no longer an override.
+    await client.post(f"{path}/calendar", data={"csrf": csrf, "hours": "08:30-12:00", "overrides": "2026-10-10 work"})
+    assert (await Tenant.get(id=world.tenant.id)).settings["calendar"]["overrides"] == {"2026-10-10": True}
+    bad = await client.post(f"{path}/escalation", data={"csrf": csrf, "steps": "remind_rep 0\nfire_everyone 10"})
+    assert bad.status == 400 and "escalation.steps" in await bad.text()
+    good = await client.post(f"{path}/escalation", data={"csrf": csrf, "steps": "remind_rep 0\nalert_manager 15",
+                                                         "working_time": "on", "stale_after_hours": "48"})
+    assert good.status == 200
+    escalation = (await Tenant.get(id=world.tenant.id)).settings["escalation"]
+    assert escalation["steps"] == [{"action": "remind_rep", "delay_minutes": 0},
+                                   {"action": "alert_manager", "delay_minutes": 15}]
+    assert escalation["stale_after_hours"] == 48
+    # Only the operator loads the country's holiday schedule.
+    refused = await client.post(f"{path}/holidays", data={"csrf": csrf, "schedule": '{"year": 2031}'})
+    assert refused.status == 403
+
+
+async def test_a_dead_webhook_event_is_redelivered_and_leads_export(world: World, client: TestClient,
+                                                                    services) -> None:
+    from storage.models import WebhookDelivery, WebhookEvent, WebhookSubscription
+
+    now = services.clock.now()
+    sub = await WebhookSubscription.create(tenant=world.tenant, url="http://127.0.0.1:9/hook", event_types=["*"],
+                                           secret_sealed="x")
+    event = await WebhookEvent.create(event_id="evt_console_1", tenant_id=world.tenant.id, type="lead.created",
+                                      payload={})
+    delivery = await WebhookDelivery.create(event=event, subscription=sub, tenant_id=world.tenant.id,
+                                            state="dead", attempts=12, next_attempt_at=now, window_started_at=now,
+                                            last_status=503)
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/activity"
+    page = await client.get(path)
+    assert "evt_console_1" in await page.text()
+    csrf = await csrf_of(client, path)
+    response = await client.post(f"{path}/webhooks/{sub.id}/redeliver", data={"csrf": csrf,
+                                                                              "event_id": "evt_console_1"})
+    assert response.status == 200 and "1" in re.search(r'id="notice"[^>]*>(.*?)</p>', await response.text()).group(1)
+    assert (await WebhookDelivery.get(id=delivery.id)).state == "pending"
+    assert await AdminEvent.exists(tenant_id=world.tenant.id, action="webhook.redeliver")
+
+    from tests.escalation.support import new_lead
+
+    await new_lead(world, "宁波海曙机电")
+    export = await client.get(f"{path}/export?format=csv")
+    assert export.status == 200 and export.headers["Content-Type"].startswith("text/csv")
+    assert "宁波海曙机电" in (await export.read()).decode("utf-8-sig")
+
+
+async def test_the_lexicon_form_stores_through_the_lexicon_service(world: World, client: TestClient) -> None:
+    from bot.voice import lexicons
+
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/settings"
+    csrf = await csrf_of(client, path)
+    response = await client.post(f"{path}/lexicon", data={"csrf": csrf, "competitors": "云帆软件：云帆, 云番\n",
+                                                          "products": "数据中台，智能客服", "hotwords": "云帆"})
+    assert response.status == 200, await response.text()
+    section = await lexicons.tenant_section(world.tenant.id)
+    assert section.competitors == {"云帆软件": ["云帆", "云番"]}
+    assert section.products == ["数据中台", "智能客服"] and section.hotwords == ["云帆"]
+    assert "云帆" in lexicons.lexicon_of(section).competitors["云帆软件"]
+    too_long = await client.post(f"{path}/lexicon", data={"csrf": csrf, "products": "长" * 40})
+    assert too_long.status == 400 and 'id="err-lexicon"' in await too_long.text()
+    assert (await lexicons.tenant_section(world.tenant.id)).products == ["数据中台", "智能客服"]
