@@ -152,16 +152,18 @@ async def save_person(request: web.Request) -> web.Response:
     if user is None:
         return refused(request, 404, "没有这个人。", "No such person.")
     shown, data = _posted_person(form, partial=True)
-    before = {k: getattr(user, k) for k in data}
     try:
-        user = await user_ops.update_user(user, UserPatch.model_validate(data))
+        # Only what the admin changed goes into the patch, as an API client sends only what it changes: a field
+        # set by hand is left alone by directory sync from then on, so resubmitting unchanged ones must not mark them.
+        full = UserPatch.model_validate(data)
+        changed = sorted(k for k in data if getattr(full, k) != getattr(user, k))
+        user = await user_ops.update_user(user, UserPatch.model_validate({k: data[k] for k in changed}))
     except ValidationError as e:
         return await _edit(request, admin, tenant, user, status=400, values=shown, errors=field_errors(e))
     except InvalidField as e:
         return await _edit(request, admin, tenant, user, status=400, values=shown, errors={e.field: e.reason})
     except Conflict as e:
         return await _edit(request, admin, tenant, user, status=409, values=shown, errors={"_": str(e)})
-    changed = sorted(k for k, v in before.items() if getattr(user, k) != v)
     await audit(request, admin, tenant, "person.edit", user.name, user_id=user.id, fields=changed)
     return await _edit(request, admin, tenant, user, notice=("已保存。", "Saved."))
 

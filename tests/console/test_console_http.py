@@ -407,3 +407,34 @@ async def test_the_lexicon_form_stores_through_the_lexicon_service(world: World,
     too_long = await client.post(f"{path}/lexicon", data={"csrf": csrf, "products": "长" * 40})
     assert too_long.status == 400 and 'id="err-lexicon"' in await too_long.text()
     assert (await lexicons.tenant_section(world.tenant.id)).products == ["数据中台", "智能客服"]
+
+
+async def test_editing_a_person_changes_and_marks_only_what_was_changed(world: World, client: TestClient) -> None:
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    path = f"/console/t/{world.tenant.id}/people/{world.rep.id}"
+    page = await (await client.get(path)).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"csrf": csrf, "name": "张三", "role": "rep", "manager_id": str(world.manager.id), "wecom_userid": "zhang",
+            "dingtalk_staff_id": "", "phone": "13800138002", "email": "zhang.san@example.com", "region": "华东",
+            "industries": "制造，能源"}
+    response = await client.post(path, data=form)
+    assert response.status == 200 and 'id="notice"' in await response.text()
+    rep = await User.get(id=world.rep.id)
+    assert rep.region == "华东" and rep.industries == ["制造", "能源"] and rep.phone == "+8613800138002"
+    assert rep.hand_set == []  # name, phone, e-mail, manager unchanged: directory sync may still keep them
+    edit = await AdminEvent.get(tenant_id=world.tenant.id, action="person.edit")
+    assert edit.detail["fields"] == ["industries", "region"]
+    bad = await client.post(path, data={**form, "manager_id": str(world.rep2.id)})  # a rep cannot manage
+    assert bad.status == 400 and "manager" in await bad.text()
+    assert (await User.get(id=world.rep.id)).manager_id == world.manager.id
+    # Disabling hands the open leads to the successor.
+    from tests.escalation.support import assign, new_lead
+
+    lead = await new_lead(world, "宁波海曙机电")
+    await assign(world, lead, world.rep, now=world.services.clock.now())
+    response = await client.post(f"{path}/disable", data={"csrf": csrf, "successor_id": str(world.rep2.id)})
+    assert response.status == 200
+    from storage.models import Lead
+
+    assert not (await User.get(id=world.rep.id)).active and (await Lead.get(id=lead)).assignee_id == world.rep2.id
