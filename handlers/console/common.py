@@ -27,6 +27,7 @@ from bot.board import access
 from bot.console import CONSOLE, COOKIE
 from handlers.http import read_form
 from storage.models import ApiToken, Role, Tenant, TokenScope, User
+from storage.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,10 @@ def sessions(request: web.Request) -> access.Sessions:
     return access.Sessions(services.redis, services.box, CONSOLE)
 
 
-def operator_digest(token: str) -> str:
-    return hashlib.sha256(("console-operator:" + token).encode()).hexdigest()
+def operator_digest(box: SecretBox, token: str) -> str:
+    """What an operator session keeps of the operator token it was opened with (a changed token ends it): keyed by
+    the master key, so a copy of Redis tells nothing about the token."""
+    return hmac.new(box.derive("console.operator"), token.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +121,7 @@ async def _admin_of(request: web.Request, session: access.Session) -> Admin | No
     """The admin behind a session, checked again now; None when the session no longer stands."""
     services = request.app[SERVICES]
     if session.operator is not None:
-        ok = hmac.compare_digest(session.operator, operator_digest(services.admin_token))
+        ok = hmac.compare_digest(session.operator, operator_digest(services.box, services.admin_token))
         return Admin(session, None, "operator") if ok else None
     if session.token_id is not None:
         row = await ApiToken.get_or_none(id=session.token_id, tenant_id=session.tenant_id, revoked_at=None,

@@ -90,7 +90,7 @@ async def login_submit(request: web.Request) -> web.Response:
                                           "Too many attempts; try again in a minute."))
     token = text(form, "token")
     if token and len(token) <= 200 and hmac.compare_digest(token.encode(), services.admin_token.encode()):
-        _, cookie = await store.open(0, 0, operator=operator_digest(token))
+        _, cookie = await store.open(0, 0, operator=operator_digest(services.box, token))
         log.info("console: the operator signed in")
         response = web.HTTPSeeOther("/console")
         _cookie(request, response, cookie)

@@ -438,3 +438,15 @@ async def test_editing_a_person_changes_and_marks_only_what_was_changed(world: W
     from storage.models import Lead
 
     assert not (await User.get(id=world.rep.id)).active and (await Lead.get(id=lead)).assignee_id == world.rep2.id
+
+
+async def test_an_operator_session_ends_when_the_operator_token_changes(world: World, client: TestClient,
+                                                                         services) -> None:
+    await sign_in(client, ADMIN_TOKEN)
+    assert (await client.get("/console")).status == 200
+    services.admin_token = "a-new-operator-token-0123456789"
+    try:
+        response = await client.get("/console")
+        assert response.status == 403 and "登录已失效" in await response.text()
+    finally:
+        services.admin_token = ADMIN_TOKEN
