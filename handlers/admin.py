@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.admin import app_verify
 from bot.admin import apps as app_ops
+from bot.admin import rules as rule_ops
 from bot.admin import users as user_ops
 from bot.admin.schemas import (
     ROW_ID_MAX,
@@ -37,7 +38,6 @@ from bot.admin.schemas import (
     UserQuery,
     VerifyOut,
 )
-from bot.leads import service as leadservice
 from bot.leads.schemas import DisableUserIn, RuleIn, RuleOut
 from bot.runtime.appkeys import SERVICES
 from handlers.auth import Principal, authenticate, token_digest
@@ -332,14 +332,7 @@ async def disable_user(request: web.Request) -> web.Response:
     principal = await _admin(request)
     user = await _user(request, principal)
     data = await read_model(request, DisableUserIn, optional=True)
-    successor = None
-    if data.successor_id is not None:
-        successor = await User.get_or_none(id=data.successor_id, tenant_id=user.tenant_id, active=True)
-        if successor is None or successor.id == user.id:
-            raise HttpProblem(400, "invalid", "the successor must be another active user of this tenant",
-                              field="successor_id")
-    user = await user_ops.deactivate_user(user)
-    await leadservice.deactivate_rep(request.app[SERVICES], user, successor)
+    user = await user_ops.disable_with_handover(request.app[SERVICES], user, data.successor_id)
     return json_out(UserOut.model_validate(user))
 
 
@@ -350,26 +343,14 @@ async def disable_user(request: web.Request) -> web.Response:
            response=RuleOut, many=True)
 async def list_rules(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
-    rows = await RoutingRule.filter(tenant=tenant).order_by("position", "id")
-    return json_out([RuleOut.model_validate(r) for r in rows])
-
-
-async def _check_reps(tenant_id: int, data: RuleIn) -> None:
-    ids = set(data.rep_ids) | ({data.named_rep_id} if data.named_rep_id else set())
-    found = set(await User.filter(tenant_id=tenant_id, id__in=list(ids)).values_list("id", flat=True))
-    missing = sorted(ids - found)
-    if missing:
-        raise HttpProblem(400, "invalid", f"no user {missing[0]} in this tenant", field="rep_ids")
+    return json_out([RuleOut.model_validate(r) for r in await rule_ops.ordered(tenant.id)])
 
 
 @api.route("POST", "/admin/tenants/{id}/rules", summary="Add a routing rule", tags=("routing",), body=RuleIn,
            ok=201, response=RuleOut)
 async def create_rule(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
-    data = await read_model(request, RuleIn)
-    await _check_reps(tenant.id, data)
-    row = await RoutingRule.create(tenant=tenant, name=data.name, position=data.position, enabled=data.enabled,
-                                   spec=data.spec())
+    row = await rule_ops.create_rule(tenant.id, await read_model(request, RuleIn))
     return json_out(RuleOut.model_validate(row), 201)
 
 
@@ -385,10 +366,7 @@ async def _rule(request: web.Request, principal: Principal) -> RoutingRule:
            response=RuleOut)
 async def replace_rule(request: web.Request) -> web.Response:
     row = await _rule(request, await _admin(request))
-    data = await read_model(request, RuleIn)
-    await _check_reps(row.tenant_id, data)
-    row.name, row.position, row.enabled, row.spec = data.name, data.position, data.enabled, data.spec()
-    await row.save()
+    row = await rule_ops.replace_rule(row, await read_model(request, RuleIn))
     return json_out(RuleOut.model_validate(row))
 
 

@@ -58,10 +58,16 @@ async def export_leads(request: web.Request) -> web.StreamResponse:
     tenant = await Tenant.get_or_none(id=principal.tenant_for(q.tenant_id), active=True)
     if tenant is None:
         raise HttpProblem(404, "not_found", "tenant not found")
+    return await send_export(request, tenant, exports.Filters(q.status, q.assignee_id, q.overdue), q.format)
+
+
+async def send_export(request: web.Request, tenant: Tenant, filters: exports.Filters,
+                      fmt: exports.Format) -> web.StreamResponse:
+    """The tenant's leads as a file download (the API's export and the console's)."""
     tz = ZoneInfo(tenant.timezone)
     now = request.app[SERVICES].clock.now()  # one instant for what is overdue and for the file's name
-    rows = exports.chunks(tenant.id, exports.Filters(q.status, q.assignee_id, q.overdue), now=now)
-    if q.format == "csv":
+    rows = exports.chunks(tenant.id, filters, now=now)
+    if fmt == "csv":
         response = _response("csv", tenant.id, now)
         await response.prepare(request)
         async for piece in exports.csv_bytes(rows, tz):

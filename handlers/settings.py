@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from bot.admin import settings_patch
 from bot.admin.tenant_settings import (
     BoardSection,
     CalendarSection,
@@ -22,19 +23,16 @@ from bot.admin.tenant_settings import (
     NotifySection,
     TenantSettings,
     WorkflowSection,
-    seal_notify,
 )
-from bot.alerting.notify.providers import SMS_PROVIDERS, SmsSettingsForm, secret_field_of
-from bot.errors import ConfigError, InvalidField, LeadbotError
+from bot.alerting.notify.providers import SmsSettingsForm
 from bot.runtime.appkeys import SERVICES
-from bot.runtime.urlguard import check_literal
 from handlers.admin import _id
 from handlers.admin import api as admin_api
 from handlers.auth import Principal, authenticate
 from handlers.http import HttpProblem, json_out, read_json
 from storage.models import Tenant, TokenScope
 
-SECTIONS = ("workflow", "escalation", "calendar", "notify", "board")
+SECTIONS = settings_patch.SECTIONS
 
 
 class NotifyIn(NotifySection):
@@ -63,12 +61,7 @@ class SettingsOut(BaseModel):
 
 
 def _shown(settings: TenantSettings) -> SettingsOut:
-    dumped = settings.model_dump(mode="json", include=set(SECTIONS))
-    sms = dumped["notify"].get("sms")
-    if sms:
-        sealed = [k for k in sms if k.endswith("_sealed")]
-        dumped["notify"]["sms"] = {k: v for k, v in sms.items() if k not in sealed} | {"secret_set": bool(sealed)}
-    return SettingsOut(**dumped)
+    return SettingsOut(**settings_patch.shown(settings))
 
 
 async def _tenant(request: web.Request) -> tuple[Principal, Tenant]:
@@ -94,87 +87,6 @@ async def show_settings(request: web.Request) -> web.Response:
 async def update_settings(request: web.Request) -> web.Response:
     _, tenant = await _tenant(request)
     patch = await read_json(request)
-    if not isinstance(patch, dict):
-        raise HttpProblem(400, "invalid", "the body must be a JSON object of settings sections")
-    for name, section in patch.items():
-        if name not in SECTIONS:
-            raise HttpProblem(400, "invalid", "not a settings section", field=name)
-        if section is not None and not isinstance(section, dict):
-            raise HttpProblem(400, "invalid", "a section is a JSON object (or null to reset it)", field=name)
     services = request.app[SERVICES]
-    stored = dict(tenant.settings or {})
-    for name, section in patch.items():
-        if name == "notify":
-            merged = _merged_notify(stored.get("notify"), section, services.box)
-        else:
-            merged = merge_patch(stored.get(name), section)
-        if merged is None:
-            stored.pop(name, None)
-        else:
-            stored[name] = merged
-    settings = _validated(stored, tenant.timezone, services.settings.allow_private_urls)
-    tenant.settings = stored
-    await tenant.save(update_fields=["settings", "updated_at"])
+    settings = await settings_patch.apply(tenant, patch, services.box, services.settings.allow_private_urls)
     return json_out(_shown(settings))
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: `patch` applied to `target` (neither is modified)."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
-
-
-def _merged_notify(stored: dict[str, Any] | None, section: dict[str, Any] | None, box: Any) -> dict[str, Any] | None:
-    """The stored `notify` section with the patch applied and the SMS secret sealed.
-
-    The new sms object is the stored one merged with the patch's (or the patch's alone when it names another
-    provider), without the stored sealed secret: `seal_notify` puts that back only for the same provider and key.
-    """
-    sms = (section or {}).get("sms")
-    if not isinstance(sms, dict):
-        return merge_patch(stored, section)
-    if sealed := sorted(k for k in sms if k.endswith("_sealed")):
-        raise InvalidField(f"notify.sms.{sealed[0]}", "not accepted: send the secret itself, it is sealed here")
-    for plain in {p.secret_field for p in SMS_PROVIDERS.values()}:
-        secret = sms.get(plain)
-        if secret is not None and (not isinstance(secret, str) or not 1 <= len(secret) <= 256):
-            raise InvalidField(f"notify.sms.{plain}", "a string of 1 to 256 characters")
-    old = dict((stored or {}).get("sms") or {})
-    same_provider = sms.get("provider", old.get("provider")) == old.get("provider")
-    base = {k: v for k, v in old.items() if not k.endswith("_sealed")} if same_provider else {}
-    sealed_sms = seal_notify({"sms": merge_patch(base, sms)}, box, stored)["sms"]
-    _require_secret(sealed_sms)
-    merged = merge_patch(stored, {**section, "sms": None})  # type: ignore[dict-item]
-    return {**merged, "sms": sealed_sms}
-
-
-def _require_secret(sms: dict[str, Any] | None) -> None:
-    if sms and not any(k.endswith("_sealed") for k in sms):
-        raise InvalidField(f"notify.sms.{secret_field_of(sms)}", "required: no secret is stored for this provider, "
-                           "key and api_base yet (a stored secret is only sent to the endpoint it was entered for)")
-
-
-def _validated(stored: dict[str, Any], timezone: str, allow_private: bool) -> TenantSettings:
-    try:
-        # Strict, unlike `TenantSettings.of`, which tolerates a bad template stored before templates were checked.
-        settings = TenantSettings.model_validate(stored)
-        settings.calendar_for(timezone)  # hours in order, not overlapping
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise HttpProblem(400, "invalid", err["msg"], field=".".join(str(p) for p in err["loc"])) from None
-    except ConfigError as e:
-        raise InvalidField("calendar.hours", str(e)) from None
-    sms = settings.notify.sms
-    if sms is not None and sms.api_base:
-        try:
-            check_literal(sms.api_base, allow_private)
-        except LeadbotError as e:
-            raise InvalidField("notify.sms.api_base", str(e)) from None
-    return settings

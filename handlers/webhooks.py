@@ -9,7 +9,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.admin.schemas import ROW_ID_MAX
-from bot.runtime import quotas
 from bot.runtime.appkeys import SERVICES
 from bot.webhooks import subscriptions as ops
 from bot.webhooks.schemas import (
@@ -147,10 +146,5 @@ async def redeliver(request: web.Request) -> web.Response:
 
 
 async def _replays(request: web.Request, sub: Subscription, events: int) -> None:
-    """Count replayed events (redeliveries, test sends) against the tenant's hourly budget: each is an outbound
-    request on demand, so an admin must not be able to aim the service at a receiver as an amplifier."""
     services = request.app[SERVICES]
-    await quotas.take(services.redis, "webhook_replays", str(sub.tenant_id), amount=events,
-                      limit=services.settings.webhook_replays_per_hour, length_s=3600,
-                      what="webhook events replayed by this tenant (LEADBOT_WEBHOOK_REPLAYS_PER_HOUR)",
-                      now=services.clock.time())
+    await ops.take_replays(services.redis, services.settings, services.clock, sub, events)

@@ -483,3 +483,26 @@ class HolidayYear(models.Model):
 
     class Meta:
         table = "holiday_years"
+
+
+class AdminEvent(models.Model):
+    """A change an admin made through the console (apps, people, rules, settings, webhooks): who, what, to what.
+
+    `actor` says which admin, in a form that stays meaningful after a token is revoked or a person renamed:
+    `operator`, `token:<id>` or `user:<id>`, with the name they had (`actor_name`). `at` is the services' clock.
+    Secrets never go into `detail`.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    tenant_id = fields.IntField()
+    at = fields.DatetimeField()
+    actor = fields.CharField(max_length=32)
+    actor_name = fields.CharField(max_length=128, default="")
+    via = fields.CharField(max_length=16, default="console")
+    action = fields.CharField(max_length=64)
+    subject = fields.CharField(max_length=200, default="")
+    detail = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "admin_events"
+        indexes = (("tenant_id", "at"),)

@@ -27,6 +27,9 @@ TIMER_RUNNING = PREFIX + "timer-running:"
 # The board's one-time sign-in links (board-login:<sha256 of the token>) and sessions (board-session:<id>)
 BOARD_LOGIN = PREFIX + "board-login:"
 BOARD_SESSION = PREFIX + "board-session:"
+# The admin console's, likewise (console-login:<sha256>, console-session:<id>)
+CONSOLE_LOGIN = PREFIX + "console-login:"
+CONSOLE_SESSION = PREFIX + "console-session:"
 # job-holder:<job id>: the worker (host:pid) running that arq job, so a dead worker's jobs can be taken back
 JOB_HOLDER = PREFIX + "job-holder:"
 # job-outages:<job id>: how many tries of that job met the database or Redis down (they do not use up its tries)

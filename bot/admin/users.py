@@ -12,7 +12,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from tortoise.exceptions import IntegrityError
@@ -21,6 +21,9 @@ from tortoise.transactions import in_transaction
 from bot.admin.schemas import ImportReport, RowError, UserIn, UserPatch
 from bot.errors import Conflict, InvalidField, NotFound
 from storage.models import Role, Tenant, User
+
+if TYPE_CHECKING:
+    from bot.runtime.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ async def update_user(user: User, patch: UserPatch) -> User:
     return user
 
 
-def _split_list(value: str) -> list[str]:
+def split_list(value: str) -> list[str]:
     for sep in ("；", ";", "、", "|", "，"):
         value = value.replace(sep, ",")
     return [p.strip() for p in value.split(",") if p.strip()]
@@ -160,7 +163,7 @@ async def import_row(tenant_id: int, line: int, row: dict[str, str], report: Imp
     """Create or update (matched on WeCom userid, else DingTalk staffId) one CSV row; errors go to the report."""
     data: dict[str, Any] = {k: v for k, v in row.items() if k in CSV_COLUMNS and v != "" and k != "manager"}
     if "industries" in data:
-        data["industries"] = _split_list(data["industries"])
+        data["industries"] = split_list(data["industries"])
     try:
         if row.get("manager"):
             manager = await User.filter(tenant_id=tenant_id).filter(
@@ -192,6 +195,21 @@ async def import_row(tenant_id: int, line: int, row: dict[str, str], report: Imp
         report.errors.append(RowError(row=line, field=e.field, reason=e.reason))
     except (Conflict, NotFound) as e:
         report.errors.append(RowError(row=line, field=None, reason=str(e)))
+
+
+async def disable_with_handover(services: Services, user: User, successor_id: int | None) -> User:
+    """Deactivate a user and hand their open leads to `successor_id` (another active user of the tenant) or back
+    to the pool; their managers are told. What the admin API and the console both do."""
+    from bot.leads import service as leadservice  # leads sit above people: imported only when someone leaves
+
+    successor = None
+    if successor_id is not None:
+        successor = await User.get_or_none(id=successor_id, tenant_id=user.tenant_id, active=True)
+        if successor is None or successor.id == user.id:
+            raise InvalidField("successor_id", "the successor must be another active user of this tenant")
+    user = await deactivate_user(user)
+    await leadservice.deactivate_rep(services, user, successor)
+    return user
 
 
 async def deactivate_user(user: User) -> User:

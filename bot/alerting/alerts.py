@@ -44,8 +44,7 @@ from bot.alerting.notify.chain import (
     skipped,
 )
 from bot.alerting.notify.chat import CardSent, ChatChannel, platform_key
-from bot.alerting.notify.providers import open_sms
-from bot.alerting.notify.sms import Common
+from bot.alerting.notify.providers import open_tenant_sms
 from bot.chat import cards as cardsvc
 from bot.chat import clicks
 from bot.leads import store as leadstore
@@ -282,8 +281,7 @@ async def _open(services: Services, name: str, alert: Alert, user: User, tenant:
         return await _open_chat(services, alert, user, tenant, settings)
     try:
         if name == "sms":
-            channel = open_sms(services.box, settings.notify.sms,
-                               Common(services.http, settings.notify.sms_timeout_s, services.clock.time))
+            channel = open_tenant_sms(services.box, services.http, settings.notify, services.clock)
         else:
             channel = open_email(services.settings, services.clock)
     except SecretError:

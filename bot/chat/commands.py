@@ -21,6 +21,7 @@ from bot.admin.apps import LoadedApp
 from bot.board import access
 from bot.chat import cards as cardsvc
 from bot.chat import clicks
+from bot.console import CONSOLE, may_use_console
 from bot.jobs import services as services_of
 from bot.leads import store as leadstore
 from bot.platforms.base import CardClick, Inbound, InboundKind
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 HELP_WORDS = frozenset({"帮助", "help", "?", "菜单", "说明", "使用说明"})
 MY_LEADS_WORDS = frozenset({"我的线索", "线索", "我的客户"})
 BOARD_WORDS = frozenset({"看板", "board", "日报"})
+CONSOLE_WORDS = frozenset({"控制台", "console", "管理后台"})
 MAX_RESENT = 5
 CORRECTION_WINDOW = timedelta(days=1)
 
@@ -49,6 +51,7 @@ HELP = (
     "· 回复「我的线索」：重新发送你负责的进行中线索卡片\n"
     "· 回复「预算 80万」「招标 12月3日」「竞品 金蝶」：更正最近一条语音纪要\n"
     "· 经理和管理员回复「看板」：获取线索看板的登录链接\n"
+    "· 管理员回复「控制台」：获取管理控制台的登录链接\n"
     "· 回复「帮助」：查看本说明"
 )
 HINT = "没有识别到指令。回复「帮助」查看用法，回复「我的线索」查看你的线索。"
@@ -81,6 +84,8 @@ async def on_text(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
         await resend_leads(services, (app, message.sender), user)
     elif command in BOARD_WORDS:
         await notes.tell(services, app, message.sender, await board_link(services, user))
+    elif command in CONSOLE_WORDS:
+        await notes.tell(services, app, message.sender, await console_link(services, user))
     elif names_a_field(command):
         sent = datetime.fromtimestamp(message.created_at, UTC) if message.created_at > 0 else services.clock.now()
         await correct_note(services, (app, message.sender), user, text, sent)
@@ -123,6 +128,16 @@ async def board_link(services: Services, user: User) -> str:
     minutes = int(access.LINK_TTL.total_seconds() // 60)
     return (f"线索看板登录链接（{minutes} 分钟内有效，只能用一次，请勿转发）：\n"
             f"{services.settings.base_url()}/board/login?t={token}")
+
+
+async def console_link(services: Services, user: User) -> str:
+    """A one-time sign-in link to the admin console for an admin; anyone else is told it is not for them."""
+    if not may_use_console(user):
+        return "管理控制台只对管理员开放。"
+    token = await access.issue_link_token(services.redis, user, realm=CONSOLE)
+    minutes = int(access.LINK_TTL.total_seconds() // 60)
+    return (f"管理控制台登录链接（{minutes} 分钟内有效，只能用一次，请勿转发）：\n"
+            f"{services.settings.base_url()}/console/login?t={token}")
 
 
 async def note_to_correct(services: Services, user: User) -> NoteRow | None:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from bot.admin import app_health
 from bot.admin import apps as app_ops
+from bot.admin import rules as rule_ops
 from bot.admin import users as user_ops
 from bot.admin.schemas import (
     AppIn,
@@ -544,14 +545,7 @@ def rules_add(tenant_id: int, rule_json: str) -> None:
     async def run(settings: Settings) -> None:
         data = RuleIn.model_validate_json(rule_json)
         async with database(settings):
-            if not await Tenant.exists(id=tenant_id):
-                raise NotFound(f"tenant {tenant_id} not found")
-            ids = set(data.rep_ids) | ({data.named_rep_id} if data.named_rep_id else set())
-            found = set(await User.filter(tenant_id=tenant_id, id__in=list(ids)).values_list("id", flat=True))
-            if missing := sorted(ids - found):
-                raise InvalidField("rep_ids", f"no user {missing[0]} in this tenant")
-            row = await RoutingRule.create(tenant_id=tenant_id, name=data.name, position=data.position,
-                                           enabled=data.enabled, spec=data.spec())
+            row = await rule_ops.create_rule(tenant_id, data)
             echo_json(_dump(RuleOut.model_validate(row)))
 
     run_command(run)
@@ -587,14 +581,14 @@ def settings_show(tenant_id: int) -> None:
     """The tenant's settings with defaults filled in (secrets shown only as set or not)."""
 
     async def run(settings: Settings) -> None:
+        from bot.admin.settings_patch import shown
         from bot.admin.tenant_settings import TenantSettings
-        from handlers.settings import _shown
 
         async with database(settings):
             tenant = await Tenant.get_or_none(id=tenant_id)
             if tenant is None:
                 raise NotFound(f"tenant {tenant_id} not found")
-            echo_json(_dump(_shown(TenantSettings.of(tenant.settings))))
+            echo_json(shown(TenantSettings.of(tenant.settings)))
 
     run_command(run)
 
@@ -608,11 +602,11 @@ def settings_set(tenant_id: int, key: str, value: str) -> None:
     parses, else text; `null` resets it to its default). The merged settings are validated as a whole."""
 
     async def run(settings: Settings) -> None:
-        from handlers.settings import SECTIONS, _merged_notify, _shown, _validated, merge_patch
+        from bot.admin import settings_patch
 
         section, *path = key.split(".")
-        if section not in SECTIONS or not path:
-            raise InvalidField("key", f"SECTION.KEY with a section among {', '.join(SECTIONS)}")
+        if section not in settings_patch.SECTIONS or not path:
+            raise InvalidField("key", f"SECTION.KEY with a section among {', '.join(settings_patch.SECTIONS)}")
         patch: Any = _json_arg(value)
         for part in reversed(path):
             patch = {part: patch}
@@ -620,17 +614,9 @@ def settings_set(tenant_id: int, key: str, value: str) -> None:
             tenant = await Tenant.get_or_none(id=tenant_id)
             if tenant is None:
                 raise NotFound(f"tenant {tenant_id} not found")
-            stored = dict(tenant.settings or {})
-            merged = (_merged_notify(stored.get("notify"), patch, box) if section == "notify"
-                      else merge_patch(stored.get(section), patch))
-            if merged is None:
-                stored.pop(section, None)
-            else:
-                stored[section] = merged
-            shown = _shown(_validated(stored, tenant.timezone, settings.allow_private_urls))
-            tenant.settings = stored
-            await tenant.save(update_fields=["settings", "updated_at"])
-            echo_json(_dump(shown))
+            applied = await settings_patch.apply(tenant, {section: patch}, box, settings.allow_private_urls)
+            shown = settings_patch.shown(applied)
+            echo_json(shown)
 
     run_command(run)
 

@@ -17,10 +17,9 @@ from bot.errors import InvalidField, NotFound
 from bot.leads import service as leadservice
 from bot.leads import store as leadstore
 from bot.leads import types as lt
-from bot.leads.audit import verify_chain
 from bot.leads.schemas import LeadIn
 from bot.runtime.config import Settings
-from storage.models import Lead, Tenant
+from storage.models import Tenant
 
 LEAD_COLUMNS = ("external_id", "company", "contact_name", "phone", "email", "source", "region", "industry",
                 "budget_min", "budget_max", "tags", "intent")
@@ -103,19 +102,8 @@ def audit_verify(tenant_id: int | None) -> None:
     async def run(settings: Settings) -> tuple[int, list[str]]:
         from bot.cli.support import database
 
-        broken: list[str] = []
         async with database(settings):
-            qs = Lead.all().order_by("id")
-            if tenant_id:
-                qs = qs.filter(tenant_id=tenant_id)
-            rows = await qs.values("id", "audit_head")
-            for row in rows:
-                events = await leadstore.events_of(row["id"])
-                index = verify_chain(events, head=row["audit_head"])
-                if index is not None:
-                    seq = events[index][0].seq if index < len(events) else len(events) + 1
-                    broken.append(f"lead {row['id']}: chain broken at event #{index + 1} (seq {seq})")
-        return len(rows), broken
+            return await leadstore.verify_chains(tenant_id)
 
     checked, broken = run_command(run)
     for line in broken:

@@ -157,7 +157,7 @@ async def follow_up(services: Services, ids: Sequence[int], *, inline: bool) -> 
 # Intake
 
 
-async def _reps(tenant_id: int) -> list[lt.UserView]:
+async def reps_of(tenant_id: int) -> list[lt.UserView]:
     users = await User.filter(tenant_id=tenant_id, active=True)
     open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
     # Counted by the database on its (tenant, status) index: one row per rep, not one per open lead (intake loaded
@@ -191,7 +191,7 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
     for _ in range(MAX_STALE_RETRIES):
         lead = await leadstore.load(lead_id, tenant_id)
         at = now or services.clock.now()
-        result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await _reps(tenant_id), at,
+        result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await reps_of(tenant_id), at,
                                                     settings=settings, cause=cause)
         if decision is None or not decision.ok:
             if result.unstaffed:

@@ -30,6 +30,7 @@ from cards.keys import KeyAction
 from handlers import admin, dingtalk, exports, health, holidays, leads, lexicon, openapi, settings, webhooks, wecom
 from handlers import alerts as alert_routes
 from handlers import board as board_routes
+from handlers import console as console_routes
 from handlers.http import errors, observe
 
 # --- the worker: jobs and crons ---------------------------------------------------------------------------------
@@ -92,6 +93,7 @@ API_MODULES = (admin, exports, holidays, leads, lexicon, settings, webhooks)
 # Each mounts its own routes.
 ROUTES: Sequence[Callable[[web.Application], None]] = (
     health.setup, openapi.setup, wecom.setup, dingtalk.setup, alert_routes.setup, board_routes.setup,
+    console_routes.setup,
 )
 
 

@@ -155,6 +155,16 @@ async def _events(sub: Subscription, data: RedeliverIn, now: datetime) -> AsyncI
         yield [e for e in chunk if wants(sub.event_types, e.type)]
 
 
+async def take_replays(redis: Any, settings: Settings, clock: Clock, sub: Subscription, events: int) -> None:
+    """Count replayed events (redeliveries, test sends) against the tenant's hourly budget: each is an outbound
+    request on demand, so an admin must not be able to aim the service at a receiver as an amplifier.
+    `QuotaExceeded` when the budget is spent."""
+    await quotas.take(redis, "webhook_replays", str(sub.tenant_id), amount=events,
+                      limit=settings.webhook_replays_per_hour, length_s=3600,
+                      what="webhook events replayed by this tenant (LEADBOT_WEBHOOK_REPLAYS_PER_HOUR)",
+                      now=clock.time())
+
+
 async def replay_size(sub: Subscription, data: RedeliverIn, now: datetime) -> int:
     """At most how many events `redeliver` would queue (what a replay quota counts before it starts)."""
     if data.event_id is not None:

@@ -257,3 +257,13 @@ async def test_the_smtp_server_refuses_what_a_strict_mta_refuses(smtp, raw: byte
             await client.sendmail("a@example.com", ["b@example.com"], raw, mail_options=options)
     assert f"{raised.value.code} {raised.value.message}".startswith(reply)
     assert recorder.messages == [] and len(recorder.refused) == 1
+
+
+async def test_a_short_chinese_alert_goes_as_7bit(smtp, alert: Alert, recipient: Recipient) -> None:
+    """Every line within 78 octets: the SMTP policy alone would send the body as raw 8-bit, which a server
+    without 8BITMIME refuses (554 5.6.1, as the test server does)."""
+    recorder, port = smtp
+    short = replace(alert, text="张三的线索已超时", link=None, ack_link=None)
+    result = await channel(port).send(short, recipient)
+    assert (result.outcome, result.code) == (Outcome.OK, "250")
+    assert "张三的线索已超时" in parse(recorder.messages[0]).get_body(("plain",)).get_content()

@@ -33,6 +33,11 @@ _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$")
 
 
+# 7-bit bodies: the SMTP policy alone sends a body whose lines all fit in 78 octets (a short Chinese alert) as
+# raw 8-bit, which a server without 8BITMIME refuses (554 5.6.1), as we never ask for BODY=8BITMIME.
+BODY_POLICY = SMTP_POLICY.clone(cte_type="7bit")
+
+
 class InvalidEmail(LeadbotError):
     """An e-mail address this channel will not send to."""
 
@@ -51,7 +56,7 @@ def normalize_email(raw: str) -> str:
 
 def build_message(alert: Alert, *, sender: str, sender_name: str, to: str, to_name: str, now: datetime) -> EmailMessage:
     """The MIME message (multipart/alternative: text/plain, then text/html). Pure: the clock comes in."""
-    msg = EmailMessage(policy=SMTP_POLICY)
+    msg = EmailMessage(policy=BODY_POLICY)
     # The SMTP policy encodes non-ASCII headers (Chinese subject and names) as RFC 2047 words and wraps at 78.
     msg["Subject"] = clip(one_line(alert.subject), EmailChannel.subject_maxlen)
     msg["From"] = Address(display_name=one_line(sender_name), addr_spec=sender)

@@ -40,6 +40,12 @@ def open_sms(box: SecretBox, sms: Any, common: Common) -> Channel | None:
     return provider.open(sms, secret, common)
 
 
+def open_tenant_sms(box: SecretBox, http: Any, notify: Any, clock: Any) -> Channel | None:
+    """The SMS channel of a tenant's `notify` settings section, as the fallback chain and "send me a test" open it:
+    with the tenant's timeout, over the service's guarded HTTP client, signing with the service's clock."""
+    return open_sms(box, notify.sms, Common(http, notify.sms_timeout_s, clock.time))
+
+
 def seal_sms(sms: dict[str, Any], box: SecretBox, previous: Mapping[str, Any] | None) -> dict[str, Any]:
     """An admin's raw `sms` object with its secret sealed. The secret may be left out when the provider, the key
     fields and the endpoint are unchanged: the stored one (`previous`) is kept, so an admin changing a sign name
