@@ -60,8 +60,8 @@ def parts() -> dict[str, list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("development", "held_out", "paraphrases", "fresh", "fresh2", "fresh3", "tuning"),
-                        default="development")
+    parser.add_argument("--part", default="development",
+                        choices=("development", "held_out", "paraphrases", "fresh", "fresh2", "fresh3", "tuning"))
     parser.add_argument("--validate", type=int, default=None, help="the fold whose misses are not shown")
     parser.add_argument("--misses", action="store_true", help="list misses (development part only)")
     parser.add_argument("--homophones", type=float, default=0.0, help="rate of simulated ASR homophone errors")

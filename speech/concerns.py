@@ -76,6 +76,10 @@ class ConcernFinder:
                                         f"[^{re.escape(CLAUSE_BREAKS)}]{{0,3}}?(?:{rules.groups['speaks']})")
         self._rep_start = re.compile(_LEAD + f"(?:{rules.groups['rep']})")
         self._voiced = re.compile(f"(?:{rules.groups['voiced']})")
+        # a competitor's price stated by the rep (华为那边报了一百五十万,比我们低) is no client concern; told by the
+        # client (客户说用友报的比我们低) it may be, so only where nobody is reported speaking earlier in the sentence
+        self._quoted = re.compile(f"(?:{rules.groups['quoted']})")
+        self._reported = re.compile(f"(?:{rules.groups['reporting']})")
         self._reporting = re.compile(f"(?:{rules.groups['reporting']})[{re.escape(CLAUSE_BREAKS)}]$")
 
     def find(self, text: str, bounds: frozenset[int], masked: Iterable[tuple[int, int]],
@@ -139,11 +143,23 @@ class ConcernFinder:
         competitor's at its name followed by what it says (用友那边说, 华为号称). Either lasts to the end of the
         sentence, or to a clause that starts with the client (客户…, 他们…, a client title)."""
         starts = [span.start for span in self._own_voice.find(text)]
+        quotes = []
         for vendor_start, vendor_end in vendors:
             clause_end = clause_of(text, vendor_start)[1]
             if self._voiced.search(text, vendor_end, min(clause_end, vendor_end + 8)):
                 starts.append(vendor_start)
+            elif (self._quoted.search(text, vendor_end, min(clause_end, vendor_end + 8))
+                    and not self._reported.search(text, sentence_of(text, vendor_start)[0], vendor_start)):
+                quotes.append(vendor_start)
         flags = [False] * len(text)
+        for start in quotes:
+            # the quote's clause and the one after it (比我们低), no further: the client may speak up unnamed
+            end = clause_of(text, start)[1]
+            if end < sentence_of(text, start)[1]:
+                next_start, next_end = clause_of(text, end + 1)
+                if not self._client_start.match(text, next_start, next_end):
+                    end = next_end
+            flags[start:end] = [True] * (end - start)
         for start in starts:
             self._silence(text, start, flags)
         i = 0
