@@ -118,6 +118,13 @@ class ConcernFinder:
                 found[label] = starts[0]
         return tuple(sorted(found, key=lambda label: (found[label], CONCERNS.index(label))))
 
+    def speaks_for_client(self, window: str) -> bool:
+        """Whether a short window of text can hold a client's concern at all: no words in it rule one out, and
+        most of it is not the rep's or a competitor's voice (for `speech.learned`, which sees no cue)."""
+        if self._ruled_out.search(window):
+            return False
+        return sum(self._not_client(window, [])) <= len(window) / 2
+
     def _discounted(self, text: str, start: int, end: int, ruled_out) -> bool:
         clause_start, clause_end = clause_of(text, start)
         before = text[max(clause_start, start - 3):start]
