@@ -35,6 +35,7 @@ _TAIL = 4  # longest cue that another label's longer cue ending with it takes ov
 _GAP_RE = f"[^{re.escape(CLAUSE_BREAKS)}]{{0,{_GAP}}}?"
 # "⋯": the two halves may sit in neighbouring clauses (一月二十号之前,把整个系统交付完; 员工离职以后,他微信里的客户)
 _NEXT_CLAUSE_RE = f"{_GAP_RE}(?:[, ]{_GAP_RE})?"
+_DEMAND = re.compile("不能|不许|不准|只能|绝不|绝对|千万|别")  # a demand said as a prohibition (不能让别人拿去)
 _LEAD = "(?:[嗯呃啊哦唉哎诶那个就是然后还有另外而且但是不过可是所以]|说实话)*"  # fillers a clause may start with
 
 
@@ -118,10 +119,15 @@ class ConcernFinder:
                 found[label] = starts[0]
         return tuple(sorted(found, key=lambda label: (found[label], CONCERNS.index(label))))
 
-    def speaks_for_client(self, window: str) -> bool:
-        """Whether a short window of text can hold a client's concern at all: no words in it rule one out, and
-        most of it is not the rep's or a competitor's voice (for `speech.learned`, which sees no cue)."""
-        if self._ruled_out.search(window):
+    def unexplained(self, window: str) -> bool:
+        """Whether a short window of text may hold a client's concern that no cue family names (for
+        `speech.learned`, which sees no cue): the client speaks (most of it is not the rep's or a competitor's
+        voice), nothing in it rules a concern out, something is asked, feared or demanded in it (the test a bare
+        noun must pass), and no cue of any label is in it: where a cue is, the rules have read the window, and a
+        second label from the classifier there was mostly a confusion (机房搬迁…业务不能停 is no 数据安全)."""
+        if self._ruled_out.search(window) or not (self._said.search(window) or _DEMAND.search(window)):
+            return False
+        if any(next(iter(pattern.finditer(window)), None) for pattern in self._patterns.values()):
             return False
         return sum(self._not_client(window, [])) <= len(window) / 2
 

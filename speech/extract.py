@@ -5,7 +5,8 @@ phrases around them, with their scope (the clause, the sentence), negation (价�
 (五十万,不对,六十万), so a tenant can see why a field was found and fix it by editing its lexicon. Each field has
 its module: `speech.budget`, `speech.tender`, `speech.competitors`, `speech.concerns`, `speech.titles`. Concerns
 alone have a learned back-up (`speech.learned`): a small shipped classifier adds a label the cue families missed,
-said in words they do not know, from a window where the client speaks and nothing rules a concern out.
+said in words they do not know, from a window where the client asks or demands something, nothing rules a concern
+out and no cue is found.
 `get_extractor(lexicon)` caches one `Extractor` (and its jieba tokenizer) per lexicon fingerprint.
 """
 
@@ -92,7 +93,7 @@ class Extractor:
         concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles],
                                        [(s.start, s.end) for s in competitors.spans])
         if self._learned is not None:
-            extra = self._learned.labels_in(text, self._concerns.speaks_for_client)
+            extra = self._learned.labels_in(text, self._concerns.unexplained)
             concerns += tuple(label for label in extra if label not in concerns)
         return Fields(
             budget=self._find_budget(text, sounds),

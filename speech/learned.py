@@ -6,9 +6,10 @@ classifier over the character 1-3-grams of a short window of text (a sentence, o
 long one), one logistic output per label, trained at build time from the annotated summaries
 (`tests/fixtures/text/tuning.jsonl` and the development part of `dev.jsonl`) and shipped as
 `speech/data/concern_model.json`; no model is downloaded. It only adds a label the rules did not find, only from a
-window where the client speaks and nothing rules a concern out (the rules' own tests), and only above
-`THRESHOLD`, chosen on 5-fold cross-validation of the training summaries (0.25: at 0.2 the added false labels
-doubled) before it was scored on the held-out sets.
+window the rules leave unexplained (the client speaks and asks, fears or demands something, nothing rules a
+concern out, no cue of any label is there: `ConcernFinder.unexplained`), and only above `THRESHOLD`, chosen on
+5-fold cross-validation of the training summaries (0.25: at 0.2 the added false labels doubled) before it was
+scored on the held-out sets.
 
 Training labels come per sentence: a summary gives its labels to the sentences in which the rules find them; a
 short summary (one or two sentences) whose label the rules miss gives it to its sentences without a label; a longer
@@ -88,13 +89,12 @@ class ConcernModel:
             out.append(1 / (1 + math.exp(-z)))
         return out
 
-    def labels_in(self, text: str, speaks_for_client: Callable[[str], bool],
-                  threshold: float = THRESHOLD) -> list[str]:
-        """Labels some window of `text` gives above `threshold`, in label order; windows the client does not
-        speak in, or that rule a concern out, give none."""
+    def labels_in(self, text: str, open_window: Callable[[str], bool], threshold: float = THRESHOLD) -> list[str]:
+        """Labels some window of `text` gives above `threshold`, in label order; only windows `open_window`
+        accepts are read."""
         best = [0.0] * len(self.labels)
         for window in windows(text):
-            if not speaks_for_client(window):
+            if not open_window(window):
                 continue
             best = [max(a, b) for a, b in zip(best, self.probabilities(window))]
         return [label for label, p in zip(self.labels, best) if p > threshold]

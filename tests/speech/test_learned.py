@@ -1,5 +1,5 @@
 """The learned back-up for concerns (speech/learned.py): it adds only what the rules missed, only where the client
-speaks and nothing rules a concern out, and the shipped model is the one the figures were measured with."""
+asks or demands something, nothing rules a concern out and no cue was found, and the shipped model is there."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_the_shipped_model_is_there_with_the_taxonomy_and_the_measured_threshold
 
 
 def test_a_concern_in_words_no_cue_knows_is_added_after_the_rules_labels() -> None:
-    text = "客户说会员资料是他们的命根子。价格他们嫌贵。"
+    text = "客户说会员资料是他们的命根子,千万要当心。价格他们嫌贵。"
     rules_alone = Extractor(Lexicon.default(), learned=None).extract(text, REF).concerns
     with_model = Extractor(Lexicon.default(), learned=_model("命根", "数据安全")).extract(text, REF).concerns
     assert rules_alone == ("价格",)
@@ -35,8 +35,16 @@ def test_a_concern_in_words_no_cue_knows_is_added_after_the_rules_labels() -> No
 
 def test_nothing_is_added_where_the_rep_speaks_or_a_concern_is_ruled_out() -> None:
     extractor = Extractor(Lexicon.default(), learned=_model("命根", "数据安全"))
-    assert extractor.extract("我自己觉得会员资料是他们的命根子。", REF).concerns == ()
-    assert extractor.extract("会员资料是命根子,不过他们说无所谓。", REF).concerns == ()
+    assert extractor.extract("我自己觉得会员资料是他们的命根子,千万要当心。", REF).concerns == ()
+    assert extractor.extract("会员资料是命根子,要当心,不过他们说无所谓。", REF).concerns == ()
+
+
+def test_nothing_is_added_where_nothing_is_asked_or_a_cue_was_read() -> None:
+    extractor = Extractor(Lexicon.default(), learned=_model("机房", "数据安全"))
+    # a plain statement: nothing feared, asked or demanded
+    assert extractor.extract("客户说他们的服务器都在省里的机房,这次只加两台。", REF).concerns == ()
+    # the rules read this window (业务不能停 is 技术顾虑): the classifier's second label there would be a confusion
+    assert extractor.extract("机房搬迁的时候业务不能停。", REF).concerns == ("技术顾虑",)
 
 
 def test_a_long_sentence_is_read_two_clauses_at_a_time() -> None:
