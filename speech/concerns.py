@@ -35,6 +35,7 @@ _TAIL = 4  # longest cue that another label's longer cue ending with it takes ov
 _GAP_RE = f"[^{re.escape(CLAUSE_BREAKS)}]{{0,{_GAP}}}?"
 # "⋯": the two halves may sit in neighbouring clauses (一月二十号之前,把整个系统交付完; 员工离职以后,他微信里的客户)
 _NEXT_CLAUSE_RE = f"{_GAP_RE}(?:[, ]{_GAP_RE})?"
+_DEMAND = re.compile("不能|不许|不准|只能|绝不|绝对|千万|别")  # a demand said as a prohibition (不能让别人拿去)
 _LEAD = "(?:[嗯呃啊哦唉哎诶那个就是然后还有另外而且但是不过可是所以]|说实话)*"  # fillers a clause may start with
 
 
@@ -76,6 +77,10 @@ class ConcernFinder:
                                         f"[^{re.escape(CLAUSE_BREAKS)}]{{0,3}}?(?:{rules.groups['speaks']})")
         self._rep_start = re.compile(_LEAD + f"(?:{rules.groups['rep']})")
         self._voiced = re.compile(f"(?:{rules.groups['voiced']})")
+        # a competitor's price stated by the rep (华为那边报了一百五十万,比我们低) is no client concern; told by the
+        # client (客户说用友报的比我们低) it may be, so only where nobody is reported speaking earlier in the sentence
+        self._quoted = re.compile(f"(?:{rules.groups['quoted']})")
+        self._reported = re.compile(f"(?:{rules.groups['reporting']})")
         self._reporting = re.compile(f"(?:{rules.groups['reporting']})[{re.escape(CLAUSE_BREAKS)}]$")
 
     def find(self, text: str, bounds: frozenset[int], masked: Iterable[tuple[int, int]],
@@ -114,6 +119,18 @@ class ConcernFinder:
                 found[label] = starts[0]
         return tuple(sorted(found, key=lambda label: (found[label], CONCERNS.index(label))))
 
+    def unexplained(self, window: str) -> bool:
+        """Whether a short window of text may hold a client's concern that no cue family names (for
+        `speech.learned`, which sees no cue): the client speaks (most of it is not the rep's or a competitor's
+        voice), nothing in it rules a concern out, something is asked, feared or demanded in it (the test a bare
+        noun must pass), and no cue of any label is in it: where a cue is, the rules have read the window, and a
+        second label from the classifier there was mostly a confusion (机房搬迁…业务不能停 is no 数据安全)."""
+        if self._ruled_out.search(window) or not (self._said.search(window) or _DEMAND.search(window)):
+            return False
+        if any(next(iter(pattern.finditer(window)), None) for pattern in self._patterns.values()):
+            return False
+        return sum(self._not_client(window, [])) <= len(window) / 2
+
     def _discounted(self, text: str, start: int, end: int, ruled_out) -> bool:
         clause_start, clause_end = clause_of(text, start)
         before = text[max(clause_start, start - 3):start]
@@ -139,11 +156,23 @@ class ConcernFinder:
         competitor's at its name followed by what it says (用友那边说, 华为号称). Either lasts to the end of the
         sentence, or to a clause that starts with the client (客户…, 他们…, a client title)."""
         starts = [span.start for span in self._own_voice.find(text)]
+        quotes = []
         for vendor_start, vendor_end in vendors:
             clause_end = clause_of(text, vendor_start)[1]
             if self._voiced.search(text, vendor_end, min(clause_end, vendor_end + 8)):
                 starts.append(vendor_start)
+            elif (self._quoted.search(text, vendor_end, min(clause_end, vendor_end + 8))
+                    and not self._reported.search(text, sentence_of(text, vendor_start)[0], vendor_start)):
+                quotes.append(vendor_start)
         flags = [False] * len(text)
+        for start in quotes:
+            # the quote's clause and the one after it (比我们低), no further: the client may speak up unnamed
+            end = clause_of(text, start)[1]
+            if end < sentence_of(text, start)[1]:
+                next_start, next_end = clause_of(text, end + 1)
+                if not self._client_start.match(text, next_start, next_end):
+                    end = next_end
+            flags[start:end] = [True] * (end - start)
         for start in starts:
             self._silence(text, start, flags)
         i = 0

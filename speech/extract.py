@@ -1,9 +1,12 @@
 """Sales fields from a visit summary: budget, tender date, competitors, concerns, client titles, keywords.
 
-Rules, not a model: every field comes from lexicon words (spelled right or sound-alike) and families of cue
+Rules first: every field comes from lexicon words (spelled right or sound-alike) and families of cue
 phrases around them, with their scope (the clause, the sentence), negation (价钱倒好说) and self-corrections
 (五十万,不对,六十万), so a tenant can see why a field was found and fix it by editing its lexicon. Each field has
-its module: `speech.budget`, `speech.tender`, `speech.competitors`, `speech.concerns`, `speech.titles`.
+its module: `speech.budget`, `speech.tender`, `speech.competitors`, `speech.concerns`, `speech.titles`. Concerns
+alone have a learned back-up (`speech.learned`): a small shipped classifier adds a label the cue families missed,
+said in words they do not know, from a window where the client asks or demands something, nothing rules a concern
+out and no cue is found.
 `get_extractor(lexicon)` caches one `Extractor` (and its jieba tokenizer) per lexicon fingerprint.
 """
 
@@ -19,6 +22,7 @@ from speech.chinese import normalize, to_simplified
 from speech.competitors import CompetitorFinder
 from speech.concerns import ConcernFinder, plain_words
 from speech.fields import Fields
+from speech.learned import ConcernModel, default_model
 from speech.lexicon import Lexicon
 from speech.money import repair_units
 from speech.phonetic import SoundIndex, Syllables, initial_of, respell
@@ -37,13 +41,17 @@ _GARBLED_BUDGET_GAP = 3
 _GARBLED_TENDER_INITIALS = frozenset({"zh", "ch", "z", "c", "k", "t"})
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _PARTICLES = frozenset("的了是在就也都吗呢吧啊")
+_SHIPPED = object()  # Extractor's default `learned`: the model in speech/data
 _DATE_WORDS = ("星期", "礼拜", "月底", "月末", "年底", "明天", "后天", "大后天", "上午", "下午", "下周", "下个月")
 
 
 class Extractor:
-    def __init__(self, lexicon: Lexicon, rules: Rules | None = None) -> None:
+    def __init__(self, lexicon: Lexicon, rules: Rules | None = None,
+                 learned: ConcernModel | None | object = _SHIPPED) -> None:
+        """`learned`: the concern classifier, the shipped one by default; None for the rules alone."""
         self.lexicon = lexicon
         self.rules = rules = rules or Rules.default()
+        self._learned = default_model() if learned is _SHIPPED else learned
         words = [*lexicon.titles, *lexicon.products, *lexicon.keywords, *rules.words()]
         words += [alias for aliases in lexicon.competitors.values() for alias in aliases]
         self.tokenizer = tenant_tokenizer(word.lower() for word in words)
@@ -84,6 +92,9 @@ class Extractor:
         titles = self._titles.find(text, sounds, bounds, competitors.spans)
         concerns = self._concerns.find(text, bounds, [(s.start, s.end) for s in titles],
                                        [(s.start, s.end) for s in competitors.spans])
+        if self._learned is not None:
+            extra = self._learned.labels_in(text, self._concerns.unexplained)
+            concerns += tuple(label for label in extra if label not in concerns)
         return Fields(
             budget=self._find_budget(text, sounds),
             tender_date=self._find_tender(text, _local_day(ref), sounds, bounds),

@@ -489,3 +489,59 @@ def test_a_tender_cue_with_its_own_date_after_it_is_not_the_earlier_dates() -> N
     # a transcript with pauses for commas: the visit's 下周二 stands before 招标, but 招标 has its own date (定在…)
     check_fields("下周二再去拜访一次 招标定在12月10号 预算60万", {"tender_date": "2026-12-10"})
     check_fields("下周三 开标,十五号演示。", {"tender_date": "2026-11-25"})
+
+
+# Round four of issue #22: concern families in words the rules had not met (tuning batches nine to fourteen),
+# written here in other sentences.
+FAMILIES_4 = [
+    ("客户说系统只能装在本市的机房里。", ["数据安全"]),
+    ("他们要求员工看到的手机号中间几位得遮起来。", ["数据安全"]),
+    ("他们不同意把东西放到公有云上。", ["数据安全"]),
+    ("客户问能不能给个友情价。", ["价格"]),
+    ("他们想把钱分两回给,上线一回验收一回。", ["付款方式"]),
+    ("他们一分钱都不想提前给。", ["付款方式"]),
+    ("审批得顺着他们的来,层级跟别人不一样。", ["定制需求"]),
+    ("标准版的功能太少,他们用不了。", ["定制需求"]),
+    ("他们门店一开门几百台收银机一起登录,以前老是登不上。", ["技术顾虑"]),
+    ("换系统的时候不能影响营业。", ["技术顾虑"]),
+    ("他们问报修以后几个钟头能有人到。", ["售后响应"]),
+    ("以前那家出了事就推来推去。", ["售后响应"]),
+    ("他们嫌我们说的八个月太久了。", ["交付周期"]),
+    ("会计师事务所每年都来,每一笔都得能查到是谁改的。", ["合规"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), FAMILIES_4, ids=[t for t, _ in FAMILIES_4])
+def test_a_concern_family_of_round_four(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+RULED_OUT_4 = [
+    ("价格上他们没卡我们,只要求年前能用上。", ["交付周期"]),
+    ("价格他们没怎么纠结。", []),
+    ("售后他们自己能搞定。", []),
+    ("等保他们去年就过了。", []),
+    # a condition is no ruling out: 要是…就好办了
+    ("客户说要是能把维护费免了就好办了。", ["价格"]),
+    # funding in two parts is how the budget arrives, not how we are paid
+    ("钱是分两期拨下来的。", []),
+    # 年底结账 is the client's peak, not a payment term
+    ("年底结账那几天系统老是卡。", ["技术顾虑"]),
+    # 数据库 is no data
+    ("数据库必须是国内厂商的。", ["合规"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), RULED_OUT_4, ids=[t for t, _ in RULED_OUT_4])
+def test_a_concern_ruled_out_or_not_a_concern_round_four(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+def test_a_competitors_price_stated_by_the_rep_is_not_the_clients_worry() -> None:
+    check_fields("华为那边报了一百五十万,比我们低。客户主要问售后能不能驻场。", {"concerns": ["售后响应"]})
+    # told by the client it is: someone is reported speaking before the vendor
+    check_fields("客户说用友报的比我们低,问我们能不能再降一点。", {"concerns": ["价格"]})
+
+
+def test_this_projects_share_said_as_what_it_may_use_is_the_budget() -> None:
+    check_fields("今年信息化一共给了五百万,这个项目能用的是一百八十万。", budget(1_800_000))
