@@ -33,6 +33,9 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# CLICK_CODE=/path/to/another/checkout: measure that code with this bench (before/after on the same machine).
+if os.environ.get("CLICK_CODE"):
+    sys.path.insert(0, os.environ["CLICK_CODE"])
 
 CORP_ID = "wwclickbench00001"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -50,6 +53,7 @@ class StatementCounter:
         self.kinds: Counter[str] = Counter()
         self.commits = 0
         self.on = False
+        self.trace = bool(os.environ.get("CLICK_SQL"))  # print each counted statement (to see what a click runs)
 
     def install(self) -> None:
         from tortoise.backends.base.client import TransactionalDBClient
@@ -74,6 +78,8 @@ class StatementCounter:
                         if counter.on:
                             verb = query.lstrip().split(None, 1)[0].upper()
                             counter.kinds[verb] += 1
+                            if counter.trace:
+                                print("  SQL", type(self).__name__, query[:160], file=sys.stderr)
                             if verb != "SELECT" and not isinstance(self, TransactionalDBClient):
                                 counter.commits += 1  # autocommit: the statement is its own transaction
                         return await fn(self, query, *a, **kw)
@@ -195,12 +201,15 @@ async def run(args: argparse.Namespace) -> None:
                     async with http.post(f"{path}?{urlencode(params)}", data=body,
                                          headers={"Content-Type": "text/xml"}) as r:
                         assert r.status == 200, r.status
+                    acked = time.perf_counter()
                     done = await asyncio.wait_for(fut, 10)
                     await asyncio.sleep(0.05)  # let the job's bookkeeping after the update finish (counted)
                     diff = counter.kinds.copy()
                     diff.subtract(kinds)
+                    acks.append((acked - start) * 1000)
                     return (done - start) * 1000, counter.statements - before, counter.commits - commits, diff
 
+                acks: list[float] = []
                 tasks = [t for (agent, t) in sim.cards if agent == AGENT]
                 for t in tasks[:3]:  # warm-up: connections, caches, the first token
                     await click(t)
@@ -212,6 +221,8 @@ async def run(args: argparse.Namespace) -> None:
                 order = tasks[3:3 + args.clicks // 2] * 2
                 if profiler:
                     profiler.enable()
+                acks.clear()
+                cpu = time.process_time()
                 for t in order:
                     got = await click(t)
                     if got is None:
@@ -221,6 +232,7 @@ async def run(args: argparse.Namespace) -> None:
                     stmts.append(s)
                     commits.append(c)
                     kinds.update(k)
+                cpu = time.process_time() - cpu
                 if profiler:
                     profiler.disable()
                 # The simulator's own round trip: a card update POSTed straight to it (a code it rejects: the
@@ -241,6 +253,9 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  click -> card update          p50 {_pct(e2e, 50):6.2f} ms   p99 {_pct(e2e, 99):6.2f} ms   "
               f"mean {statistics.fmean(e2e):.2f} ms")
         print(f"  over the simulator's trip     p50 {_pct(e2e, 50) - _pct(rtt, 50):6.2f} ms")
+        print(f"  of which the acknowledgement  p50 {_pct(acks, 50):6.2f} ms   p99 {_pct(acks, 99):6.2f} ms")
+        print(f"  CPU per click (this process)  {cpu / len(e2e) * 1000:6.2f} ms   (serve, worker, simulator and client "
+              "share it; the 50 ms pause after each click is idle)")
         print(f"  SQL statements per click      {statistics.fmean(stmts):.1f} (min {min(stmts)}, max {max(stmts)}); "
               f"commits per click {statistics.fmean(commits):.1f}; by kind per click: "
               + ", ".join(f"{k} {v / len(e2e):.1f}" for k, v in kinds.most_common()))
