@@ -51,11 +51,16 @@ AFTER_COMMIT: list[Callable[[StoredChange], None]] = []
 # part outside the database (the Redis timer); its handler finds the row written and only completes it.
 RowWriter = Callable[[int, dict[str, Any]], Awaitable[Any]]
 WRITTEN_WITH_CHANGE: dict[str, RowWriter] = {}
+# Of those, the kinds with nothing outside the database: when the writer answers True it has done the whole
+# follow-up, and the row is stored done (a record of it), not run again after the commit.
+COMPLETED_WITH_CHANGE: set[str] = set()
 
 
-def written_with_change(kind: str) -> Callable[[RowWriter], RowWriter]:
+def written_with_change(kind: str, *, completes: bool = False) -> Callable[[RowWriter], RowWriter]:
     def register(fn: RowWriter) -> RowWriter:
         WRITTEN_WITH_CHANGE[kind] = fn
+        if completes:
+            COMPLETED_WITH_CHANGE.add(kind)
         return fn
 
     return register
@@ -136,10 +141,14 @@ def row_values(lead: lt.Lead) -> dict[str, Any]:
     }
 
 
-async def load(lead_id: int, tenant_id: int | None = None) -> lt.Lead:
-    """The lead as the workflow sees it; `tenant_id` scopes the lookup (another tenant's lead is not found)."""
+async def load(lead_id: int, tenant_id: int | None = None, *, users: Iterable[User] = ()) -> lt.Lead:
+    """The lead as the workflow sees it; `tenant_id` scopes the lookup (another tenant's lead is not found).
+    `users`: rows the caller has just read (e.g. the clicker); the assignee is taken from them when among them."""
     row = await load_row(lead_id, tenant_id)
-    assignee = await User.get_or_none(id=row.assignee_id) if row.assignee_id else None
+    assignee = None
+    if row.assignee_id:
+        assignee = next((u for u in users if u.id == row.assignee_id), None) or await User.get_or_none(
+            id=row.assignee_id)
     return to_snapshot(row, assignee)
 
 
@@ -205,10 +214,11 @@ async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[
     on the same clock."""
     ids = []
     for kind, payload in rows:
+        done = False
         if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
-            await writer(tenant_id, payload)
+            done = await writer(tenant_id, payload) is True and kind in COMPLETED_WITH_CHANGE
         ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload,
-                                        created_at=now)).id)
+                                        created_at=now, done_at=now if done else None)).id)
     return ids
 
 

@@ -188,9 +188,10 @@ async def check_stale_deals(ctx: dict[str, Any]) -> None:
 
 
 # The deadline row is written in the lead change's transaction (an API reader never sees an assigned lead without
-# its deadline); the follow-up then finds it written and arms its timer in Redis.
+# its deadline); the follow-up then finds it written and arms its timer in Redis. A cancel has no Redis part (the
+# timer finds its deadline cancelled and does nothing): done with the change, its row is stored done.
 leadstore.written_with_change("arm_lock")(deadlines.arm_lock)
-leadstore.written_with_change("cancel_lock")(deadlines.cancel_lock)
+leadstore.written_with_change("cancel_lock", completes=True)(deadlines.cancel_lock)
 
 
 @outbox.handles("arm_lock")
