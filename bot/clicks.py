@@ -16,7 +16,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from bot import cardsvc, leadservice
+from bot import cardsvc, leadservice, outbox
 from bot import leadtypes as lt
 from bot.apps import LoadedApp
 from bot.errors import NotFound
@@ -114,7 +114,9 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     click = Click(services, app, clicker, key, card, services.clock.now(),
                   datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None)
     handler = HANDLERS.get(key.action, on_lead_button)
-    await handler(click)
+    with outbox.knowing() as known:  # the lead's load and the card redraws reuse the clicker's row
+        known.users[clicker.id] = clicker
+        await handler(click)
 
 
 async def _tell(services: Services, app: LoadedApp, recipient: str, text: str) -> None:
