@@ -79,7 +79,7 @@ class StatementCounter:
                             verb = query.lstrip().split(None, 1)[0].upper()
                             counter.kinds[verb] += 1
                             if counter.trace:
-                                print("  SQL", type(self).__name__, query[:160], file=sys.stderr)
+                                print("  SQL", type(self).__name__, repr(query[:160]), file=sys.stderr)
                             if verb != "SELECT" and not isinstance(self, TransactionalDBClient):
                                 counter.commits += 1  # autocommit: the statement is its own transaction
                         return await fn(self, query, *a, **kw)
