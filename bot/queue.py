@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +32,13 @@ from bot.config import Settings
 from storage import redis_keys
 
 # KEYS: dedup key, job key, queue, result key. ARGV: dedup ttl ms, job ttl ms, serialized job, score, job id, the
-# queue's wake channel.
+# queue's wake channel, who announces.
 _ENQUEUE_ONCE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) == false then return 0 end
 if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
   redis.call('PSETEX', KEYS[2], ARGV[2], ARGV[3])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-  redis.call('PUBLISH', ARGV[6], '1')
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
 end
 return 1
 """
@@ -45,7 +46,7 @@ return 1
 # The same for a callback of an app, remembered in the app's de-dup set, within the app's rate.
 # KEYS: the app's set, job key, queue, result key, the app's rate window. ARGV: dedup ttl ms, job ttl ms,
 # serialized job, score, job id (the set's member), now ms, most ids kept, rate limit (0: none), window ms, the
-# queue's wake channel.
+# queue's wake channel, who announces.
 # -> {1 queued | 0 seen before | -1 over the rate (nothing written), ids forgotten to stay within the bound}
 _ENQUEUE_ONCE_PER_APP = """
 local now = tonumber(ARGV[6])
@@ -63,7 +64,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
   redis.call('PSETEX', KEYS[2], ARGV[2], ARGV[3])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-  redis.call('PUBLISH', ARGV[10], '1')
+  redis.call('PUBLISH', ARGV[10], ARGV[11])
 end
 return {1, forgotten}
 """
@@ -117,6 +118,8 @@ class Queue:
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
         self._enqueue_once_per_app = redis.register_script(_ENQUEUE_ONCE_PER_APP)
         self.wake_channel = wake_channel(queue_name)
+        # Sent with each announcement: a worker of this process, woken directly, ignores its own queue's.
+        self.origin = secrets.token_hex(8)
         # Wakers of the workers running in this process: called once a job is in Redis, without a round trip.
         self.local_wakers: set[Callable[[], None]] = set()
 
@@ -131,13 +134,13 @@ class Queue:
         job_keys = [job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id]
         if call.app is None:
             return (self._enqueue_once.sha, [call.dedup_key, *job_keys],
-                    [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id, self.wake_channel])
+                    [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id, self.wake_channel, self.origin])
         app = call.app
         rate = quotas.window("callbacks", f"{app.platform}:{app.app_id}", 1, now_ms / 1000)
         return (self._enqueue_once_per_app.sha,
                 [redis_keys.dedup_set(app.platform, app.app_id), *job_keys, rate.key],
                 [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id, now_ms, app.max_remembered,
-                 app.per_second, 2000, self.wake_channel])
+                 app.per_second, 2000, self.wake_channel, self.origin])
 
     async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, *, _app: AppIngest | None = None,
                            **kwargs: Any) -> bool:
@@ -194,7 +197,7 @@ class Queue:
         if job is not None and defer_until_s is None:
             self._woken()
             with contextlib.suppress(RedisError, OSError):  # the job is queued: a lost wake-up costs one poll
-                await self.redis.publish(self.wake_channel, "1")
+                await self.redis.publish(self.wake_channel, self.origin)
         return job is not None
 
     async def depth(self) -> int:

@@ -88,12 +88,15 @@ async def listen_for_wakes(services: Services, wake: asyncio.Event) -> None:
     """Set `wake` whenever a job is announced on the queue's channel (queued by another process); runs until
     cancelled. A broken subscription is opened again after a pause; meanwhile the worker polls."""
     channel = services.queue.wake_channel
+    # What this process queues has woken `wake` already (local_wakers).
+    own = (services.queue.origin, services.queue.origin.encode())
     while True:
         try:
             async with services.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(channel)
                 while True:
-                    if await pubsub.get_message(timeout=WAKE_LISTEN_S) is not None:
+                    message = await pubsub.get_message(timeout=WAKE_LISTEN_S)
+                    if message is not None and message.get("data") not in own:
                         wake.set()
         except asyncio.CancelledError:
             raise
