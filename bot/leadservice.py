@@ -129,15 +129,16 @@ async def act(
     tenant = (known.tenants.get(actor.tenant_id) if known else None) or await Tenant.get(id=actor.tenant_id)
     settings = TenantSettings.of(tenant.settings).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
-        lead = await leadstore.load(lead_id, actor.tenant_id, users=known.users.values() if known else ())
-        at = now or services.clock.now()
-        decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
-        if not decision.ok:
-            return Outcome(decision)
-        try:
-            ids = await store(decision, lead.version, at)
-        except leadstore.StaleLead:
-            continue  # someone else changed it: decide again on the new state (a stale card is then refused)
+        with leadstore.remembering_chains():  # the save appends to the audit chain as loaded, not read again
+            lead = await leadstore.load(lead_id, actor.tenant_id, users=known.users.values() if known else ())
+            at = now or services.clock.now()
+            decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
+            if not decision.ok:
+                return Outcome(decision)
+            try:
+                ids = await store(decision, lead.version, at)
+            except leadstore.StaleLead:
+                continue  # someone else changed it: decide again on the new state (a stale card is then refused)
         with outbox.knowing() as k:
             # The follow-ups run here draw the lead as stored, with the tenant read above. The assignee's name on
             # the lead is the loaded one: only while the change kept the assignee.
