@@ -495,7 +495,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
     # per-stage count off the first stage; the soak starts a fresh card on one click in six. 15 % more, for cards
     # the per-member limit delays past the set-up.
     soak_most = min(args.soak_rate or args.soak_rate_cap, args.soak_rate_cap)
-    cards_needed = 1.15 * (sum(r * args.step_seconds for r in args.rates) + 5 * max(10, 3 * soak_most)
+    soaking = args.soak_seconds > 0
+    cards_needed = 1.15 * (sum(r * args.step_seconds for r in args.rates) + 5 * max(10, 3 * soak_most) * soaking
                           + soak_most * args.soak_seconds / len(STAGES))
     per_tenant = max(2, -(-int(cards_needed) // args.tenants))
     reps = -(-per_tenant // 20)
@@ -562,21 +563,30 @@ async def orchestrate(args: argparse.Namespace) -> None:
         await clicker.quiet()
         print("ramp (open loop, latency from when each click was due):")
         sustained: dict[str, Any] | None = None
+        last_step: dict[str, Any] | None = None
         keeps_up: dict[str, Any] | None = None  # the worker's pace: clicks reach their card within a second
         for rate in args.rates:
             s = (await clicker.run(conns, Step(f"{rate:g}/s", rate), args.step_seconds)).summary()
             _print_step(s)
             kept_up = s["updated"] >= 0.99 * s["sent"] and s["starved"] == 0 and s["non_200"] == 0
             if s["ack_p99"] > ACK_P99_LIMIT_MS or not kept_up:
-                print(f"  stop: {'ack p99 over 100 ms' if s['ack_p99'] > ACK_P99_LIMIT_MS else 'clicks not kept up'}")
-                break
-            sustained = s
+                print(f"  {'over' if args.keep_going else 'stop'}: "
+                      f"{'ack p99 over 100 ms' if s['ack_p99'] > ACK_P99_LIMIT_MS else 'clicks not kept up'}")
+                if not args.keep_going:
+                    break
+                await clicker.quiet()  # the next step starts on an empty queue
+                last_step = s
+                continue
+            if sustained is None or sustained["target"] < s["target"]:
+                sustained = s
             if s["e2e_p99"] <= 1000:
                 keeps_up = s
+            last_step = s
+        if last_step is not None:
+            _print_capacity(last_step, args.serves, args.workers)
         if sustained is None or keeps_up is None:
             print("no step held: nothing to soak at")
             return
-        _print_capacity(keeps_up, args.serves, args.workers)
         if args.soak_seconds <= 0:
             return
         # Soak below what the worker keeps up with: above it the queue only grows, and so does Redis.
@@ -706,6 +716,8 @@ def main() -> None:
     parser.add_argument("--soak-fraction", type=float, default=0.4, help="of the rate the worker keeps up with")
     parser.add_argument("--soak-rate", type=float, default=None, help="clicks/s (instead of --soak-fraction)")
     parser.add_argument("--soak-rate-cap", type=float, default=60.0, help="clicks/s at most (sizes the set-up)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run every rate of --rates, past the first that fails (CPU per click at each)")
     parser.add_argument("--serves", type=int, default=1, help="serve processes (sharing one port)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--redis-url", default=None, help="a Redis instead of the embedded one (a scratch index)")
