@@ -180,11 +180,11 @@ async def send_lead_card(services: Services, row) -> None:
 
 @outbox.handles("render_cards")
 async def render_cards(services: Services, row) -> None:
-    """Every live card of the lead, for everyone who holds one, redrawn at the lead's current version."""
+    """Every live card of the lead, for everyone who holds one, redrawn at the lead's current version (or at the
+    version this row was written for, when the job that wrote it holds the lead as stored: a newer version has its
+    own row)."""
     p = outbox.payload(row)
     known = outbox.known() or outbox.Known()
-    # The lead as the change that queued this stored it, when this job made that change; a newer version has its own
-    # row, which redraws after this one.
     lead = known.lead(p["lead_id"], p.get("version")) or await leadstore.load(p["lead_id"])
     tenant = None
     for instance in await live_cards(CardKind.LEAD, lead.id):
