@@ -154,7 +154,10 @@ async def run_worker(args: argparse.Namespace) -> None:
     async def report_statements() -> None:  # read by the orchestrator at each step's start and end
         path = args.data_dir / f"sql-{os.getpid()}.json"
         while True:
-            path.write_text(json.dumps({"statements": counter.statements, "commits": counter.commits}))
+            # Written aside and renamed: the orchestrator never reads half a file.
+            path.with_suffix(".tmp").write_text(json.dumps({"statements": counter.statements,
+                                                            "commits": counter.commits}))
+            path.with_suffix(".tmp").replace(path)
             await asyncio.sleep(0.25)
 
     settings = _settings(args)
