@@ -2,8 +2,9 @@
 worker up to the card update the simulator receives, at a rising rate until the acknowledgement's p99 passes 100 ms;
 then a soak at a steady rate watching the memory of the web and worker processes.
 
-Run: PYTHONPATH=. python bench/load.py [--tenants 50] [--step-seconds 10] [--soak-seconds 600]
-                                       [--redis-url redis://127.0.0.1:6379/N]
+Run: PYTHONPATH=. python bench/load.py [--tenants 50] [--step-seconds 10] [--soak-seconds 600 | 0: no soak]
+                                       [--redis-url redis://127.0.0.1:6379/N] [--database-url postgres://…/postgres]
+                                       [--serves 1] [--workers 1]
 
 Method
 - Processes: `serve` (bot.runtime.app.create_app on a fresh data dir, SQLite and the embedded Redis unless
@@ -32,6 +33,10 @@ Method
   alert the manager (evidence gates off), and each unacknowledged alert holds an ack timer in Redis for 15 minutes
   (state, not a leak), so memory can only level off after that; a soak of 30 minutes shows it.
 - Baseline in the same run: a bare aiohttp hello world (bench/ingest.py's) at the sustained rate with the same client.
+- Scale-out: `--serves` serve processes share the port (SO_REUSEPORT: the kernel spreads the connections) and
+  `--workers` worker processes take the jobs. Each step prints every process's CPU time per click (from /proc) and
+  the SQL statements and commits per click (counted in the workers, bench/click.py's counter); after the ramp, what
+  those figures allow on a host with a core per process.
 """
 
 from __future__ import annotations
@@ -98,6 +103,9 @@ async def serve_leadbot(args: argparse.Namespace) -> None:
     with open(args.data_dir / "serve.log", "a") as log_file:
         setup_logging("info", "text", stream=log_file)
         async with open_services(settings) as services:
+            if args.port:  # a further serve process, on the first one's port (SO_REUSEPORT), set-up already done
+                await _serve_on(create_app(services), args.port, {})
+                return
             apps = []
             for i in range(args.tenants):
                 tenant = await Tenant.create(name=f"load-{i}", settings={"workflow": {
@@ -117,18 +125,47 @@ async def serve_leadbot(args: argparse.Namespace) -> None:
                                          spec={"strategy": "round_robin", "rep_ids": [r.id for r in reps]})
                 apps.append({"tenant_id": tenant.id, "app_id": app.id, "agent_id": FIRST_AGENT + i})
             redis_pid = ingest._embedded_redis_pid(args.data_dir) if args.redis_url is None else None
-            await ingest._serve(create_app(services), {"apps": apps, "redis_pid": redis_pid})
+            await _serve_on(create_app(services), 0, {"apps": apps, "redis_pid": redis_pid})
+
+
+async def _serve_on(app: Any, port: int, info: dict[str, Any]) -> None:
+    """bench/ingest.py's `_serve`, on `port` (0: a free one) with SO_REUSEPORT, so that several serve processes
+    share one port and the kernel spreads the connections over them."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, reuse_port=True)
+    await site.start()
+    print(json.dumps({"port": runner.addresses[0][1], "pid": os.getpid(), **info}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await runner.cleanup()
 
 
 async def run_worker(args: argparse.Namespace) -> None:
+    from bench.click import StatementCounter
     from bot.runtime.logs import setup_logging
     from bot.runtime.services import open_services
     from bot.runtime.worker import running_worker
+
+    counter = StatementCounter()
+    counter.install()
+    counter.on = True
+
+    async def report_statements() -> None:  # read by the orchestrator at each step's start and end
+        path = args.data_dir / f"sql-{os.getpid()}.json"
+        while True:
+            # Written aside and renamed: the orchestrator never reads half a file.
+            path.with_suffix(".tmp").write_text(json.dumps({"statements": counter.statements,
+                                                            "commits": counter.commits}))
+            path.with_suffix(".tmp").replace(path)
+            await asyncio.sleep(0.25)
 
     settings = _settings(args)
     with open(args.data_dir / "worker.log", "a") as log_file:
         setup_logging("info", "text", stream=log_file)
         async with open_services(settings) as services, running_worker(services):
+            reporter = asyncio.create_task(report_statements())  # noqa: F841 - runs until the process ends
             print(json.dumps({"pid": os.getpid()}), flush=True)
             # A diagnostic (LOAD_OBJECTS=S): which object types the worker gained between S s after its start and
             # its end, to tell a leak from a working set.
@@ -208,21 +245,30 @@ class Step:
     off_turn: int = 0  # soak: clicks on another stage than the turn's (that stage had no free card)
     non_200: int = 0
     wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # by process ("serve 1", "worker 2", ...)
+    statements: int = 0  # SQL statements the workers ran during the step
+    commits: int = 0
 
     def summary(self) -> dict[str, Any]:
         acks, e2e = sorted(self.acks_ms), sorted(self.e2e_ms)
+        n = max(1, len(e2e))
         return {"name": self.name, "target": self.target_rate, "rate": self.sent / self.wall_s if self.wall_s else 0,
                 "sent": self.sent, "updated": len(e2e), "starved": self.starved, "non_200": self.non_200,
                 "off_turn": self.off_turn,
+                "cpu_ms_per_click": {k: v * 1000 / n for k, v in self.cpu_s.items()},
+                "statements_per_click": self.statements / n, "commits_per_click": self.commits / n,
                 "ack_p50": ingest._pct(acks, 50), "ack_p99": ingest._pct(acks, 99),
                 "e2e_p50": ingest._pct(e2e, 50), "e2e_p99": ingest._pct(e2e, 99)}
 
 
 class Clicker:
-    def __init__(self, sim: Any, port: int, cards: list[Card]) -> None:
+    def __init__(self, sim: Any, port: int, cards: list[Card], pids: dict[str, int] | None = None,
+                 data_dir: Path | None = None) -> None:
         from tests.sim.wecom import CallbackSender
 
         self.sim, self.port = sim, port
+        self.pids = pids or {}  # the service's processes, by name: CPU per click is measured for each
+        self.data_dir = data_dir
         self.cards = {(c.agent_id, c.task_id): c for c in cards}
         # Free cards (no click in flight) by the stage their next click moves them to.
         self.buckets: list[collections.deque[Card]] = [collections.deque() for _ in STAGES]
@@ -303,6 +349,8 @@ class Clicker:
         the last clicks to reach their cards."""
         pick = pick or self.earliest
         self.step = step
+        cpu0 = {k: ingest._cpu_of(pid) for k, pid in self.pids.items()}
+        sql0 = self._statements()
         idle: asyncio.Queue[ingest.Connection] = asyncio.Queue()
         for c in conns:
             idle.put_nowait(c)
@@ -338,7 +386,21 @@ class Clicker:
                     await asyncio.sleep(0.05)
         for c in self.cards.values():  # a click whose update never came: the card is stuck, leave it out
             c.busy_since = None
+        await asyncio.sleep(0.3)  # the workers' statement counts are written every 0.25 s
+        step.cpu_s = {k: ingest._cpu_of(pid) - cpu0[k] for k, pid in self.pids.items()}
+        sql1 = self._statements()
+        step.statements, step.commits = sql1[0] - sql0[0], sql1[1] - sql0[1]
         return step
+
+    def _statements(self) -> tuple[int, int]:
+        """SQL statements and commits run so far by the worker processes (bench/click.py's counter in each)."""
+        total = [0, 0]
+        for path in self.data_dir.glob("sql-*.json") if self.data_dir else ():
+            with contextlib.suppress(OSError, ValueError):
+                got = json.loads(path.read_text())
+                total[0] += got["statements"]
+                total[1] += got["commits"]
+        return total[0], total[1]
 
 
 # -- memory ---------------------------------------------------------------------------------------------------
@@ -424,6 +486,10 @@ def _print_step(s: dict[str, Any]) -> None:
           + (f"   non-200 {s['non_200']}" if s["non_200"] else "")
           + (f"   starved {s['starved']}" if s["starved"] else "")
           + (f"   off-turn {s['off_turn']}" if s["off_turn"] else ""), flush=True)
+    if s.get("cpu_ms_per_click"):
+        print("               CPU per click: " + ", ".join(f"{k} {v:.1f} ms" for k, v in s["cpu_ms_per_click"].items())
+              + f";  SQL per click {s['statements_per_click']:.1f} statements, {s['commits_per_click']:.1f} commits"
+              + f";  load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
@@ -433,7 +499,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
     # per-stage count off the first stage; the soak starts a fresh card on one click in six. 15 % more, for cards
     # the per-member limit delays past the set-up.
     soak_most = min(args.soak_rate or args.soak_rate_cap, args.soak_rate_cap)
-    cards_needed = 1.15 * (sum(r * args.step_seconds for r in args.rates) + 5 * max(10, 3 * soak_most)
+    soaking = args.soak_seconds > 0
+    cards_needed = 1.15 * (sum(r * args.step_seconds for r in args.rates) + 5 * max(10, 3 * soak_most) * soaking
                           + soak_most * args.soak_seconds / len(STAGES))
     per_tenant = max(2, -(-int(cards_needed) // args.tenants))
     reps = -(-per_tenant // 20)
@@ -448,20 +515,38 @@ async def orchestrate(args: argparse.Namespace) -> None:
     serve = _child("--serve-leadbot", "--sim-url", sim.url, "--tenants", str(args.tenants), "--reps", str(reps),
                    *common)
     worker = None
+    procs: list[subprocess.Popen[str]] = [serve]
     try:
         info = await asyncio.to_thread(_first_line, serve, "serve")
+        ncpu = os.cpu_count() or 1
         ingest._pin(serve.pid, ingest.SERVER_CPU)
         if info.get("redis_pid"):
             ingest._pin(info["redis_pid"], ingest.CLIENT_CPU)
-        worker = _child("--run-worker", *common)
-        winfo = await asyncio.to_thread(_first_line, worker, "worker")
-        ingest._pin(worker.pid, ingest.CLIENT_CPU)
+        pids = {"serve 1": serve.pid}
+        for j in range(1, args.serves):  # further serve processes on the same port (SO_REUSEPORT)
+            more = _child("--serve-leadbot", "--sim-url", sim.url, "--port", str(info["port"]), *common)
+            procs.append(more)
+            await asyncio.to_thread(_first_line, more, f"serve {j + 1}")
+            ingest._pin(more.pid, (ingest.SERVER_CPU + j) % ncpu)
+            pids[f"serve {j + 1}"] = more.pid
+        winfo: dict[str, Any] = {}
+        for j in range(args.workers):
+            w = _child("--run-worker", *common)
+            procs.append(w)
+            got = await asyncio.to_thread(_first_line, w, f"worker {j + 1}")
+            winfo = winfo or got
+            worker = worker or w
+            ingest._pin(w.pid, (ingest.CLIENT_CPU + j) % ncpu)
+            pids[f"worker {j + 1}"] = w.pid
+        if info.get("redis_pid"):
+            pids["redis"] = info["redis_pid"]
         ingest._pin(os.getpid(), ingest.CLIENT_CPU)
         port = info["port"]
         backends = f"{'PostgreSQL' if database_url else 'SQLite'}, {args.redis_url or 'embedded Redis'}"
         print(f"{backends}; {args.tenants} tenants x {reps} reps, {per_tenant} leads a tenant "
-              f"({args.tenants * per_tenant} cards, six clicks each); "
-              f"serve on CPU {ingest.SERVER_CPU}, worker + simulator + load generator on CPU {ingest.CLIENT_CPU}")
+              f"({args.tenants * per_tenant} cards, six clicks each); {args.serves} serve + {args.workers} worker "
+              f"processes on {ncpu} CPUs (serve 1 on CPU {ingest.SERVER_CPU}, worker 1 + simulator + load generator "
+              f"on CPU {ingest.CLIENT_CPU}, further ones spread over the CPUs)")
         t0 = time.perf_counter()
         await post_leads(port, admin_token, info["apps"], per_tenant)
         want = args.tenants * per_tenant
@@ -475,26 +560,38 @@ async def orchestrate(args: argparse.Namespace) -> None:
         by_agent = {a["agent_id"]: a for a in info["apps"]}
         cards = [Card(by_agent[agent]["app_id"], agent, sorted(card.to)[0], task)
                  for (agent, task), card in sim.cards.items()]
-        clicker = Clicker(sim, port, cards)
+        clicker = Clicker(sim, port, cards, pids, data_dir)
         conns = await ingest._connect(port, 64)
 
         await clicker.run(conns, Step("warm-up", args.rates[0]), 5)  # first connections, caches, token fetches
         await clicker.quiet()
         print("ramp (open loop, latency from when each click was due):")
         sustained: dict[str, Any] | None = None
+        last_step: dict[str, Any] | None = None
         keeps_up: dict[str, Any] | None = None  # the worker's pace: clicks reach their card within a second
         for rate in args.rates:
             s = (await clicker.run(conns, Step(f"{rate:g}/s", rate), args.step_seconds)).summary()
             _print_step(s)
             kept_up = s["updated"] >= 0.99 * s["sent"] and s["starved"] == 0 and s["non_200"] == 0
             if s["ack_p99"] > ACK_P99_LIMIT_MS or not kept_up:
-                print(f"  stop: {'ack p99 over 100 ms' if s['ack_p99'] > ACK_P99_LIMIT_MS else 'clicks not kept up'}")
-                break
-            sustained = s
+                print(f"  {'over' if args.keep_going else 'stop'}: "
+                      f"{'ack p99 over 100 ms' if s['ack_p99'] > ACK_P99_LIMIT_MS else 'clicks not kept up'}")
+                if not args.keep_going:
+                    break
+                await clicker.quiet()  # the next step starts on an empty queue
+                last_step = s
+                continue
+            if sustained is None or sustained["target"] < s["target"]:
+                sustained = s
             if s["e2e_p99"] <= 1000:
                 keeps_up = s
+            last_step = s
+        if last_step is not None:
+            _print_capacity(last_step, args.serves, args.workers)
         if sustained is None or keeps_up is None:
             print("no step held: nothing to soak at")
+            return
+        if args.soak_seconds <= 0:
             return
         # Soak below what the worker keeps up with: above it the queue only grows, and so does Redis.
         soak_rate = min(args.soak_rate or args.soak_fraction * keeps_up["target"], args.soak_rate_cap,
@@ -508,7 +605,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
         print(f"staggered: {per_stage} cards at each stage; free by stage "
               + " ".join(f"{t} {len(b)}" for t, b in zip(STAGES, clicker.buckets, strict=True)))
         print(f"soak at {soak_rate:.1f} clicks/s for {args.soak_seconds} s (RSS every 5 s):")
-        pids = {"serve": serve.pid, "worker": winfo["pid"], "redis": info.get("redis_pid")}
+        pids = {"serve": serve.pid, "worker": winfo["pid"], "redis": info.get("redis_pid")}  # RSS: the first ones
         samples: dict[str, list[tuple[float, float]]] = {k: [] for k in pids}
         soak_start = time.perf_counter()
 
@@ -587,13 +684,28 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 # Minute by minute: growth that levels off (a working set) reads differently from a steady climb.
                 print("             by minute: " + " ".join(f"{v:.1f}" for t, v in rows if t % 60 < 5))
     finally:
-        for proc in (worker, serve):
-            if proc is not None:
-                ingest._stop(proc)
+        for proc in reversed(procs):
+            ingest._stop(proc)
         await sim.close()
         shutil.rmtree(data_dir, ignore_errors=True)
         if database_url:
             await _drop_database(args.database_url, database_url)
+
+
+def _print_capacity(step: dict[str, Any], serves: int, workers: int) -> None:
+    """What the processes' CPU per click says about a host with a core for each process: each kind of process
+    keeps up with 1000 / (its CPU ms per click) clicks a second; the slower kind, times how many there are, bounds
+    the service (Redis, the database and the simulator left out; they had the rest of this machine)."""
+    cpu = step.get("cpu_ms_per_click") or {}
+    serve = sum(v for k, v in cpu.items() if k.startswith("serve"))
+    worker = sum(v for k, v in cpu.items() if k.startswith("worker"))
+    if not serve or not worker:
+        return
+    print(f"\n  CPU per click at {step['name']}: serve processes {serve:.1f} ms, worker processes {worker:.1f} ms, "
+          f"redis {cpu.get('redis', 0):.1f} ms (load average {os.getloadavg()[0]:.1f})")
+    for s_n, w_n in ((1, 1), (2, 2), (2, 4), (4, 12)):
+        bound = min(s_n * 1000 / serve, w_n * 1000 / worker)
+        print(f"  one core per process, {s_n} serve + {w_n} worker: at most {bound:.0f} clicks/s (CPU bound)")
 
 
 def main() -> None:
@@ -608,6 +720,10 @@ def main() -> None:
     parser.add_argument("--soak-fraction", type=float, default=0.4, help="of the rate the worker keeps up with")
     parser.add_argument("--soak-rate", type=float, default=None, help="clicks/s (instead of --soak-fraction)")
     parser.add_argument("--soak-rate-cap", type=float, default=60.0, help="clicks/s at most (sizes the set-up)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run every rate of --rates, past the first that fails (CPU per click at each)")
+    parser.add_argument("--serves", type=int, default=1, help="serve processes (sharing one port)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--redis-url", default=None, help="a Redis instead of the embedded one (a scratch index)")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server (postgres://…/postgres): the run gets a scratch database on it")
@@ -615,6 +731,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--run-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--sim-url", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--admin-token", help=argparse.SUPPRESS)
     args = parser.parse_args()

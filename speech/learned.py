@@ -15,7 +15,7 @@ Training labels come per sentence: a summary gives its labels to the sentences i
 short summary (one or two sentences) whose label the rules miss gives it to its sentences without a label; a longer
 one's unlocated labels are dropped rather than guessed. Rebuild after changing the rules or the training data:
 
-    python -m speech.learned build
+    python -m speech.learned_build
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 from speech.clauses import SENTENCE_BREAKS
 from speech.rules import CONCERNS
@@ -153,28 +151,3 @@ def train(pairs: list[tuple[str, set[str]]], epochs: int = 300, rate: float = 2.
                if float(np.abs(w[i]).max()) >= _PRUNE}
     return {"labels": list(CONCERNS), "bias": [round(float(v), 4) for v in b], "weights": weights,
             "threshold": THRESHOLD}
-
-
-def build(root: Path) -> Path:
-    from datetime import datetime
-
-    from speech.extract import Extractor
-    from speech.lexicon import Lexicon
-    from speech.scoring import read_rows
-
-    text_dir = root / "tests" / "fixtures" / "text"
-    split = json.loads((text_dir / "split.json").read_text("utf-8"))
-    by_id = {row["id"]: row for row in read_rows(text_dir / "dev.jsonl")}
-    rows = read_rows(text_dir / "tuning.jsonl") + [by_id[i] for i in split["development"]]
-    extractor = Extractor(Lexicon.default(), learned=None)  # the rules alone locate the labels
-    ref = datetime(2027, 7, 6)
-    model = train(training_windows(rows, lambda s: set(extractor.extract(s, ref).concerns)))
-    out = root / "speech" / "data" / MODEL_FILE
-    out.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n", "utf-8")
-    return out
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["build"]:
-        raise SystemExit("usage: python -m speech.learned build")
-    print(build(Path(__file__).resolve().parent.parent))

@@ -115,27 +115,29 @@ async def _upsert(lead_id: int, fence: int, values: dict[str, Any]) -> Deadline 
     return await Deadline.get_or_none(lead_id=lead_id, kind=KIND)
 
 
-async def cancel_lock(tenant_id: int, payload: Mapping[str, Any]) -> None:
-    """The `cancel_lock` follow-up: the lead left 已分配, so its pending lock must do nothing."""
+async def cancel_lock(tenant_id: int, payload: Mapping[str, Any]) -> bool:
+    """The `cancel_lock` follow-up: the lead left 已分配, so its pending lock must do nothing. True once that holds
+    (the lock cancelled, its fence raised, or a tombstone left)."""
     lead_id, fence = int(payload["lead_id"]), int(payload["fence"])
     for _ in range(2):
         if await Deadline.filter(lead_id=lead_id, kind=KIND, fence__lt=fence, state=DeadlineState.PENDING).update(
             state=DeadlineState.CANCELLED, fence=fence, next_at=None
         ):
             await _observe_contact(lead_id)
-            return
+            return True
         # Not pending: still raise the fence, so an arm of an older version arriving late stays refused.
         if await Deadline.filter(lead_id=lead_id, kind=KIND, fence__lt=fence).update(fence=fence):
-            return
+            return True
         if await Deadline.exists(lead_id=lead_id, kind=KIND):
-            return
+            return True
         try:  # the arm has not been carried out yet: leave a tombstone it cannot overwrite
             async with in_transaction():
                 await Deadline.create(lead_id=lead_id, kind=KIND, tenant_id=tenant_id, due_at=_cancelled_at(payload),
                                       fence=fence, state=DeadlineState.CANCELLED)
-            return
+            return True
         except IntegrityError:
             continue
+    return False
 
 
 def _cancelled_at(payload: Mapping[str, Any]) -> datetime:

@@ -21,10 +21,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.admin.apps import LoadedApp
+from bot.admin.tenant_settings import TenantSettings
 from bot.errors import CardExpired
 from bot.leads import store as leadstore
 from bot.leads import types as lt
-from bot.leads.service import actor_for, tenant_settings
+from bot.leads.service import actor_for
 from bot.platforms.base import Platform
 from bot.runtime import outbox
 from bot.runtime.services import Services
@@ -119,9 +120,10 @@ async def _update_wecom(adapter: Any, app: LoadedApp, instance: CardInstance, ca
 
 
 async def _shown(instance: CardInstance, version: int, code: str) -> None:
-    """Record that the card shows `version` (the update that spent `code` is confirmed)."""
-    await CardInstance.filter(id=instance.id).update(version=version)
-    await CardInstance.filter(id=instance.id, spent_code=code).update(spent_version=version)
+    """Record that the card shows `version` (the update that spent `code` is confirmed): one write while the card
+    still holds `code` as spent (nearly always), the version alone otherwise."""
+    if not await CardInstance.filter(id=instance.id, spent_code=code).update(version=version, spent_version=version):
+        await CardInstance.filter(id=instance.id).update(version=version)
     instance.version = version
 
 
@@ -147,9 +149,11 @@ async def update_card(services: Services, instance: CardInstance, card: Card, ve
                            version=version)
 
 
-async def lead_card_for(lead: lt.Lead, user: User, *, now: datetime, notice: str = "") -> Card:
-    settings = await tenant_settings(lead.tenant_id)
-    tenant = await Tenant.get(id=lead.tenant_id)
+async def lead_card_for(lead: lt.Lead, user: User, *, now: datetime, notice: str = "",
+                        tenant: Tenant | None = None) -> Card:
+    """`tenant`: the lead's tenant row, when the caller holds it."""
+    tenant = tenant or await Tenant.get(id=lead.tenant_id)
+    settings = TenantSettings.of(tenant.settings)
     deadline = await Deadline.filter(lead_id=lead.id, kind="response_lock", state="pending").first()
     return lead_card(lead, actor_for(user), settings=settings.workflow.to_value(),
                      deadline=deadline.due_at if deadline else None, now=now, notice=notice,
@@ -175,11 +179,17 @@ async def send_lead_card(services: Services, row) -> None:
 
 
 async def render_cards(services: Services, row) -> None:
-    """Every live card of the lead, for everyone who holds one, redrawn at the lead's current version."""
+    """Every live card of the lead, for everyone who holds one, redrawn at the lead's current version (or at the
+    version this row was written for, when the job that wrote it holds the lead as stored: a newer version has its
+    own row)."""
     p = outbox.payload(row)
-    lead = await leadstore.load(p["lead_id"])
+    known = outbox.known() or outbox.Known()
+    lead = known.lead(p["lead_id"], p.get("version")) or await leadstore.load(p["lead_id"])
+    tenant = None
     for instance in await live_cards(CardKind.LEAD, lead.id):
         if instance.version >= lead.version:
             continue
-        user = await User.get(id=instance.user_id)
-        await update_card(services, instance, await lead_card_for(lead, user, now=services.clock.now()), lead.version)
+        user = known.users.get(instance.user_id) or await User.get(id=instance.user_id)
+        tenant = tenant or known.tenants.get(lead.tenant_id) or await Tenant.get(id=lead.tenant_id)
+        card = await lead_card_for(lead, user, now=services.clock.now(), tenant=tenant)
+        await update_card(services, instance, card, lead.version)

@@ -24,6 +24,7 @@ from bot.leads import service as leadservice
 from bot.leads import types as lt
 from bot.leads.gates import Refusal, RefusalCode
 from bot.platforms.base import Inbound, Platform
+from bot.runtime import outbox
 from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 from cards.model import lost_reason_card
@@ -105,7 +106,9 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     click = Click(services, app, clicker, key, card, services.clock.now(),
                   datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None)
     handler = HANDLERS.get(key.action, on_lead_button)
-    await handler(click)
+    with outbox.knowing() as known:  # the lead's load and the card redraws reuse the clicker's row
+        known.users[clicker.id] = clicker
+        await handler(click)
 
 
 async def _tell(services: Services, app: LoadedApp, recipient: str, text: str) -> None:

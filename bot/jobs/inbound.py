@@ -21,12 +21,27 @@ InboundHandler = Callable[[dict[str, Any], int, Inbound], Awaitable[None]]
 HANDLERS: dict[InboundKind, InboundHandler] = {}
 
 
-async def _note_callback(app_id: int, message: Inbound, now: datetime) -> None:
+# In the worker's ctx (one dict for all its jobs, `bot.runtime.worker`): app id -> the newest callback time written
+# for it.
+NOTED = "noted_callbacks"
+
+
+async def _note_callback(ctx: dict[str, Any], app_id: int, message: Inbound, now: datetime) -> None:
     """When the platform last reached us for this app (`verify` reports it), on the platform's own time stamp
-    (ours when it gave none); written at most once a minute per app."""
+    (ours when it gave none); written at most once a minute per app.
+
+    The column only moves forward, so once this worker wrote a time within the minute before `at`, the write would
+    change nothing: it is not made (a write a click, otherwise, even when it matched no row)."""
     at = datetime.fromtimestamp(message.created_at, UTC) if message.created_at else now
+    noted: dict[int, datetime] = ctx.setdefault(NOTED, {})
+    last = noted.get(app_id)
+    if last is not None and at - timedelta(minutes=1) <= last:
+        return
     stale = Q(last_callback_at__isnull=True) | Q(last_callback_at__lt=at - timedelta(minutes=1))
-    await App.filter(Q(id=app_id) & stale).update(last_callback_at=at)
+    if await App.filter(Q(id=app_id) & stale).update(last_callback_at=at):
+        noted[app_id] = at
+    elif (written := await App.filter(id=app_id).values_list("last_callback_at", flat=True)) and written[0]:
+        noted[app_id] = written[0]  # another worker wrote it within the minute: from then on, as if we had
 
 
 @job(keep_result_s=SHORT_RESULT_S)
@@ -38,7 +53,7 @@ async def handle_inbound(ctx: dict[str, Any], app_id: int, inbound: dict[str, An
         log.warning("dropping %s from app %s: the app is gone or disabled", message.kind, app_id)
         return
     bind(tenant=app.tenant_id)
-    await _note_callback(app_id, message, services(ctx).clock.now())
+    await _note_callback(ctx, app_id, message, services(ctx).clock.now())
     handler = HANDLERS.get(message.kind)
     if handler is None:
         log.info("no handler for %s from app %d; ignored", message.kind, app_id)

@@ -188,7 +188,8 @@ async def check_stale_deals(ctx: dict[str, Any]) -> None:
 # --- outbox follow-ups (written by bot.leads.service and bot.alerting.deadlines; listed in bot.runtime.wiring) -----
 
 # The deadline row is written in the lead change's transaction (an API reader never sees an assigned lead without
-# its deadline); the follow-up then finds it written and arms its timer in Redis.
+# its deadline); the follow-up then finds it written and arms its timer in Redis. A cancel has no Redis part (the
+# timer finds its deadline cancelled and does nothing): done with the change, its row is stored done.
 
 
 async def arm_lock_followup(s: Services, row: Outbox) -> None:

@@ -127,18 +127,27 @@ async def act(
     handler must answer fast and never wait on a platform).
     """
     bind(tenant=actor.tenant_id, lead=lead_id)
-    settings = (await tenant_settings(actor.tenant_id)).workflow.to_value()
+    known = outbox.known()
+    tenant = (known.tenants.get(actor.tenant_id) if known else None) or await Tenant.get(id=actor.tenant_id)
+    settings = TenantSettings.of(tenant.settings).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
-        lead = await leadstore.load(lead_id, actor.tenant_id)
-        at = now or services.clock.now()
-        decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
-        if not decision.ok:
-            return Outcome(decision)
-        try:
-            ids = await store(decision, lead.version, at)
-        except leadstore.StaleLead:
-            continue  # someone else changed it: decide again on the new state (a stale card is then refused)
-        await follow_up(services, ids, inline=inline)
+        with leadstore.remembering_chains():  # the save appends to the audit chain as loaded, not read again
+            lead = await leadstore.load(lead_id, actor.tenant_id, users=known.users.values() if known else ())
+            at = now or services.clock.now()
+            decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
+            if not decision.ok:
+                return Outcome(decision)
+            try:
+                ids = await store(decision, lead.version, at)
+            except leadstore.StaleLead:
+                continue  # someone else changed it: decide again on the new state (a stale card is then refused)
+        with outbox.knowing() as k:
+            # The follow-ups run here draw the lead as stored, with the tenant read above. The assignee's name on
+            # the lead is the loaded one: only while the change kept the assignee.
+            k.tenants[tenant.id] = tenant
+            if decision.lead.assignee_id == lead.assignee_id:
+                k.leads[lead_id] = decision.lead
+            await follow_up(services, ids, inline=inline)
         log.info("lead %d: %s by %s via %s -> %s v%d", lead_id, action.name, actor.user_id or "system", source,
                  decision.lead.status, decision.lead.version)
         return Outcome(decision, tuple(ids))

@@ -8,8 +8,10 @@ none of it is.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +54,9 @@ AFTER_COMMIT: list[Callable[[StoredChange], None]] = []
 # part outside the database (the Redis timer); its handler finds the row written and only completes it.
 RowWriter = Callable[[int, dict[str, Any]], Awaitable[Any]]
 WRITTEN_WITH_CHANGE: dict[str, RowWriter] = {}
+# Of those, the kinds with nothing outside the database: when the writer answers True it has done the whole
+# follow-up, and the row is stored done (a record of it), not run again after the commit.
+COMPLETED_WITH_CHANGE: set[str] = set()
 
 
 async def _in_transaction_hooks(change: StoredChange) -> None:
@@ -119,11 +124,30 @@ def row_values(lead: lt.Lead) -> dict[str, Any]:
     }
 
 
-async def load(lead_id: int, tenant_id: int | None = None) -> lt.Lead:
-    """The lead as the workflow sees it; `tenant_id` scopes the lookup (another tenant's lead is not found)."""
+async def load(lead_id: int, tenant_id: int | None = None, *, users: Iterable[User] = ()) -> lt.Lead:
+    """The lead as the workflow sees it; `tenant_id` scopes the lookup (another tenant's lead is not found).
+    `users`: rows the caller has just read (e.g. the clicker); the assignee is taken from them when among them."""
     row = await load_row(lead_id, tenant_id)
-    assignee = await User.get_or_none(id=row.assignee_id) if row.assignee_id else None
+    assignee = None
+    if row.assignee_id:
+        assignee = next((u for u in users if u.id == row.assignee_id), None) or await User.get_or_none(
+            id=row.assignee_id)
     return to_snapshot(row, assignee)
+
+
+# Within `remembering_chains`: the audit chain (seq, head) of each lead row loaded, by (lead id, version). A lead's
+# chain only grows with a version-checked save, so the chain read with a version is the chain at that version: a
+# save from it need not read the row again for it (see `save`).
+_chains: ContextVar[dict[tuple[int, int], tuple[int, str]] | None] = ContextVar("lead_chains", default=None)
+
+
+@contextlib.contextmanager
+def remembering_chains() -> Iterator[None]:
+    token = _chains.set({})
+    try:
+        yield
+    finally:
+        _chains.reset(token)
 
 
 async def load_row(lead_id: int, tenant_id: int | None = None) -> LeadRow:
@@ -133,19 +157,31 @@ async def load_row(lead_id: int, tenant_id: int | None = None) -> LeadRow:
     row = await LeadRow.get_or_none(**filters)
     if row is None:
         raise NotFound(f"lead {lead_id} not found")
+    if (chains := _chains.get()) is not None:
+        chains[(row.id, row.version)] = (row.audit_seq, row.audit_head)
     return row
 
 
-async def _append_events(row: LeadRow, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
-    seq, head = row.audit_seq, row.audit_head
-    stored = []
+def _chained(seq: int, head: str, events: Sequence[AuditEvent]) -> tuple[int, str, list[tuple[AuditEvent, str]]]:
+    """`events` numbered and hashed onto the chain (seq, head): the new seq and head, and each event with its hash."""
+    out = []
     for event in events:
         seq += 1
         stamped = AuditEvent(**{**event.to_record(), "seq": seq})
         head = chain_hash(head, stamped)
-        await LeadEvent.create(**stamped.to_record(), hash=head)
-        stored.append(stamped)
-    return seq, head, tuple(stored)
+        out.append((stamped, head))
+    return seq, head, out
+
+
+async def _insert_events(chained: Sequence[tuple[AuditEvent, str]]) -> tuple[AuditEvent, ...]:
+    for stamped, hashed in chained:
+        await LeadEvent.create(**stamped.to_record(), hash=hashed)
+    return tuple(stamped for stamped, _ in chained)
+
+
+async def _append_events(row: LeadRow, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
+    seq, head, chained = _chained(row.audit_seq, row.audit_head, events)
+    return seq, head, await _insert_events(chained)
 
 
 async def save(
@@ -165,15 +201,26 @@ async def save(
     values = row_values(lead)
     if activity:
         values["last_activity_at"] = now
+    chain = (_chains.get() or {}).get((lead.id, expected_version))
     async with in_transaction():
-        # The version-checked update comes first: it takes the row lock (PostgreSQL) or the write lock (SQLite),
-        # so the chain head read next cannot be extended by a concurrent writer before we append to it.
-        changed = await LeadRow.filter(id=lead.id, version=expected_version).update(**values, updated_at=now)
-        if changed != 1:
-            raise StaleLead(lead.id)
-        row = await LeadRow.get(id=lead.id)
-        seq, head, stored = await _append_events(row, events)
-        await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
+        if chain is not None:
+            # The chain as loaded with `expected_version` is the chain now if the version-checked update matches:
+            # head and events go in with the update, without reading the row again.
+            seq, head, chained = _chained(*chain, events)
+            changed = await LeadRow.filter(id=lead.id, version=expected_version).update(
+                **values, updated_at=now, audit_seq=seq, audit_head=head)
+            if changed != 1:
+                raise StaleLead(lead.id)
+            stored = await _insert_events(chained)
+        else:
+            # The version-checked update comes first: it takes the row lock (PostgreSQL) or the write lock
+            # (SQLite), so the chain head read next cannot be extended by a concurrent writer before we append.
+            changed = await LeadRow.filter(id=lead.id, version=expected_version).update(**values, updated_at=now)
+            if changed != 1:
+                raise StaleLead(lead.id)
+            row = await LeadRow.get(id=lead.id)
+            seq, head, stored = await _append_events(row, events)
+            await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
         change = StoredChange(lead.tenant_id, lead.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
@@ -188,10 +235,11 @@ async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[
     on the same clock."""
     ids = []
     for kind, payload in rows:
+        done = False
         if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
-            await writer(tenant_id, payload)
+            done = await writer(tenant_id, payload) is True and kind in COMPLETED_WITH_CHANGE
         ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload,
-                                        created_at=now)).id)
+                                        created_at=now, done_at=now if done else None)).id)
     return ids
 
 

@@ -6,12 +6,20 @@ before it runs, so the fast path and the sweeper never run it twice at the same 
 retried later with backoff, and each handler is written to be safe to run again. A row's claim names the worker
 holding it: when that worker dies (SIGKILL, OOM), the reclaimer hands the row on at once (`release_dead_claims`)
 instead of letting the claim run out.
+
+The rows of one commit are read and claimed together and marked done together once they have run (three statements,
+not three a row). The committing job may hand its follow-ups what it already holds (`knowing`: the lead as it stored
+it, the users and tenant it loaded), so they need not read them again; a follow-up run later (the sweeper, a retry)
+reads them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +40,41 @@ MAX_ATTEMPTS = 12
 SWEEP_AFTER_S = 10
 
 
+@dataclass
+class Known:
+    """What the job running follow-ups already holds: leads (`bot.leads.types.Lead` as stored, by id), users and
+    tenants (rows, by id). A follow-up uses a lead only at the version its row names: a version is one state."""
+
+    leads: dict[int, Any] = field(default_factory=dict)
+    users: dict[int, Any] = field(default_factory=dict)
+    tenants: dict[int, Any] = field(default_factory=dict)
+
+    def lead(self, lead_id: int, version: int | None) -> Any | None:
+        lead = self.leads.get(lead_id)
+        return lead if lead is not None and version is not None and lead.version == version else None
+
+
+_known: ContextVar[Known | None] = ContextVar("outbox_known", default=None)
+
+
+@contextlib.contextmanager
+def knowing() -> Iterator[Known]:
+    """Within the block, `known()` is one `Known` (the enclosing block's, if any) for this task to fill and use."""
+    current = _known.get()
+    if current is not None:
+        yield current
+        return
+    token = _known.set(Known())
+    try:
+        yield _known.get()  # type: ignore[misc]
+    finally:
+        _known.reset(token)
+
+
+def known() -> Known | None:
+    return _known.get()
+
+
 async def _claim(row_id: int, now: datetime) -> Outbox | None:
     claimed = await Outbox.filter(
         Q(id=row_id, done_at=None) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
@@ -48,7 +91,7 @@ async def run_one(services: Services, row_id: int) -> bool:
         return await _run_claimed(services, row)
 
 
-async def _run_claimed(services: Services, row: Outbox) -> bool:
+async def _run_claimed(services: Services, row: Outbox, *, mark_done: bool = True) -> bool:
     handler = HANDLERS.get(row.kind)
     try:
         if handler is None:
@@ -71,14 +114,50 @@ async def _run_claimed(services: Services, row: Outbox) -> bool:
         if give_up:
             log.error("outbox %d (%s) given up after %d attempts", row.id, row.kind, row.attempts)
         return False
-    await Outbox.filter(id=row.id).update(done_at=services.clock.now(), last_error=None)
+    if mark_done:
+        await Outbox.filter(id=row.id).update(done_at=services.clock.now(), last_error=None)
     return True
 
 
+async def _claim_many(row_ids: Sequence[int], now: datetime) -> dict[int, Outbox]:
+    """Claim the pending rows among `row_ids` that nobody holds: one read, one update; the rows claimed, by id."""
+    pending = await Outbox.filter(id__in=list(row_ids), done_at=None)
+    free = [r for r in pending if r.claimed_until is None or r.claimed_until < now]
+    if not free:
+        return {}
+    until, me = now + timedelta(seconds=CLAIM_S), worker_id()
+    ids = [r.id for r in free]
+    free_now = Q(id__in=ids, done_at=None) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
+    claimed = await Outbox.filter(free_now).update(claimed_until=until, claimed_by=me, attempts=F("attempts") + 1)
+    if claimed == len(free):
+        for r in free:
+            r.claimed_until, r.claimed_by, r.attempts = until, me, r.attempts + 1
+        return {r.id: r for r in free}
+    # Someone claimed some of them between the read and the update: ours are those carrying our claim.
+    return {r.id: r for r in await Outbox.filter(id__in=ids, claimed_by=me, claimed_until=until, done_at=None)}
+
+
 async def run(services: Services, row_ids: Sequence[int]) -> None:
-    """Run rows in order (a lead's follow-ups depend on each other: send the card before re-rendering it)."""
+    """Run rows in order (a lead's follow-ups depend on each other: send the card before re-rendering it).
+
+    The rows are claimed together and those that went through are marked done together after the last one ran: the
+    bookkeeping follows the sends. A row done before, or held by another worker, is left alone; a row that fails
+    gets its backoff at once (`_run_claimed`). Should this process die before the final mark, the claims lapse and
+    the rows run again: every handler is safe to run again.
+    """
+    if not row_ids:
+        return
+    rows = await _claim_many(row_ids, services.clock.now())
+    done = []
     for row_id in row_ids:
-        await run_one(services, row_id)
+        row = rows.get(row_id)
+        if row is None:
+            continue
+        with bound(tenant=row.tenant_id, lead=row.lead_id):
+            if await _run_claimed(services, row, mark_done=False):
+                done.append(row.id)
+    if done:
+        await Outbox.filter(id__in=done).update(done_at=services.clock.now(), last_error=None)
 
 
 async def pending_due(now: datetime, limit: int = 500) -> list[int]:

@@ -14,34 +14,39 @@ an extra round trip (`bot.runtime.quotas`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from bot.runtime import metrics, quotas
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.config import Settings
 from storage import redis_keys
 
-# KEYS: dedup key, job key, queue, result key. ARGV: dedup ttl ms, job ttl ms, serialized job, score, job id.
+# KEYS: dedup key, job key, queue, result key. ARGV: dedup ttl ms, job ttl ms, serialized job, score, job id, the
+# queue's wake channel, who announces.
 _ENQUEUE_ONCE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) == false then return 0 end
 if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
   redis.call('PSETEX', KEYS[2], ARGV[2], ARGV[3])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
 end
 return 1
 """
 
 # The same for a callback of an app, remembered in the app's de-dup set, within the app's rate.
 # KEYS: the app's set, job key, queue, result key, the app's rate window. ARGV: dedup ttl ms, job ttl ms,
-# serialized job, score, job id (the set's member), now ms, most ids kept, rate limit (0: none), window ms.
+# serialized job, score, job id (the set's member), now ms, most ids kept, rate limit (0: none), window ms, the
+# queue's wake channel, who announces.
 # -> {1 queued | 0 seen before | -1 over the rate (nothing written), ids forgotten to stay within the bound}
 _ENQUEUE_ONCE_PER_APP = """
 local now = tonumber(ARGV[6])
@@ -59,12 +64,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
   redis.call('PSETEX', KEYS[2], ARGV[2], ARGV[3])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  redis.call('PUBLISH', ARGV[10], ARGV[11])
 end
 return {1, forgotten}
 """
 
 # arq deletes a job hash after its `expires`; a queued job must outlive any plausible worker outage.
 JOB_TTL_MS = 7 * 86_400_000
+
+
+def wake_channel(queue_name: str) -> str:
+    """The Redis channel a job queued for immediate running is announced on: workers in other processes wait on it
+    between polls (`bot.runtime.worker`), so a click's job starts at once instead of at the next poll. A lost
+    announcement costs one poll interval, never a job: the queue itself is still polled."""
+    return f"leadbot:wake:{queue_name}"
 
 
 def job_id_for(dedup_key: str) -> str:
@@ -104,6 +117,15 @@ class Queue:
         self.queue_name = queue_name
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
         self._enqueue_once_per_app = redis.register_script(_ENQUEUE_ONCE_PER_APP)
+        self.wake_channel = wake_channel(queue_name)
+        # Sent with each announcement: a worker of this process, woken directly, ignores its own queue's.
+        self.origin = secrets.token_hex(8)
+        # Wakers of the workers running in this process: called once a job is in Redis, without a round trip.
+        self.local_wakers: set[Callable[[], None]] = set()
+
+    def _woken(self) -> None:
+        for wake in list(self.local_wakers):
+            wake()
 
     def _once_args(self, call: OnceCall, now_ms: int) -> tuple[str, list[str], list[Any]]:
         """(script sha, keys, args) of one call."""
@@ -112,13 +134,13 @@ class Queue:
         job_keys = [job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id]
         if call.app is None:
             return (self._enqueue_once.sha, [call.dedup_key, *job_keys],
-                    [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id])
+                    [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id, self.wake_channel, self.origin])
         app = call.app
         rate = quotas.window("callbacks", f"{app.platform}:{app.app_id}", 1, now_ms / 1000)
         return (self._enqueue_once_per_app.sha,
                 [redis_keys.dedup_set(app.platform, app.app_id), *job_keys, rate.key],
                 [call.dedup_ttl_s * 1000, JOB_TTL_MS, payload, now_ms, job_id, now_ms, app.max_remembered,
-                 app.per_second, 2000])
+                 app.per_second, 2000, self.wake_channel, self.origin])
 
     async def enqueue_once(self, dedup_key: str, dedup_ttl_s: int, function: str, *, _app: AppIngest | None = None,
                            **kwargs: Any) -> bool:
@@ -149,7 +171,10 @@ class Queue:
                 await self.redis.script_load(script)
             for i, r in zip(missing, await self._run_scripts([prepared[i] for i in missing]), strict=True):
                 results[i] = r
-        return [_answer(call, r) for call, r in zip(calls, results, strict=True)]
+        answers = [_answer(call, r) for call, r in zip(calls, results, strict=True)]
+        if any(a is True for a in answers):
+            self._woken()
+        return answers
 
     async def _run_scripts(self, prepared: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
         # EVALSHA by hand: redis-py's pipelined Script asks SCRIPT EXISTS first, a second round trip every time.
@@ -169,6 +194,10 @@ class Queue:
             # Keep a deferred job's hash until well after it is due, whatever arq's default.
             kw["_expires"] = max(0.0, defer_until_s - self.clock.time()) + JOB_TTL_MS / 1000
         job = await self.redis.enqueue_job(function, **kw, **kwargs)
+        if job is not None and defer_until_s is None:
+            self._woken()
+            with contextlib.suppress(RedisError, OSError):  # the job is queued: a lost wake-up costs one poll
+                await self.redis.publish(self.wake_channel, self.origin)
         return job is not None
 
     async def depth(self) -> int:

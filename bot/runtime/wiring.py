@@ -79,6 +79,8 @@ WRITTEN_WITH_CHANGE: Mapping[str, leadstore.RowWriter] = {
     "arm_lock": deadlines.arm_lock,
     "cancel_lock": deadlines.cancel_lock,
 }
+# Of those, the ones with no part outside the database: done with the change, their outbox row is stored done.
+COMPLETED_WITH_CHANGE = frozenset({"cancel_lock"})
 # Run in the transaction of every lead change, and after its commit.
 ON_CHANGE: Sequence[Callable[[leadstore.StoredChange], Any]] = (webhook_record.capture_lead_change,)
 AFTER_COMMIT: Sequence[Callable[[leadstore.StoredChange], None]] = (webhook_record.wake_after_commit,)
@@ -110,6 +112,7 @@ def install() -> None:
     clicks.HANDLERS.update(CLICKS)
     outbox.HANDLERS.update(OUTBOX)
     leadstore.WRITTEN_WITH_CHANGE.update(WRITTEN_WITH_CHANGE)
+    leadstore.COMPLETED_WITH_CHANGE.update(COMPLETED_WITH_CHANGE)
     leadstore.IN_TRANSACTION.extend(ON_CHANGE)
     leadstore.AFTER_COMMIT.extend(AFTER_COMMIT)
     _installed = True

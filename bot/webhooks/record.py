@@ -15,6 +15,7 @@ later); deliveries are created for the enabled ones only. A tenant without subsc
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,10 +91,18 @@ async def capture_lead_change(change: leadstore.StoredChange) -> None:
         data = lead_change_data(event_type, event, lead)
         await _insert(change.tenant_id, change.lead_id, first + offset, event_type, data, subs, now)
     await _wake.notify_in_transaction()
+    _recorded.set(True)
+
+
+# Set by the change hook when it recorded an event, so a change no subscription wanted (most of them) does not send
+# this process's dispatchers looking for deliveries that are not there.
+_recorded: ContextVar[bool] = ContextVar("webhook_event_recorded", default=False)
 
 
 def wake_after_commit(change: leadstore.StoredChange) -> None:
-    _wake.wake_local()
+    if _recorded.get():
+        _recorded.set(False)
+        _wake.wake_local()
 
 
 async def emit(tenant_id: int, event_type: str, data: Mapping[str, Any], *, now: datetime,

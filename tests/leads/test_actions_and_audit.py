@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from tortoise import connections
 
 from storage.models import Deadline, Lead, LeadEvent, Outbox, RoutingRule, User
@@ -138,3 +139,36 @@ async def test_deactivating_without_successor_returns_leads_to_the_pool(client, 
     assert r.status == 200
     row = await Lead.get(id=lead["id"])
     assert (row.status, row.assignee_id, row.bounce_count) == ("pool", None, 0)
+
+
+async def test_a_change_decided_on_a_lead_that_changed_since_is_stale_and_the_chain_stays_sound(
+        client, team, services) -> None:
+    """A save appends to the audit chain as loaded with the lead (not read again): when the lead changed in
+    between, the save is refused as stale (the caller decides again), and the chain is the other change's."""
+    from bot.leads import service as leadservice
+    from bot.leads import store as leadstore
+    from bot.leads.actions import Advance
+    from bot.leads.audit import verify_chain
+    from bot.leads.types import EventSource, Status
+    from bot.leads.workflow import decide
+
+    lead = await _assigned_lead(client, team)
+    rep = team.reps[0]
+    with leadstore.remembering_chains():
+        loaded = await leadstore.load(lead["id"])
+        status, _ = await _act(client, team, lead["id"], action="advance", to="contacted", as_user_id=rep.id)
+        assert status == 200  # another change landed after the load
+        now = services.clock.now()
+        decision = decide(loaded, Advance(Status.CONTACTED), leadservice.actor_for(rep), now,
+                          source=EventSource.CARD)
+        with pytest.raises(leadstore.StaleLead):
+            await leadservice.store(decision, loaded.version, now)
+    row = await Lead.get(id=lead["id"])
+    events = await leadstore.events_of(lead["id"])
+    assert verify_chain(events, head=row.audit_head) is None
+    assert [e.action for e, _ in events] == ["create", "assign", "advance"]
+    # and a change from a freshly loaded chain appends to it
+    status, _ = await _act(client, team, lead["id"], action="advance", to="qualified", as_user_id=rep.id)
+    assert status == 200
+    row = await Lead.get(id=lead["id"])
+    assert verify_chain(await leadstore.events_of(lead["id"]), head=row.audit_head) is None
