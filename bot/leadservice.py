@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.functions import Count
-
-from bot import leadstore, outbox, routing
+from bot import leadstore, openleads, outbox, routing
 from bot import leadtypes as lt
 from bot.actions import (
     Accepted,
@@ -157,12 +155,9 @@ async def follow_up(services: Services, ids: Sequence[int], *, inline: bool) -> 
 
 async def _reps(tenant_id: int) -> list[lt.UserView]:
     users = await User.filter(tenant_id=tenant_id, active=True)
-    open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
-    # Counted by the database on its (tenant, status) index: one row per rep, not one per open lead (intake loaded
-    # every open lead of the tenant into Python for each new one).
-    rows = await (LeadRow.filter(tenant_id=tenant_id, status__in=open_statuses, assignee_id__not_isnull=True)
-                  .annotate(n=Count("id")).group_by("assignee_id").values("assignee_id", "n"))
-    counts = {row["assignee_id"]: row["n"] for row in rows}
+    # Kept as leads change (`bot.openleads`): one row per rep, however many open leads the tenant has (counting
+    # them here cost a scan of the tenant's open leads per new lead).
+    counts = await openleads.counts(tenant_id)
     return [user_view(u, counts.get(u.id, 0)) for u in users]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from bot import leadtypes as lt
+from bot import openleads
 from bot.audit import AuditEvent, chain_hash
 from bot.errors import NotFound
 from storage.models import Lead as LeadRow
@@ -153,8 +154,8 @@ async def load_row(lead_id: int, tenant_id: int | None = None) -> LeadRow:
     return row
 
 
-async def _append_events(row: LeadRow, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
-    seq, head = row.audit_seq, row.audit_head
+async def _append_events(seq: int, head: str, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
+    """Chain `events` after the lead's last (`seq`, `head`); returns the new last and the events as stored."""
     stored = []
     for event in events:
         seq += 1
@@ -184,13 +185,16 @@ async def save(
         values["last_activity_at"] = now
     async with in_transaction():
         # The version-checked update comes first: it takes the row lock (PostgreSQL) or the write lock (SQLite),
-        # so the chain head read next cannot be extended by a concurrent writer before we append to it.
-        changed = await LeadRow.filter(id=lead.id, version=expected_version).update(**values, updated_at=now)
+        # so neither the holder nor the chain head read next can change under us before we write.
+        changed = await LeadRow.filter(id=lead.id, version=expected_version).update(updated_at=now)
         if changed != 1:
             raise StaleLead(lead.id)
-        row = await LeadRow.get(id=lead.id)
-        seq, head, stored = await _append_events(row, events)
-        await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
+        before = await LeadRow.filter(id=lead.id).first().values("status", "assignee_id", "audit_seq", "audit_head")
+        seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
+        await LeadRow.filter(id=lead.id).update(**values, audit_seq=seq, audit_head=head)
+        # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
+        await openleads.shift(lead.tenant_id, openleads.holder(before["status"], before["assignee_id"]),
+                              openleads.holder(lead.status, lead.assignee_id))
         change = StoredChange(lead.tenant_id, lead.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
@@ -219,9 +223,10 @@ async def create(
     async with in_transaction():
         row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
-        seq, head, stored = await _append_events(row, [first])
+        seq, head, stored = await _append_events(row.audit_seq, row.audit_head, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
+        await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))
         change = StoredChange(row.tenant_id, row.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
