@@ -7,13 +7,16 @@ timers) are written to the outbox in the change's transaction and carried out ri
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot import leadstore, openleads, outbox, routing
+from tortoise import connections
+
+from bot import leadstore, outbox, routing
 from bot import leadtypes as lt
 from bot.actions import (
     Accepted,
@@ -153,12 +156,32 @@ async def follow_up(services: Services, ids: Sequence[int], *, inline: bool) -> 
 # Intake
 
 
+def _view_of(row: dict[str, Any]) -> lt.UserView:
+    """`user_view` of a `_REPS_SQL` row: intake reads every active user of the tenant per lead, and building model
+    instances (a dozen columns, two timestamps parsed) cost more than the routing itself."""
+    industries = row["industries"]
+    if isinstance(industries, str):
+        industries = json.loads(industries)
+    return lt.UserView(
+        id=row["id"], tenant_id=row["tenant_id"], role=lt.Role(str(row["role"])), name=row["name"],
+        manager_id=row["manager_id"], regions=frozenset([row["region"]] if row["region"] else []),
+        industries=frozenset(industries or ()), active=bool(row["active"]), open_leads=row["open_leads"],
+    )
+
+
+# Each active user with their open leads as kept by `bot.openleads` (one row per rep, however many open leads the
+# tenant has: counting them here cost a scan of the tenant's open leads per new lead), in one round trip.
+_REPS_SQL = (
+    'SELECT u."id", u."tenant_id", u."role", u."name", u."manager_id", u."region", u."industries", u."active", '
+    'COALESCE(r."open_leads", 0) AS "open_leads" FROM "users" u LEFT JOIN "rep_loads" r ON r."user_id" = u."id" '
+    'WHERE u."tenant_id" = {p} AND u."active" ORDER BY u."id"'
+)
+
+
 async def _reps(tenant_id: int) -> list[lt.UserView]:
-    users = await User.filter(tenant_id=tenant_id, active=True)
-    # Kept as leads change (`bot.openleads`): one row per rep, however many open leads the tenant has (counting
-    # them here cost a scan of the tenant's open leads per new lead).
-    counts = await openleads.counts(tenant_id)
-    return [user_view(u, counts.get(u.id, 0)) for u in users]
+    conn = connections.get("default")
+    sql = _REPS_SQL.format(p="$1" if conn.capabilities.dialect == "postgres" else "?")
+    return [_view_of(r) for r in await conn.execute_query_dict(sql, [tenant_id])]
 
 
 def _rule_value(row: RuleRow) -> routing.RoutingRule:
@@ -178,11 +201,14 @@ async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
 
 
 async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
-                     inline: bool = False, now: datetime | None = None) -> Outcome | None:
-    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed."""
+                     inline: bool = False, now: datetime | None = None,
+                     loaded: lt.Lead | None = None) -> Outcome | None:
+    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed.
+    `loaded`: the lead as its caller just stored it (intake), saving a read; a stale one is read again."""
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
-        lead = await leadstore.load(lead_id, tenant_id)
+        lead = loaded if loaded is not None and loaded.id == lead_id else await leadstore.load(lead_id, tenant_id)
+        loaded = None
         at = now or services.clock.now()
         result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await _reps(tenant_id), at,
                                                     settings=settings, cause=cause)
@@ -231,7 +257,7 @@ async def create_lead(services: Services, tenant_id: int, values: dict[str, Any]
         if external_id:  # a concurrent intake of the same external id won the race
             return await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False
         raise
-    await route_lead(services, row.id, tenant_id, inline=inline)
+    await route_lead(services, row.id, tenant_id, inline=inline, loaded=leadstore.to_snapshot(row))
     await row.refresh_from_db()
     return row, True
 

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from bot import leadtypes as lt
 from bot import openleads
 from bot.audit import AuditEvent, chain_hash
 from bot.errors import NotFound
+from storage.db import dialect
 from storage.models import Lead as LeadRow
 from storage.models import LeadEvent, Outbox, User
 
@@ -166,6 +168,13 @@ async def _append_events(seq: int, head: str, events: Sequence[AuditEvent]) -> t
     return seq, head, tuple(stored)
 
 
+_LOCK_SQL = {
+    d: f'UPDATE "leads" SET "version" = "version" WHERE "id" = {a} AND "version" = {b} '
+       'RETURNING "status", "assignee_id", "audit_seq", "audit_head"'
+    for d, a, b in (("sqlite", "?", "?"), ("postgres", "$1", "$2"))
+}
+
+
 async def save(
     lead: lt.Lead,
     expected_version: int,
@@ -186,12 +195,13 @@ async def save(
     async with in_transaction():
         # The version-checked update comes first: it takes the row lock (PostgreSQL) or the write lock (SQLite),
         # so neither the holder nor the chain head read next can change under us before we write.
-        changed = await LeadRow.filter(id=lead.id, version=expected_version).update(updated_at=now)
-        if changed != 1:
+        # One statement: it changes nothing yet and hands back what the change needs (RETURNING: SQLite >= 3.35).
+        found = await connections.get("default").execute_query_dict(_LOCK_SQL[dialect()], [lead.id, expected_version])
+        if not found:
             raise StaleLead(lead.id)
-        before = await LeadRow.filter(id=lead.id).first().values("status", "assignee_id", "audit_seq", "audit_head")
+        before = found[0]
         seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
-        await LeadRow.filter(id=lead.id).update(**values, audit_seq=seq, audit_head=head)
+        await LeadRow.filter(id=lead.id).update(**values, audit_seq=seq, audit_head=head, updated_at=now)
         # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
         await openleads.shift(lead.tenant_id, openleads.holder(before["status"], before["assignee_id"]),
                               openleads.holder(lead.status, lead.assignee_id))
