@@ -3,13 +3,13 @@ beside a bare insert of the same rows over the same HTTP route machinery, measur
 
 Run: PYTHONPATH=. python bench/intake.py [--open 20000] [--leads 1500] [--concurrency 8]
                                          [--postgres postgres://postgres@127.0.0.1:5432/postgres]
-                                         [--redis-url redis://127.0.0.1:6379/N]
+                                         [--redis-url redis://127.0.0.1:6379]
 
 Method
 - One `serve` process (bot.app.create_app on a fresh data dir, as `leadbot serve --no-worker` builds it: the card
   send jobs intake enqueues wait in the queue, they are not what is measured). Embedded defaults (SQLite, the
   embedded Redis) unless `--postgres` names a server (a scratch database is made and dropped) and `--redis-url` a
-  Redis database.
+  Redis server (a free database index on it is claimed for the run, as the test sessions claim theirs).
 - Set-up: one tenant with 5 managers and 50 reps (region 华东, industry 制造), a least-loaded routing rule over all of
   them, and `--open` leads already held by the reps (inserted in bulk, counts rebuilt as `leadbot admin recount`
   does); a tenant API token.
@@ -19,7 +19,9 @@ Method
 - Baseline, same process, same clients, same token check: `POST /bench/bare` inserts the same lead row in one
   transaction and answers it (no audit, routing, deadline, outbox, queue): the floor for a route that stores a
   lead. Then intake again, so a drift in the machine's load between the two shows.
-- The load average is printed with each figure (the machine is shared).
+- Also per lead: the CPU time the serve process used (user + system, all its threads), which a busy shared machine
+  sways less than wall time (the PostgreSQL server's share is not in it). The load average is printed with each
+  figure.
 """
 
 from __future__ import annotations
@@ -134,6 +136,13 @@ async def drive(port: int, path: str, count: int, concurrency: int, tag: str) ->
         return count / (time.perf_counter() - started)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the serve process has used (user + system, its threads included: SQLite runs in one). Less
+    swayed than wall time by what else the shared machine runs; the database server's own share is not in it."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -161,6 +170,25 @@ async def _drop_database(server_url: str, url: str) -> None:
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
+    claim = None
+    if args.redis_url:
+        # A database index of a shared server, claimed the way test sessions claim theirs (held while this process
+        # lives), so a test run on the machine never shares it with the bench's queue.
+        from tests.conftest import _claim_redis_db
+
+        args.redis_url, control, lock = _claim_redis_db(args.redis_url)
+        claim = (control, lock)
+    try:
+        await _measure(args)
+    finally:
+        if claim is not None:
+            import redis as redis_sync
+
+            redis_sync.Redis.from_url(args.redis_url).flushdb()
+            claim[0].delete(claim[1])
+
+
+async def _measure(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="lb-intake-"))
     database_url = await _scratch_database(args.postgres) if args.postgres else ""
     backend = ("postgres" if database_url else "sqlite") + "+" + ("redis" if args.redis_url else "embedded-redis")
@@ -173,18 +201,22 @@ async def orchestrate(args: argparse.Namespace) -> None:
         line = proc.stdout.readline()
         if not line:
             raise RuntimeError("the server did not start (see serve.log in the data dir)")
-        port = json.loads(line)["port"]
+        started = json.loads(line)
+        port, pid = started["port"], started["pid"]
         await drive(port, "/api/leads", min(200, args.leads), args.concurrency, "预热")  # warm-up
         rows = []
         for path, tag in (("/api/leads", "客户"), ("/bench/bare", "裸"), ("/api/leads", "再测")):
+            cpu = _cpu_s(pid)
             rate = await drive(port, path, args.leads, args.concurrency, tag)
-            rows.append((path, rate, _load()))
+            rows.append((path, rate, (_cpu_s(pid) - cpu) * 1000 / args.leads, _load()))
         print(f"backend {backend}, {args.open} open leads held, {args.leads} leads per pass, "
               f"{args.concurrency} clients")
-        print(f"{'route':<14} {'leads/s':>9} {'ms/lead':>8} {'x bare':>7}  load avg (1 5 15 min)")
-        bare_rate = rows[1][1]
-        for path, rate, load in rows:
-            print(f"{path:<14} {rate:>9.1f} {1000 / rate:>8.2f} {bare_rate / rate:>7.2f}  {load}")
+        print(f"{'route':<14} {'leads/s':>9} {'ms/lead':>8} {'x bare':>7} {'cpu ms/lead':>12} {'x bare':>7}"
+              "  load avg (1 5 15 min)")
+        bare_rate, bare_cpu = rows[1][1], rows[1][2]
+        for path, rate, cpu_ms, load in rows:
+            print(f"{path:<14} {rate:>9.1f} {1000 / rate:>8.2f} {bare_rate / rate:>7.2f} {cpu_ms:>12.2f} "
+                  f"{cpu_ms / bare_cpu:>7.2f}  {load}")
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -200,7 +232,8 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--postgres", default="", help="a PostgreSQL server URL (a scratch database is made)")
-    parser.add_argument("--redis-url", default="", help="a Redis database URL (default: the embedded Redis)")
+    parser.add_argument("--redis-url", default="", help="a Redis server URL (default: the embedded Redis); a free "
+                        "database index on it is claimed for the run")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)

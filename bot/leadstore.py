@@ -202,12 +202,13 @@ async def save(
         before = found[0]
         seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
         await LeadRow.filter(id=lead.id).update(**values, audit_seq=seq, audit_head=head, updated_at=now)
-        # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
-        await openleads.shift(lead.tenant_id, openleads.holder(before["status"], before["assignee_id"]),
-                              openleads.holder(lead.status, lead.assignee_id))
         change = StoredChange(lead.tenant_id, lead.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
+        # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
+        # Last: it row-locks the reps' counts until commit, and concurrent intakes routed to one rep queue there.
+        await openleads.shift(lead.tenant_id, openleads.holder(before["status"], before["assignee_id"]),
+                              openleads.holder(lead.status, lead.assignee_id))
     _after_commit_hooks(change)
     return ids
 
@@ -217,13 +218,30 @@ async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[
     """Insert follow-up rows (inside the caller's transaction, if any), writing first what is written with the
     change (`WRITTEN_WITH_CHANGE`); returns their ids in order. `now` stamps them: the sweep measures their age
     on the same clock."""
-    ids = []
+    rows = list(rows)
     for kind, payload in rows:
         if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
             await writer(tenant_id, payload)
-        ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload,
-                                        created_at=now)).id)
-    return ids
+    if not rows:
+        return []
+    # One multi-row INSERT (a routed lead has three follow-ups: one round trip, not three). Ids are given in the
+    # order of the VALUES; RETURNING may list them in any order, so they are sorted back.
+    fields = Outbox._meta.fields_map
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    params: list[Any] = []
+    groups = []
+    for kind, payload in rows:
+        values = [tenant_id, lead_id, kind, fields["payload"].to_db_value(payload, None),
+                  fields["created_at"].to_db_value(now, None), 0, False]
+        marks = [f"${len(params) + i}" if postgres else "?" for i in range(1, len(values) + 1)]
+        params += values
+        groups.append(f"({', '.join(marks)})")
+    sql = (f'INSERT INTO "outbox" ({_OUTBOX_COLUMNS}) VALUES {", ".join(groups)} RETURNING "id"')
+    return sorted(r["id"] for r in await conn.execute_query_dict(sql, params))
+
+
+_OUTBOX_COLUMNS = '"tenant_id", "lead_id", "kind", "payload", "created_at", "attempts", "gave_up"'
 
 
 async def create(
@@ -236,10 +254,10 @@ async def create(
         seq, head, stored = await _append_events(row.audit_seq, row.audit_head, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
-        await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))
         change = StoredChange(row.tenant_id, row.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
+        await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))  # last, as in save
     _after_commit_hooks(change)
     return row, ids
 
