@@ -171,6 +171,20 @@ class Lead(TimestampMixin, models.Model):
         indexes = (("tenant", "status"), ("tenant", "assignee"))
 
 
+class RepLoad(models.Model):
+    """How many open leads each rep holds (assigned to them, not in the pool, not won or lost): routing's
+    least-loaded choice reads this instead of counting leads. Kept by `bot.leads.store` in the transaction of every
+    change of a lead's status or assignee (`bot.leads.open_counts`); `leadbot admin recount` rebuilds it from the
+    leads."""
+
+    user_id = fields.IntField(primary_key=True, generated=False)
+    tenant_id = fields.IntField(db_index=True)
+    open_leads = fields.IntField(default=0)
+
+    class Meta:
+        table = "rep_loads"
+
+
 class LeadEvent(models.Model):
     """One audited change, chained per lead: `hash = sha256(prev_hash, canonical(event))` (bot.leads.audit)."""
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -83,7 +84,7 @@ async def arm_lock(tenant_id: int, payload: Mapping[str, Any]) -> list[Timer]:
     first = run_at(plan, 0)
     values = {"tenant_id": tenant_id, "due_at": due, "fence": fence, "step": 0, "plan": plan.to_json(),
               "state": DeadlineState.PENDING, "next_at": first, "history": []}
-    row = await _upsert(lead_id, fence, values)
+    row = await _upsert(lead_id, fence, values, _dt(payload["at"]))
     if row is None or row.fence != fence or row.state != DeadlineState.PENDING or row.next_at is None:
         log.info("lead %d: lock of version %d not armed, a newer change holds the deadline", lead_id, fence)
         return []
@@ -93,25 +94,36 @@ async def arm_lock(tenant_id: int, payload: Mapping[str, Any]) -> list[Timer]:
 
 async def _escalates_to(tenant_id: int, assignee_id: int) -> int | None:
     """The rep's manager; for a rep without one, the tenant's first admin, so a breach is never heard by nobody."""
-    assignee = await User.get_or_none(id=assignee_id)
-    if assignee is not None and assignee.manager_id is not None:
-        return assignee.manager_id
+    manager_id = await User.filter(id=assignee_id).first().values_list("manager_id", flat=True)
+    if manager_id is not None:
+        return manager_id
     admin = await User.filter(tenant_id=tenant_id, role=Role.ADMIN, active=True).order_by("id").first()
     return admin.id if admin is not None else None
 
 
-async def _upsert(lead_id: int, fence: int, values: dict[str, Any]) -> Deadline | None:
-    """Write `values` unless the lead's deadline already carries `fence` or a higher one."""
-    for _ in range(2):
-        if await Deadline.filter(lead_id=lead_id, kind=KIND, fence__lt=fence).update(**values):
-            break
-        if await Deadline.exists(lead_id=lead_id, kind=KIND):
-            break
-        try:
-            async with in_transaction():  # a savepoint inside the lead's transaction: a lost race rolls back alone
-                return await Deadline.create(lead_id=lead_id, kind=KIND, **values)
-        except IntegrityError:
-            continue  # created concurrently: compare fences again
+_UPSERT_COLUMNS = ("tenant_id", "due_at", "fence", "step", "plan", "state", "next_at", "history")
+
+
+def _upsert_sql(postgres: bool) -> str:
+    columns = ("created_at", "updated_at", "lead_id", "kind", *_UPSERT_COLUMNS)
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join(f"${i}" if postgres else "?" for i in range(1, len(columns) + 1))
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _UPSERT_COLUMNS)
+    return (f'INSERT INTO "deadlines" ({names}) VALUES ({marks}) ON CONFLICT ("lead_id", "kind") DO UPDATE SET '
+            f'{sets} WHERE "deadlines"."fence" < EXCLUDED."fence"')
+
+
+async def _upsert(lead_id: int, fence: int, values: dict[str, Any], at: datetime) -> Deadline | None:
+    """Write `values` unless the lead's deadline already carries `fence` or a higher one; the row as it then is.
+
+    One statement, insert or fenced update (it ran as update, exists, then an insert in a savepoint: five round
+    trips inside every routed intake's transaction). A concurrent insert of the same lead is settled by the unique
+    index the same way: the higher fence wins. `at` stamps a new row (the change's instant)."""
+    conn = connections.get("default")
+    fields = Deadline._meta.fields_map
+    params = [fields["created_at"].to_db_value(at, None), fields["updated_at"].to_db_value(at, None), lead_id, KIND,
+              *(fields[c].to_db_value(values[c], None) for c in _UPSERT_COLUMNS)]
+    await conn.execute_query(_upsert_sql(conn.capabilities.dialect == "postgres"), params)
     return await Deadline.get_or_none(lead_id=lead_id, kind=KIND)
 
 

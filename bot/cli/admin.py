@@ -663,3 +663,32 @@ def lexicon_set(tenant_id: int, file: Path) -> None:
 
 
 COMMANDS += [rules, tenant_settings_cli, lexicon]
+
+
+# Kept counts
+
+
+@click.group("admin")
+def admin() -> None:
+    """Upkeep of what the service keeps beside the leads."""
+
+
+@admin.command("recount")
+@click.option("--check", is_flag=True, help="Only report the drift; change nothing (exit status 1 when any).")
+def admin_recount(check: bool) -> None:
+    """Rebuild each rep's open-lead count (routing's least-loaded choice) from the leads, printing what drifted."""
+
+    async def run(settings: Settings) -> dict[int, tuple[int, int]]:
+        from bot.leads import open_counts as openleads
+
+        async with database(settings):
+            return await (openleads.drift() if check else openleads.recount())
+
+    drifted = run_command(run)
+    echo_json({"drifted": [{"user_id": u, "kept": kept, "fresh": fresh}
+                           for u, (kept, fresh) in sorted(drifted.items())], "repaired": not check})
+    if check and drifted:
+        raise SystemExit(1)
+
+
+COMMANDS += [admin]

@@ -7,13 +7,14 @@ timers) are written to the outbox in the change's transaction and carried out ri
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.functions import Count
+from tortoise import connections
 
 from bot.admin.tenant_settings import TenantSettings
 from bot.errors import LeadbotError
@@ -166,15 +167,32 @@ async def follow_up(services: Services, ids: Sequence[int], *, inline: bool) -> 
 # Intake
 
 
+def _view_of(row: dict[str, Any]) -> lt.UserView:
+    """`user_view` of a `_REPS_SQL` row: intake reads every active user of the tenant per lead, and building model
+    instances (a dozen columns, two timestamps parsed) cost more than the routing itself."""
+    industries = row["industries"]
+    if isinstance(industries, str):
+        industries = json.loads(industries)
+    return lt.UserView(
+        id=row["id"], tenant_id=row["tenant_id"], role=lt.Role(str(row["role"])), name=row["name"],
+        manager_id=row["manager_id"], regions=frozenset([row["region"]] if row["region"] else []),
+        industries=frozenset(industries or ()), active=bool(row["active"]), open_leads=row["open_leads"],
+    )
+
+
+# Each active user with their open leads as kept by `bot.leads.open_counts` (one row per rep, however many open
+# leads the tenant has: counting them here cost a scan of the tenant's open leads per new lead), in one round trip.
+_REPS_SQL = (
+    'SELECT u."id", u."tenant_id", u."role", u."name", u."manager_id", u."region", u."industries", u."active", '
+    'COALESCE(r."open_leads", 0) AS "open_leads" FROM "users" u LEFT JOIN "rep_loads" r ON r."user_id" = u."id" '
+    'WHERE u."tenant_id" = {p} AND u."active" ORDER BY u."id"'
+)
+
+
 async def reps_of(tenant_id: int) -> list[lt.UserView]:
-    users = await User.filter(tenant_id=tenant_id, active=True)
-    open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
-    # Counted by the database on its (tenant, status) index: one row per rep, not one per open lead (intake loaded
-    # every open lead of the tenant into Python for each new one).
-    rows = await (LeadRow.filter(tenant_id=tenant_id, status__in=open_statuses, assignee_id__not_isnull=True)
-                  .annotate(n=Count("id")).group_by("assignee_id").values("assignee_id", "n"))
-    counts = {row["assignee_id"]: row["n"] for row in rows}
-    return [user_view(u, counts.get(u.id, 0)) for u in users]
+    conn = connections.get("default")
+    sql = _REPS_SQL.format(p="$1" if conn.capabilities.dialect == "postgres" else "?")
+    return [_view_of(r) for r in await conn.execute_query_dict(sql, [tenant_id])]
 
 
 def _rule_value(row: RuleRow) -> routing.RoutingRule:
@@ -194,11 +212,14 @@ async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
 
 
 async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
-                     inline: bool = False, now: datetime | None = None) -> Outcome | None:
-    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed."""
+                     inline: bool = False, now: datetime | None = None,
+                     loaded: lt.Lead | None = None) -> Outcome | None:
+    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed.
+    `loaded`: the lead as its caller just stored it (intake), saving a read; a stale one is read again."""
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
-        lead = await leadstore.load(lead_id, tenant_id)
+        lead = loaded if loaded is not None and loaded.id == lead_id else await leadstore.load(lead_id, tenant_id)
+        loaded = None
         at = now or services.clock.now()
         result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await reps_of(tenant_id), at,
                                                     settings=settings, cause=cause)
@@ -247,7 +268,7 @@ async def create_lead(services: Services, tenant_id: int, values: dict[str, Any]
         if external_id:  # a concurrent intake of the same external id won the race
             return await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False
         raise
-    await route_lead(services, row.id, tenant_id, inline=inline)
+    await route_lead(services, row.id, tenant_id, inline=inline, loaded=leadstore.to_snapshot(row))
     await row.refresh_from_db()
     return row, True
 

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from bot.errors import NotFound
+from bot.leads import open_counts as openleads
 from bot.leads import types as lt
 from bot.leads.audit import AuditEvent, chain_hash, verify_chain
+from storage.db import dialect
 from storage.models import Lead as LeadRow
 from storage.models import LeadEvent, Outbox, User
 
@@ -135,10 +138,11 @@ async def load(lead_id: int, tenant_id: int | None = None, *, users: Iterable[Us
     return to_snapshot(row, assignee)
 
 
-# Within `remembering_chains`: the audit chain (seq, head) of each lead row loaded, by (lead id, version). A lead's
-# chain only grows with a version-checked save, so the chain read with a version is the chain at that version: a
-# save from it need not read the row again for it (see `save`).
-_chains: ContextVar[dict[tuple[int, int], tuple[int, str]] | None] = ContextVar("lead_chains", default=None)
+# Within `remembering_chains`: the audit chain (seq, head) and the holder (status, assignee) of each lead row loaded,
+# by (lead id, version). A lead only changes with a version-checked save, so what was read with a version is the
+# lead at that version: a save from it need not read the row again for them (see `save`).
+_chains: ContextVar[dict[tuple[int, int], tuple[int, str, str, int | None]] | None] = ContextVar(
+    "lead_chains", default=None)
 
 
 @contextlib.contextmanager
@@ -158,7 +162,7 @@ async def load_row(lead_id: int, tenant_id: int | None = None) -> LeadRow:
     if row is None:
         raise NotFound(f"lead {lead_id} not found")
     if (chains := _chains.get()) is not None:
-        chains[(row.id, row.version)] = (row.audit_seq, row.audit_head)
+        chains[(row.id, row.version)] = (row.audit_seq, row.audit_head, row.status, row.assignee_id)
     return row
 
 
@@ -179,9 +183,17 @@ async def _insert_events(chained: Sequence[tuple[AuditEvent, str]]) -> tuple[Aud
     return tuple(stamped for stamped, _ in chained)
 
 
-async def _append_events(row: LeadRow, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
-    seq, head, chained = _chained(row.audit_seq, row.audit_head, events)
+async def _append_events(seq: int, head: str, events: Sequence[AuditEvent]) -> tuple[int, str, tuple[AuditEvent, ...]]:
+    """Chain `events` after the lead's last (`seq`, `head`); returns the new last and the events as stored."""
+    seq, head, chained = _chained(seq, head, events)
     return seq, head, await _insert_events(chained)
+
+
+_LOCK_SQL = {
+    d: f'UPDATE "leads" SET "version" = "version" WHERE "id" = {a} AND "version" = {b} '
+       'RETURNING "status", "assignee_id", "audit_seq", "audit_head"'
+    for d, a, b in (("sqlite", "?", "?"), ("postgres", "$1", "$2"))
+}
 
 
 async def save(
@@ -201,12 +213,13 @@ async def save(
     values = row_values(lead)
     if activity:
         values["last_activity_at"] = now
-    chain = (_chains.get() or {}).get((lead.id, expected_version))
+    remembered = (_chains.get() or {}).get((lead.id, expected_version))
     async with in_transaction():
-        if chain is not None:
-            # The chain as loaded with `expected_version` is the chain now if the version-checked update matches:
-            # head and events go in with the update, without reading the row again.
-            seq, head, chained = _chained(*chain, events)
+        if remembered is not None:
+            # The lead as loaded with `expected_version` is the lead now if the version-checked update matches:
+            # chain head and events go in with the update, and the holder before is the one loaded.
+            seq, head, status_before, assignee_before = remembered
+            seq, head, chained = _chained(seq, head, events)
             changed = await LeadRow.filter(id=lead.id, version=expected_version).update(
                 **values, updated_at=now, audit_seq=seq, audit_head=head)
             if changed != 1:
@@ -214,16 +227,24 @@ async def save(
             stored = await _insert_events(chained)
         else:
             # The version-checked update comes first: it takes the row lock (PostgreSQL) or the write lock
-            # (SQLite), so the chain head read next cannot be extended by a concurrent writer before we append.
-            changed = await LeadRow.filter(id=lead.id, version=expected_version).update(**values, updated_at=now)
-            if changed != 1:
+            # (SQLite), so neither the holder nor the chain head read next can change under us before we write.
+            # One statement: it changes nothing yet and hands back what the change needs (RETURNING: SQLite
+            # >= 3.35).
+            found = await connections.get("default").execute_query_dict(_LOCK_SQL[dialect()],
+                                                                         [lead.id, expected_version])
+            if not found:
                 raise StaleLead(lead.id)
-            row = await LeadRow.get(id=lead.id)
-            seq, head, stored = await _append_events(row, events)
-            await LeadRow.filter(id=lead.id).update(audit_seq=seq, audit_head=head)
+            before = found[0]
+            status_before, assignee_before = before["status"], before["assignee_id"]
+            seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
+            await LeadRow.filter(id=lead.id).update(**values, audit_seq=seq, audit_head=head, updated_at=now)
         change = StoredChange(lead.tenant_id, lead.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
+        # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
+        # Last: it row-locks the reps' counts until commit, and concurrent intakes routed to one rep queue there.
+        await openleads.shift(lead.tenant_id, openleads.holder(status_before, assignee_before),
+                              openleads.holder(lead.status, lead.assignee_id))
     _after_commit_hooks(change)
     return ids
 
@@ -233,14 +254,33 @@ async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[
     """Insert follow-up rows (inside the caller's transaction, if any), writing first what is written with the
     change (`WRITTEN_WITH_CHANGE`); returns their ids in order. `now` stamps them: the sweep measures their age
     on the same clock."""
-    ids = []
+    marked: list[tuple[str, dict[str, Any], datetime | None]] = []
     for kind, payload in rows:
         done = False
         if (writer := WRITTEN_WITH_CHANGE.get(kind)) is not None:
+            # What has no part outside the database is done with the change: its row is stored done.
             done = await writer(tenant_id, payload) is True and kind in COMPLETED_WITH_CHANGE
-        ids.append((await Outbox.create(tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload,
-                                        created_at=now, done_at=now if done else None)).id)
-    return ids
+        marked.append((kind, payload, now if done else None))
+    if not marked:
+        return []
+    # One multi-row INSERT (a routed lead has three follow-ups: one round trip, not three). Ids are given in the
+    # order of the VALUES; RETURNING may list them in any order, so they are sorted back.
+    fields = Outbox._meta.fields_map
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    params: list[Any] = []
+    groups = []
+    for kind, payload, done_at in marked:
+        values = [tenant_id, lead_id, kind, fields["payload"].to_db_value(payload, None),
+                  fields["created_at"].to_db_value(now, None), 0, False, fields["done_at"].to_db_value(done_at, None)]
+        marks = [f"${len(params) + i}" if postgres else "?" for i in range(1, len(values) + 1)]
+        params += values
+        groups.append(f"({', '.join(marks)})")
+    sql = (f'INSERT INTO "outbox" ({_OUTBOX_COLUMNS}) VALUES {", ".join(groups)} RETURNING "id"')
+    return sorted(r["id"] for r in await conn.execute_query_dict(sql, params))
+
+
+_OUTBOX_COLUMNS = '"tenant_id", "lead_id", "kind", "payload", "created_at", "attempts", "gave_up", "done_at"'
 
 
 async def create(
@@ -250,12 +290,13 @@ async def create(
     async with in_transaction():
         row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
-        seq, head, stored = await _append_events(row, [first])
+        seq, head, stored = await _append_events(row.audit_seq, row.audit_head, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
         change = StoredChange(row.tenant_id, row.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
+        await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))  # last, as in save
     _after_commit_hooks(change)
     return row, ids
 
