@@ -14,8 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.leads.actions import Accepted, Assign, Cause, Decision, Notify, NotifyKind, ReleaseToPool
-from bot.leads.gates import Refusal
+from bot.leads.actions import Assign, Cause, Decision, ReleaseToPool
 from bot.leads.types import (
     DEFAULT_SETTINGS,
     DEFAULT_URGENCY_TAGS,
@@ -202,38 +201,3 @@ def route_and_assign(
 
 def _exclude(lead: Lead) -> tuple[int, ...]:
     return () if lead.assignee_id is None else (lead.assignee_id,)
-
-
-@dataclass(frozen=True, slots=True)
-class DeactivationPlan:
-    """Per open lead of the departing rep, the decision that moves it; plus one notice per manager."""
-
-    moves: tuple[tuple[Lead, Decision], ...]
-    notices: tuple[Notify, ...]
-
-    @property
-    def refused(self) -> tuple[tuple[Lead, Refusal], ...]:
-        return tuple((lead, d) for lead, d in self.moves if isinstance(d, Refusal))
-
-
-def plan_deactivation(
-    rep: UserView,
-    leads: Sequence[Lead],
-    by: Actor,
-    now: datetime,
-    *,
-    successor: UserView | None = None,
-    settings: WorkflowSettings = DEFAULT_SETTINGS,
-) -> DeactivationPlan:
-    """Hand every open lead of `rep` to `successor`, or back to the pool, and tell their managers once each."""
-    mine = [lead for lead in leads if lead.assignee_id == rep.id and lead.status.is_open]
-    action = Assign(successor, Cause.DEACTIVATION) if successor is not None else ReleaseToPool(Cause.DEACTIVATION)
-    moves = tuple((lead, decide(lead, action, by, now, settings=settings, source=EventSource.API)) for lead in mine)
-    moved = sum(1 for _, d in moves if isinstance(d, Accepted))
-    where = f"转交给{successor.name or successor.id}" if successor is not None else "退回公海"
-    text = f"{rep.name or rep.id} 已停用：{moved} 条进行中的线索已{where}"
-    if moved < len(moves):
-        text += f"，{len(moves) - moved} 条未能处理，请手动分配"
-    managers = sorted({m for m in [rep.manager_id, *(lead.assignee_manager_id for lead in mine)] if m is not None})
-    notices = tuple(Notify(m, NotifyKind.DEACTIVATED, None, text) for m in managers)
-    return DeactivationPlan(moves, notices)

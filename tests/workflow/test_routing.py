@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from wf_helpers import ADMIN, NOW, OTHER_MANAGER, TENANT, lead_in
+from wf_helpers import NOW, TENANT, lead_in
 
-from bot.leads.actions import Accepted, ArmResponseLock, Cause, NotifyKind, SendLeadCard
-from bot.leads.gates import Refusal
-from bot.leads.routing import RoutingRule, Strategy, matches, plan_deactivation, priority_for, route, route_and_assign
+from bot.leads.actions import Accepted, ArmResponseLock, Cause
+from bot.leads.routing import RoutingRule, Strategy, matches, priority_for, route, route_and_assign
 from bot.leads.types import IntentTier, Lead, Priority, Role, Status, UserView
 
 A = UserView(1, TENANT, Role.REP, "甲", manager_id=10, regions=frozenset({"华东"}), open_leads=5)
@@ -149,41 +148,3 @@ def test_escalation_with_nobody_else_returns_the_lead_to_the_pool():
     lead = lead_in(Status.ASSIGNED)
     _, decision = route_and_assign(lead, [RoutingRule(1, rep_ids=(1,))], TEAM, NOW, cause=Cause.ESCALATION)
     assert isinstance(decision, Accepted) and decision.lead.status is Status.POOL
-
-
-def _leads_of_rep_1():
-    return [
-        lead_in(Status.ASSIGNED, id=1),
-        lead_in(Status.NEGOTIATION, id=2),
-        lead_in(Status.WON, id=3),  # closed: stays as it is
-        lead_in(Status.CONTACTED, id=4, assignee_id=2),  # someone else's
-    ]
-
-
-def test_deactivation_returns_open_leads_to_the_pool_and_tells_managers_once():
-    plan = plan_deactivation(A, _leads_of_rep_1(), ADMIN, NOW)
-    assert [lead.id for lead, _ in plan.moves] == [1, 2]
-    assert all(isinstance(d, Accepted) and d.lead.status is Status.POOL for _, d in plan.moves)
-    assert all(d.lead.bounce_count == 0 for _, d in plan.moves)
-    assert [(n.user_id, n.kind) for n in plan.notices] == [(10, NotifyKind.DEACTIVATED)]
-    assert "2 条" in plan.notices[0].text and "退回公海" in plan.notices[0].text
-
-
-def test_deactivation_hands_leads_to_a_successor_keeping_their_stage():
-    plan = plan_deactivation(A, _leads_of_rep_1(), ADMIN, NOW, successor=B)
-    statuses = [(d.lead.status, d.lead.assignee_id) for _, d in plan.moves]
-    assert statuses == [(Status.ASSIGNED, 2), (Status.NEGOTIATION, 2)]
-    cards = [e for _, d in plan.moves for e in d.of_type(SendLeadCard)]
-    assert {c.user_id for c in cards} == {2}
-    assert "转交给乙" in plan.notices[0].text
-
-
-def test_deactivation_to_an_inactive_successor_is_refused_and_reported():
-    plan = plan_deactivation(A, _leads_of_rep_1(), ADMIN, NOW, successor=OFF)
-    assert len(plan.refused) == 2
-    assert "2 条未能处理" in plan.notices[0].text
-
-
-def test_deactivation_by_a_manager_of_another_team_changes_nothing():
-    plan = plan_deactivation(A, _leads_of_rep_1(), OTHER_MANAGER, NOW)
-    assert all(isinstance(d, Refusal) for _, d in plan.moves)
