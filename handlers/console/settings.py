@@ -9,6 +9,8 @@ set` call), official schedules through `bot.calendar.holidays` (operator only, a
     POST /console/t/{tenant}/settings/calendar       calendar.hours and calendar.overrides
     POST /console/t/{tenant}/settings/escalation     escalation.steps, stale_after_hours
     POST /console/t/{tenant}/settings/holidays       load a year's official schedule (the operator)
+    POST /console/t/{tenant}/settings/channels       notify.chain and the SMS provider (`notify.sms`; its form is made
+                                                     from the providers' table, `bot.alerting.notify.providers`)
     POST /console/t/{tenant}/settings/test           send a test SMS or e-mail
     POST /console/t/{tenant}/settings/lexicon        the lexicon's competitors and word lists (`lexicons.store`,
                                                      as `PUT /admin/tenants/{id}/lexicon`)
@@ -25,6 +27,7 @@ from pydantic import ValidationError
 from bot.admin import settings_patch
 from bot.admin.tenant_settings import LexiconSection, TenantSettings
 from bot.admin.users import split_list
+from bot.alerting.notify.providers import SMS_PROVIDERS
 from bot.alerting.notify.trial import send_trial
 from bot.calendar import holidays
 from bot.errors import InvalidField
@@ -48,7 +51,43 @@ async def _page(request: web.Request, admin: Admin, tenant: Tenant, *, status: i
                                                                     "email": me.email if me else ""}} | extra
     return page(request, "settings.html", status=status, admin=admin, tenant=tenant, s=shown, tiers=list(IntentTier),
                 years=years, missing=holidays.missing_years(today), lexicon=lexicon,
-                email_on=bool(services.settings.smtp_host), **values)
+                email_on=bool(services.settings.smtp_host), providers=_provider_forms(), **values)
+
+
+def _provider_forms() -> list[tuple[str, list[str], str]]:
+    """Each SMS provider's form as the page shows it: its name, its plain fields in the form's order (the secret
+    last, as a password field), and the secret's field name."""
+    out = []
+    for provider in SMS_PROVIDERS.values():
+        names = [n for n in provider.form.model_fields if n not in ("provider", provider.secret_field)]
+        out.append((provider.name, names, provider.secret_field))
+    return out
+
+
+def _channels_patch(form: Form) -> dict[str, Any]:
+    """The `notify` patch of the channels form: the chain in the order given, and the chosen provider's fields (a
+    field left empty is left out; the secret left empty keeps the stored one, as the API does)."""
+    chain = [c for c in text(form, "chain").replace("，", ",").replace(" ", ",").split(",") if c]
+    patch: dict[str, Any] = {"chain": chain}
+    chosen = text(form, "provider")
+    if chosen == "none":
+        patch["sms"] = None
+    elif chosen in SMS_PROVIDERS:
+        provider = SMS_PROVIDERS[chosen]
+        sms: dict[str, Any] = {"provider": chosen}
+        for name in provider.form.model_fields:
+            if name == "provider":
+                continue
+            value = text(form, f"sms_{chosen}_{name}")
+            if name == "params":
+                if value:
+                    sms[name] = [v for v in value.replace("，", ",").replace(" ", ",").split(",") if v]
+            elif value:
+                sms[name] = value
+        patch["sms"] = sms
+    elif chosen:
+        raise InvalidField("notify.sms.provider", f"one of {', '.join(SMS_PROVIDERS)} or none")
+    return patch
 
 
 async def settings_page(request: web.Request) -> web.Response:
@@ -66,8 +105,17 @@ async def _apply(request: web.Request, admin: Admin, tenant: Tenant, patch: dict
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, errors={e.field: e.reason})
     for section, change in patch.items():
-        await audit(request, admin, tenant, f"settings.{section}", section, patch=change)
+        await audit(request, admin, tenant, f"settings.{section}", section, patch=_without_secrets(change))
     return await _page(request, admin, tenant, notice=notice)
+
+
+def _without_secrets(change: Any) -> Any:
+    """A section's patch as the admins' audit keeps it: an SMS secret only as "changed", never its value."""
+    sms = change.get("sms") if isinstance(change, dict) else None
+    if not isinstance(sms, dict):
+        return change
+    secrets = {p.secret_field for p in SMS_PROVIDERS.values()}
+    return {**change, "sms": {k: ("(changed)" if k in secrets else v) for k, v in sms.items()}}
 
 
 def _minutes(form: Form, name: str, field: str) -> int:
@@ -152,6 +200,19 @@ async def escalation(request: web.Request) -> web.Response:
     return await _apply(request, admin, tenant, {"escalation": patch}, ("升级流程已保存。", "Escalation saved."))
 
 
+async def channels(request: web.Request) -> web.Response:
+    posted = await posting(request, "channels changed")
+    if isinstance(posted, web.Response):
+        return posted
+    admin, tenant, form = posted
+    try:
+        patch = _channels_patch(form)
+    except InvalidField as e:
+        return await _page(request, admin, tenant, status=400, errors={e.field: e.reason})
+    # The audit records which fields changed, never the secret's value (`audit` keeps field names only).
+    return await _apply(request, admin, tenant, {"notify": patch}, ("提醒渠道已保存。", "Alert channels saved."))
+
+
 async def load_holidays(request: web.Request) -> web.Response:
     posted = await posting(request, "holiday schedule")
     if isinstance(posted, web.Response):
@@ -229,5 +290,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/console/t/{tenant}/settings/calendar", calendar)
     app.router.add_post("/console/t/{tenant}/settings/escalation", escalation)
     app.router.add_post("/console/t/{tenant}/settings/holidays", load_holidays)
+    app.router.add_post("/console/t/{tenant}/settings/channels", channels)
     app.router.add_post("/console/t/{tenant}/settings/test", send_test)
     app.router.add_post("/console/t/{tenant}/settings/lexicon", lexicon)

@@ -450,3 +450,48 @@ async def test_an_operator_session_ends_when_the_operator_token_changes(world: W
         assert response.status == 403 and "登录已失效" in await response.text()
     finally:
         services.admin_token = ADMIN_TOKEN
+
+
+async def test_the_channels_form_sets_the_order_and_an_sms_provider_with_its_secret_sealed(
+        world: World, client: TestClient, services) -> None:
+    """The SMS provider's form is made from the providers' table: choosing Tencent shows and takes Tencent's fields;
+    the secret is sealed, never shown again nor kept in the admins' audit, and left empty it is kept."""
+    _, token = await admin_token(world.tenant)
+    await sign_in(client, token)
+    base = f"/console/t/{world.tenant.id}/settings"
+    page = await (await client.get(base)).text()
+    assert 'name="sms_tencent_sdk_app_id"' in page and 'name="sms_aliyun_template_code"' in page
+    csrf = await csrf_of(client, base)
+    form = {"csrf": csrf, "chain": "sms, chat, email", "provider": "tencent", "sms_tencent_secret_id": "AKIDconsole01",
+            "sms_tencent_secret_key": "tencent-console-secret", "sms_tencent_sdk_app_id": "1400000001",
+            "sms_tencent_sign_name": "线索助手", "sms_tencent_template_id": "123456"}
+    response = await client.post(f"{base}/channels", data=form)
+    assert response.status == 200, await response.text()
+    shown = await response.text()
+    assert "tencent-console-secret" not in shown
+    stored = (await Tenant.get(id=world.tenant.id)).settings["notify"]
+    assert stored["chain"] == ["sms", "chat", "email"]
+    sms = stored["sms"]
+    assert sms["provider"] == "tencent" and sms["secret_id"] == "AKIDconsole01" and "secret_key" not in sms
+    assert services.box.open(sms["secret_key_sealed"], "tenant.sms") == "tencent-console-secret"
+    events = await AdminEvent.filter(tenant_id=world.tenant.id, action="settings.notify")
+    assert events and all("tencent-console-secret" not in str(e.detail) for e in events)
+
+    # A new sign name without the secret keeps the stored one; a new key id without it is refused.
+    kept = {**form, "sms_tencent_secret_key": "", "sms_tencent_sign_name": "新签名"}
+    assert (await client.post(f"{base}/channels", data=kept)).status == 200
+    sms = (await Tenant.get(id=world.tenant.id)).settings["notify"]["sms"]
+    assert sms["sign_name"] == "新签名" and services.box.open(sms["secret_key_sealed"], "tenant.sms") == \
+        "tencent-console-secret"
+    moved = {**kept, "sms_tencent_secret_id": "AKIDsomeoneelse"}
+    refused = await client.post(f"{base}/channels", data=moved)
+    assert refused.status == 400 and "notify.sms.secret_key" in await refused.text()
+    assert (await Tenant.get(id=world.tenant.id)).settings["notify"]["sms"]["secret_id"] == "AKIDconsole01"
+
+    # An unknown channel in the order is refused with the field named; "no SMS" removes the provider.
+    bad = await client.post(f"{base}/channels", data={"csrf": csrf, "chain": "chat, fax", "provider": ""})
+    assert bad.status == 400 and "notify.chain" in await bad.text()
+    none = await client.post(f"{base}/channels", data={"csrf": csrf, "chain": "chat, email", "provider": "none"})
+    assert none.status == 200
+    notify = (await Tenant.get(id=world.tenant.id)).settings["notify"]
+    assert notify["chain"] == ["chat", "email"] and "sms" not in notify
