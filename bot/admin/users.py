@@ -108,6 +108,8 @@ def split_list(value: str) -> list[str]:
 def read_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     """Every row as a dict with its line number (a UTF-8 BOM, Excel's habit, is dropped); `InvalidField` naming
     the line when the text is not readable CSV, before any row is used."""
+    if "\x00" in text:  # PostgreSQL's text cannot hold it: refused on either backend, before any row is used
+        raise InvalidField("csv", "the file contains the NUL character (U+0000); nothing was imported")
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     try:
         missing = {"name"} - set(reader.fieldnames or ())

@@ -35,6 +35,8 @@ def _row_payload(row: dict[str, str]) -> dict[str, Any]:
 
 
 def read_leads_csv(text: str) -> list[tuple[int, dict[str, str]]]:
+    if "\x00" in text:  # PostgreSQL's text cannot hold it: refused on either backend, before any row is used
+        raise InvalidField("csv", "the file contains the NUL character (U+0000); nothing was imported")
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     try:
         unknown = sorted(set(reader.fieldnames or ()) - set(LEAD_COLUMNS))

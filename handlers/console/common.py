@@ -182,6 +182,8 @@ async def posting(request: web.Request, what: str) -> tuple[Admin, Tenant, Form]
         log.warning("console: %s by %s without a valid CSRF token", what, admin.label)
         return refused(request, 403, "请求无效（页面已过期），请刷新后再试。",
                        "Invalid request (the page expired); reload and try again.")
+    if any(isinstance(v, str) and "\x00" in v for v in form.values()):
+        return refused(request, 400, "输入不能包含 NUL 字符。", "Input must not contain the NUL character.")
     log.info("console: %s by %s on tenant %d", what, admin.label, tenant.id)
     return admin, tenant, form
 
