@@ -43,7 +43,11 @@ def load_json(raw: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str,
 
 def _opt_str(d: Mapping[str, Any], key: str) -> str | None:
     v = d.get(key)
-    if v is None or isinstance(v, str):
+    if isinstance(v, str):
+        # JSON may carry U+0000 (`\u0000`), which PostgreSQL's text cannot store: a job storing the text would fail
+        # on every try. Nothing a person typed needs it.
+        return v.replace("\x00", "") if "\x00" in v else v
+    if v is None:
         return v
     if isinstance(v, int | float) and not isinstance(v, bool):
         return str(v)

@@ -62,6 +62,14 @@ def test_http_and_stream_bodies_give_the_same_inbound():
     assert parse_robot_message(json.loads(json.dumps(body))) == parse_robot_message(body)
 
 
+def test_the_nul_character_is_dropped_from_what_a_message_carries():
+    """JSON lets a message carry U+0000, which PostgreSQL's text cannot store: the job storing it would fail on every
+    try. It is dropped from every string read, here and in a Stream frame alike."""
+    body = json.loads(json.dumps(message("text", text="预算\u0000八十万")).replace("rep1", "rep\\u00001"))
+    inbound = parse_robot_message(body)
+    assert inbound.text == "预算八十万" and "\x00" not in inbound.sender
+
+
 def test_external_sender_falls_back_to_sender_id():
     payload = message("text", text="hi")
     del payload["senderStaffId"]
