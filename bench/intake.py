@@ -147,28 +147,6 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def _scratch_database(server_url: str) -> str:
-    import asyncpg
-
-    name = f"leadbot_intake_{os.getpid()}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop_database(server_url: str, url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def orchestrate(args: argparse.Namespace) -> None:
     claim = None
     if args.redis_url:
@@ -189,8 +167,10 @@ async def orchestrate(args: argparse.Namespace) -> None:
 
 
 async def _measure(args: argparse.Namespace) -> None:
+    from bench.load import _drop_database, _scratch_database  # the scratch PostgreSQL database every bench uses
+
     data_dir = Path(tempfile.mkdtemp(prefix="lb-intake-"))
-    database_url = await _scratch_database(args.postgres) if args.postgres else ""
+    database_url = await _scratch_database(args.postgres, "leadbot_intake") if args.postgres else ""
     backend = ("postgres" if database_url else "sqlite") + "+" + ("redis" if args.redis_url else "embedded-redis")
     argv = [sys.executable, __file__, "--serve", "--data-dir", str(data_dir), "--open", str(args.open),
             "--database-url", database_url, "--redis-url", args.redis_url]

@@ -428,11 +428,11 @@ def slope_per_min(samples: list[tuple[float, float]]) -> float:
 # -- orchestration --------------------------------------------------------------------------------------------
 
 
-async def _scratch_database(server_url: str) -> str:
-    """A fresh database on that PostgreSQL server for this run (dropped after)."""
+async def _scratch_database(server_url: str, prefix: str = "leadbot_load") -> str:
+    """A fresh database on that PostgreSQL server for this run (dropped after); the other benches use it too."""
     import asyncpg
 
-    name = f"leadbot_load_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
