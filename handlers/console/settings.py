@@ -67,7 +67,8 @@ def _provider_forms() -> list[tuple[str, list[str], str]]:
 def _channels_patch(form: Form) -> dict[str, Any]:
     """The `notify` patch of the channels form: the chain in the order given, and the chosen provider's fields (a
     field left empty is left out; the secret left empty keeps the stored one, as the API does)."""
-    chain = [c for c in text(form, "chain").replace("，", ",").replace(" ", ",").split(",") if c]
+    # Spaces separate too here: channel names and template variables hold none.
+    chain = split_list(text(form, "chain").replace(" ", ","))
     patch: dict[str, Any] = {"chain": chain}
     chosen = text(form, "provider")
     if chosen == "none":
@@ -81,7 +82,7 @@ def _channels_patch(form: Form) -> dict[str, Any]:
             value = text(form, f"sms_{chosen}_{name}")
             if name == "params":
                 if value:
-                    sms[name] = [v for v in value.replace("，", ",").replace(" ", ",").split(",") if v]
+                    sms[name] = split_list(value.replace(" ", ","))
             elif value:
                 sms[name] = value
         patch["sms"] = sms
@@ -209,7 +210,7 @@ async def channels(request: web.Request) -> web.Response:
         patch = _channels_patch(form)
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, errors={e.field: e.reason})
-    # The audit records which fields changed, never the secret's value (`audit` keeps field names only).
+    # `_apply` writes the SMS secret to the admins' audit only as "(changed)" (`_without_secrets`).
     return await _apply(request, admin, tenant, {"notify": patch}, ("提醒渠道已保存。", "Alert channels saved."))
 
 
