@@ -105,11 +105,17 @@ def split_list(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
+def refuse_nul_in_csv(text: str) -> None:
+    """A CSV import holding U+0000 is refused before any row is used: PostgreSQL's text cannot hold it, and it is
+    refused on SQLite alike so both backends answer the same. (The users' and the leads' imports.)"""
+    if "\x00" in text:
+        raise InvalidField("csv", "the file contains the NUL character (U+0000); nothing was imported")
+
+
 def read_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     """Every row as a dict with its line number (a UTF-8 BOM, Excel's habit, is dropped); `InvalidField` naming
     the line when the text is not readable CSV, before any row is used."""
-    if "\x00" in text:  # PostgreSQL's text cannot hold it: refused on either backend, before any row is used
-        raise InvalidField("csv", "the file contains the NUL character (U+0000); nothing was imported")
+    refuse_nul_in_csv(text)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     try:
         missing = {"name"} - set(reader.fieldnames or ())

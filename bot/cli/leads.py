@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from bot.admin.schemas import ImportReport, RowError
+from bot.admin.users import refuse_nul_in_csv
 from bot.cli.support import run_command
 from bot.errors import InvalidField, NotFound
 from bot.leads import service as leadservice
@@ -35,8 +36,7 @@ def _row_payload(row: dict[str, str]) -> dict[str, Any]:
 
 
 def read_leads_csv(text: str) -> list[tuple[int, dict[str, str]]]:
-    if "\x00" in text:  # PostgreSQL's text cannot hold it: refused on either backend, before any row is used
-        raise InvalidField("csv", "the file contains the NUL character (U+0000); nothing was imported")
+    refuse_nul_in_csv(text)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     try:
         unknown = sorted(set(reader.fieldnames or ()) - set(LEAD_COLUMNS))

@@ -76,6 +76,16 @@ def test_the_cli_imports_refuse_such_a_file_before_any_row(read, header: str) ->
     assert "nothing was imported" in refused.value.reason
 
 
+@pytest.mark.parametrize(("read", "header"), [(read_csv, "name,role"), (read_leads_csv, "external_id,company")],
+                         ids=["users", "leads"])
+def test_the_imports_refuse_a_file_holding_the_nul_character(read, header: str) -> None:
+    """PostgreSQL's text cannot hold U+0000: both imports refuse such a file before any row, on either backend."""
+    with pytest.raises(InvalidField) as refused:
+        read(f"{header}\n先到,1\n后\x00到,2\n")
+    assert refused.value.field == "csv" and "U+0000" in refused.value.reason
+    assert "nothing was imported" in refused.value.reason
+
+
 async def test_an_import_naming_a_user_id_twice_is_refused_whole(client, admin_headers) -> None:
     """Issue 19: a second row with the same user id used to rename the first row's user silently; now the file is
     refused before any row is stored, the duplicate named by its line."""
