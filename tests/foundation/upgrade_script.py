@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from tortoise import Tortoise, connections
-
-from bot.runtime.config import Settings
 from storage import db
+from tests.support.upgrade import upgraded_with_rows
 
 ROWS = [
     """INSERT INTO "tenants" ("created_at", "updated_at", "name", "timezone", "active", "settings")
@@ -36,23 +31,7 @@ ROWS = [
 
 
 async def main(url: str) -> None:
-    settings = Settings(data_dir=Path(tempfile.mkdtemp()), database_url=url or None)
-    first = sorted((db.MIGRATIONS_DIR / "models").glob("0_*.py"))[0]
-    partial = Path(tempfile.mkdtemp()) / "migrations"
-    (partial / "models").mkdir(parents=True)
-    shutil.copy(first, partial / "models" / first.name)
-
-    head, db.MIGRATIONS_DIR = db.MIGRATIONS_DIR, partial
-    await db.open_db(settings)
-    conn = connections.get("default")
-    pg = db.dialect() == "postgres"
-    for sql in ROWS:
-        await conn.execute_script(sql.format(now="now()" if pg else "CURRENT_TIMESTAMP", true="true" if pg else "1"))
-    await db.close_db()
-    await Tortoise._reset_apps()
-
-    db.MIGRATIONS_DIR = head
-    await db.open_db(settings)  # applies the rest
+    await upgraded_with_rows(url, 1, ROWS)  # the first migration only
     from storage.models import Alert, App, Deadline
 
     deadline, alert, app = await Deadline.get(id=1), await Alert.get(id=1), await App.get(id=1)

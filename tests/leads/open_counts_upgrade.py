@@ -6,15 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from tortoise import Tortoise, connections
-
-from bot.runtime.config import Settings
 from storage import db
+from tests.support.upgrade import upgraded_with_rows
 
 BEFORE = 7  # the first migration not applied: the one that adds `rep_loads`
 
@@ -40,24 +35,7 @@ ROWS = [
 
 
 async def main(url: str) -> None:
-    settings = Settings(data_dir=Path(tempfile.mkdtemp()), database_url=url or None)
-    partial = Path(tempfile.mkdtemp()) / "migrations"
-    (partial / "models").mkdir(parents=True)
-    for path in (db.MIGRATIONS_DIR / "models").glob("[0-9]*_*.py"):
-        if int(path.name.split("_")[0]) < BEFORE:
-            shutil.copy(path, partial / "models" / path.name)
-
-    head, db.MIGRATIONS_DIR = db.MIGRATIONS_DIR, partial
-    await db.open_db(settings)
-    conn = connections.get("default")
-    pg = db.dialect() == "postgres"
-    for sql in ROWS:
-        await conn.execute_script(sql.format(now="now()" if pg else "CURRENT_TIMESTAMP", true="true" if pg else "1"))
-    await db.close_db()
-    await Tortoise._reset_apps()
-
-    db.MIGRATIONS_DIR = head
-    await db.open_db(settings)  # applies the rest
+    await upgraded_with_rows(url, BEFORE, ROWS)
     from bot.leads import open_counts as openleads
     from storage.models import RepLoad
 
