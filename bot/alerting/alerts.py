@@ -30,7 +30,7 @@ from bot import webhooks
 from bot.admin.tenant_settings import NotifySection, TenantSettings
 from bot.alerting.ladder import CHAT_ACTIONS, HEADLINES, OPEN_DEAL, AlertSpec, Timer, alert_timer
 from bot.alerting.notify.base import Alert as Message
-from bot.alerting.notify.base import Channel, DeliveryResult, HttpChannel, Outcome, Recipient
+from bot.alerting.notify.base import Channel, DeliveryOutcome, DeliveryResult, HttpChannel, Recipient
 from bot.alerting.notify.chain import (
     NO_ADDRESS,
     NOT_CONFIGURED,
@@ -149,7 +149,7 @@ async def advance(services: Services, alert_id: int, index: int, *, now: datetim
     plan = ChainPlan.from_json(alert.plan["chain"])
     if alert.state == AlertState.WAITING and index > 0:
         metrics.ALERT_FALLBACKS.labels(plan.channels[index - 1], "no_ack").inc()
-    reached = index > 0 and await Delivery.exists(alert_id=alert.id, outcome=str(Outcome.OK))
+    reached = index > 0 and await Delivery.exists(alert_id=alert.id, outcome=str(DeliveryOutcome.OK))
     for i in range(index, len(plan.channels)):
         if await is_moot(alert):
             await Alert.filter(id=alert.id, channel_index=i, state__in=list(OPEN_STATES)).update(

@@ -95,7 +95,7 @@ def _effect_rows(effects: Sequence[Effect], at: datetime) -> list[tuple[str, dic
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ActionResult:
     decision: Decision
     outbox_ids: tuple[int, ...] = ()
 
@@ -121,7 +121,7 @@ async def act(
     seen_version: int | None = None,
     inline: bool = True,
     now: datetime | None = None,
-) -> Outcome:
+) -> ActionResult:
     """Apply `action` to a lead of `actor`'s tenant. A refusal changes nothing and is returned, not raised.
 
     With `inline`, follow-ups run before returning (a worker answering a click); otherwise a job runs them (a web
@@ -137,7 +137,7 @@ async def act(
             at = now or services.clock.now()
             decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
             if not decision.ok:
-                return Outcome(decision)
+                return ActionResult(decision)
             try:
                 ids = await store(decision, lead.version, at)
             except leadstore.StaleLead:
@@ -151,7 +151,7 @@ async def act(
             await follow_up(services, ids, inline=inline)
         log.info("lead %d: %s by %s via %s -> %s v%d", lead_id, action.name, actor.user_id or "system", source,
                  decision.lead.status, decision.lead.version)
-        return Outcome(decision, tuple(ids))
+        return ActionResult(decision, tuple(ids))
     raise LeadConflict(f"lead {lead_id} kept changing; try again")
 
 
@@ -213,7 +213,7 @@ async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
 
 async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
                      inline: bool = False, now: datetime | None = None,
-                     loaded: lt.Lead | None = None) -> Outcome | None:
+                     loaded: lt.Lead | None = None) -> ActionResult | None:
     """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed.
     `loaded`: the lead as its caller just stored it (intake), saving a read; a stale one is read again."""
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
@@ -226,7 +226,7 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
         if decision is None or not decision.ok:
             if result.unstaffed:
                 log.warning("lead %d stays in the pool: %s", lead_id, result.reason)
-            return None if decision is None else Outcome(decision)
+            return None if decision is None else ActionResult(decision)
         try:
             ids = await store(decision, lead.version, at)
         except leadstore.StaleLead:
@@ -234,7 +234,7 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
         if result.rule_id is not None and result.cursor is not None:
             await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
         await follow_up(services, ids, inline=inline)
-        return Outcome(decision, tuple(ids))
+        return ActionResult(decision, tuple(ids))
     raise LeadConflict(f"lead {lead_id} kept changing; try again")
 
 

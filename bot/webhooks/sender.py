@@ -29,7 +29,7 @@ EXCERPT_BYTES = 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-class Outcome:
+class WebhookOutcome:
     DELIVERED = "delivered"
     HTTP_ERROR = "http_error"
     TIMEOUT = "timeout"
@@ -47,7 +47,7 @@ class Answer:
 
     @property
     def ok(self) -> bool:
-        return self.outcome == Outcome.DELIVERED
+        return self.outcome == WebhookOutcome.DELIVERED
 
 
 class _TooManyRedirects(Exception):
@@ -109,19 +109,19 @@ class Sender:
             async with asyncio.timeout(self.timeout_s):
                 status, excerpt = await self._follow(url, body, headers)
         except UnsafeUrl as e:
-            return answer(Outcome.REFUSED, error=str(e))
+            return answer(WebhookOutcome.REFUSED, error=str(e))
         except _TooManyRedirects as e:
-            return answer(Outcome.HTTP_ERROR, e.status, error=str(e))
+            return answer(WebhookOutcome.HTTP_ERROR, e.status, error=str(e))
         except TimeoutError:
-            return answer(Outcome.TIMEOUT, error=f"no answer within {self.timeout_s:.0f} s")
+            return answer(WebhookOutcome.TIMEOUT, error=f"no answer within {self.timeout_s:.0f} s")
         except aiohttp.ClientConnectorError as e:
             if isinstance(e.os_error, RefusedAddress):
-                return answer(Outcome.REFUSED, error=str(e.os_error))
-            return answer(Outcome.NETWORK, error=f"{type(e).__name__}: {e}")
+                return answer(WebhookOutcome.REFUSED, error=str(e.os_error))
+            return answer(WebhookOutcome.NETWORK, error=f"{type(e).__name__}: {e}")
         except (aiohttp.ClientError, OSError) as e:
-            return answer(Outcome.NETWORK, error=f"{type(e).__name__}: {e}")
-        outcome = Outcome.DELIVERED if 200 <= status < 300 else Outcome.HTTP_ERROR
-        return answer(outcome, status, excerpt, "" if outcome == Outcome.DELIVERED else f"HTTP {status}")
+            return answer(WebhookOutcome.NETWORK, error=f"{type(e).__name__}: {e}")
+        outcome = WebhookOutcome.DELIVERED if 200 <= status < 300 else WebhookOutcome.HTTP_ERROR
+        return answer(outcome, status, excerpt, "" if outcome == WebhookOutcome.DELIVERED else f"HTTP {status}")
 
     async def _follow(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
         session = self._client()

@@ -28,7 +28,7 @@ from bot.alerting.ladder import (
     stale_period,
     step_effects,
 )
-from bot.alerting.notify.base import DeliveryResult, Outcome
+from bot.alerting.notify.base import DeliveryOutcome, DeliveryResult
 from bot.alerting.notify.chain import AlertState, ChainPlan, Move, after_attempt, fallback_reason
 from bot.alerting.notify.chat import mask_user, reply_for
 from bot.calendar.worktime import WorkCalendar
@@ -184,22 +184,22 @@ def test_after_attempt(chain, index, ok, reached, move, at, state) -> None:
     assert (got.move, got.at, got.state) == (move, at, state)
 
 
-def _result(outcome: Outcome, code: str | None, http_status: int | None = None) -> DeliveryResult:
+def _result(outcome: DeliveryOutcome, code: str | None, http_status: int | None = None) -> DeliveryResult:
     return DeliveryResult("chat", "wecom", outcome, 1.0, code=code, http_status=http_status)
 
 
 @pytest.mark.parametrize(
     ("result", "reason"),
     [
-        (_result(Outcome.TIMEOUT, "timeout"), "timeout"),
-        (_result(Outcome.FAILED, "81013"), "refused"),
-        (_result(Outcome.FAILED, "isv.BUSINESS_LIMIT_CONTROL", 200), "refused"),
-        (_result(Outcome.FAILED, "HTTP 500", 500), "http_error"),
-        (_result(Outcome.FAILED, "SignatureDoesNotMatch", 400), "refused"),  # the gateway's own code
-        (_result(Outcome.FAILED, "no_address"), "no_address"),
-        (_result(Outcome.FAILED, "not_configured"), "not_configured"),
-        (_result(Outcome.FAILED, "invalid_phone"), "invalid_address"),
-        (_result(Outcome.FAILED, "ClientConnectorError"), "connection"),
+        (_result(DeliveryOutcome.TIMEOUT, "timeout"), "timeout"),
+        (_result(DeliveryOutcome.FAILED, "81013"), "refused"),
+        (_result(DeliveryOutcome.FAILED, "isv.BUSINESS_LIMIT_CONTROL", 200), "refused"),
+        (_result(DeliveryOutcome.FAILED, "HTTP 500", 500), "http_error"),
+        (_result(DeliveryOutcome.FAILED, "SignatureDoesNotMatch", 400), "refused"),  # the gateway's own code
+        (_result(DeliveryOutcome.FAILED, "no_address"), "no_address"),
+        (_result(DeliveryOutcome.FAILED, "not_configured"), "not_configured"),
+        (_result(DeliveryOutcome.FAILED, "invalid_phone"), "invalid_address"),
+        (_result(DeliveryOutcome.FAILED, "ClientConnectorError"), "connection"),
     ],
 )
 def test_fallback_reason(result, reason) -> None:
@@ -224,12 +224,12 @@ def test_chain_plan_survives_json_and_fills_default_timeouts() -> None:
 @pytest.mark.parametrize(
     ("error", "outcome", "code"),
     [
-        (RecipientError(81013, "user & party & tag all invalid", request_id="h1"), Outcome.FAILED, "81013"),
-        (RecipientError(0, "recipient listed in invaliduser"), Outcome.FAILED, "invaliduser"),
-        (TransientError(None, "message/send: HTTP 500", http_status=500), Outcome.FAILED, "HTTP 500"),
-        (TransientError(None, "message/send: timed out"), Outcome.TIMEOUT, "timeout"),
-        (TransientError(None, "message/send: ClientConnectorError: refused"), Outcome.FAILED, "transport"),
-        (PlatformError("invalidParameter.userIds", "userIds 1..20", http_status=400), Outcome.FAILED,
+        (RecipientError(81013, "user & party & tag all invalid", request_id="h1"), DeliveryOutcome.FAILED, "81013"),
+        (RecipientError(0, "recipient listed in invaliduser"), DeliveryOutcome.FAILED, "invaliduser"),
+        (TransientError(None, "message/send: HTTP 500", http_status=500), DeliveryOutcome.FAILED, "HTTP 500"),
+        (TransientError(None, "message/send: timed out"), DeliveryOutcome.TIMEOUT, "timeout"),
+        (TransientError(None, "message/send: ClientConnectorError: refused"), DeliveryOutcome.FAILED, "transport"),
+        (PlatformError("invalidParameter.userIds", "userIds 1..20", http_status=400), DeliveryOutcome.FAILED,
          "invalidParameter.userIds"),
     ],
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from bot.alerting.notify.base import Alert, Channel, Outcome, Recipient
+from bot.alerting.notify.base import Alert, Channel, DeliveryOutcome, Recipient
 from bot.alerting.notify.email import EmailChannel
 from bot.alerting.notify.sms_aliyun import AliyunSms
 from bot.alerting.notify.sms_tencent import TencentSms
@@ -120,7 +120,7 @@ async def _send(channel: Channel, alert: Alert, recipient: Recipient):
 class TestChannelContract:
     async def test_accepted(self, harness: Harness, alert: Alert, recipient: Recipient) -> None:
         result = await _send(harness.make(""), alert, recipient)
-        assert result.outcome is Outcome.OK and result.ok
+        assert result.outcome is DeliveryOutcome.OK and result.ok
         assert result.code == harness.ok_code
         assert result.request_id
         assert result.latency_ms >= 0
@@ -136,32 +136,32 @@ class TestChannelContract:
     ) -> None:
         expected = harness.refuse()
         result = await _send(harness.make(""), alert, recipient)
-        assert result.outcome is Outcome.FAILED
+        assert result.outcome is DeliveryOutcome.FAILED
         assert result.code == expected
         assert harness.delivered() == 0
 
     async def test_server_error_is_a_failed_result(self, harness: Harness, alert: Alert, recipient: Recipient) -> None:
         expected = harness.break_server()
         result = await _send(harness.make(""), alert, recipient)
-        assert result.outcome is Outcome.FAILED
+        assert result.outcome is DeliveryOutcome.FAILED
         assert result.code == expected
         assert harness.delivered() == 0
 
     async def test_hang_is_a_timeout(self, harness: Harness, alert: Alert, recipient: Recipient) -> None:
         harness.hang()
         result = await _send(harness.make(""), alert, recipient)
-        assert result.outcome is Outcome.TIMEOUT
+        assert result.outcome is DeliveryOutcome.TIMEOUT
         assert result.code == "timeout"
 
     async def test_nothing_listening_is_a_failed_result(
         self, harness: Harness, alert: Alert, recipient: Recipient
     ) -> None:
         result = await _send(harness.make(harness.dead_address), alert, recipient)
-        assert result.outcome is Outcome.FAILED
+        assert result.outcome is DeliveryOutcome.FAILED
         assert result.code
 
     async def test_recipient_without_an_address(self, harness: Harness, alert: Alert, recipient: Recipient) -> None:
         result = await _send(harness.make(""), alert, replace(recipient, phone=None, email=None))
-        assert result.outcome is Outcome.FAILED
+        assert result.outcome is DeliveryOutcome.FAILED
         assert result.code == "no_address"
         assert harness.delivered() == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerting.notify.base import Alert, Outcome, Recipient
+from bot.alerting.notify.base import Alert, DeliveryOutcome, Recipient
 from bot.alerting.notify.email import EmailChannel, InvalidEmail, build_message, normalize_email
 from tests.notify.smtp_server import Recorder, client_context, self_signed_cert, server_context, start_smtp
 
@@ -39,7 +39,7 @@ def parse(envelope) -> email.message.EmailMessage:
 async def test_message_arrives_with_both_parts_and_the_links(smtp, alert: Alert, recipient: Recipient) -> None:
     recorder, port = smtp
     result = await channel(port).send(alert, recipient)
-    assert (result.outcome, result.code) == (Outcome.OK, "250")
+    assert (result.outcome, result.code) == (DeliveryOutcome.OK, "250")
     assert "queued as T3ST" in result.detail
     [envelope] = recorder.messages
     assert envelope.mail_from == SENDER and envelope.rcpt_tos == ["li.manager@example.com"]
@@ -90,7 +90,7 @@ async def test_refused_recipient_is_recorded_with_the_smtp_reply(smtp, alert: Al
     recorder, port = smtp
     recorder.refuse["li.manager@example.com"] = "550 5.1.1 <li.manager@example.com>: Recipient address rejected"
     result = await channel(port).send(alert, recipient)
-    assert (result.outcome, result.code) == (Outcome.FAILED, "550")
+    assert (result.outcome, result.code) == (DeliveryOutcome.FAILED, "550")
     assert "Recipient address rejected" in result.detail
     assert recorder.messages == []
 
@@ -116,7 +116,7 @@ async def test_starttls_upgrades_before_sending(tls_files, alert: Alert, recipie
 async def test_starttls_mode_never_falls_back_to_clear_text(smtp, alert: Alert, recipient: Recipient) -> None:
     recorder, port = smtp  # this server offers no STARTTLS
     result = await channel(port, tls="starttls").send(alert, recipient)
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeliveryOutcome.FAILED
     assert recorder.messages == []
 
 
@@ -139,7 +139,7 @@ async def test_untrusted_certificate_is_a_failed_result(tls_files, alert: Alert,
         result = await channel(controller.port, tls="implicit").send(alert, recipient)  # system CAs only
     finally:
         controller.stop()
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeliveryOutcome.FAILED
     assert recorder.messages == []
 
 
@@ -157,7 +157,7 @@ def _accept_only(username: str, password: str):
 
 
 @pytest.mark.parametrize(
-    ("password", "outcome", "code"), [("right", Outcome.OK, "250"), ("wrong", Outcome.FAILED, "535")]
+    ("password", "outcome", "code"), [("right", DeliveryOutcome.OK, "250"), ("wrong", DeliveryOutcome.FAILED, "535")]
 )
 async def test_login_over_starttls(tls_files, alert, recipient, password, outcome, code) -> None:
     cert, key = tls_files
@@ -177,7 +177,7 @@ async def test_login_over_starttls(tls_files, alert, recipient, password, outcom
     finally:
         controller.stop()
     assert (result.outcome, result.code) == (outcome, code)
-    assert len(recorder.messages) == (1 if outcome is Outcome.OK else 0)
+    assert len(recorder.messages) == (1 if outcome is DeliveryOutcome.OK else 0)
     assert "wrong" not in repr(ch) and "right" not in repr(ch)
 
 
@@ -214,7 +214,7 @@ def test_unusable_addresses(raw: str) -> None:
 async def test_unusable_address_is_a_failed_result_not_an_exception(smtp, alert, recipient) -> None:
     recorder, port = smtp
     result = await channel(port).send(alert, replace(recipient, email="张三 <zhangsan@example.com>"))
-    assert (result.outcome, result.code) == (Outcome.FAILED, "invalid_email")
+    assert (result.outcome, result.code) == (DeliveryOutcome.FAILED, "invalid_email")
     assert recorder.messages == []
 
 
@@ -265,5 +265,5 @@ async def test_a_short_chinese_alert_goes_as_7bit(smtp, alert: Alert, recipient:
     recorder, port = smtp
     short = replace(alert, text="张三的线索已超时", link=None, ack_link=None)
     result = await channel(port).send(short, recipient)
-    assert (result.outcome, result.code) == (Outcome.OK, "250")
+    assert (result.outcome, result.code) == (DeliveryOutcome.OK, "250")
     assert "张三的线索已超时" in parse(recorder.messages[0]).get_body(("plain",)).get_content()

@@ -83,7 +83,7 @@ def test_a_landline_is_not_a_number_to_text(raw: str) -> None:
 
 
 async def test_sms_channels_do_not_send_to_a_landline(aliyun_sim, tencent_sim, alert) -> None:
-    from bot.alerting.notify.base import Outcome, Recipient
+    from bot.alerting.notify.base import DeliveryOutcome, Recipient
     from bot.alerting.notify.sms_aliyun import AliyunSms
     from bot.alerting.notify.sms_tencent import TencentSms
     from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET, TENCENT_ID, TENCENT_KEY
@@ -96,6 +96,6 @@ async def test_sms_channels_do_not_send_to_a_landline(aliyun_sim, tencent_sim, a
                        template_id="1", api_base=str(tserver.make_url("/"))) as tencent:
         for channel in (aliyun, tencent):
             result = await channel.send(alert, landline)
-            assert (result.outcome, result.code) == (Outcome.FAILED, "invalid_phone")
+            assert (result.outcome, result.code) == (DeliveryOutcome.FAILED, "invalid_phone")
             assert "mobile" in result.detail
     assert asim.accepted == [] and tsim.accepted == [] and asim.refused == [] and tsim.refused == []

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from bot.alerting.notify.base import Alert, Outcome, Recipient
+from bot.alerting.notify.base import Alert, DeliveryOutcome, Recipient
 from bot.alerting.notify.sms_aliyun import EMPTY_SHA256, AliyunSms, aliyun_phone, build_send_sms, read_reply
 from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET
 
@@ -53,7 +53,7 @@ async def test_accepted_message_carries_template_params_and_alert_id(aliyun_sim,
 async def test_gateway_refusals_keep_aliyun_codes(aliyun_sim, alert, recipient, change, status, code) -> None:
     sim, server = aliyun_sim
     result = await send(channel(str(server.make_url("/")), **change), alert, recipient)
-    assert (result.outcome, result.code, result.http_status) == (Outcome.FAILED, code, status)
+    assert (result.outcome, result.code, result.http_status) == (DeliveryOutcome.FAILED, code, status)
     assert result.request_id
     assert sim.accepted == []
 
@@ -62,7 +62,7 @@ async def test_business_limit_is_a_failed_result_with_the_message(aliyun_sim, al
     sim, server = aliyun_sim
     sim.fail_next("isv.BUSINESS_LIMIT_CONTROL", "触发天级流控Permits:10")
     result = await send(channel(str(server.make_url("/"))), alert, recipient)
-    assert (result.outcome, result.code, result.http_status) == (Outcome.FAILED, "isv.BUSINESS_LIMIT_CONTROL", 200)
+    assert (result.outcome, result.code, result.http_status) == (DeliveryOutcome.FAILED, "isv.BUSINESS_LIMIT_CONTROL", 200)
     assert result.detail == "触发天级流控Permits:10"
 
 
@@ -91,7 +91,7 @@ async def test_tampered_query_and_replayed_nonce_are_refused(aliyun_sim) -> None
 async def test_invalid_phone_is_not_sent(aliyun_sim, alert, recipient) -> None:
     sim, server = aliyun_sim
     result = await send(channel(str(server.make_url("/"))), alert, replace(recipient, phone="12345"))
-    assert (result.outcome, result.code) == (Outcome.FAILED, "invalid_phone")
+    assert (result.outcome, result.code) == (DeliveryOutcome.FAILED, "invalid_phone")
     assert sim.accepted == []
 
 
@@ -113,25 +113,25 @@ def test_aliyun_phone_form(e164: str, form: str) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "outcome", "code"),
     [
-        (200, b'{"Code":"OK","Message":"OK","BizId":"1^0","RequestId":"R"}', Outcome.OK, "OK"),
+        (200, b'{"Code":"OK","Message":"OK","BizId":"1^0","RequestId":"R"}', DeliveryOutcome.OK, "OK"),
         (
             200,
             b'{"Code":"isv.MOBILE_NUMBER_ILLEGAL","Message":"x","RequestId":"R"}',
-            Outcome.FAILED,
+            DeliveryOutcome.FAILED,
             "isv.MOBILE_NUMBER_ILLEGAL",
         ),
         (
             400,
             b'{"Code":"SignatureDoesNotMatch","Message":"x","RequestId":"R"}',
-            Outcome.FAILED,
+            DeliveryOutcome.FAILED,
             "SignatureDoesNotMatch",
         ),
-        (503, b'{"Code":"ServiceUnavailable","Message":"busy","RequestId":"R"}', Outcome.FAILED, "ServiceUnavailable"),
-        (500, b"<html>Internal Server Error</html>", Outcome.FAILED, "HTTP 500"),
-        (200, b"<?xml version='1.0'?><SendSmsResponse/>", Outcome.FAILED, "HTTP 200"),  # XML when Format is lost
+        (503, b'{"Code":"ServiceUnavailable","Message":"busy","RequestId":"R"}', DeliveryOutcome.FAILED, "ServiceUnavailable"),
+        (500, b"<html>Internal Server Error</html>", DeliveryOutcome.FAILED, "HTTP 500"),
+        (200, b"<?xml version='1.0'?><SendSmsResponse/>", DeliveryOutcome.FAILED, "HTTP 200"),  # XML when Format is lost
     ],
 )
-def test_read_reply(status: int, body: bytes, outcome: Outcome, code: str) -> None:
+def test_read_reply(status: int, body: bytes, outcome: DeliveryOutcome, code: str) -> None:
     reply = read_reply(status, body)
     assert (reply.outcome, reply.code) == (outcome, code)
 

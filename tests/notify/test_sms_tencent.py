@@ -7,7 +7,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from bot.alerting.notify.base import Alert, Outcome, Recipient
+from bot.alerting.notify.base import Alert, DeliveryOutcome, Recipient
 from bot.alerting.notify.sms_tencent import TencentSms, build_send_sms, read_reply
 from tests.notify.conftest import TENCENT_ID, TENCENT_KEY
 
@@ -60,7 +60,7 @@ async def test_auth_refusals_come_at_http_200_and_keep_tencent_codes(
 ) -> None:
     sim, server = tencent_sim
     result = await send(channel(str(server.make_url("/")), **change), alert, recipient)
-    assert (result.outcome, result.code, result.http_status) == (Outcome.FAILED, code, 200)
+    assert (result.outcome, result.code, result.http_status) == (DeliveryOutcome.FAILED, code, 200)
     assert result.request_id
     assert sim.accepted == []
 
@@ -70,7 +70,7 @@ async def test_per_number_business_code_is_a_failed_result(tencent_sim, alert, r
     sim.fail_next("FailedOperation.InsufficientBalanceInSmsPackage", "套餐包余量不足")
     result = await send(channel(str(server.make_url("/"))), alert, recipient)
     assert (result.outcome, result.code, result.detail) == (
-        Outcome.FAILED,
+        DeliveryOutcome.FAILED,
         "FailedOperation.InsufficientBalanceInSmsPackage",
         "套餐包余量不足",
     )
@@ -124,7 +124,7 @@ async def test_signing_the_default_host_fails_against_another_host(tencent_sim) 
 async def test_invalid_phone_is_not_sent(tencent_sim, alert, recipient) -> None:
     sim, server = tencent_sim
     result = await send(channel(str(server.make_url("/"))), alert, replace(recipient, phone="not a number"))
-    assert (result.outcome, result.code) == (Outcome.FAILED, "invalid_phone")
+    assert (result.outcome, result.code) == (DeliveryOutcome.FAILED, "invalid_phone")
     assert sim.accepted == []
 
 
@@ -141,11 +141,11 @@ OK_BODY = {
 @pytest.mark.parametrize(
     ("status", "body", "outcome", "code"),
     [
-        (200, OK_BODY, Outcome.OK, "Ok"),
+        (200, OK_BODY, DeliveryOutcome.OK, "Ok"),
         (
             200,
             {"Response": {"Error": {"Code": "AuthFailure.SignatureFailure", "Message": "x"}, "RequestId": "R"}},
-            Outcome.FAILED,
+            DeliveryOutcome.FAILED,
             "AuthFailure.SignatureFailure",
         ),
         (
@@ -162,18 +162,18 @@ OK_BODY = {
                     "RequestId": "R",
                 }
             },
-            Outcome.FAILED,
+            DeliveryOutcome.FAILED,
             "LimitExceeded.PhoneNumberThirtySecondLimit",
         ),
-        (200, {"Response": {"SendStatusSet": [], "RequestId": "R"}}, Outcome.FAILED, "no_status"),
-        (502, "<html>502 Bad Gateway</html>", Outcome.FAILED, "HTTP 502"),
+        (200, {"Response": {"SendStatusSet": [], "RequestId": "R"}}, DeliveryOutcome.FAILED, "no_status"),
+        (502, "<html>502 Bad Gateway</html>", DeliveryOutcome.FAILED, "HTTP 502"),
     ],
 )
-def test_read_reply(status: int, body: object, outcome: Outcome, code: str) -> None:
+def test_read_reply(status: int, body: object, outcome: DeliveryOutcome, code: str) -> None:
     raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     reply = read_reply(status, raw, ["+8613800138000"])
     assert (reply.outcome, reply.code) == (outcome, code)
-    if outcome is Outcome.OK:
+    if outcome is DeliveryOutcome.OK:
         assert reply.request_id == "R1"
 
 

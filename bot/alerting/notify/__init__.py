@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bot.alerting.notify.base import Alert, Channel, DeliveryResult, HttpChannel, Outcome, Recipient, Reply
+from bot.alerting.notify.base import Alert, Channel, DeliveryOutcome, DeliveryResult, HttpChannel, Recipient, Reply
 
-__all__ = ["Alert", "Channel", "DeliveryResult", "HttpChannel", "Outcome", "Recipient", "Reply"]
+__all__ = ["Alert", "Channel", "DeliveryResult", "HttpChannel", "DeliveryOutcome", "Recipient", "Reply"]

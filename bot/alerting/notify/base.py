@@ -24,7 +24,7 @@ from bot.runtime.outbound import guarded_session, refusal
 log = logging.getLogger(__name__)
 
 
-class Outcome(enum.StrEnum):
+class DeliveryOutcome(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     TIMEOUT = "timeout"  # no answer in time: the message may or may not have gone out
@@ -70,7 +70,7 @@ class DeliveryResult:
 
     channel: str
     provider: str
-    outcome: Outcome
+    outcome: DeliveryOutcome
     latency_ms: float
     address: str = ""
     request_id: str | None = None
@@ -80,7 +80,7 @@ class DeliveryResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.OK
+        return self.outcome is DeliveryOutcome.OK
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -92,7 +92,7 @@ class DeliveryResult:
 class Reply:
     """What a channel's `_deliver` found out; `Channel.send` adds the channel, provider, address and timing."""
 
-    outcome: Outcome
+    outcome: DeliveryOutcome
     code: str | None = None
     detail: str = ""
     request_id: str | None = None
@@ -100,7 +100,7 @@ class Reply:
 
     @classmethod
     def failed(cls, code: str | None, detail: str = "", **kwargs: Any) -> Reply:
-        return cls(Outcome.FAILED, code, detail, **kwargs)
+        return cls(DeliveryOutcome.FAILED, code, detail, **kwargs)
 
 
 def clip(value: str, limit: int) -> str:
@@ -146,7 +146,7 @@ class Channel(ABC):
             async with asyncio.timeout(self.timeout_s):
                 reply = await self._deliver(alert, recipient, address)
         except TimeoutError:
-            reply = Reply(Outcome.TIMEOUT, "timeout", f"no answer within {self.timeout_s:g} s")
+            reply = Reply(DeliveryOutcome.TIMEOUT, "timeout", f"no answer within {self.timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:
             message = refusal(exc)
             reply = Reply.failed("refused_target", message) if message else Reply.failed(type(exc).__name__,

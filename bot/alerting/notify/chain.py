@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.alerting.notify.base import Channel, DeliveryResult, Outcome
+from bot.alerting.notify.base import Channel, DeliveryOutcome, DeliveryResult
 from bot.alerting.notify.email import EmailChannel
 from bot.runtime.clock import Clock
 from bot.runtime.logs import register_secret
@@ -99,7 +99,7 @@ def fallback_reason(result: DeliveryResult | None, skipped: str | None = None) -
     if skipped is not None:
         return skipped
     assert result is not None
-    if result.outcome is Outcome.TIMEOUT:
+    if result.outcome is DeliveryOutcome.TIMEOUT:
         return "timeout"
     code = result.code or ""
     if code in _UNREACHABLE:
@@ -116,7 +116,7 @@ def fallback_reason(result: DeliveryResult | None, skipped: str | None = None) -
 
 def skipped(channel: str, code: str, detail: str) -> DeliveryResult:
     """The record of a channel that could not be tried (not configured, no address): it counts as failed."""
-    return DeliveryResult(channel=channel, provider="", outcome=Outcome.FAILED, latency_ms=0.0, code=code,
+    return DeliveryResult(channel=channel, provider="", outcome=DeliveryOutcome.FAILED, latency_ms=0.0, code=code,
                           detail=detail)
 
 

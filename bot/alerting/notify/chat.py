@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from bot.alerting.notify.base import Alert, Channel, Outcome, Recipient, Reply, clip, one_line
+from bot.alerting.notify.base import Alert, Channel, DeliveryOutcome, Recipient, Reply, clip, one_line
 from bot.errors import PlatformError, TransientError
 from bot.platforms.base import Adapter, Platform, SendResult
 from bot.platforms.dingtalk.adapter import DingTalkAdapter
@@ -64,7 +64,7 @@ def reply_for(error: PlatformError) -> Reply:
     else:
         code = "transport"
     timed_out = isinstance(error, TransientError) and error.http_status is None and "timed out" in error.errmsg
-    outcome = Outcome.TIMEOUT if timed_out else Outcome.FAILED
+    outcome = DeliveryOutcome.TIMEOUT if timed_out else DeliveryOutcome.FAILED
     return Reply(outcome, "timeout" if timed_out else code, error.errmsg[:500], error.request_id, error.http_status)
 
 
@@ -117,7 +117,8 @@ class ChatChannel(Channel):
                                                           markdown(alert))
         except PlatformError as e:
             return reply_for(e)
-        return Reply(Outcome.OK, "0", f"message_id={result.message_id or ''}", result.request_id or result.message_id)
+        return Reply(DeliveryOutcome.OK, "0", f"message_id={result.message_id or ''}",
+                     result.request_id or result.message_id)
 
 
 class WeComChat(ChatChannel):
@@ -153,4 +154,5 @@ class DingTalkChat(ChatChannel):
                                                     markdown(alert))
         except PlatformError as e:
             return reply_for(e)
-        return Reply(Outcome.OK, "0", f"task_id={result.message_id or ''}", result.request_id or result.message_id)
+        return Reply(DeliveryOutcome.OK, "0", f"task_id={result.message_id or ''}",
+                     result.request_id or result.message_id)

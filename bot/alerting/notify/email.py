@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 
 import aiosmtplib
 
-from bot.alerting.notify.base import Alert, Channel, Outcome, Recipient, Reply, clip, one_line
+from bot.alerting.notify.base import Alert, Channel, DeliveryOutcome, Recipient, Reply, clip, one_line
 from bot.alerting.notify.phone import mask_email
 from bot.errors import LeadbotError
 from bot.runtime.clock import Clock, SystemClock
@@ -176,7 +176,7 @@ class EmailChannel(Channel):
             await smtp.rcpt(address)
             response = await smtp.data(message.as_bytes())
         except aiosmtplib.SMTPTimeoutError as exc:
-            return Reply(Outcome.TIMEOUT, "timeout", str(exc)[:500])
+            return Reply(DeliveryOutcome.TIMEOUT, "timeout", str(exc)[:500])
         except aiosmtplib.SMTPResponseException as exc:
             return Reply.failed(str(exc.code), exc.message[:500])
         except aiosmtplib.SMTPException as exc:
@@ -184,7 +184,7 @@ class EmailChannel(Channel):
         finally:
             if smtp.is_connected:
                 await _quit_quietly(smtp)
-        return Reply(Outcome.OK, str(response.code), response.message[:500], message["Message-ID"])
+        return Reply(DeliveryOutcome.OK, str(response.code), response.message[:500], message["Message-ID"])
 
 
 async def _quit_quietly(smtp: aiosmtplib.SMTP) -> None:

@@ -27,7 +27,7 @@ import aiohttp
 from pydantic import Field
 from yarl import URL
 
-from bot.alerting.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply, clip
+from bot.alerting.notify.base import Alert, DeliveryOutcome, HttpChannel, Recipient, Reply, clip
 from bot.alerting.notify.phone import InvalidPhone, mask_phone, national_digits, normalize_mobile
 from bot.alerting.notify.sms import Common, SecretIn, SmsForm, SmsProvider, SmsSection, Text64
 
@@ -201,7 +201,7 @@ def read_reply(status: int, body: bytes) -> Reply:
         return Reply.failed(f"HTTP {status}", body[:200].decode(errors="replace"), http_status=status)
     code, request_id = str(data["Code"]), data.get("RequestId")
     if code == "OK" and status == 200:
-        return Reply(Outcome.OK, code, f"BizId={data.get('BizId', '')}", request_id, status)
+        return Reply(DeliveryOutcome.OK, code, f"BizId={data.get('BizId', '')}", request_id, status)
     return Reply.failed(code, str(data.get("Message", ""))[:500], request_id=request_id, http_status=status)
 
 

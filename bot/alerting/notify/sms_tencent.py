@@ -22,7 +22,7 @@ import aiohttp
 from pydantic import Field
 from yarl import URL
 
-from bot.alerting.notify.base import Alert, HttpChannel, Outcome, Recipient, Reply
+from bot.alerting.notify.base import Alert, DeliveryOutcome, HttpChannel, Recipient, Reply
 from bot.alerting.notify.phone import InvalidPhone, mask_phone, normalize_mobile
 from bot.alerting.notify.sms import Common, SecretIn, SmsForm, SmsProvider, SmsSection, Text64
 
@@ -195,7 +195,7 @@ def read_reply(status: int, body: bytes, numbers: Sequence[str]) -> Reply:
             "no_status", "no SendStatusSet entry for the number", request_id=request_id, http_status=status
         )
     if mine.get("Code") == "Ok" and status == 200:
-        return Reply(Outcome.OK, "Ok", f"SerialNo={mine.get('SerialNo', '')}", request_id, status)
+        return Reply(DeliveryOutcome.OK, "Ok", f"SerialNo={mine.get('SerialNo', '')}", request_id, status)
     return Reply.failed(mine.get("Code"), str(mine.get("Message", ""))[:500], request_id=request_id, http_status=status)
 
 
