@@ -42,10 +42,10 @@ from bot.leads.schemas import DisableUserIn, RuleIn, RuleOut
 from bot.runtime.appkeys import SERVICES
 from handlers.auth import Principal, authenticate, token_digest
 from handlers.http import HttpProblem, json_out, positive_id, query_model, read_body, read_model
-from handlers.openapi import API
+from handlers.openapi import ApiRoutes
 from storage.models import ApiToken, App, AppStatus, RoutingRule, Tenant, TokenScope, User
 
-api = API
+API = ApiRoutes()
 
 
 def _id(request: web.Request, name: str = "id") -> int:
@@ -74,7 +74,7 @@ async def _tenant(principal: Principal, tenant_id: int) -> Tenant:
 # Tenants
 
 
-@api.route("POST", "/admin/tenants", summary="Create a tenant (company)", tags=("tenants",), body=TenantIn,
+@API.route("POST", "/admin/tenants", summary="Create a tenant (company)", tags=("tenants",), body=TenantIn,
            ok=201, response=TenantOut, errors=(401, 403, 409))
 async def create_tenant(request: web.Request) -> web.Response:
     await _operator(request)
@@ -85,7 +85,7 @@ async def create_tenant(request: web.Request) -> web.Response:
     return json_out(TenantOut.model_validate(tenant), 201)
 
 
-@api.route("GET", "/admin/tenants", summary="List tenants (a tenant token sees its own)", tags=("tenants",),
+@API.route("GET", "/admin/tenants", summary="List tenants (a tenant token sees its own)", tags=("tenants",),
            response=TenantOut, many=True)
 async def list_tenants(request: web.Request) -> web.Response:
     principal = await _admin(request)
@@ -95,13 +95,13 @@ async def list_tenants(request: web.Request) -> web.Response:
     return json_out([TenantOut.model_validate(t) for t in await qs])
 
 
-@api.route("GET", "/admin/tenants/{id}", summary="Show a tenant", tags=("tenants",), response=TenantOut)
+@API.route("GET", "/admin/tenants/{id}", summary="Show a tenant", tags=("tenants",), response=TenantOut)
 async def show_tenant(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
     return json_out(TenantOut.model_validate(tenant))
 
 
-@api.route("PATCH", "/admin/tenants/{id}", summary="Update a tenant", tags=("tenants",), body=TenantPatch,
+@API.route("PATCH", "/admin/tenants/{id}", summary="Update a tenant", tags=("tenants",), body=TenantPatch,
            response=TenantOut, errors=(401, 403, 409))
 async def update_tenant(request: web.Request) -> web.Response:
     principal = await _operator(request)
@@ -114,7 +114,7 @@ async def update_tenant(request: web.Request) -> web.Response:
     return json_out(TenantOut.model_validate(tenant))
 
 
-@api.route("POST", "/admin/tenants/{id}/tokens", summary="Create a tenant token (shown once)", tags=("tokens",),
+@API.route("POST", "/admin/tenants/{id}/tokens", summary="Create a tenant token (shown once)", tags=("tokens",),
            body=TokenIn, ok=201, response=TokenCreated)
 async def create_token(request: web.Request) -> web.Response:
     principal = await _admin(request)
@@ -125,7 +125,7 @@ async def create_token(request: web.Request) -> web.Response:
     return json_out(TokenCreated.model_validate({**TokenOut.model_validate(row).model_dump(), "token": token}), 201)
 
 
-@api.route("GET", "/admin/tenants/{id}/tokens", summary="List a tenant's tokens", tags=("tokens",),
+@API.route("GET", "/admin/tenants/{id}/tokens", summary="List a tenant's tokens", tags=("tokens",),
            response=TokenOut, many=True)
 async def list_tokens(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
@@ -133,7 +133,7 @@ async def list_tokens(request: web.Request) -> web.Response:
     return json_out([TokenOut.model_validate(r) for r in rows])
 
 
-@api.route("POST", "/admin/tokens/{id}/revoke", summary="Revoke a token", tags=("tokens",), response=TokenOut)
+@API.route("POST", "/admin/tokens/{id}/revoke", summary="Revoke a token", tags=("tokens",), response=TokenOut)
 async def revoke_token(request: web.Request) -> web.Response:
     principal = await _admin(request)
     row = await ApiToken.get_or_none(id=_id(request))
@@ -161,7 +161,7 @@ def _app_out(request: web.Request, app: App, *, checklist: bool = False) -> AppO
     return app_ops.app_out(app, request.app[SERVICES].settings.base_url(), checklist=checklist)
 
 
-@api.route("POST", "/admin/apps", summary="Register a WeCom or DingTalk app", tags=("apps",), body=AppIn, ok=201,
+@API.route("POST", "/admin/apps", summary="Register a WeCom or DingTalk app", tags=("apps",), body=AppIn, ok=201,
            response=AppOut, errors=(401, 403, 404, 409))
 async def create_app_(request: web.Request) -> web.Response:
     principal = await _admin(request)
@@ -172,7 +172,7 @@ async def create_app_(request: web.Request) -> web.Response:
     return json_out(_app_out(request, app, checklist=True), 201)
 
 
-@api.route("GET", "/admin/apps", summary="List apps", tags=("apps",), query=AppQuery, response=AppOut, many=True)
+@API.route("GET", "/admin/apps", summary="List apps", tags=("apps",), query=AppQuery, response=AppOut, many=True)
 async def list_apps(request: web.Request) -> web.Response:
     principal = await _admin(request)
     q = query_model(request, AppQuery)
@@ -189,13 +189,13 @@ async def list_apps(request: web.Request) -> web.Response:
     return json_out([_app_out(request, a) for a in await qs])
 
 
-@api.route("GET", "/admin/apps/{id}", summary="Show an app (secrets are never returned)", tags=("apps",),
+@API.route("GET", "/admin/apps/{id}", summary="Show an app (secrets are never returned)", tags=("apps",),
            response=AppOut)
 async def show_app(request: web.Request) -> web.Response:
     return json_out(_app_out(request, await _app(request, await _admin(request))))
 
 
-@api.route("PATCH", "/admin/apps/{id}", summary="Update an app's name, api_base or credentials", tags=("apps",),
+@API.route("PATCH", "/admin/apps/{id}", summary="Update an app's name, api_base or credentials", tags=("apps",),
            body=AppPatch, response=AppOut, errors=(401, 403, 409))
 async def update_app(request: web.Request) -> web.Response:
     principal = await _admin(request)
@@ -214,18 +214,18 @@ async def _set_status(request: web.Request, status: AppStatus) -> web.Response:
     return json_out(_app_out(request, app))
 
 
-@api.route("POST", "/admin/apps/{id}/disable", summary="Disable an app: its callbacks are refused",
+@API.route("POST", "/admin/apps/{id}/disable", summary="Disable an app: its callbacks are refused",
            tags=("apps",), response=AppOut)
 async def disable_app(request: web.Request) -> web.Response:
     return await _set_status(request, AppStatus.DISABLED)
 
 
-@api.route("POST", "/admin/apps/{id}/enable", summary="Enable a disabled app", tags=("apps",), response=AppOut)
+@API.route("POST", "/admin/apps/{id}/enable", summary="Enable a disabled app", tags=("apps",), response=AppOut)
 async def enable_app(request: web.Request) -> web.Response:
     return await _set_status(request, AppStatus.ACTIVE)
 
 
-@api.route("POST", "/admin/apps/{id}/verify", summary="Check that an app works end to end: every check the platform "
+@API.route("POST", "/admin/apps/{id}/verify", summary="Check that an app works end to end: every check the platform "
            "allows, each ok/warn/fail with a next step",
            tags=("apps",), response=VerifyOut)
 async def verify_app(request: web.Request) -> web.Response:
@@ -233,7 +233,7 @@ async def verify_app(request: web.Request) -> web.Response:
     return json_out(await app_verify.verify_app(request.app[SERVICES], app.id))
 
 
-@api.route("POST", "/admin/apps/{id}/directory/sync", summary="Sync users from the platform directory: a dry "
+@API.route("POST", "/admin/apps/{id}/directory/sync", summary="Sync users from the platform directory: a dry "
            "run (the default) shows the diff, {\"apply\": true} makes it; 424 when the platform refuses the read or "
            "cannot be reached", tags=("apps", "users"), body=DirectorySyncIn, response=DirectorySyncOut,
            errors=(401, 403, 404, 424))
@@ -254,7 +254,7 @@ async def sync_directory(request: web.Request) -> web.Response:
     return json_out(DirectorySyncOut.model_validate(report.as_dict()))
 
 
-@api.route("POST", "/admin/apps/{id}/test", summary="Send a test card to a mapped person; their click is recorded "
+@API.route("POST", "/admin/apps/{id}/test", summary="Send a test card to a mapped person; their click is recorded "
            "(GET shows it)", tags=("apps",), body=TestCardIn, response=TestCardOut)
 async def send_test_card(request: web.Request) -> web.Response:
     from bot.chat import testcard
@@ -264,7 +264,7 @@ async def send_test_card(request: web.Request) -> web.Response:
     return json_out(TestCardOut.model_validate(await testcard.send(request.app[SERVICES], app.id, data.to)))
 
 
-@api.route("GET", "/admin/apps/{id}/test", summary="What became of the app's latest test card", tags=("apps",),
+@API.route("GET", "/admin/apps/{id}/test", summary="What became of the app's latest test card", tags=("apps",),
            response=TestCardOut)
 async def show_test_card(request: web.Request) -> web.Response:
     from bot.chat import testcard
@@ -284,7 +284,7 @@ async def _user(request: web.Request, principal: Principal) -> User:
     return user
 
 
-@api.route("POST", "/admin/users", summary="Add a rep, manager or admin", tags=("users",), body=UserIn, ok=201,
+@API.route("POST", "/admin/users", summary="Add a rep, manager or admin", tags=("users",), body=UserIn, ok=201,
            response=UserOut, errors=(401, 403, 404, 409))
 async def create_user(request: web.Request) -> web.Response:
     principal = await _admin(request)
@@ -293,7 +293,7 @@ async def create_user(request: web.Request) -> web.Response:
     return json_out(UserOut.model_validate(user), 201)
 
 
-@api.route("GET", "/admin/users", summary="List users", tags=("users",), query=UserQuery, response=UserOut,
+@API.route("GET", "/admin/users", summary="List users", tags=("users",), query=UserQuery, response=UserOut,
            many=True)
 async def list_users(request: web.Request) -> web.Response:
     principal = await _admin(request)
@@ -311,12 +311,12 @@ async def list_users(request: web.Request) -> web.Response:
     return json_out([UserOut.model_validate(u) for u in await qs])
 
 
-@api.route("GET", "/admin/users/{id}", summary="Show a user", tags=("users",), response=UserOut)
+@API.route("GET", "/admin/users/{id}", summary="Show a user", tags=("users",), response=UserOut)
 async def show_user(request: web.Request) -> web.Response:
     return json_out(UserOut.model_validate(await _user(request, await _admin(request))))
 
 
-@api.route("PATCH", "/admin/users/{id}", summary="Update a user", tags=("users",), body=UserPatch,
+@API.route("PATCH", "/admin/users/{id}", summary="Update a user", tags=("users",), body=UserPatch,
            response=UserOut, errors=(401, 403, 409))
 async def update_user(request: web.Request) -> web.Response:
     principal = await _admin(request)
@@ -325,7 +325,7 @@ async def update_user(request: web.Request) -> web.Response:
     return json_out(UserOut.model_validate(user))
 
 
-@api.route("POST", "/admin/users/{id}/disable",
+@API.route("POST", "/admin/users/{id}/disable",
            summary="Deactivate a user: their open leads go to a successor or back to the pool, managers are told",
            tags=("users",), body=DisableUserIn, response=UserOut)
 async def disable_user(request: web.Request) -> web.Response:
@@ -339,14 +339,14 @@ async def disable_user(request: web.Request) -> web.Response:
 # Routing rules and tenant settings
 
 
-@api.route("GET", "/admin/tenants/{id}/rules", summary="A tenant's routing rules, in order", tags=("routing",),
+@API.route("GET", "/admin/tenants/{id}/rules", summary="A tenant's routing rules, in order", tags=("routing",),
            response=RuleOut, many=True)
 async def list_rules(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
     return json_out([RuleOut.model_validate(r) for r in await rule_ops.ordered(tenant.id)])
 
 
-@api.route("POST", "/admin/tenants/{id}/rules", summary="Add a routing rule", tags=("routing",), body=RuleIn,
+@API.route("POST", "/admin/tenants/{id}/rules", summary="Add a routing rule", tags=("routing",), body=RuleIn,
            ok=201, response=RuleOut)
 async def create_rule(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
@@ -362,7 +362,7 @@ async def _rule(request: web.Request, principal: Principal) -> RoutingRule:
     return row
 
 
-@api.route("PUT", "/admin/rules/{id}", summary="Replace a routing rule", tags=("routing",), body=RuleIn,
+@API.route("PUT", "/admin/rules/{id}", summary="Replace a routing rule", tags=("routing",), body=RuleIn,
            response=RuleOut)
 async def replace_rule(request: web.Request) -> web.Response:
     row = await _rule(request, await _admin(request))
@@ -370,14 +370,14 @@ async def replace_rule(request: web.Request) -> web.Response:
     return json_out(RuleOut.model_validate(row))
 
 
-@api.route("DELETE", "/admin/rules/{id}", summary="Delete a routing rule", tags=("routing",), response=RuleOut)
+@API.route("DELETE", "/admin/rules/{id}", summary="Delete a routing rule", tags=("routing",), response=RuleOut)
 async def delete_rule(request: web.Request) -> web.Response:
     row = await _rule(request, await _admin(request))
     await row.delete()
     return json_out(RuleOut.model_validate(row))
 
 
-@api.route("POST", "/admin/tenants/{id}/users/import", summary="Import users from CSV (text/csv body)",
+@API.route("POST", "/admin/tenants/{id}/users/import", summary="Import users from CSV (text/csv body)",
            tags=("users",), ok=200, response=ImportReport, errors=(401, 403, 413))
 async def import_users(request: web.Request) -> web.Response:
     principal = await _admin(request)

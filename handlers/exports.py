@@ -26,8 +26,10 @@ from bot.leads.types import Status
 from bot.runtime.appkeys import SERVICES
 from handlers.auth import authenticate
 from handlers.http import HttpProblem, query_model
-from handlers.openapi import API
+from handlers.openapi import ApiRoutes
 from storage.models import Tenant, TokenScope
+
+API = ApiRoutes()
 
 log = logging.getLogger(__name__)
 _FILE_CHUNK = 64 * 1024

@@ -14,8 +14,11 @@ from pydantic import BaseModel
 
 from bot.calendar import holidays
 from bot.runtime.appkeys import SERVICES
-from handlers.admin import _admin, _operator, api
+from handlers.admin import _admin, _operator
 from handlers.http import HttpProblem, json_out, positive_id, read_json
+from handlers.openapi import ApiRoutes
+
+API = ApiRoutes()
 
 
 class ScheduleOut(BaseModel):
@@ -34,7 +37,7 @@ def _year(request: web.Request) -> int:
     return positive_id(request.match_info["year"], "year", 2100)
 
 
-@api.route("GET", "/admin/holidays", summary="The official holiday schedules loaded, and the years still missing",
+@API.route("GET", "/admin/holidays", summary="The official holiday schedules loaded, and the years still missing",
            tags=("holidays",), response=SchedulesOut)
 async def list_schedules(request: web.Request) -> web.Response:
     await _admin(request)
@@ -43,7 +46,7 @@ async def list_schedules(request: web.Request) -> web.Response:
     return json_out(SchedulesOut(schedules=schedules, missing_years=holidays.missing_years(today)))
 
 
-@api.route("PUT", "/admin/holidays/{year}", summary="Load a year's official holiday schedule (holidays and 调休 "
+@API.route("PUT", "/admin/holidays/{year}", summary="Load a year's official holiday schedule (holidays and 调休 "
            "workdays, days or ranges `a..b`; validated, replaces that year's)", tags=("holidays",),
            body=holidays.ScheduleIn, response=ScheduleOut)
 async def load_schedule(request: web.Request) -> web.Response:
@@ -54,7 +57,7 @@ async def load_schedule(request: web.Request) -> web.Response:
     return json_out(ScheduleOut(**schedule.model_dump()))
 
 
-@api.route("GET", "/admin/holidays/{year}", summary="One year's official holiday schedule", tags=("holidays",),
+@API.route("GET", "/admin/holidays/{year}", summary="One year's official holiday schedule", tags=("holidays",),
            response=ScheduleOut)
 async def show_schedule(request: web.Request) -> web.Response:
     await _admin(request)

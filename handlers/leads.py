@@ -19,8 +19,10 @@ from bot.leads.types import Budget
 from bot.runtime.appkeys import SERVICES
 from handlers.auth import Principal, authenticate
 from handlers.http import HttpProblem, json_out, positive_id, query_model, read_model
-from handlers.openapi import API
+from handlers.openapi import ApiRoutes
 from storage.models import Tenant, TokenScope, User
+
+API = ApiRoutes()
 
 _REFUSAL_STATUS = {
     RefusalCode.NOT_ALLOWED: 403,

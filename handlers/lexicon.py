@@ -12,9 +12,12 @@ from pydantic import BaseModel
 
 from bot.admin.tenant_settings import LexiconSection
 from bot.voice import lexicons
-from handlers.admin import _admin, _id, _tenant, api
+from handlers.admin import _admin, _id, _tenant
 from handlers.http import json_out, read_model
+from handlers.openapi import ApiRoutes
 from speech.lexicon import Lexicon
+
+API = ApiRoutes()
 
 
 class LexiconView(BaseModel):
@@ -39,7 +42,7 @@ def _out(tenant_id: int, section: LexiconSection, lexicon: Lexicon) -> LexiconOu
     return LexiconOut(tenant_id=tenant_id, edits=section, effective=LexiconView.model_validate(lexicon.to_json()))
 
 
-@api.route("GET", "/admin/tenants/{id}/lexicon", summary="Show a tenant's lexicon edits and the lexicon they make",
+@API.route("GET", "/admin/tenants/{id}/lexicon", summary="Show a tenant's lexicon edits and the lexicon they make",
            tags=("lexicon",), response=LexiconOut)
 async def show_lexicon(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
@@ -47,7 +50,7 @@ async def show_lexicon(request: web.Request) -> web.Response:
     return json_out(_out(tenant.id, section, lexicons.lexicon_of(section)))
 
 
-@api.route("PUT", "/admin/tenants/{id}/lexicon", summary="Replace a tenant's lexicon edits", tags=("lexicon",),
+@API.route("PUT", "/admin/tenants/{id}/lexicon", summary="Replace a tenant's lexicon edits", tags=("lexicon",),
            body=LexiconSection, response=LexiconOut)
 async def put_lexicon(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))

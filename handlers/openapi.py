@@ -66,9 +66,11 @@ class Operation:
 
 
 @dataclass
-class ApiRegistry:
-    title: str
-    version: str
+class ApiRoutes:
+    """One module's documented routes, collected by its `@API.route(...)` decorators. Collecting mounts nothing: the
+    wiring (`bot.runtime.wiring.API_MODULES`) includes each module's routes in the one registry below, so a route
+    is served because it is listed there, not because its module happened to be imported."""
+
     operations: list[Operation] = field(default_factory=list)
 
     def route(
@@ -98,6 +100,19 @@ class ApiRegistry:
             return handler
 
         return register
+
+
+@dataclass
+class ApiRegistry:
+    """Every included module's routes: mounted on the app, and written as one OpenAPI document."""
+
+    title: str
+    version: str
+    operations: list[Operation] = field(default_factory=list)
+
+    def include(self, *routes: ApiRoutes) -> None:
+        for r in routes:
+            self.operations.extend(op for op in r.operations if op not in self.operations)
 
     def add_routes(self, app: web.Application) -> None:
         for op in self.operations:
@@ -171,6 +186,6 @@ async def openapi_view(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Register every documented route (their modules must be imported first) and the document itself."""
+    """Mount every included route (`ApiRegistry.include`, done by the wiring) and the document itself."""
     API.add_routes(app)
     app.router.add_get("/admin/openapi.json", openapi_view)

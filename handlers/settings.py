@@ -27,10 +27,12 @@ from bot.admin.tenant_settings import (
 from bot.alerting.notify.providers import SmsSettingsForm
 from bot.runtime.appkeys import SERVICES
 from handlers.admin import _id
-from handlers.admin import api as admin_api
 from handlers.auth import Principal, authenticate
 from handlers.http import HttpProblem, json_out, read_json
+from handlers.openapi import ApiRoutes
 from storage.models import Tenant, TokenScope
+
+API = ApiRoutes()
 
 SECTIONS = settings_patch.SECTIONS
 
@@ -74,14 +76,14 @@ async def _tenant(request: web.Request) -> tuple[Principal, Tenant]:
     return principal, tenant
 
 
-@admin_api.route("GET", "/admin/tenants/{id}/settings", summary="Show a tenant's settings "
+@API.route("GET", "/admin/tenants/{id}/settings", summary="Show a tenant's settings "
                  "(workflow, escalation, calendar, notify, board)", tags=("tenants",), response=SettingsOut)
 async def show_settings(request: web.Request) -> web.Response:
     _, tenant = await _tenant(request)
     return json_out(_shown(TenantSettings.of(tenant.settings)))
 
 
-@admin_api.route("PATCH", "/admin/tenants/{id}/settings", summary="Change a tenant's settings (a JSON Merge "
+@API.route("PATCH", "/admin/tenants/{id}/settings", summary="Change a tenant's settings (a JSON Merge "
                  "Patch, RFC 7396; the merged whole is validated)", tags=("tenants",), body=SettingsPatch,
                  response=SettingsOut)
 async def update_settings(request: web.Request) -> web.Response:

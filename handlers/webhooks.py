@@ -27,9 +27,11 @@ from bot.webhooks.schemas import (
 )
 from handlers.auth import Principal, authenticate
 from handlers.http import json_out, positive_id, query_model, read_model
-from handlers.openapi import API
+from handlers.openapi import ApiRoutes
 from storage.models import TokenScope
 from storage.models import WebhookSubscription as Subscription
+
+API = ApiRoutes()
 
 
 def _id(request: web.Request) -> int:

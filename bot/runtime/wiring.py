@@ -89,8 +89,8 @@ AFTER_COMMIT: Sequence[Callable[[leadstore.StoredChange], None]] = (webhook_reco
 
 # Outermost first: the access log and request id around everything, then errors answered as problem documents.
 MIDDLEWARES = (observe, errors)
-# The admin and lead API: each of these declares its routes on `openapi.API`, which `openapi.setup` mounts and
-# documents.
+# The admin and lead API: each of these collects its routes in its own `API`; `install()` includes them in
+# `openapi.API`, which `openapi.setup` mounts and documents.
 API_MODULES = (admin, exports, holidays, leads, lexicon, settings, webhooks)
 # Each mounts its own routes.
 ROUTES: Sequence[Callable[[web.Application], None]] = (
@@ -115,6 +115,7 @@ def install() -> None:
     leadstore.COMPLETED_WITH_CHANGE.update(COMPLETED_WITH_CHANGE)
     leadstore.IN_TRANSACTION.extend(ON_CHANGE)
     leadstore.AFTER_COMMIT.extend(AFTER_COMMIT)
+    openapi.API.include(*(module.API for module in API_MODULES))
     _installed = True
 
 

@@ -26,8 +26,10 @@ from bot.chat import clicks
 from bot.jobs import inbound
 from bot.leads import store
 from bot.runtime import outbox
+from handlers import openapi
 print(json.dumps({"inbound": list(inbound.HANDLERS), "clicks": list(clicks.HANDLERS), "outbox": list(outbox.HANDLERS),
-                  "written": list(store.WRITTEN_WITH_CHANGE), "hooks": len(store.IN_TRANSACTION) + len(store.AFTER_COMMIT)}))
+                  "written": list(store.WRITTEN_WITH_CHANGE), "hooks": len(store.IN_TRANSACTION) + len(store.AFTER_COMMIT),
+                  "api": len(openapi.API.operations)}))
 """
 
 
@@ -36,7 +38,20 @@ def test_importing_every_module_registers_nothing():
     out = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == {"inbound": [], "clicks": [], "outbox": [], "written": [],
-                                                        "hooks": 0}
+                                                        "hooks": 0, "api": 0}
+
+
+def test_the_api_serves_what_the_wiring_lists_and_nothing_else():
+    """Every documented route comes from a module of `API_MODULES` (a module left out of the list serves nothing,
+    instead of serving because something imported it), and each listed module's routes are all there once."""
+    from handlers import openapi
+
+    wiring.install()
+    listed = [op for module in wiring.API_MODULES for op in module.API.operations]
+    assert listed and all(module.API.operations for module in wiring.API_MODULES)
+    assert openapi.API.operations == listed
+    wiring.install()  # a second entry point in the same process adds nothing twice
+    assert len(openapi.API.operations) == len(listed)
 
 
 def test_every_button_is_a_lead_action_or_has_its_handler():
