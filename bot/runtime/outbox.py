@@ -82,15 +82,6 @@ async def _claim(row_id: int, now: datetime) -> Outbox | None:
     return await Outbox.get_or_none(id=row_id) if claimed else None
 
 
-async def run_one(services: Services, row_id: int) -> bool:
-    """Run one pending row; True when it is done (now or before)."""
-    row = await _claim(row_id, services.clock.now())
-    if row is None:
-        return not await Outbox.filter(id=row_id, done_at=None).exists()
-    with bound(tenant=row.tenant_id, lead=row.lead_id):
-        return await _run_claimed(services, row)
-
-
 async def _run_claimed(services: Services, row: Outbox, *, mark_done: bool = True) -> bool:
     handler = HANDLERS.get(row.kind)
     try:

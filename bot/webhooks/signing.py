@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets as _random
-from collections.abc import Mapping
 
 SIGNATURE_HEADER = "Leadbot-Signature"
 EVENT_ID_HEADER = "Leadbot-Event-Id"
@@ -75,7 +74,3 @@ def verify(secret: str, header: str, body: bytes, *, now: float, tolerance_s: fl
     if not any(hmac.compare_digest(expected, s) for s in signatures):
         raise SignatureError("no signature matches")
     return timestamp
-
-
-def header_value(headers: Mapping[str, str], name: str) -> str:
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
