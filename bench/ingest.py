@@ -12,8 +12,9 @@ Method
 - Server A is a bare aiohttp hello world (`web.Response(text="Hello, world")`, no middleware). Server B is
   `bot.runtime.app.create_app(services)` exactly as `leadbot serve --no-worker` builds it, on a fresh data dir: SQLite,
   the embedded Redis (or `--redis-url`), logging at info as `serve` sets it up (to a file), one registered WeCom
-  app. Both are measured in the same run, one after the other, with the same client and the same request bytes
-  (A gets them at `/`, B at `/wecom/{app_id}/callback`).
+  app. Server C, the second baseline, is a bare aiohttp route doing only verify + decrypt (wechatpy) and one
+  pipelined Redis write, on the same kind of Redis as B. All are measured in the same run, one after the other,
+  with the same client and the same request bytes (A gets them at `/`, C at `/bare`, B at `/wecom/{app_id}/callback`).
 - Every request is a distinct text message (its own MsgId), encrypted and signed beforehand with the app's keys
   (`WeComCrypto.encrypt`), so B verifies, decrypts, parses, de-duplicates and queues each one: the real hot path,
   never the duplicate path. After the run the bench counts the jobs B queued: every 200 must be one job.
@@ -72,6 +73,42 @@ async def serve_hello() -> None:
     app = web.Application()
     app.router.add_route("*", "/", hello)
     await _serve(app, {})
+
+
+async def serve_bare(data_dir: Path, redis_url: str | None) -> None:
+    """The second baseline the issue names: a bare aiohttp route doing only what a callback must (verify and decrypt
+    with wechatpy, read the MsgId, one pipelined Redis write: the de-dup mark, the job, its place in the queue),
+    on the same kind of Redis as server B (the embedded one in its own data dir, or `--redis-url`)."""
+    import xmltodict
+    from aiohttp import web
+    from wechatpy.enterprise.crypto import WeChatCrypto
+
+    from storage.redis import connect, start_embedded
+
+    crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
+    embedded = await start_embedded(data_dir) if redis_url is None else None
+    redis = connect(redis_url or embedded.url)
+
+    async def callback(request: web.Request) -> web.Response:
+        q = request.query
+        body = await request.read()
+        plain = crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"])
+        msg_id = xmltodict.parse(plain)["xml"]["MsgId"]
+        pipe = redis.pipeline(transaction=False)
+        pipe.set(f"bare:dedup:{msg_id}", 1, nx=True, ex=3600)
+        pipe.set(f"bare:job:{msg_id}", plain, ex=3600)
+        pipe.zadd("bare:queue", {msg_id: 0})
+        await pipe.execute()
+        return web.Response(text="")
+
+    app = web.Application()
+    app.router.add_post("/bare", callback)
+    try:
+        await _serve(app, {"redis_url": redis_url or embedded.url})
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            await embedded.release()
 
 
 async def serve_leadbot(data_dir: Path, redis_url: str | None) -> None:
@@ -372,6 +409,18 @@ async def _count_and_clear_jobs(redis_url: str, app_id: int, first_msg_id: int, 
     return found
 
 
+async def _clear_bare(redis_url: str) -> None:
+    from storage.redis import connect
+
+    redis = connect(redis_url)
+    try:
+        keys = [k async for k in redis.scan_iter("bare:*", count=5000)]
+        for start in range(0, len(keys), 5000):
+            await redis.delete(*keys[start:start + 5000])
+    finally:
+        await redis.aclose()
+
+
 def _line(label: str, s: dict[str, Any]) -> str:
     bad = {k: v for k, v in s["statuses"].items() if str(k) != "200"}
     return (f"  {label:<28} {s['rps']:>9.0f} req/s   p50 {s['p50_ms']:6.2f} ms   p99 {s['p99_ms']:6.2f} ms   "
@@ -384,13 +433,22 @@ def orchestrate(args: argparse.Namespace) -> None:
     print(f"{args.requests} requests over {args.connections} connections after {WARMUP} warm-up; "
           f"then {args.rate_requests} at {args.rate:g} req/s\n")
     per_run = WARMUP + args.requests + args.rate_requests
-    results: dict[str, list[list[dict]]] = {"hello": [], "callback": []}
+    results: dict[str, list[list[dict]]] = {"hello": [], "bare": [], "callback": []}
     for round_ in range(args.rounds):
         proc, info = _start("--serve", "hello")
         try:
             results["hello"].append(_run_load(info, "/", args, 0))
         finally:
             _stop(proc)
+        data_dir = Path(tempfile.mkdtemp(prefix="lbb-", dir="/tmp"))
+        proc, info = _start("--serve", "bare", "--data-dir", str(data_dir),
+                            *(["--redis-url", args.redis_url] if args.redis_url else []))
+        try:
+            results["bare"].append(_run_load(info, "/bare", args, 10**18))
+            asyncio.run(_clear_bare(info["redis_url"]))
+        finally:
+            _stop(proc)
+            shutil.rmtree(data_dir, ignore_errors=True)
         data_dir = Path(tempfile.mkdtemp(prefix="lbb-", dir="/tmp"))
         proc, info = _start("--serve", "leadbot", "--data-dir", str(data_dir),
                             *(["--redis-url", args.redis_url] if args.redis_url else []))
@@ -403,7 +461,7 @@ def orchestrate(args: argparse.Namespace) -> None:
             _stop(proc)
             shutil.rmtree(data_dir, ignore_errors=True)
         print(f"round {round_ + 1}:")
-        for name in ("hello", "callback"):
+        for name in ("hello", "bare", "callback"):
             for s in results[name][-1]:
                 print(_line(f"{name} {s['name']}", s))
         print(f"  callbacks answered 200 and queued as jobs: {queued} of {per_run}\n")
@@ -420,9 +478,14 @@ def _report(results: dict[str, list[list[dict]]]) -> None:
     print(f"  callback ingest throughput  {callback:9.0f} req/s   p50 {med('callback', 0, 'p50_ms'):.2f} ms   "
           f"p99 {med('callback', 0, 'p99_ms'):.2f} ms")
     print(f"  ratio callback / hello      {callback / hello:9.1%}   (target >= 50 %)")
+    bare = med("bare", 0, "rps")
+    print(f"  bare verify+decrypt+Redis   {bare:9.0f} req/s   (wechatpy, one pipelined write)")
+    print(f"  ratio callback / bare       {callback / bare:9.1%}   (target >= 80 %)")
     hello_us, callback_us = med("hello", 0, "server_cpu_us"), med("callback", 0, "server_cpu_us")
-    print(f"  server CPU per request      hello {hello_us:.0f} us, callback {callback_us:.0f} us: "
-          f"ratio {hello_us / callback_us:.1%} (the same ratio, by CPU time: steadier on a busy machine)")
+    bare_us = med("bare", 0, "server_cpu_us")
+    print(f"  server CPU per request      hello {hello_us:.0f} us, bare {bare_us:.0f} us, "
+          f"callback {callback_us:.0f} us: ratios {hello_us / callback_us:.1%} and {bare_us / callback_us:.1%}")
+    print("                              (the same ratios, by CPU time: steadier on a busy machine)")
     print(f"  callback at fixed rate      p50 {med('callback', 1, 'p50_ms'):.2f} ms   "
           f"p99 {med('callback', 1, 'p99_ms'):.2f} ms   (target p99 <= 20 ms)")
 
@@ -437,7 +500,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None,
                         help="a Redis to queue into instead of the embedded one (use a scratch database index)")
     # internal: the child processes
-    parser.add_argument("--serve", choices=["hello", "leadbot"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["hello", "bare", "leadbot"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -447,6 +510,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve == "hello":
         asyncio.run(serve_hello())
+    elif args.serve == "bare":
+        asyncio.run(serve_bare(args.data_dir, args.redis_url))
     elif args.serve == "leadbot":
         asyncio.run(serve_leadbot(args.data_dir, args.redis_url))
     elif args.load:
