@@ -87,3 +87,17 @@ async def test_removing_an_id_leaves_the_others_and_frees_it(tenants) -> None:
     newcomer = await user_ops.create_user(one.id, UserIn(name="新人", wecom_userid="wang"))
     assert (await platform_ids.user_of(one.id, "wecom", "wang")).id == newcomer.id
 
+
+
+def test_every_platform_id_has_its_field_on_the_edges() -> None:
+    """A platform in the mapping is a field of the API's user JSON (in, patch, out), a CSV column and a CLI flag."""
+    from click.testing import CliRunner
+
+    from bot.admin.schemas import UserOut
+    from bot.cli.admin import users_add
+
+    flags = CliRunner().invoke(users_add, ["--help"]).output
+    for name in platform_ids.EXTERNAL_FIELDS.values():
+        assert all(name in model.model_fields for model in (UserIn, UserPatch, UserOut))
+        assert name in user_ops.CSV_COLUMNS
+        assert "--" + name.replace("_", "-") in flags
