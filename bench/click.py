@@ -115,6 +115,7 @@ async def run(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from bot.admin.apps import register_app
+    from bot.admin.platform_ids import set_id
     from bot.admin.schemas import AppIn
     from bot.runtime.app import create_app
     from bot.runtime.config import Settings
@@ -163,9 +164,13 @@ async def run(args: argparse.Namespace) -> None:
                                          "credentials": {"corp_id": CORP_ID, "agent_id": AGENT, "secret": SECRET,
                                                          "token": TOKEN, "encoding_aes_key": AES_KEY}}).root
             app = await register_app(services.box, settings, tenant.id, data)
-            manager = await User.create(tenant=tenant, name="经理", role=Role.MANAGER, wecom_userid="mgr")
-            rep_ids = [(await User.create(tenant=tenant, name=f"销售{r}", role=Role.REP, manager=manager,
-                                          wecom_userid=r)).id for r in reps]
+            manager = await User.create(tenant=tenant, name="经理", role=Role.MANAGER)
+            await set_id(manager, "wecom", "mgr")
+            rep_ids = []
+            for r in reps:
+                rep = await User.create(tenant=tenant, name=f"销售{r}", role=Role.REP, manager=manager)
+                await set_id(rep, "wecom", r)
+                rep_ids.append(rep.id)
             await RoutingRule.create(tenant=tenant, position=1, name="all",
                                      spec={"strategy": "round_robin", "rep_ids": rep_ids})
             runner = web.AppRunner(create_app(services), access_log=None, handle_signals=False)

@@ -25,23 +25,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
+from bot.admin.platform_ids import set_id  # noqa: E402
 from bot.runtime.app import create_app  # noqa: E402
 from bot.runtime.config import Settings  # noqa: E402
 from bot.runtime.services import open_services  # noqa: E402
 from handlers.auth import token_digest  # noqa: E402
-from storage.models import ApiToken, App, RoutingRule, Tenant, TokenScope, User  # noqa: E402
+from storage.models import ApiToken, App, RoutingRule, Tenant, TokenScope, User, UserPlatformId  # noqa: E402
 
 PAGES = ("apps", "people", "people?q=销售1", "rules", "settings", "activity")
 
 
 async def seed(people: int) -> tuple[Tenant, str]:
     tenant = await Tenant.create(name=f"bench-{people}", timezone="Asia/Shanghai")
-    managers = [await User.create(tenant=tenant, name=f"经理{n}", role="manager", wecom_userid=f"m{n}")
+    managers = [await User.create(tenant=tenant, name=f"经理{n}", role="manager")
                 for n in range(max(1, people // 10))]
+    for n, manager in enumerate(managers):
+        await set_id(manager, "wecom", f"m{n}")
     await User.bulk_create([
         User(tenant=tenant, name=f"销售{n}", role="rep", manager_id=managers[n % len(managers)].id,
-             wecom_userid=f"r{n}", phone=f"+86138{n:08d}", email=f"r{n}@example.com", region="华东")
+             phone=f"+86138{n:08d}", email=f"r{n}@example.com", region="华东")
         for n in range(people - len(managers))])
+    reps = await User.filter(tenant=tenant, role="rep").values_list("id", "name")
+    await UserPlatformId.bulk_create([
+        UserPlatformId(tenant=tenant, user_id=user_id, platform="wecom",
+                       platform_user_id="r" + name.removeprefix("销售"))
+        for user_id, name in reps])
     await App.create(tenant=tenant, platform="wecom", name="销售助手", identity=f"{tenant.id}:wecom:ww:1",
                      public={"corp_id": "ww", "agent_id": 1}, secrets_sealed="")
     for n in range(20):

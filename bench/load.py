@@ -93,6 +93,7 @@ def _settings(args: argparse.Namespace):
 
 async def serve_leadbot(args: argparse.Namespace) -> None:
     from bot.admin.apps import register_app
+    from bot.admin.platform_ids import set_id
     from bot.admin.schemas import AppIn
     from bot.runtime.app import create_app
     from bot.runtime.logs import setup_logging
@@ -116,11 +117,14 @@ async def serve_leadbot(args: argparse.Namespace) -> None:
                                                              "secret": _secret(i), "token": TOKEN,
                                                              "encoding_aes_key": AES_KEY}}).root
                 app = await register_app(services.box, settings, tenant.id, data)
-                manager = await User.create(tenant=tenant, name="经理", role=Role.MANAGER, wecom_userid=f"mgr{i}")
+                manager = await User.create(tenant=tenant, name="经理", role=Role.MANAGER)
+                await set_id(manager, "wecom", f"mgr{i}")
                 # WeCom lets an app send one member 30 messages a minute (and the service keeps to it): enough reps
                 # that set-up is not paced by it.
-                reps = [await User.create(tenant=tenant, name=f"销售{j}", role=Role.REP, manager=manager,
-                                          wecom_userid=f"rep{i}-{j}") for j in range(args.reps)]
+                reps = [await User.create(tenant=tenant, name=f"销售{j}", role=Role.REP, manager=manager)
+                        for j in range(args.reps)]
+                for j, rep in enumerate(reps):
+                    await set_id(rep, "wecom", f"rep{i}-{j}")
                 await RoutingRule.create(tenant=tenant, position=1, name="all",
                                          spec={"strategy": "round_robin", "rep_ids": [r.id for r in reps]})
                 apps.append({"tenant_id": tenant.id, "app_id": app.id, "agent_id": FIRST_AGENT + i})

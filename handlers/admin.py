@@ -290,7 +290,7 @@ async def create_user(request: web.Request) -> web.Response:
     principal = await _admin(request)
     data = await read_model(request, UserIn)
     user = await user_ops.create_user(principal.tenant_for(data.tenant_id), data)
-    return json_out(UserOut.model_validate(user), 201)
+    return json_out(await user_ops.user_out(user), 201)
 
 
 @API.route("GET", "/admin/users", summary="List users", tags=("users",), query=UserQuery, response=UserOut,
@@ -308,12 +308,12 @@ async def list_users(request: web.Request) -> web.Response:
         qs = qs.filter(role=q.role)
     if q.active is not None:
         qs = qs.filter(active=q.active)
-    return json_out([UserOut.model_validate(u) for u in await qs])
+    return json_out(await user_ops.users_out(await qs))
 
 
 @API.route("GET", "/admin/users/{id}", summary="Show a user", tags=("users",), response=UserOut)
 async def show_user(request: web.Request) -> web.Response:
-    return json_out(UserOut.model_validate(await _user(request, await _admin(request))))
+    return json_out(await user_ops.user_out(await _user(request, await _admin(request))))
 
 
 @API.route("PATCH", "/admin/users/{id}", summary="Update a user", tags=("users",), body=UserPatch,
@@ -322,7 +322,7 @@ async def update_user(request: web.Request) -> web.Response:
     principal = await _admin(request)
     user = await _user(request, principal)
     user = await user_ops.update_user(user, await read_model(request, UserPatch))
-    return json_out(UserOut.model_validate(user))
+    return json_out(await user_ops.user_out(user))
 
 
 @API.route("POST", "/admin/users/{id}/disable",
@@ -333,7 +333,7 @@ async def disable_user(request: web.Request) -> web.Response:
     user = await _user(request, principal)
     data = await read_model(request, DisableUserIn, optional=True)
     user = await user_ops.disable_with_handover(request.app[SERVICES], user, data.successor_id)
-    return json_out(UserOut.model_validate(user))
+    return json_out(await user_ops.user_out(user))
 
 
 # Routing rules and tenant settings

@@ -20,7 +20,9 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
+import aerich.migrate
 import asyncpg
 from aerich import Command
 from aerich.migrate import Migrate
@@ -69,6 +71,7 @@ async def _generate(url: str, workdir: Path, name: str) -> tuple[str, str, str, 
             await command.init()
             await command.upgrade(run_in_transaction=True)
             await Migrate.init(config, "models", str(location))
+            _read_old_sql_as(Migrate.dialect)
             if not await Migrate.migrate(name, empty=False, no_input=True):
                 return None
         newest = max((location / "models").glob("[0-9]*_*.py"), key=lambda p: int(p.name.split("_")[0]))
@@ -79,6 +82,15 @@ async def _generate(url: str, workdir: Path, name: str) -> tuple[str, str, str, 
         return newest.name, up.strip(), down.strip(), module["MODELS_STATE"]
     finally:
         await Tortoise.close_connections()
+
+
+def _read_old_sql_as(dialect: str) -> None:
+    """aerich reads earlier migrations' SQL by calling their `upgrade(None)` (to tell a unique constraint from a
+    unique index when a `unique_together` goes); ours pick their SQL by the connection's dialect, so it gets a
+    stand-in connection that names the dialect being generated."""
+    stand_in = SimpleNamespace(capabilities=SimpleNamespace(dialect=dialect))
+    run_async = aerich.migrate.run_async
+    aerich.migrate.run_async = lambda func, *args: run_async(func, *(stand_in if a is None else a for a in args))
 
 
 def _generate_in_subprocess(url: str, workdir: Path, name: str) -> list | None:

@@ -107,8 +107,8 @@ class User(TimestampMixin, models.Model):
     manager: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="reports", null=True, on_delete=fields.SET_NULL
     )
-    wecom_userid = fields.CharField(max_length=64, null=True)
-    dingtalk_staff_id = fields.CharField(max_length=64, null=True)
+    # Their id on each chat platform (`bot.admin.platform_ids` reads and writes them).
+    platform_ids: fields.ReverseRelation[UserPlatformId]
     phone = fields.CharField(max_length=20, null=True)  # E.164
     email = fields.CharField(max_length=254, null=True)
     region = fields.CharField(max_length=64, null=True)
@@ -121,7 +121,26 @@ class User(TimestampMixin, models.Model):
 
     class Meta:
         table = "users"
-        unique_together = (("tenant", "wecom_userid"), ("tenant", "dingtalk_staff_id"))
+
+
+class UserPlatformId(models.Model):
+    """A person's user id on one chat platform, at most one per person and platform.
+
+    `platform` is the platform's name ("wecom", "dingtalk"). An id is unique per tenant and platform, as a
+    platform's user ids are unique within one company."""
+
+    id = fields.IntField(primary_key=True)
+    # The user's tenant, repeated here so the database itself keeps an id unique within a tenant.
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="platform_ids")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="platform_ids", on_delete=fields.CASCADE
+    )
+    platform = fields.CharField(max_length=16)
+    platform_user_id = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "user_platform_ids"
+        unique_together = (("tenant", "platform", "platform_user_id"), ("user", "platform"))
 
 
 class Lead(TimestampMixin, models.Model):

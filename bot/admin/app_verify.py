@@ -25,15 +25,14 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.admin import app_health
+from bot.admin import app_health, platform_ids
 from bot.admin.apps import LoadedApp
 from bot.admin.schemas import CheckOut, NextStep, VerifyOut
-from bot.admin.users import platform_id_field
 from bot.errors import PlatformError, TargetRefused
 from bot.platforms.base import Check
 from bot.runtime.outbound import REDIRECT_REFUSED, REFUSED_TARGET
 from bot.runtime.services import Services
-from storage.models import App, AppState, User
+from storage.models import App, AppState
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +104,7 @@ def _diagnosis(platform: str) -> ModuleType:
 
 
 async def _mapped_users(app: LoadedApp) -> list[str]:
-    field = platform_id_field(app.platform)
-    rows = await User.filter(tenant_id=app.tenant_id, active=True, **{f"{field}__isnull": False}).values_list(
-        field, flat=True)
-    return sorted(str(r) for r in rows)
+    return sorted(await platform_ids.ids_on(app.tenant_id, app.platform, active_only=True))
 
 
 def _out(check: Check) -> CheckOut:

@@ -18,8 +18,8 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from bot.admin import platform_ids
 from bot.admin.apps import LoadedApp
-from bot.admin.users import platform_id_field
 from bot.alerting.notify.phone import InvalidPhone, normalize_mobile
 from bot.platforms.base import DirectoryPerson
 from bot.runtime.services import Services
@@ -80,20 +80,19 @@ async def sync(services: Services, app: LoadedApp, *, dry_run: bool, now: dateti
                people: list[DirectoryPerson] | None = None) -> SyncReport:
     """Sync the app's tenant with the platform directory; `dry_run` computes the diff and writes nothing."""
     people = people if people is not None else await fetch_directory(services, app)
-    id_field = platform_id_field(app.platform)
     report = SyncReport(dry_run=dry_run)
     async with in_transaction():
-        existing = {getattr(u, id_field): u for u in await User.filter(
-            tenant_id=app.tenant_id, **{f"{id_field}__isnull": False})}
+        existing = await platform_ids.people_on(app.tenant_id, app.platform)
         # Add first (managers must exist to be pointed at), then update everyone, then deactivate the departed.
         for person in people:
             if person.user_id not in existing and person.active:
                 report.added.append(Change(person.user_id, person.name, {k: (None, v) for k, v in (
                     ("name", person.name), ("phone", _mobile(person))) if v}))
                 if not dry_run:
-                    existing[person.user_id] = await User.create(
-                        tenant_id=app.tenant_id, name=person.name[:128], phone=_mobile(person),
-                        synced_at=now, **{id_field: person.user_id})
+                    user = await User.create(tenant_id=app.tenant_id, name=person.name[:128],
+                                             phone=_mobile(person), synced_at=now)
+                    await platform_ids.set_id(user, app.platform, person.user_id)
+                    existing[person.user_id] = user
         for person in people:
             user = existing.get(person.user_id)
             if user is None:

@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from bot.admin.schemas import ImportReport, RowError, UserIn, UserPatch
+from bot.admin import platform_ids
+from bot.admin.platform_ids import EXTERNAL_FIELDS
+from bot.admin.schemas import ImportReport, RowError, UserIn, UserOut, UserPatch
 from bot.errors import Conflict, InvalidField, NotFound
 from storage.models import Role, Tenant, User
 
@@ -27,7 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("name", "role", "manager", "wecom_userid", "dingtalk_staff_id", "phone", "email", "region", "industries")
+CSV_COLUMNS = ("name", "role", "manager", *EXTERNAL_FIELDS.values(), "phone", "email", "region", "industries")
+# The CSV's `manager` column names a manager by their id on this platform, else by name (the file format as
+# published: `leadbot users import --help`, the console's import form).
+CSV_MANAGER_PLATFORM = "wecom"
 
 
 async def _check_manager(tenant_id: int, manager_id: int | None, user_id: int | None = None) -> None:
@@ -52,16 +57,26 @@ def _conflict() -> Conflict:
     return Conflict("a user with this WeCom userid or DingTalk staffId already exists in this tenant")
 
 
-async def _check_unique(tenant_id: int, fields: dict[str, Any], user_id: int | None = None) -> None:
-    for name in ("wecom_userid", "dingtalk_staff_id"):
-        value = fields.get(name)
-        if value and await User.filter(tenant_id=tenant_id, **{name: value}).exclude(id=user_id or 0).exists():
-            raise Conflict(f"{name} {value!r} already belongs to another user of this tenant")
+async def _check_unique(tenant_id: int, ids: dict[str, str | None], user_id: int | None = None) -> None:
+    for platform, value in ids.items():
+        if value and await platform_ids.taken(tenant_id, platform, value, by_other_than=user_id):
+            raise Conflict(f"{EXTERNAL_FIELDS[platform]} {value!r} already belongs to another user of this tenant")
 
 
-def platform_id_field(platform: str) -> str:
-    """The User column holding a person's id on `platform`."""
-    return "wecom_userid" if platform == "wecom" else "dingtalk_staff_id"
+async def user_out(user: User) -> UserOut:
+    """The admin API's (and the CLI's) view of a person: their ids under each platform's field name."""
+    return UserOut.model_validate({**_columns(user), **platform_ids.external(await platform_ids.ids_of(user))})
+
+
+async def users_out(users: Iterable[User]) -> list[UserOut]:
+    """`user_out` for many people, their ids read in one query."""
+    users = list(users)
+    ids = await platform_ids.ids_of_users(u.id for u in users)
+    return [UserOut.model_validate({**_columns(u), **platform_ids.external(ids.get(u.id, {}))}) for u in users]
+
+
+def _columns(user: User) -> dict[str, Any]:
+    return {name: getattr(user, name) for name in UserOut.model_fields if name not in EXTERNAL_FIELDS.values()}
 
 
 # The fields directory sync maintains, and an admin may set by hand instead.
@@ -73,11 +88,14 @@ async def create_user(tenant_id: int, data: UserIn) -> User:
         raise NotFound(f"tenant {tenant_id} not found")
     await _check_manager(tenant_id, data.manager_id)
     fields = data.model_dump(exclude={"tenant_id"})
-    await _check_unique(tenant_id, fields)
+    ids = platform_ids.take_external(fields)
+    await _check_unique(tenant_id, ids)
     # What an admin typed is theirs: directory sync leaves these fields alone (and says so).
     fields["hand_set"] = sorted(k for k in HAND_FIELDS if k in data.model_fields_set)
     try:
-        user = await User.create(tenant_id=tenant_id, **fields)
+        async with in_transaction():  # the person and their ids, or neither
+            user = await User.create(tenant_id=tenant_id, **fields)
+            await platform_ids.set_ids(user, ids)
     except IntegrityError:
         raise _conflict() from None
     log.info("user created id=%d tenant=%d role=%s", user.id, tenant_id, user.role)
@@ -88,12 +106,15 @@ async def update_user(user: User, patch: UserPatch) -> User:
     changes = patch.model_dump(exclude_unset=True)
     if "manager_id" in changes:
         await _check_manager(user.tenant_id, changes["manager_id"], user.id)
-    await _check_unique(user.tenant_id, changes, user.id)
+    ids = platform_ids.take_external(changes)
+    await _check_unique(user.tenant_id, ids, user.id)
     for k, v in changes.items():
         setattr(user, k, v)
     user.hand_set = sorted(set(user.hand_set or []) | (set(changes) & HAND_FIELDS))
     try:
-        await user.save()
+        async with in_transaction():
+            await user.save()
+            await platform_ids.set_ids(user, ids)
     except IntegrityError:
         raise _conflict() from None
     return user
@@ -134,7 +155,7 @@ class _DryRun(Exception):
 def duplicate_ids(rows: list[tuple[int, dict[str, str]]]) -> list[RowError]:
     """A platform user id on two rows: the second would silently rename the first's user, so the file is refused."""
     errors: list[RowError] = []
-    for key in ("wecom_userid", "dingtalk_staff_id"):
+    for key in EXTERNAL_FIELDS.values():
         first: dict[str, int] = {}
         for line, row in rows:
             value = (row.get(key) or "").strip()
@@ -168,22 +189,22 @@ async def import_rows(tenant_id: int, rows: Iterable[tuple[int, dict[str, str]]]
 
 
 async def import_row(tenant_id: int, line: int, row: dict[str, str], report: ImportReport) -> None:
-    """Create or update (matched on WeCom userid, else DingTalk staffId) one CSV row; errors go to the report."""
+    """Create or update (matched on the id of the first platform in `EXTERNAL_FIELDS` the row has, then the next)
+    one CSV row; errors go to the report."""
     data: dict[str, Any] = {k: v for k, v in row.items() if k in CSV_COLUMNS and v != "" and k != "manager"}
     if "industries" in data:
         data["industries"] = split_list(data["industries"])
     try:
         if row.get("manager"):
-            manager = await User.filter(tenant_id=tenant_id).filter(
-                wecom_userid=row["manager"]).first() or await User.filter(
-                tenant_id=tenant_id, name=row["manager"]).first()
+            manager = await platform_ids.user_of(tenant_id, CSV_MANAGER_PLATFORM, row["manager"]) or \
+                await User.filter(tenant_id=tenant_id, name=row["manager"]).first()
             if manager is None:
                 raise InvalidField("manager", f"no user {row['manager']!r} (by WeCom userid or name)")
             data["manager_id"] = manager.id
         existing = None
-        for key in ("wecom_userid", "dingtalk_staff_id"):
+        for platform, key in EXTERNAL_FIELDS.items():
             if data.get(key):
-                existing = await User.get_or_none(tenant_id=tenant_id, **{key: data[key]})
+                existing = await platform_ids.user_of(tenant_id, platform, data[key])
                 if existing:
                     break
         # A savepoint: on PostgreSQL a refused insert would otherwise abort the whole import's transaction.

@@ -392,9 +392,7 @@ async def on_ack(click: clicks.Click) -> None:
         log.info("知道了 on something that is not an alert of this tenant (target %d)", click.key.target)
         return
     if alert.user_id != click.clicker.id:
-        c = click.clicker
-        to = c.wecom_userid if click.app.platform == Platform.WECOM else c.dingtalk_staff_id
-        if to:
+        if to := clicks.recipient_of(click):
             await click.services.adapters.get(click.services, click.app).send_text(to, "这条提醒不是发给您的。")
         return
     await ack(alert.id, via="card", by_user_id=click.clicker.id, now=click.at)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.admin import platform_ids
 from bot.admin.apps import LoadedApp
 from bot.admin.tenant_settings import TenantSettings
 from bot.errors import CardExpired
@@ -47,10 +48,13 @@ def new_card_id(kind: CardKind | str, subject_id: int) -> str:
 
 async def reach(services: Services, user: User) -> tuple[LoadedApp, str] | None:
     """The app (of the user's tenant) that can reach the user, with their id on that platform."""
-    rows = await App.filter(tenant_id=user.tenant_id, status=AppStatus.ACTIVE).order_by("id").values("id", "platform")
+    ids = await platform_ids.ids_of(user)
+    if not ids:
+        return None
+    rows = await App.filter(tenant_id=user.tenant_id, status=AppStatus.ACTIVE, platform__in=list(ids)).order_by(
+        "id").values("id", "platform")
     for row in rows:
-        ident = user.wecom_userid if row["platform"] == Platform.WECOM else user.dingtalk_staff_id
-        if ident:
+        if ident := ids.get(row["platform"]):
             app = await services.apps.get(row["id"])
             if app is not None and app.active:
                 return app, ident

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets as _random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from bot.admin import app_health
 from bot.admin import apps as app_ops
 from bot.admin import rules as rule_ops
 from bot.admin import users as user_ops
+from bot.admin.platform_ids import EXTERNAL_FIELDS
 from bot.admin.schemas import (
     AppIn,
     AppPatch,
@@ -23,7 +25,6 @@ from bot.admin.schemas import (
     TokenCreated,
     TokenOut,
     UserIn,
-    UserOut,
     VerifyOut,
 )
 from bot.cli import support as cli_support
@@ -271,13 +272,20 @@ def users() -> None:
     """Reps, managers and admins of a tenant."""
 
 
+def _platform_id_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A flag per platform for the person's id there (`--wecom-userid`, `--dingtalk-staff-id`), from the one
+    mapping of platforms to their outside field names."""
+    for name in reversed(EXTERNAL_FIELDS.values()):
+        command = click.option("--" + name.replace("_", "-"), name, default=None)(command)
+    return command
+
+
 @users.command("add")
 @click.option("--tenant", "tenant_id", type=int, required=True)
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["rep", "manager", "admin"]), default="rep", show_default=True)
 @click.option("--manager-id", type=int, default=None)
-@click.option("--wecom-userid", default=None)
-@click.option("--dingtalk-staff-id", default=None)
+@_platform_id_options
 @click.option("--phone", default=None)
 @click.option("--email", default=None)
 @click.option("--region", default=None)
@@ -290,7 +298,7 @@ def users_add(tenant_id: int, **fields: Any) -> None:
                                      {"industries": list(fields["industries"])})
         async with database(settings):
             user = await user_ops.create_user(tenant_id, data)
-            echo_json(_dump(UserOut.model_validate(user)))
+            echo_json(_dump(await user_ops.user_out(user)))
 
     run_command(run)
 
@@ -308,7 +316,7 @@ def users_list(tenant_id: int | None, role: str | None) -> None:
                 qs = qs.filter(tenant_id=tenant_id)
             if role:
                 qs = qs.filter(role=role)
-            echo_json([_dump(UserOut.model_validate(u)) for u in await qs])
+            echo_json([_dump(u) for u in await user_ops.users_out(await qs)])
 
     run_command(run)
 
@@ -509,7 +517,7 @@ def users_disable(user_id: int, successor_id: int | None) -> None:
             user = await user_ops.deactivate_user(user)
             moved = await leadservice.deactivate_rep(services, user, successor, inline=True)
             click.echo(f"{moved} open lead(s) handed over", err=True)
-            echo_json(_dump(UserOut.model_validate(user)))
+            echo_json(_dump(await user_ops.user_out(user)))
 
     run_command(run)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
-from bot.admin import app_verify, directory
+from bot.admin import app_verify, directory, platform_ids
 from bot.admin import apps as app_ops
 from bot.admin import users as user_ops
 from bot.admin.schemas import ImportReport, UserIn, UserPatch
@@ -27,19 +27,19 @@ from bot.admin.tenant_settings import TenantSettings
 from bot.errors import Conflict, InvalidField, NotFound, PlatformError
 from bot.runtime.appkeys import SERVICES
 from handlers.console.common import Admin, Form, audit, field_errors, page, posting, refused, text, viewing
-from storage.models import App, AppStatus, Role, Tenant, User
+from storage.models import App, AppStatus, Role, Tenant, User, UserPlatformId
 
-# Each platform's id column on a person (`bot.admin.users.platform_id_field`): the list, the forms and the search.
-ID_FIELDS = {platform: user_ops.platform_id_field(platform) for platform in app_ops.CREDENTIAL_MODELS}
+# Each platform's id field on a person (`bot.admin.platform_ids.EXTERNAL_FIELDS`): the list and the forms.
+ID_FIELDS = {platform: platform_ids.EXTERNAL_FIELDS[platform] for platform in app_ops.CREDENTIAL_MODELS}
 FORM_FIELDS = ("name", "role", "manager_id", *ID_FIELDS.values(), "phone", "email", "region", "industries")
 MAX_CSV_BYTES = 1 << 20
 # A page lists at most this many people; a search narrows a bigger tenant down.
 SHOWN = 200
 
 
-def _reachable(user: User, sms_on: bool, email_on: bool) -> list[str]:
-    """The channels an alert could reach this person by."""
-    out = [p for p, f in ID_FIELDS.items() if getattr(user, f)]
+def _reachable(user: User, ids: dict[str, str], sms_on: bool, email_on: bool) -> list[str]:
+    """The channels an alert could reach this person by (`ids`: their id on each platform)."""
+    out = [p for p in ID_FIELDS if ids.get(p)]
     if user.phone and sms_on:
         out.append("sms")
     if user.email and email_on:
@@ -47,24 +47,29 @@ def _reachable(user: User, sms_on: bool, email_on: bool) -> list[str]:
     return out
 
 
-def _search(q: str) -> Q:
+def _search(tenant_id: int, q: str) -> Q:
     """Name, phone, e-mail, region or a platform id containing `q` (SQLite and PostgreSQL alike, any case)."""
-    names = ("name", "phone", "email", "region", *ID_FIELDS.values())
-    return Q(*(Q(**{f"{name}__icontains": q}) for name in names), join_type=Q.OR)
+    # The ids through a subquery, not a join: a person with two matching ids is still one row (and one in the count).
+    by_id = UserPlatformId.filter(tenant_id=tenant_id, platform_user_id__icontains=q).values("user_id")
+    return Q(*(Q(**{f"{name}__icontains": q}) for name in ("name", "phone", "email", "region")),
+             Q(id__in=Subquery(by_id)), join_type=Q.OR)
 
 
 async def _list(request: web.Request, admin: Admin, tenant: Tenant, *, status: int = 200,
                 **extra: Any) -> web.Response:
     q = request.query.get("q", "").strip()[:100]
     # The database narrows and counts; only the people listed are loaded (a tenant may have thousands).
-    matching = User.filter(tenant_id=tenant.id).filter(_search(q)) if q else User.filter(tenant_id=tenant.id)
+    matching = User.filter(tenant_id=tenant.id)
+    matching = matching.filter(_search(tenant.id, q)) if q else matching
     found = await matching.count()
     shown = await matching.order_by("id").limit(SHOWN)
     managers = await User.filter(tenant_id=tenant.id).exclude(role=Role.REP).order_by("id")
     names = {u.id: u.name for u in managers}
     email_on = bool(request.app[SERVICES].settings.smtp_host)
     sms_on = TenantSettings.of(tenant.settings).notify.sms is not None
-    rows = [(u, names.get(u.manager_id, "") if u.manager_id else "", _reachable(u, sms_on, email_on))
+    ids = await platform_ids.ids_of_users(u.id for u in shown)
+    rows = [(u, names.get(u.manager_id, "") if u.manager_id else "", _reachable(u, ids.get(u.id, {}), sms_on,
+                                                                                  email_on), ids.get(u.id, {}))
             for u in shown]
     apps = await App.filter(tenant_id=tenant.id, status=AppStatus.ACTIVE).order_by("id")
     values = {"values": {"role": "rep"}, "errors": {}, "preview": None, "sync": None, "notice": None} | extra
@@ -119,10 +124,16 @@ async def _person(request: web.Request, tenant: Tenant) -> User | None:
     return await User.get_or_none(id=user_id, tenant_id=tenant.id) if user_id else None
 
 
+async def _fields_of(user: User) -> dict[str, Any]:
+    """The person as the form names their fields (their platform ids included)."""
+    ids = platform_ids.external(await platform_ids.ids_of(user))
+    return {k: ids[k] if k in ids else getattr(user, k) for k in FORM_FIELDS}
+
+
 async def _edit(request: web.Request, admin: Admin, tenant: Tenant, user: User, *, status: int = 200,
                 values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                 notice: tuple[str, str] | None = None) -> web.Response:
-    current = {k: getattr(user, k) or "" for k in FORM_FIELDS if k != "industries"}
+    current = {k: v or "" for k, v in (await _fields_of(user)).items() if k != "industries"}
     current["industries"] = "，".join(user.industries or [])
     current["role"] = str(user.role)
     current["manager_id"] = str(user.manager_id or "")
@@ -156,7 +167,8 @@ async def save_person(request: web.Request) -> web.Response:
         # Only what the admin changed goes into the patch, as an API client sends only what it changes: a field
         # set by hand is left alone by directory sync from then on, so resubmitting unchanged ones must not mark them.
         full = UserPatch.model_validate(data)
-        changed = sorted(k for k in data if getattr(full, k) != getattr(user, k))
+        now = await _fields_of(user)
+        changed = sorted(k for k in data if getattr(full, k) != now[k])
         user = await user_ops.update_user(user, UserPatch.model_validate({k: data[k] for k in changed}))
     except ValidationError as e:
         return await _edit(request, admin, tenant, user, status=400, values=shown, errors=field_errors(e))

@@ -9,6 +9,7 @@ from bot.board import access
 from storage.models import Lead as LeadRow
 from storage.models import User
 from tests.escalation.support import World, assign, configure, new_lead
+from tests.support.people import make_user
 
 
 @dataclass
@@ -27,9 +28,9 @@ async def make_teams(world: World) -> Teams:
     # Only remind the rep when a lock runs out: the leads stay where the test put them.
     await configure(world, escalation={"steps": [{"action": "remind_rep"}]})
     tenant = world.tenant
-    other_manager = await User.create(tenant=tenant, name="赵经理", role="manager", wecom_userid="zhao")
-    other_rep = await User.create(tenant=tenant, name="钱五", role="rep", manager=other_manager, wecom_userid="qian")
-    admin = await User.create(tenant=tenant, name="孙管理员", role="admin", wecom_userid="sun")
+    other_manager = await make_user(tenant=tenant, name="赵经理", role="manager", wecom_userid="zhao")
+    other_rep = await make_user(tenant=tenant, name="钱五", role="rep", manager=other_manager, wecom_userid="qian")
+    admin = await make_user(tenant=tenant, name="孙管理员", role="admin", wecom_userid="sun")
     overdue = await new_lead(world, "宁波海曙机电")
     await assign(world, overdue, world.rep, now=now - timedelta(hours=30))
     other = await new_lead(world, "合肥新站光电")

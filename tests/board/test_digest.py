@@ -11,9 +11,10 @@ from bot.board import digest
 from bot.board.schedule import digest_day, next_digest
 from bot.calendar.worktime import WorkCalendar
 from bot.runtime.worker import drain
-from storage.models import Alert, Delivery, User
+from storage.models import Alert, Delivery
 from storage.models import Lead as LeadRow
 from tests.escalation.support import World, alert_cards_to, assign, buttons, click, configure, new_lead
+from tests.support.people import make_user
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar("Asia/Shanghai")
@@ -69,7 +70,7 @@ async def test_one_digest_per_manager_per_working_morning(world: World) -> None:
                                                                            f"{world.manager.id}:2026-10-10")]
     assert len(await digest.send_due(s, sh(2026, 10, 12, 9, 0))) == 1     # Monday: the next one
     # A manager without reps gets none; a tenant that turned the board off neither.
-    await User.create(tenant=world.tenant, name="孤经理", role="manager", wecom_userid="gu")
+    await make_user(tenant=world.tenant, name="孤经理", role="manager", wecom_userid="gu")
     assert await digest.send_due(s, sh(2026, 10, 13, 9, 0)) != []
     assert {a.user_id for a in await _digests()} == {world.manager.id}
     await configure(world, calendar={"hours": [["09:00", "18:00"]]})

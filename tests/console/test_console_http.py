@@ -13,6 +13,7 @@ from storage.models import AdminEvent, App, RoutingRule, Tenant, User
 from tests.conftest import ADMIN_TOKEN
 from tests.console.support import admin_token, csrf_of, sign_in
 from tests.escalation.support import World
+from tests.support.people import make_user
 
 
 async def _other_tenant() -> tuple[Tenant, App]:
@@ -134,7 +135,7 @@ async def test_revoking_the_token_ends_its_sessions_and_sign_out_ends_one(world:
 
 async def test_an_admin_signs_in_with_a_chat_link_once_and_a_board_link_opens_nothing(world: World,
                                                                                    client: TestClient) -> None:
-    admin = await User.create(tenant=world.tenant, name="孙管理员", role="admin", wecom_userid="sun")
+    admin = await make_user(tenant=world.tenant, name="孙管理员", role="admin", wecom_userid="sun")
     redis = world.services.redis
     board_link = await access.issue_link_token(redis, admin)
     assert (await client.get(f"/console/login?t={board_link}")).status == 404

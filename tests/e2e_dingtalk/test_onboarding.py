@@ -4,9 +4,10 @@ directory sync reads department/listsub + user/list (leaders as managers, dry ru
 from __future__ import annotations
 
 from bot.chat import testcard
-from storage.models import LeadEvent, User
+from storage.models import LeadEvent
 from tests.parity.support import eventually
 from tests.sim.dingtalk import card_click
+from tests.support.people import by_outside_id, user_exists
 
 
 async def test_a_dingtalk_test_card_click_is_reported(dt, team, client, admin_headers, services, worker) -> None:
@@ -40,10 +41,10 @@ async def test_dingtalk_directory_sync(dt, team, client, admin_headers) -> None:
     url = f"/admin/apps/{team.app_id}/directory/sync"
     dry = await (await client.post(url, headers=admin_headers, json={})).json()
     assert dry["dry_run"] is True and sorted(c["user_id"] for c in dry["added"]) == ["boss", "newrep"]
-    assert not await User.exists(tenant_id=team.tenant_id, dingtalk_staff_id="newrep")
+    assert not await user_exists(team.tenant_id, dingtalk_staff_id="newrep")
     applied = await (await client.post(url, headers=admin_headers, json={"apply": True})).json()
     assert applied["dry_run"] is False
-    users = {u.dingtalk_staff_id: u for u in await User.filter(tenant_id=team.tenant_id)}
+    users = await by_outside_id(team.tenant_id, "dingtalk_staff_id")
     assert users["newrep"].manager_id == users["mgr1"].id  # the department's leader
     assert users["mgr1"].manager_id == users["boss"].id  # the leader above
     assert users["boss"].phone == "+8613700137000"

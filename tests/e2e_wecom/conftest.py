@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.runtime.services import Services
-from storage.models import Role, RoutingRule, Tenant, User
+from storage.models import Role, RoutingRule, Tenant
 from tests.e2e_wecom.support import (
     AES_KEY,
     AGENT_ID,
@@ -22,6 +22,7 @@ from tests.e2e_wecom.support import (
     register_wecom_app,
 )
 from tests.sim.wecom import WeComSimulator
+from tests.support.people import make_user
 from tests.support.wecom import WeComApp
 
 
@@ -35,9 +36,9 @@ def wecom_app() -> WeComApp:
 async def world(services: Services, client, sim: WeComSimulator) -> World:
     tenant = await Tenant.create(name="华东销售部")
     app_id = await register_wecom_app(services, tenant.id, corp_id=sim.corp_id, api_base=sim.url)
-    manager = await User.create(tenant=tenant, name="王经理", role=Role.MANAGER, wecom_userid=MANAGER)
-    rep = await User.create(tenant=tenant, name="张三", role=Role.REP, manager=manager, wecom_userid=REP)
-    stranger = await User.create(tenant=tenant, name="李四", role=Role.REP, wecom_userid=STRANGER)
+    manager = await make_user(tenant=tenant, name="王经理", role=Role.MANAGER, wecom_userid=MANAGER)
+    rep = await make_user(tenant=tenant, name="张三", role=Role.REP, manager=manager, wecom_userid=REP)
+    stranger = await make_user(tenant=tenant, name="李四", role=Role.REP, wecom_userid=STRANGER)
     await RoutingRule.create(tenant=tenant, position=1, name="全部给张三",
                              spec={"strategy": "named", "named_rep_id": rep.id})
     return World(tenant, app_id, manager, rep, stranger, str(client.make_url(f"/wecom/{app_id}/callback")))

@@ -11,10 +11,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bot.errors import PlatformError
-from storage.models import App, Tenant, User
+from storage.models import App, Tenant
 from tests.e2e_wecom.support import AGENT_ID, SECRET, register_wecom_app
 from tests.sim.dingtalk import DingTalkSimulator
 from tests.sim.wecom import WeComSimulator
+from tests.support.people import make_user
 
 DT_KEY, DT_SECRET = "dingdiagkey01", "dingtalk-diag-secret-0123"
 
@@ -29,7 +30,7 @@ async def wecom_sim() -> AsyncIterator[WeComSimulator]:
 async def _wecom_app(services, sim, *users: str) -> int:
     tenant = await Tenant.create(name="诊断")
     for uid in users:
-        await User.create(tenant=tenant, name=uid, wecom_userid=uid)
+        await make_user(tenant=tenant, name=uid, wecom_userid=uid)
     return await register_wecom_app(services, tenant.id, corp_id=sim.corp_id, api_base=sim.url)
 
 

@@ -8,9 +8,10 @@ import json
 import click
 
 from bot.cli import main
-from storage.models import ApiToken, App, Lead, Role, RoutingRule, Tenant, User
+from storage.models import ApiToken, App, Lead, Role, RoutingRule, Tenant
 from tests.e2e_wecom.support import new_lead
 from tests.e2e_wecom.test_app_verify import _leadbot
+from tests.support.people import make_user
 
 
 def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
@@ -83,7 +84,7 @@ async def test_tokens_apps_rules_settings_lexicon_and_users(services, sim, world
 
     lead = await new_lead(services, world.tenant, "cli-1")
     assert (await Lead.get(id=lead.id)).assignee_id == world.rep.id
-    other = await User.create(tenant=world.tenant, name="接手人", role=Role.REP, wecom_userid="taker")
+    other = await make_user(tenant=world.tenant, name="接手人", role=Role.REP, wecom_userid="taker")
     out = json.loads(await _ok(s, "users", "disable", str(world.rep.id), "--hand-over-to", str(other.id)))
     assert out["active"] is False
     assert (await Lead.get(id=lead.id)).assignee_id == other.id

@@ -11,6 +11,7 @@ from storage.models import Tenant, User
 from tests.e2e_wecom.support import AGENT_ID, SECRET, register_wecom_app
 from tests.e2e_wecom.test_app_verify import _leadbot
 from tests.sim.wecom import WeComSimulator
+from tests.support.people import by_outside_id, make_user, user_by
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ async def test_a_dry_run_shows_the_diff_and_changes_nothing(client, admin_header
 async def test_sync_adds_maps_managers_changes_and_deactivates(client, admin_headers, services, sim) -> None:
     tenant_id, app_id = await _app(services, sim)
     await _sync(client, admin_headers, app_id, apply=True)
-    users = {u.wecom_userid: u for u in await User.filter(tenant_id=tenant_id)}
+    users = await by_outside_id(tenant_id, "wecom_userid")
     assert set(users) == {"boss", "li1", "wangjl"}
     assert users["li1"].manager_id == users["wangjl"].id  # the department's leader
     assert users["wangjl"].manager_id == users["boss"].id  # a leader's manager: the leader above
@@ -73,7 +74,7 @@ async def test_sync_adds_maps_managers_changes_and_deactivates(client, admin_hea
 async def test_a_field_set_by_hand_is_kept_and_reported(client, admin_headers, services, sim) -> None:
     tenant_id, app_id = await _app(services, sim)
     await _sync(client, admin_headers, app_id, apply=True)
-    li = await User.get(tenant_id=tenant_id, wecom_userid="li1")
+    li = await user_by(tenant_id, wecom_userid="li1")
     r = await client.patch(f"/admin/users/{li.id}", headers=admin_headers, json={"name": "小李"})
     assert r.status == 200
     sim.people["li1"].name = "李一新"
@@ -86,10 +87,10 @@ async def test_a_field_set_by_hand_is_kept_and_reported(client, admin_headers, s
 async def test_a_user_added_by_hand_outside_the_directory_is_not_deactivated(client, admin_headers, services,
                                                                              sim) -> None:
     tenant_id, app_id = await _app(services, sim)
-    await User.create(tenant_id=tenant_id, name="外包", wecom_userid="contractor")
+    await make_user(tenant_id=tenant_id, name="外包", wecom_userid="contractor")
     body = await _sync(client, admin_headers, app_id, apply=True)
     assert body["deactivated"] == []
-    assert (await User.get(wecom_userid="contractor")).active is True
+    assert (await user_by(wecom_userid="contractor")).active is True
 
 
 async def test_directory_refused_is_a_424_naming_the_code(client, admin_headers, services, sim) -> None:
@@ -154,7 +155,7 @@ async def test_the_scheduled_sync_runs_only_at_its_hour_and_is_off_by_default(se
 async def test_a_user_an_admin_disabled_is_not_switched_back_on(client, admin_headers, services, sim) -> None:
     tenant_id, app_id = await _app(services, sim)
     await _sync(client, admin_headers, app_id, apply=True)
-    li = await User.get(tenant_id=tenant_id, wecom_userid="li1")
+    li = await user_by(tenant_id, wecom_userid="li1")
     r = await client.post(f"/admin/users/{li.id}/disable", headers=admin_headers, json={})
     assert r.status == 200
     body = await _sync(client, admin_headers, app_id, apply=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.runtime.worker import drain
 from cards.keys import ButtonKey, KeyAction
-from storage.models import CardInstance, Lead, Tenant, User
+from storage.models import CardInstance, Lead, Tenant
 from tests.e2e_wecom.support import (
     MANAGER,
     REP,
@@ -18,6 +18,7 @@ from tests.e2e_wecom.support import (
     status_on,
 )
 from tests.sim.wecom import CallbackSender, WeComSimulator
+from tests.support.people import make_user
 
 
 async def click(sender: CallbackSender, world: World, services, userid: str, task_id: str, key: str) -> None:
@@ -106,7 +107,7 @@ async def test_a_click_carrying_another_tenants_lead_id_changes_nothing(
     ours = await new_lead(services, world.tenant, "crm-5")
     other_tenant = await Tenant.create(name="别家公司")
     theirs = await Lead.create(tenant=other_tenant, company="别家的客户", status="assigned", version=1,
-                               assignee=await User.create(tenant=other_tenant, name="别人", wecom_userid=REP))
+                               assignee=await make_user(tenant=other_tenant, name="别人", wecom_userid=REP))
     (card,) = cards_of(sim, REP)
     forged = ButtonKey(KeyAction.ADVANCE, theirs.id, 1, "contacted").pack()
     xml = sender.event(REP, "template_card_event", EventKey=forged, TaskId=card.task_id,

@@ -24,6 +24,7 @@ from storage.models import Lead as LeadRow
 from tests.sim.wecom import SentCard, WeComSimulator
 from tests.support.alerting import sms_settings
 from tests.support.leads import take_in
+from tests.support.people import make_user
 from tests.support.waiting import eventually  # noqa: F401 - the suite's tests import it from here
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -68,11 +69,11 @@ async def configure(world: World, *, notify: dict[str, Any] | None = None, escal
 
 async def make_world(services: Services, sim: WeComSimulator, sms_base: str, provider: str = "aliyun") -> World:
     tenant = await Tenant.create(name=f"华东销售-{uuid.uuid4().hex[:6]}", timezone="Asia/Shanghai")
-    manager = await User.create(tenant=tenant, name="王经理", role="manager", wecom_userid="wang",
+    manager = await make_user(tenant=tenant, name="王经理", role="manager", wecom_userid="wang",
                                 phone="+8613800138001", email="wang.manager@example.com")
-    rep = await User.create(tenant=tenant, name="张三", role="rep", manager=manager, wecom_userid="zhang",
+    rep = await make_user(tenant=tenant, name="张三", role="rep", manager=manager, wecom_userid="zhang",
                             phone="+8613800138002", email="zhang.san@example.com")
-    rep2 = await User.create(tenant=tenant, name="李四", role="rep", manager=manager, wecom_userid="li",
+    rep2 = await make_user(tenant=tenant, name="李四", role="rep", manager=manager, wecom_userid="li",
                              phone="+8613800138003", email="li.si@example.com")
     app = await register_app(services.box, services.settings, tenant.id, AppIn.model_validate({
         "platform": "wecom", "name": "销售助手", "api_base": sim.url,

@@ -36,6 +36,7 @@ from tests.escalation.support import (
 )
 from tests.support.alerting import SMS_OK
 from tests.support.jobclock import fast_forward, queued
+from tests.support.people import make_user
 
 ONLY_MANAGER = {"steps": [{"action": "alert_manager"}]}
 WECOM_FAULTS = {
@@ -304,7 +305,7 @@ async def test_dingtalk_without_card_template_gets_markdown_with_the_ack_link(se
     async with DingTalkSimulator() as sim:
         sim.add_app("dingescalation", "s" * 32, users=["m001"])
         tenant = await Tenant.create(name="钉钉客户")
-        manager = await User.create(tenant=tenant, name="赵经理", role="manager", dingtalk_staff_id="m001")
+        manager = await make_user(tenant=tenant, name="赵经理", role="manager", dingtalk_staff_id="m001")
         await register_app(services.box, services.settings, tenant.id, AppIn.model_validate({
             "platform": "dingtalk", "name": "钉钉助手", "api_base": sim.base_url,
             "credentials": {"app_key": "dingescalation", "app_secret": "s" * 32}}).root)

@@ -33,6 +33,7 @@ from tests.escalation.support import (
     new_lead,
     sh,
 )
+from tests.support.people import make_user
 
 
 def escalations(step: str) -> float:
@@ -228,7 +229,7 @@ async def test_stale_rule_can_be_turned_off(world: World) -> None:
 async def test_rep_without_a_manager_escalates_to_an_admin(world: World) -> None:
     from storage.models import User
 
-    admin = await User.create(tenant_id=world.tenant.id, name="管理员", role="admin", wecom_userid="boss")
+    admin = await make_user(tenant_id=world.tenant.id, name="管理员", role="admin", wecom_userid="boss")
     world.sim.apps[AGENT_ID].members.add("boss")
     await User.filter(id=world.rep.id).update(manager_id=None)
     lead_id = await new_lead(world, intent="high")

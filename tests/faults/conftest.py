@@ -15,6 +15,7 @@ from storage.models import Role, RoutingRule, Tenant, User
 from tests.e2e_wecom.support import AES_KEY, AGENT_ID, CALLBACK_TOKEN, SECRET, register_wecom_app
 from tests.faults.support import Fleet
 from tests.sim.wecom import WeComSimulator
+from tests.support.people import make_user
 from tests.support.wecom import WeComApp
 
 REP, MANAGER = "rep1", "mgr1"
@@ -67,8 +68,8 @@ def wecom_app() -> WeComApp:
 async def team(services: Services, sim: WeComSimulator) -> Team:
     tenant = await Tenant.create(name="华东销售部", timezone="Asia/Shanghai")
     app_id = await register_wecom_app(services, tenant.id, corp_id=sim.corp_id, api_base=sim.url)
-    manager = await User.create(tenant=tenant, name="王经理", role=Role.MANAGER, wecom_userid=MANAGER)
-    rep = await User.create(tenant=tenant, name="张三", role=Role.REP, manager=manager, wecom_userid=REP)
+    manager = await make_user(tenant=tenant, name="王经理", role=Role.MANAGER, wecom_userid=MANAGER)
+    rep = await make_user(tenant=tenant, name="张三", role=Role.REP, manager=manager, wecom_userid=REP)
     await RoutingRule.create(tenant=tenant, position=1, name="全部给张三",
                              spec={"strategy": "named", "named_rep_id": rep.id})
     return Team(tenant, app_id, manager, rep)

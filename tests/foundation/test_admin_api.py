@@ -8,6 +8,7 @@ import pytest
 from tortoise import connections
 
 from storage.models import App, Tenant, User
+from tests.support.people import user_by
 
 WECOM = {
     "corp_id": "wx5823bf96d3bd56c7", "agent_id": 1000002, "secret": "wecom-app-secret-value-0001",
@@ -197,8 +198,8 @@ async def test_csv_import_reports_each_bad_row(client, admin_headers) -> None:
     report = await r.json()
     assert (report["created"], report["updated"]) == (2, 0)
     assert [(e["row"], e["field"]) for e in report["errors"]] == [(4, "phone"), (5, "manager"), (6, "name")]
-    li = await User.get(wecom_userid="lixs")
-    assert li.manager_id == (await User.get(wecom_userid="wangjl")).id
+    li = await user_by(wecom_userid="lixs")
+    assert li.manager_id == (await user_by(wecom_userid="wangjl")).id
     # importing again updates rather than duplicates
     r = await client.post(f"/admin/tenants/{tid}/users/import", data=csv.encode(), headers=admin_headers)
     assert (await r.json())["updated"] == 2

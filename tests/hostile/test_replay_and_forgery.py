@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from bot.runtime.worker import drain
 from cards.keys import ButtonKey, KeyAction
-from storage.models import Lead, LeadEvent, Tenant, User
+from storage.models import Lead, LeadEvent, Tenant
 from tests.e2e_wecom.support import REP, World, button_key, cards_of, history, new_lead, status_on
 from tests.hostile.support import assert_serving
 from tests.parity.support import eventually, route_everything_to
 from tests.parity.support import new_lead as dt_new_lead
 from tests.sim.dingtalk import card_click
 from tests.sim.wecom import CallbackSender, WeComSimulator
+from tests.support.people import make_user
 
 
 async def test_a_click_delivered_three_times_and_replayed_later_moves_the_lead_once(
@@ -44,7 +45,7 @@ async def test_a_dingtalk_click_forged_for_another_tenants_lead_changes_nothing(
     card = await eventually(lambda: next(iter(dt.lead_cards_of(team.rep, ours.id)), None), what="the lead card")
     other = await Tenant.create(name="别家公司")
     theirs = await Lead.create(tenant=other, company="别家的客户", status="assigned", version=1,
-                               assignee=await User.create(tenant=other, name="别人", dingtalk_staff_id="rep1"))
+                               assignee=await make_user(tenant=other, name="别人", dingtalk_staff_id="rep1"))
     url, api_secret = dt.card_route()
     forged = ButtonKey(KeyAction.ADVANCE, theirs.id, 1, "contacted").pack()
     delivery = await dt.sender.card_callback(url, api_secret, card_click(card.card_id, "rep1", "click",

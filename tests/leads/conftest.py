@@ -8,6 +8,7 @@ import pytest
 
 from handlers.auth import token_digest
 from storage.models import ApiToken, Role, Tenant, TokenScope, User
+from tests.support.people import make_user
 
 
 @dataclass
@@ -20,9 +21,9 @@ class Team:
 
 async def make_team(name: str, reps: int = 2) -> Team:
     tenant = await Tenant.create(name=name)
-    manager = await User.create(tenant=tenant, name=f"{name}经理", role=Role.MANAGER, wecom_userid=f"{name}-mgr")
+    manager = await make_user(tenant=tenant, name=f"{name}经理", role=Role.MANAGER, wecom_userid=f"{name}-mgr")
     members = [
-        await User.create(tenant=tenant, name=f"{name}销售{i}", role=Role.REP, manager=manager,
+        await make_user(tenant=tenant, name=f"{name}销售{i}", role=Role.REP, manager=manager,
                           wecom_userid=f"{name}-rep{i}", region="华东", industries=["制造"])
         for i in range(1, reps + 1)
     ]

@@ -29,6 +29,7 @@ from cards.keys import ButtonKey, KeyAction
 from storage import redis_keys
 from storage.models import App, Role, Tenant, User
 from tests.sim.wecom import CallbackSender, SentCard, WeComSimulator
+from tests.support.people import make_user
 
 CST = timezone(timedelta(hours=8))
 # Every message is sent at this moment (a Monday): "下周三" in a note is then 2026-11-25.
@@ -108,9 +109,9 @@ async def make_world(services: Services, sim: WeComSimulator, sender: CallbackSe
                              encoding_aes_key=AES_KEY)
     app = await register_app(services.box, services.settings, tenant.id,
                              WeComAppIn(platform="wecom", name="线索助手", api_base=sim.url, credentials=creds))
-    manager = await User.create(tenant=tenant, name="王经理", role=Role.MANAGER, wecom_userid="mgr1")
-    rep = await User.create(tenant=tenant, name="张三", role=Role.REP, manager=manager, wecom_userid="rep1")
-    rep2 = await User.create(tenant=tenant, name="李四", role=Role.REP, manager=manager, wecom_userid="rep2")
+    manager = await make_user(tenant=tenant, name="王经理", role=Role.MANAGER, wecom_userid="mgr1")
+    rep = await make_user(tenant=tenant, name="张三", role=Role.REP, manager=manager, wecom_userid="rep1")
+    rep2 = await make_user(tenant=tenant, name="李四", role=Role.REP, manager=manager, wecom_userid="rep2")
     return WeComWorld(services, sim, sender, app, tenant, manager, rep, rep2)
 
 

@@ -21,6 +21,7 @@ from bot.runtime.worker import drain
 from storage import redis_keys
 from storage.models import App, LeadEvent, Role, Tenant, User, VoiceNote
 from tests.sim.dingtalk import DingTalkSimulator, robot_message
+from tests.support.people import make_user
 from tests.voice.conftest import VOICE
 from tests.voice.support import SENT_AT
 
@@ -72,8 +73,8 @@ async def ding(services: Services) -> AsyncIterator[DingWorld]:
         app = await register_app(services.box, services.settings, tenant.id,
                                  DingTalkAppIn(platform="dingtalk", name="线索助手", api_base=sim.base_url,
                                                credentials=creds))
-        manager = await User.create(tenant=tenant, name="王经理", role=Role.MANAGER, dingtalk_staff_id="mgr1")
-        rep = await User.create(tenant=tenant, name="张三", manager=manager, dingtalk_staff_id="rep1")
+        manager = await make_user(tenant=tenant, name="王经理", role=Role.MANAGER, dingtalk_staff_id="mgr1")
+        rep = await make_user(tenant=tenant, name="张三", manager=manager, dingtalk_staff_id="rep1")
         lead_id = await _qualified_lead(services, tenant, rep, manager)
         yield DingWorld(services, sim, app, tenant, rep, lead_id)
 
