@@ -41,6 +41,7 @@ class TenderRules:
     weak: tuple[str, ...]  # the notice going up: the tender date only when no opening date is given
     negated: tuple[str, ...]  # 不走招标: a decision deadline, not a tender
     past: tuple[str, ...]  # a tender already held (and failed)
+    past_before: tuple[str, ...]  # 上次, 去年 right before a tender cue: that tender was held already
     other: tuple[str, ...]  # visits, demos, signing, delivery, payment…
     changes: tuple[str, ...]  # 改到, 推迟到
     undecided: tuple[str, ...]  # 九月底之前招标,具体哪天还没定: no day is fixed yet
