@@ -27,6 +27,7 @@ class BudgetRules:
     caps_after: tuple[str, ...]  # X 以内, X 封顶
     after: tuple[str, ...]  # X 的预算
     shares: tuple[str, ...]  # 总预算 X, 分给这个项目 Y: the share is the budget
+    totals: tuple[str, ...]  # 软件四十万,硬件二十万,加起来六十万: a total after its parts replaces them
     changes: tuple[str, ...]  # 提到了, 缩减到: the figure after replaces the one before
     decoys: tuple[str, ...]  # money that is not the budget: quotes, spend, bonds, parts of a breakdown
     past: tuple[str, ...]  # a figure of an earlier time or a failed tender
