@@ -639,3 +639,28 @@ def test_tender_date_round_five(text: str, expect: dict[str, Any]) -> None:
 def test_a_short_form_after_the_full_title_is_the_same_person() -> None:
     check_fields("见了他们的副总经理和技术总监,副总说话很直。", {"titles": ["副总经理", "技术总监"]}, ordered=True)
     check_fields("总工程师也在,总工问了很多细节。", {"titles": ["总工程师"]}, ordered=True)
+
+
+LONG_SPOKEN_5 = [
+    # our quote, then the client calling it high, is the client's price worry; 没说贵 is not
+    ("我们报了一百二十万,他说高了,得再掂量掂量。", ["价格"]),
+    ("我们报了一百二十万,客户没说贵。", []),
+    # data sent to a regulator is an obligation, not a leak
+    ("监测数据要实时上传到环保局的平台,出错了要被处罚。", ["合规"]),
+    ("案卷和庭审录像一点都不能离开院里的机房。", ["数据安全"]),
+    # a crowd at one hour and a system that cannot keep up
+    ("中午大家扎堆来点餐,怕系统反应不过来。", ["技术顾虑"]),
+    # unveiled by a date that cannot move
+    ("平台得赶在展会之前亮相,那个日子是死的。", ["交付周期"]),
+    # data that must land in the province is no go-live
+    ("所有的数据都得在本省落地。", ["数据安全"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_5, ids=[t for t, _ in LONG_SPOKEN_5])
+def test_a_concern_in_long_spoken_form_round_five(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+def test_a_tender_date_made_precise_replaces_the_rough_one() -> None:
+    check_fields("他们说十二月十号前开标,嗯,具体是十二月八号。", {"tender_date": "2026-12-08"})
