@@ -7,7 +7,8 @@ A cue governs the amount after it in the same clause; across clauses of one sent
 amount, no other money word) stands between (预算的话,县财政还在走流程,大概是四五百万).
 
 The first budget amount is the budget, unless a later one replaces it: after a self-correction (说错了, 不对, 不是
-X,是Y), a change (提到了, 缩减到), or as this project's share of an overall budget; and a back-reference that
+X,是Y), a change (提到了, 缩减到), a total after its parts (加起来六十万), or as this project's share of an overall
+budget; and a back-reference that
 disowns it (这个数是去年申报的) drops it.
 """
 
@@ -27,6 +28,7 @@ _AFTER_GAP = 4  # 五十万(左右)的预算, 七十万以内
 _REACH = 30  # chars a cue reaches across clauses of its sentence
 _NOT_BEFORE = ("不是",)
 _BOUND = 2  # 不是五十万,是六十万
+_LEAST = 1000  # CNY: a smaller "amount" is a classifier (分两块, 三块屏), never a project's budget
 
 GOVERNS = frozenset({"budget", "cap", "share", "change"})
 
@@ -51,7 +53,8 @@ class BudgetFinder:
         kinds: dict[str, set[str]] = {}
         for kind, words in (
             ("budget", b.cues), ("cap", b.caps), ("cap_after", b.caps_after),
-            ("share", b.shares), ("change", b.changes), ("decoy", b.decoys), ("past", b.past), ("now", b.now),
+            ("share", b.shares), ("total", b.totals), ("change", b.changes), ("decoy", b.decoys), ("past", b.past),
+            ("now", b.now),
             ("back_reference", b.back_references), ("correction", rules.corrections),
             ("not_correction", rules.not_corrections),
         ):
@@ -68,7 +71,7 @@ class BudgetFinder:
         cues = sorted(cues, key=lambda cue: cue.start)
         if not any(cue.kinds & {"budget", "cap", "cap_after"} for cue in cues):
             return None
-        amounts = find_amounts(text)
+        amounts = [amount for amount in find_amounts(text) if amount.high >= _LEAST]
         candidates = [_Candidate(amount, self._role(text, amount, cues, amounts)) for amount in amounts]
         chosen: _Candidate | None = None
         for candidate in candidates:
@@ -146,7 +149,7 @@ class BudgetFinder:
         if text[max(0, chosen.start - 3):chosen.start].endswith(_NOT_BEFORE) and text.startswith(
                 "是", _skip_punct(text, chosen.end)):
             return True
-        return candidate.role == "budget" and any(cue.kinds & {"change", "share"} for cue in between)
+        return candidate.role == "budget" and any(cue.kinds & {"change", "share", "total"} for cue in between)
 
     @staticmethod
     def _disowned(text: str, chosen: Amount, cues: list[Cue]) -> bool:

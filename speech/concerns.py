@@ -134,7 +134,8 @@ class ConcernFinder:
     def _discounted(self, text: str, start: int, end: int, ruled_out) -> bool:
         clause_start, clause_end = clause_of(text, start)
         before = text[max(clause_start, start - 3):start]
-        if any(before.endswith(word) for word in self.rules.ruled_out_before):
+        if any(before.endswith(word) and not _a_not_a(text, start - len(word), word)
+               for word in self.rules.ruled_out_before):
             return True
         for span_start, span_end in ruled_out:
             if clause_start <= span_start and span_end <= clause_end:
@@ -221,6 +222,11 @@ class _Scanner:
                 continue
             yield found
             pos = max(found.end(), found.start() + 1)
+
+
+def _a_not_a(text: str, i: int, word: str) -> bool:
+    """有没有 / 是不是 before a cue: an A-not-A question (有没有返点), not a negation (没有返点)."""
+    return i > 0 and text[i - 1] == word[-1]
 
 
 def plain_cues(rules: ConcernRules) -> list[str]:

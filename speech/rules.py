@@ -27,6 +27,7 @@ class BudgetRules:
     caps_after: tuple[str, ...]  # X 以内, X 封顶
     after: tuple[str, ...]  # X 的预算
     shares: tuple[str, ...]  # 总预算 X, 分给这个项目 Y: the share is the budget
+    totals: tuple[str, ...]  # 软件四十万,硬件二十万,加起来六十万: a total after its parts replaces them
     changes: tuple[str, ...]  # 提到了, 缩减到: the figure after replaces the one before
     decoys: tuple[str, ...]  # money that is not the budget: quotes, spend, bonds, parts of a breakdown
     past: tuple[str, ...]  # a figure of an earlier time or a failed tender
@@ -41,6 +42,7 @@ class TenderRules:
     weak: tuple[str, ...]  # the notice going up: the tender date only when no opening date is given
     negated: tuple[str, ...]  # 不走招标: a decision deadline, not a tender
     past: tuple[str, ...]  # a tender already held (and failed)
+    past_before: tuple[str, ...]  # 上次, 去年 right before a tender cue: that tender was held already
     other: tuple[str, ...]  # visits, demos, signing, delivery, payment…
     changes: tuple[str, ...]  # 改到, 推迟到
     undecided: tuple[str, ...]  # 九月底之前招标,具体哪天还没定: no day is fixed yet

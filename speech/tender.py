@@ -26,6 +26,7 @@ _AFTER_GAP = 8  # 十五号(上午十点)开标
 _BEFORE_GAP = 12  # 开标时间(他们先说的是)九月十号
 _TOPIC_REACH = 20  # 招标的话,(呃,科长说大概是)三月八号
 _TOPIC_TAIL = 4  # a topic cue ends its clause within this many chars: 开标呢, 招标的话, 开标时间,
+_PAST_REACH = 4  # 上次(那次)招标, 去年(的)开标: a past marker this close before a tender cue
 _BREAKS = SENTENCE_BREAKS + ","
 STRENGTH = {"weak": 1, "medium": 2, "strong": 3}
 DECOYS = frozenset({"other", "past", "negated"})
@@ -51,9 +52,16 @@ class TenderFinder:
         ):
             kinds.update(dict.fromkeys(words, kind))
         self._events = TermFinder(kinds.items())
+        self._past_before = TermFinder((word, True) for word in t.past_before)
 
     def events(self, text: str) -> list[Event]:
-        return [Event(span.start, span.end, span.payload) for span in self._events.find(text)]
+        """The cues in `text`; a tender cue a past marker stands right before (上次那次招标三月五号开的) is
+        a tender already held, whatever its own words."""
+        markers = [span.end for span in self._past_before.find(text)]
+        return [Event(span.start, span.end, "past" if span.payload in STRENGTH and span.payload != "weak"
+                      and any(0 <= span.start - end <= _PAST_REACH and not crosses(text, end, span.start, _BREAKS)
+                              for end in markers) else span.payload)
+                for span in self._events.find(text)]
 
     def find(self, text: str, ref: date, events: Iterable[Event]) -> date | None:
         events = sorted(events, key=lambda e: e.start)

@@ -63,7 +63,11 @@ class TitleFinder:
         found.sort(key=lambda s: s.start)
         found = [s for s in found if not self._own(text, s.start) and not self._third_party_of(text, s, others)]
         taken_back = self._taken_back(text, found)
-        return [span for span in found if span.start not in taken_back]
+        found = [span for span in found if span.start not in taken_back]
+        # 副总 after 副总经理, 总工 after 总工程师: the short form refers back to the person already listed
+        return [span for i, span in enumerate(found)
+                if not any(len(other.payload) > len(span.payload) and other.payload.startswith(span.payload)
+                           for other in found[:i])]
 
     def _unit_titles(self, text: str) -> list[Span[str]]:
         """教务处处长, 护理部主任, 管委会副主任: the longest stem before the unit that is a word of its own."""

@@ -545,3 +545,122 @@ def test_a_competitors_price_stated_by_the_rep_is_not_the_clients_worry() -> Non
 
 def test_this_projects_share_said_as_what_it_may_use_is_the_budget() -> None:
     check_fields("今年信息化一共给了五百万,这个项目能用的是一百八十万。", budget(1_800_000))
+
+
+# Round five of issue #22 (tuning batches fifteen to seventeen), written here in other sentences.
+FAMILIES_5 = [
+    ("他们问能不能把价格再往下走一点,最好我们能给到九十万。", ["价格"]),
+    ("老板说你们再少个五万,这事就定了。", ["价格"]),
+    ("客户问有没有返点。", ["价格"]),
+    ("他们付款要走财务的流程,一般要两个月。", ["付款方式"]),
+    ("他们的意思是签合同先给两成,验收给七成,剩下的压一年。", ["付款方式"]),
+    ("他们八月一号要正式启用新系统。", ["交付周期"]),
+    ("客户说开学前设备必须到位。", ["交付周期"]),
+    ("他们问下了单到能用要几个礼拜。", ["交付周期"]),
+    ("他们说以前报个故障,要等三天才有回音。", ["售后响应"]),
+    ("客户问我们在当地有没有办事处。", ["售后响应"]),
+    ("客户问有事的话一个电话能不能叫到人。", ["售后响应"]),
+    ("他们怕结算那几天系统慢得动不了。", ["技术顾虑"]),
+    ("客户说老系统去年就崩过两回。", ["技术顾虑"]),
+    ("他们要把十年的老数据读过来,一条都不能少。", ["技术顾虑"]),
+    ("他们的网必须跟互联网断开,不能连外网。", ["数据安全"]),
+    ("客户说工资表只能人事自己看,别的部门不能看。", ["数据安全"]),
+    ("他们怕业务员走之前把客户电话都抄走。", ["数据安全"]),
+    ("他们问你们的工程师能不能登到我们后台。", ["数据安全"]),
+    ("看板上的指标他们自己定。", ["定制需求"]),
+    ("环保局每个季度都来查,数据要留三年。", ["合规"]),
+    ("每一笔改动都得能追到具体的人。", ["合规"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), FAMILIES_5, ids=[t for t, _ in FAMILIES_5])
+def test_a_concern_family_of_round_five(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+NOT_A_CONCERN_5 = [
+    # a negated fuss verb with a degree word rules the concern out
+    ("价格上他们没怎么计较。", []),
+    ("交付时间他们并不太在意。", []),
+    # 月结那几天 is a period (the peak), not a credit term
+    ("月结那几天系统老是卡。", ["技术顾虑"]),
+    # a figure the client can give is their budget, not a price asked of us
+    ("客户说最多能给到八十万。", []),
+    # a network isolated from the outside is the setting a system must run in, not a data worry
+    ("他们的网络是内外网隔离的,问我们的系统能不能正常跑。", ["技术顾虑"]),
+    # what lasts is not when it arrives; a thing lost is not a vendor gone
+    ("他们问这批设备能用多久。", []),
+    ("那个老系统的源代码都找不到了,要能把数据读过来。", ["技术顾虑"]),
+    # a go-live word after a demand with no time limit is no deadline
+    ("服务必须到位。", []),
+    # after delivery, a limit on installing is 交付周期, not a credit term
+    ("供应商得保证到货以后七天内装完。", ["交付周期"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), NOT_A_CONCERN_5, ids=[t for t, _ in NOT_A_CONCERN_5])
+def test_a_concern_ruled_out_or_not_a_concern_round_five(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+BUDGET_5 = [
+    # money the client means to spend, or had approved, said without 预算
+    ("他们打算花个四十万左右。", budget(400_000)),
+    ("客户说批下来的是两百三十万。", budget(2_300_000)),
+    ("他们说钱不多,也就二十来万。", budget(200_000)),
+    # a total after its parts replaces them
+    ("预算分软硬件,软件五十万,硬件三十万,加起来八十万。", budget(800_000)),
+    # a classifier is no amount: 分两块 is two parts
+    ("预算分两块,一块给软件,一块给硬件,总共一百二十万。", budget(1_200_000)),
+    # a self-correction cut short (哦不,)
+    ("预算七十万,哦不,七十五万。", budget(750_000)),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), BUDGET_5, ids=[t for t, _ in BUDGET_5])
+def test_budget_round_five(text: str, expect: dict[str, Any]) -> None:
+    check_fields(text, expect)
+
+
+TENDER_5 = [
+    # a tender cue right after a past marker is a tender already held
+    ("上次那次招标十月九号开的,流标了,重新开标定在十二月二号。", {"tender_date": "2026-12-02"}),
+    ("去年招标是十二月五号,今年开标定在十二月十一号。", {"tender_date": "2026-12-11"}),
+    # a self-correction cut short
+    ("开标下周二,哦不,下周四。", {"tender_date": "2026-11-26"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), TENDER_5, ids=[t for t, _ in TENDER_5])
+def test_tender_date_round_five(text: str, expect: dict[str, Any]) -> None:
+    check_fields(text, expect)
+
+
+def test_a_short_form_after_the_full_title_is_the_same_person() -> None:
+    check_fields("见了他们的副总经理和技术总监,副总说话很直。", {"titles": ["副总经理", "技术总监"]}, ordered=True)
+    check_fields("总工程师也在,总工问了很多细节。", {"titles": ["总工程师"]}, ordered=True)
+
+
+LONG_SPOKEN_5 = [
+    # our quote, then the client calling it high, is the client's price worry; 没说贵 is not
+    ("我们报了一百二十万,他说高了,得再掂量掂量。", ["价格"]),
+    ("我们报了一百二十万,客户没说贵。", []),
+    # data sent to a regulator is an obligation, not a leak
+    ("监测数据要实时上传到环保局的平台,出错了要被处罚。", ["合规"]),
+    ("案卷和庭审录像一点都不能离开院里的机房。", ["数据安全"]),
+    # a crowd at one hour and a system that cannot keep up
+    ("中午大家扎堆来点餐,怕系统反应不过来。", ["技术顾虑"]),
+    # unveiled by a date that cannot move
+    ("平台得赶在展会之前亮相,那个日子是死的。", ["交付周期"]),
+    # data that must land in the province is no go-live
+    ("所有的数据都得在本省落地。", ["数据安全"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_5, ids=[t for t, _ in LONG_SPOKEN_5])
+def test_a_concern_in_long_spoken_form_round_five(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+def test_a_tender_date_made_precise_replaces_the_rough_one() -> None:
+    check_fields("他们说十二月十号前开标,嗯,具体是十二月八号。", {"tender_date": "2026-12-08"})
