@@ -44,15 +44,23 @@ async def people(tenant_id: int) -> tuple[Person, ...]:
     return tuple(Person(r["id"], r["name"], str(r["role"]), r["manager_id"], bool(r["active"])) for r in rows)
 
 
-async def load_inputs(tenant_id: int, now: datetime, *, history: timedelta = HISTORY) -> Inputs:
+EVENT_COLUMNS = ("lead_id", "seq", "at", "actor_id", "action", "before", "after", "reason")
+
+
+async def load_inputs(tenant_id: int, now: datetime, *, history: timedelta = HISTORY,
+                      lead_history: bool = True) -> Inputs:
+    """The tenant's inputs of the last `history`. Without `lead_history`, no events and no leads: what the page
+    needs beside the facts kept from the leads' events (`bot.board.kept`), which it sums in SQL."""
     since = now - history
     events_since = since - LOOKBACK
-    event_rows = await LeadEvent.filter(tenant_id=tenant_id, at__gte=events_since, at__lte=now,
-                                        action__in=STAGE_ACTIONS).values(
-        "lead_id", "seq", "at", "actor_id", "action", "before", "after", "reason")
-    # A lead with an event since then was saved since then: no list of ids to send back to the database.
-    lead_rows = await LeadRow.filter(tenant_id=tenant_id, updated_at__gte=events_since).values(
-        "id", "status", "evidence")
+    event_rows: list[dict[str, Any]] = []
+    lead_rows: list[dict[str, Any]] = []
+    if lead_history:
+        event_rows = await LeadEvent.filter(tenant_id=tenant_id, at__gte=events_since, at__lte=now,
+                                            action__in=STAGE_ACTIONS).values(*EVENT_COLUMNS)
+        # A lead with an event since then was saved since then: no list of ids to send back to the database.
+        lead_rows = await LeadRow.filter(tenant_id=tenant_id, updated_at__gte=events_since).values(
+            "id", "status", "evidence")
     step_rows = await Alert.filter(tenant_id=tenant_id, kind__in=list(STEP_OF_ALERT), created_at__gte=since).values(
         "lead_id", "user_id", "kind", "dedup_key", "plan", "created_at")
     note_rows = await VoiceNote.filter(tenant_id=tenant_id, created_at__gte=since).values("user_id", "created_at")
@@ -62,17 +70,20 @@ async def load_inputs(tenant_id: int, now: datetime, *, history: timedelta = HIS
                     .values_list("alert_id", flat=True))
     return Inputs(
         people=await people(tenant_id),
-        leads=tuple(_lead_in(r) for r in lead_rows),
-        events=tuple(EventIn(r["lead_id"], r["seq"], _dt(r["at"]), r["actor_id"], r["action"],
-                             _json(r["before"]) or {}, _json(r["after"]) or {}, r["reason"] or "")
-                     for r in event_rows),
+        leads=tuple(lead_in(r) for r in lead_rows),
+        events=tuple(event_in(r) for r in event_rows),
         steps=tuple(_step_in(r) for r in step_rows),
         notes=tuple(NoteIn(r["user_id"], _dt(r["created_at"])) for r in note_rows),
         alerts=tuple(AlertIn(r["user_id"], _dt(r["created_at"]), r["id"] in fell_back) for r in alert_rows),
     )
 
 
-def _lead_in(row: dict[str, Any]) -> LeadIn:
+def event_in(row: dict[str, Any]) -> EventIn:
+    return EventIn(row["lead_id"], row["seq"], _dt(row["at"]), row["actor_id"], row["action"],
+                   _json(row["before"]) or {}, _json(row["after"]) or {}, row["reason"] or "")
+
+
+def lead_in(row: dict[str, Any]) -> LeadIn:
     evidence = tuple(EvidenceIn(str(e["kind"]), _dt(e["at"])) for e in _json(row["evidence"]) or () if e.get("at"))
     return LeadIn(row["id"], Status(row["status"]), evidence)
 
