@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import connections
@@ -31,11 +31,16 @@ class Bucket:
     members: frozenset[int] | None
 
 
+def _when(at: datetime) -> Any:
+    # In UTC, as the rows are stored: SQLite compares the texts (the window of "today" starts at local midnight).
+    return _AT.to_db_value(at.astimezone(UTC), BoardFact)
+
+
 def _union(tenant_id: int, buckets: Sequence[Bucket], kind: str | None) -> tuple[str, list[Any]]:
     branches, params = [], []
     for i, b in enumerate(buckets):
         where = '"tenant_id" = ? AND "at" >= ? AND "at" <= ?'
-        params += [tenant_id, _AT.to_db_value(b.start, BoardFact), _AT.to_db_value(b.end, BoardFact)]
+        params += [tenant_id, _when(b.start), _when(b.end)]
         if b.members is not None:
             people = sorted(b.members) or [-1]  # nobody: a list that matches nobody
             where += f' AND "person_id" IN ({", ".join("?" * len(people))})'
