@@ -17,6 +17,7 @@ from typing import Any
 from tortoise import connections
 
 from bot.board.figures import Contacts, Counts, FactKind
+from storage.db import numbered
 from storage.models import BoardFact
 
 _AT = BoardFact._meta.fields_map["at"]
@@ -52,30 +53,21 @@ def _union(tenant_id: int, buckets: Sequence[Bucket], kind: str | None) -> tuple
     return " UNION ALL ".join(branches), params
 
 
-def _numbered(sql: str, dialect: str) -> str:
-    """`?` placeholders as the dialect wants them (asyncpg: $1, $2, ...)."""
-    if dialect != "postgres":
-        return sql
-    parts = sql.split("?")
-    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
-
-
 async def sums(tenant_id: int, buckets: Sequence[Bucket]) -> list[tuple[Counts, Contacts]]:
     """Each bucket's counts (by kind and tag: how many, sum of values) and its times to first contact."""
     if not buckets:
         return []
     conn = connections.get("default")
-    dialect = conn.capabilities.dialect
     union, params = _union(tenant_id, buckets, None)
-    counted = await conn.execute_query_dict(_numbered(
+    counted = await conn.execute_query_dict(numbered(
         f'SELECT "w", "kind", "tag", COUNT(*) AS "n", SUM("value") AS "total" FROM ({union}) AS "b" '
-        'GROUP BY "w", "kind", "tag"', dialect), params)
+        'GROUP BY "w", "kind", "tag"'), params)
     union, params = _union(tenant_id, buckets, str(FactKind.CONTACT))
-    ranked = await conn.execute_query_dict(_numbered(
+    ranked = await conn.execute_query_dict(numbered(
         'SELECT "w", "n", "i", "value" FROM ('
         'SELECT "w", "value", ROW_NUMBER() OVER (PARTITION BY "w" ORDER BY "value") AS "i", '
         f'COUNT(*) OVER (PARTITION BY "w") AS "n" FROM ({union}) AS "b") AS "r" '
-        'WHERE "i" = ("n" + 1) / 2 OR "i" = "n" / 2 + 1 OR "i" = (9 * "n" + 9) / 10', dialect), params)
+        'WHERE "i" = ("n" + 1) / 2 OR "i" = "n" / 2 + 1 OR "i" = (9 * "n" + 9) / 10'), params)
     counts: list[Counts] = [{} for _ in buckets]
     for r in counted:
         counts[r["w"]][(r["kind"], r["tag"])] = (int(r["n"]), float(r["total"] or 0.0))
