@@ -117,3 +117,17 @@ async def test_kept_facts_give_the_figures_of_the_event_walk(world: World, seed:
     assert kept_by_changes  # the history made some
     await kept.rebuild()
     assert await _facts() == kept_by_changes
+
+
+@pytest.mark.backend
+async def test_an_upgraded_database_gets_its_facts_built_once(world: World) -> None:
+    """A database from before the kept facts has the leads' events but no facts: the worker's start builds them
+    (`kept.backfill`), the same as kept change by change, and a later start finds nothing to do."""
+    clock = world.services.clock
+    clock.set(sh(2026, 12, 11, 16, 30))
+    await _history(world, 7)
+    kept_by_changes = await _facts()
+    await BoardFact.all().delete()
+    assert await kept.backfill() == len(kept_by_changes)
+    assert await _facts() == kept_by_changes
+    assert await kept.backfill() is None
