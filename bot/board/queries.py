@@ -1,9 +1,10 @@
 """Loading one tenant's board inputs: a handful of queries, each scoped to the tenant and bounded in time.
 
 Nothing here computes a figure (`bot.board.figures` does); this only turns rows into its input values. Queries
-read `.values()` (no model instances) and never loop per lead: the page and the digest of a tenant with tens of
-thousands of leads run the same seven queries. Events are read from before the oldest window (`LOOKBACK`) so that
-a lead assigned before the window and contacted in it is measured from its assignment.
+read `.values()` (no model instances) and never loop per lead. The page and the digest read no events: what the
+leads' events make is kept (`bot.board.kept`) and summed in SQL (`bot.board.sums`); `load_inputs` with the events
+is the walk those facts must equal (the tests compare them). Events are read from before the oldest window
+(`LOOKBACK`) so that a lead assigned before the window and contacted in it is measured from its assignment.
 """
 
 from __future__ import annotations
