@@ -34,10 +34,15 @@ async def _calendar(tenant_id: int) -> WorkCalendar:
     return TenantSettings.of(tenant["settings"]).calendar_for(tenant["timezone"])
 
 
+# Besides the stage actions: evidence may be logged after an advance with an earlier time (a voice note transcribed
+# after the rep clicked), which backs that advance.
+RECOUNTED_ON = frozenset({*queries.STAGE_ACTIONS, "attach_evidence"})
+
+
 async def record(change: leadstore.StoredChange) -> None:
-    """The change hook: a change of the lead's stage or holder writes its facts anew (evidence, fields and other
-    changes make none: an advance's evidence is what was logged before it)."""
-    if not any(e.action in queries.STAGE_ACTIONS for e in change.events):
+    """The change hook: a change of the lead's stage, holder or evidence writes its facts anew (fields, contacts
+    and the like make none)."""
+    if not any(e.action in RECOUNTED_ON for e in change.events):
         return
     await _write(change.tenant_id, [change.lead_id], await _calendar(change.tenant_id))
 

@@ -47,7 +47,8 @@ async def _step(world: World, rnd: random.Random, lead_id: int, people: list[Use
         action, actor = Advance(NEXT[Status(row.status)]), holder
     elif pick < 0.75:
         kind = rnd.choice([EvidenceKind.VOICE_SUMMARY, EvidenceKind.ATTACHMENT, EvidenceKind.NOTE])
-        action, actor = AttachEvidence(Evidence(f"file:{rnd.randrange(10**6)}", kind, now)), holder
+        logged = now - timedelta(minutes=rnd.choice([0, 0, 5, 300]))  # a voice note is attached once transcribed
+        action, actor = AttachEvidence(Evidence(f"file:{rnd.randrange(10**6)}", kind, logged)), holder
     elif pick < 0.82:
         action, actor = Claim(), rnd.choice([p for p in people if p.role == "rep"])
     elif pick < 0.88:
@@ -131,3 +132,24 @@ async def test_an_upgraded_database_gets_its_facts_built_once(world: World) -> N
     assert await kept.backfill() == len(kept_by_changes)
     assert await _facts() == kept_by_changes
     assert await kept.backfill() is None
+
+
+@pytest.mark.backend
+async def test_evidence_logged_after_an_advance_with_an_earlier_time_backs_it(world: World) -> None:
+    """A voice note recorded before the rep advanced the lead, but transcribed and attached after: the advance was
+    backed (as the event walk says), so its kept fact is written anew when the evidence comes."""
+    clock = world.services.clock
+    clock.set(sh(2026, 12, 11, 16, 30))
+    lead_id = await new_lead(world, "杭州云帆科技")
+    t = clock.now() - timedelta(hours=3)
+    rep = leadservice.actor_for(world.rep)
+    await leadservice.act(world.services, lead_id, Assign(leadservice.user_view(world.rep)),
+                          leadservice.actor_for(world.manager), source=EventSource.API, inline=False, now=t)
+    for minutes, action in ((20, Advance(Status.CONTACTED)), (40, Advance(Status.QUALIFIED)),
+                            (45, AttachEvidence(Evidence("voice:1", EvidenceKind.VOICE_SUMMARY, t + timedelta(
+                                minutes=30))))):
+        outcome = await leadservice.act(world.services, lead_id, action, rep, source=EventSource.API, inline=False,
+                                        now=t + timedelta(minutes=minutes))
+        assert outcome.ok, outcome.decision
+    built = await report.build(await Tenant.get(id=world.tenant.id), world.manager, clock.now())
+    assert (built.windows[0].figures.advances, built.windows[0].figures.unevidenced) == (1, 0)
