@@ -6,7 +6,8 @@ Run: PYTHONPATH=. python bench/board.py [--leads 2000,20000]
 With `--db`: the page a manager gets, uncached, through the service's own code (`bot.board.report.build`: the kept
 facts summed in SQL, the people, steps, notes and alerts, the team's open leads), against a scratch database
 (embedded SQLite in a temporary directory, or a scratch PostgreSQL database on the `--pg` server) filled with the
-same synthetic history by bulk inserts, its facts built by `bot.board.kept.rebuild` (timed too). The baseline, run
+same synthetic history by bulk inserts, its facts built by `bot.board.kept.rebuild` (timed too; then, on PostgreSQL,
+VACUUM ANALYZE as autovacuum would do). The baseline, run
 in the same process on the same database: one bare `SELECT kind, tag, COUNT(*), SUM(value) ... GROUP BY` over the
 team's facts of the last 30 days (the rows the page's widest window sums), and, for scale, the bare sort-and-read
 of the team's events of 60 days that the page read before (ORDER BY, rows fetched to Python, nothing computed).
@@ -179,6 +180,8 @@ async def _db_size(n: int, pg: str | None) -> dict[str, float]:
         started = time.perf_counter()
         facts = await kept.rebuild(tenant_id)
         rebuilt = time.perf_counter() - started
+        if url:  # what autovacuum does to a PostgreSQL table that has grown: statistics for the planner
+            await connections.get("default").execute_script("VACUUM ANALYZE")
         tenant, manager = await Tenant.get(id=tenant_id), await User.get(id=manager_id)
         team = [manager_id, *await User.filter(manager_id=manager_id).values_list("id", flat=True)]
         conn = connections.get("default")
