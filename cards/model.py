@@ -119,7 +119,12 @@ def when(dt: datetime, tz: tzinfo = CHINA_TZ) -> str:
 
 
 def lead_title(lead: Lead) -> str:
-    return clean(lead.company or lead.contact_name, one_line=True) or f"线索 #{lead.id}"
+    return title_of(lead.id, lead.company, lead.contact_name)
+
+
+def title_of(lead_id: int, company: str, contact_name: str) -> str:
+    """`lead_title` from the three columns it reads (the board lists thousands of leads without building each)."""
+    return clean(company or contact_name, one_line=True) or f"线索 #{lead_id}"
 
 
 # --- lead cards -------------------------------------------------------------------------------------------

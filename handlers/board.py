@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import cachetools
 import jinja2
 from aiohttp import web
 
@@ -160,27 +159,6 @@ def _rows(judged: report.Judged) -> list[dict[str, Any]]:
             for name, j in JUDGED.items()]
 
 
-# Computing a team's figures reads its whole 60-day history (about 1.4 s for 20 000 leads a month): a report is
-# reused for REPORT_TTL_S per viewer in this process, and dropped when this process changes one of its leads.
-REPORT_TTL_S = 60
-ReportCache = cachetools.TTLCache[tuple[int, int, str], report.Report]
-REPORTS = web.AppKey("board_reports", ReportCache)
-
-
-async def _report(request: web.Request, tenant: Tenant, user: User, now: datetime) -> report.Report:
-    reports, key = request.app[REPORTS], (tenant.id, user.id, str(user.role))
-    cached = reports.get(key)
-    if cached is None:
-        cached = reports[key] = await report.build(tenant, user, now)
-    return cached
-
-
-def _forget_reports(request: web.Request, tenant_id: int) -> None:
-    reports = request.app[REPORTS]
-    for key in [k for k in list(reports.keys()) if k[0] == tenant_id]:
-        reports.pop(key, None)
-
-
 async def board_page(request: web.Request) -> web.Response:
     viewer = await _viewer(request)
     if isinstance(viewer, web.Response):
@@ -188,7 +166,8 @@ async def board_page(request: web.Request) -> web.Response:
     session, user = viewer
     tenant = await Tenant.get(id=user.tenant_id)
     now = request.app[SERVICES].clock.now()
-    rep = await _report(request, tenant, user, now)
+    # Uncached: the figures are sums the database makes of the kept facts (bot.board.kept, bot.board.sums).
+    rep = await report.build(tenant, user, now)
     tz = ZoneInfo(tenant.timezone)
     settings = TenantSettings.of(tenant.settings)
     upcoming = next_digest(now, settings.calendar_for(tenant.timezone),
@@ -270,12 +249,10 @@ async def take_over(request: web.Request) -> web.Response:
         message = getattr(outcome.decision, "message", "") or "无法接手这条线索。"
         log.info("board: take-over of lead %d by user %d refused: %s", lead.id, user.id, message)
         return await lead_page(request, notice=message, status=409)
-    _forget_reports(request, user.tenant_id)
     raise web.HTTPSeeOther(f"/board/leads/{lead.id}?taken=1")
 
 
 def setup(app: web.Application) -> None:
-    app[REPORTS] = cachetools.TTLCache(maxsize=512, ttl=REPORT_TTL_S)
     app.router.add_get("/board/login", login_page)
     app.router.add_post("/board/login", login_submit)
     app.router.add_post("/board/logout", logout)

@@ -61,6 +61,15 @@ def dialect() -> str:
     return connections.get("default").capabilities.dialect
 
 
+def numbered(sql: str) -> str:
+    """A statement written with `?` placeholders, as the database in use wants them (asyncpg: $1, $2, ...). For
+    statements with no `?` inside a literal."""
+    if dialect() != "postgres":
+        return sql
+    parts = sql.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+
+
 def _sqlite_file(url: str) -> Path | None:
     path = url.removeprefix("sqlite://").split("?", 1)[0]
     return None if not path or path == ":memory:" else Path(path)

@@ -204,6 +204,29 @@ class RepLoad(models.Model):
         table = "rep_loads"
 
 
+class BoardFact(models.Model):
+    """One figure-making fact of a lead's history for the managers' board (a first contact with its working
+    minutes, an advance with or without evidence, a lead left untouched 24 h, ...), with its time and the person it
+    counts for. Kept by `bot.board.kept` in the transaction of every stage change of the lead (its facts are
+    written anew from its events); the page sums them in SQL. `leadbot admin recount` rebuilds them."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant_id = fields.IntField()
+    lead_id = fields.IntField(db_index=True)
+    person_id = fields.IntField(null=True)
+    kind = fields.CharField(max_length=16)
+    tag = fields.CharField(max_length=16, default="")
+    at = fields.DatetimeField()
+    value = fields.FloatField(default=0.0)
+
+    class Meta:
+        table = "board_facts"
+        # A team's (or one rep's) facts of a window are one index range each; the tenant's (an admin's) another.
+        # Covering: the page's sums read the index only, never the table (SQLite; PostgreSQL once vacuumed).
+        indexes = (("tenant_id", "person_id", "at", "kind", "tag", "value"),
+                   ("tenant_id", "at", "kind", "tag", "value"))
+
+
 class LeadEvent(models.Model):
     """One audited change, chained per lead: `hash = sha256(prev_hash, canonical(event))` (bot.leads.audit)."""
 

@@ -101,7 +101,7 @@ async def _send_tenant(services: Services, tenant: Tenant, day: date, now: datet
         return []
     with_reps = set(await User.filter(tenant_id=tenant.id, role=Role.REP, active=True,
                                       manager_id__in=[m.id for m in todo]).values_list("manager_id", flat=True))
-    inputs = await queries.load_inputs(tenant.id, now)  # once for all the tenant's managers
+    inputs = await queries.load_inputs(tenant.id, now, lead_history=False)  # once for all the tenant's managers
     board = f"{services.settings.base_url()}/board"
     timers: list[Timer] = []
     for manager in todo:

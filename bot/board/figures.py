@@ -156,8 +156,9 @@ def _rank(status: Status | None) -> int:
     return _RANKS.get(status, -1)
 
 
-def _lead_facts(events: Sequence[EventIn], lead: LeadIn | None, now: datetime, calendar: WorkCalendar) -> list[Fact]:
-    """Walk one lead's events in order, keeping its stage and holder, and note every fact they make."""
+def lead_facts(events: Sequence[EventIn], lead: LeadIn | None, now: datetime, calendar: WorkCalendar) -> list[Fact]:
+    """Walk one lead's events in order, keeping its stage and holder, and note every fact they make (an untouched
+    lead's fact only once its time, up to `now`, has come)."""
     facts: list[Fact] = []
     status: Status | None = None
     assignee: int | None = None
@@ -224,7 +225,7 @@ def facts_of(inputs: Inputs, now: datetime, calendar: WorkCalendar) -> list[Fact
     facts: list[Fact] = []
     for lead_id, events in by_lead.items():
         events.sort(key=lambda e: e.seq)
-        facts += _lead_facts(events, leads.get(lead_id), now, calendar)
+        facts += lead_facts(events, leads.get(lead_id), now, calendar)
     locks: dict[str, StepIn] = {}
     for s in inputs.steps:
         facts.append(Fact(FactKind.STEP, s.at, s.rep_id, tag=s.action))
@@ -364,45 +365,80 @@ def p90(values: Sequence[float]) -> float | None:
     return ordered[math.ceil(0.9 * len(ordered)) - 1]
 
 
-def figures(facts: Iterable[Fact], scope: Scope, window: Window) -> Figures:
-    """Count the facts of `scope` that happened in `window` (start inclusive, end inclusive: `now` counts)."""
-    counts: dict[FactKind, int] = {}
+# How many facts of each (kind, tag), and the sum of their values: what `figures` makes of a window's facts, and what
+# `bot.board.sums` counts in SQL from the facts kept in the database.
+Counts = dict[tuple[str, str], tuple[int, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Contacts:
+    """A window's times to first contact, in working minutes: how many, their median and their p90."""
+
+    n: int = 0
+    median_min: float | None = None
+    p90_min: float | None = None
+
+    @classmethod
+    def of(cls, minutes: Sequence[float]) -> Contacts:
+        return cls(len(minutes), statistics.median(minutes) if minutes else None, p90(minutes))
+
+
+def tally(facts: Iterable[Fact], scope: Scope, window: Window) -> tuple[Counts, list[float]]:
+    """The facts of `scope` that happened in `window` (start inclusive, end inclusive: `now` counts), counted, and
+    the working minutes of its first contacts."""
+    counts: Counts = {}
     minutes: list[float] = []
-    steps: dict[str, int] = {}
-    unevidenced = to_demo = to_won = fallback = 0
     for f in facts:
         if not (window.start <= f.at <= window.end) or not scope.holds(f.person_id):
             continue
-        if f.kind is FactKind.COHORT and f.tag:
-            to_demo += f.tag == "demo"
-            to_won += f.tag == "won"
-            continue
-        counts[f.kind] = counts.get(f.kind, 0) + 1
+        key = (str(f.kind), f.tag)
+        n, total = counts.get(key, (0, 0.0))
+        counts[key] = (n + 1, total + f.value)
         if f.kind is FactKind.CONTACT:
             minutes.append(f.value)
-        elif f.kind is FactKind.STEP:
-            steps[f.tag] = steps.get(f.tag, 0) + 1
-        elif f.kind is FactKind.ADVANCE:
-            unevidenced += int(f.value)
-        elif f.kind is FactKind.ALERT:
-            fallback += int(f.value)
+    return counts, minutes
+
+
+def merged(*parts: Counts) -> Counts:
+    out: Counts = {}
+    for part in parts:
+        for key, (n, total) in part.items():
+            had_n, had_total = out.get(key, (0, 0.0))
+            out[key] = (had_n + n, had_total + total)
+    return out
+
+
+def summed(counts: Counts, contacts: Contacts, scope: Scope) -> Figures:
+    """The figures of a window from its counts (a step's tag is its action; a cohort fact's, the stage reached)."""
+    def n(kind: FactKind, tag: str = "") -> int:
+        return counts.get((str(kind), tag), (0, 0.0))[0]
+
+    def total(kind: FactKind) -> int:
+        return round(counts.get((str(kind), ""), (0, 0.0))[1])
+
     return Figures(
-        untouched_24h=counts.get(FactKind.UNTOUCHED, 0),
-        first_contacts=len(minutes),
-        ttfc_median_min=statistics.median(minutes) if minutes else None,
-        ttfc_p90_min=p90(minutes),
-        lock_breaches=counts.get(FactKind.BREACH, 0),
-        escalations={s: steps.get(s, 0) for s in ESCALATION_STEPS},
-        advances=counts.get(FactKind.ADVANCE, 0),
-        unevidenced=unevidenced,
-        contacted=counts.get(FactKind.COHORT, 0),
-        to_demo=to_demo,
-        to_won=to_won,
-        voice_notes=counts.get(FactKind.NOTE, 0),
+        untouched_24h=n(FactKind.UNTOUCHED),
+        first_contacts=contacts.n,
+        ttfc_median_min=contacts.median_min,
+        ttfc_p90_min=contacts.p90_min,
+        lock_breaches=n(FactKind.BREACH),
+        escalations={s: n(FactKind.STEP, s) for s in ESCALATION_STEPS},
+        advances=n(FactKind.ADVANCE),
+        unevidenced=total(FactKind.ADVANCE),
+        contacted=n(FactKind.COHORT),
+        to_demo=n(FactKind.COHORT, "demo"),
+        to_won=n(FactKind.COHORT, "won"),
+        voice_notes=n(FactKind.NOTE),
         reps=scope.reps,
-        alerts=counts.get(FactKind.ALERT, 0),
-        fallback_alerts=fallback,
+        alerts=n(FactKind.ALERT),
+        fallback_alerts=total(FactKind.ALERT),
     )
+
+
+def figures(facts: Iterable[Fact], scope: Scope, window: Window) -> Figures:
+    """Count the facts of `scope` that happened in `window` (start inclusive, end inclusive: `now` counts)."""
+    counts, minutes = tally(facts, scope, window)
+    return summed(counts, Contacts.of(minutes), scope)
 
 
 # --- red / yellow / green --------------------------------------------------------------------------------------

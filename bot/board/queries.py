@@ -1,9 +1,10 @@
 """Loading one tenant's board inputs: a handful of queries, each scoped to the tenant and bounded in time.
 
 Nothing here computes a figure (`bot.board.figures` does); this only turns rows into its input values. Queries
-read `.values()` (no model instances) and never loop per lead: the page and the digest of a tenant with tens of
-thousands of leads run the same seven queries. Events are read from before the oldest window (`LOOKBACK`) so that
-a lead assigned before the window and contacted in it is measured from its assignment.
+read `.values()` (no model instances) and never loop per lead. The page and the digest read no events: what the
+leads' events make is kept (`bot.board.kept`) and summed in SQL (`bot.board.sums`); `load_inputs` with the events
+is the walk those facts must equal (the tests compare them). Events are read from before the oldest window
+(`LOOKBACK`) so that a lead assigned before the window and contacted in it is measured from its assignment.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
+
 from bot.alerting.ladder import AlertKind
 from bot.board.attention import OpenLead
 from bot.board.figures import AlertIn, EventIn, EvidenceIn, Inputs, LeadIn, NoteIn, Person, StepIn
-from bot.leads.types import Lead, Status
-from cards.model import lead_title
-from storage.models import Alert, Deadline, Delivery, LeadEvent, User, VoiceNote
+from bot.leads.types import Status
+from cards.model import title_of
+from storage.db import numbered
+from storage.models import Alert, Delivery, LeadEvent, User, VoiceNote
 from storage.models import Lead as LeadRow
 
 DIGEST_KIND = "board_digest"
@@ -44,15 +48,23 @@ async def people(tenant_id: int) -> tuple[Person, ...]:
     return tuple(Person(r["id"], r["name"], str(r["role"]), r["manager_id"], bool(r["active"])) for r in rows)
 
 
-async def load_inputs(tenant_id: int, now: datetime, *, history: timedelta = HISTORY) -> Inputs:
+EVENT_COLUMNS = ("lead_id", "seq", "at", "actor_id", "action", "before", "after", "reason")
+
+
+async def load_inputs(tenant_id: int, now: datetime, *, history: timedelta = HISTORY,
+                      lead_history: bool = True) -> Inputs:
+    """The tenant's inputs of the last `history`. Without `lead_history`, no events and no leads: what the page
+    needs beside the facts kept from the leads' events (`bot.board.kept`), which it sums in SQL."""
     since = now - history
     events_since = since - LOOKBACK
-    event_rows = await LeadEvent.filter(tenant_id=tenant_id, at__gte=events_since, at__lte=now,
-                                        action__in=STAGE_ACTIONS).values(
-        "lead_id", "seq", "at", "actor_id", "action", "before", "after", "reason")
-    # A lead with an event since then was saved since then: no list of ids to send back to the database.
-    lead_rows = await LeadRow.filter(tenant_id=tenant_id, updated_at__gte=events_since).values(
-        "id", "status", "evidence")
+    event_rows: list[dict[str, Any]] = []
+    lead_rows: list[dict[str, Any]] = []
+    if lead_history:
+        event_rows = await LeadEvent.filter(tenant_id=tenant_id, at__gte=events_since, at__lte=now,
+                                            action__in=STAGE_ACTIONS).values(*EVENT_COLUMNS)
+        # A lead with an event since then was saved since then: no list of ids to send back to the database.
+        lead_rows = await LeadRow.filter(tenant_id=tenant_id, updated_at__gte=events_since).values(
+            "id", "status", "evidence")
     step_rows = await Alert.filter(tenant_id=tenant_id, kind__in=list(STEP_OF_ALERT), created_at__gte=since).values(
         "lead_id", "user_id", "kind", "dedup_key", "plan", "created_at")
     note_rows = await VoiceNote.filter(tenant_id=tenant_id, created_at__gte=since).values("user_id", "created_at")
@@ -62,17 +74,20 @@ async def load_inputs(tenant_id: int, now: datetime, *, history: timedelta = HIS
                     .values_list("alert_id", flat=True))
     return Inputs(
         people=await people(tenant_id),
-        leads=tuple(_lead_in(r) for r in lead_rows),
-        events=tuple(EventIn(r["lead_id"], r["seq"], _dt(r["at"]), r["actor_id"], r["action"],
-                             _json(r["before"]) or {}, _json(r["after"]) or {}, r["reason"] or "")
-                     for r in event_rows),
+        leads=tuple(lead_in(r) for r in lead_rows),
+        events=tuple(event_in(r) for r in event_rows),
         steps=tuple(_step_in(r) for r in step_rows),
         notes=tuple(NoteIn(r["user_id"], _dt(r["created_at"])) for r in note_rows),
         alerts=tuple(AlertIn(r["user_id"], _dt(r["created_at"]), r["id"] in fell_back) for r in alert_rows),
     )
 
 
-def _lead_in(row: dict[str, Any]) -> LeadIn:
+def event_in(row: dict[str, Any]) -> EventIn:
+    return EventIn(row["lead_id"], row["seq"], _dt(row["at"]), row["actor_id"], row["action"],
+                   _json(row["before"]) or {}, _json(row["after"]) or {}, row["reason"] or "")
+
+
+def lead_in(row: dict[str, Any]) -> LeadIn:
     evidence = tuple(EvidenceIn(str(e["kind"]), _dt(e["at"])) for e in _json(row["evidence"]) or () if e.get("at"))
     return LeadIn(row["id"], Status(row["status"]), evidence)
 
@@ -86,24 +101,31 @@ def _step_in(row: dict[str, Any]) -> StepIn:
 
 
 async def open_leads(tenant_id: int, assignee_ids: set[int] | None = None) -> list[OpenLead]:
-    """The tenant's leads held by someone and not closed (of `assignee_ids` only, when given), with lock times."""
-    query = LeadRow.filter(tenant_id=tenant_id, status__in=OPEN_HELD)
+    """The tenant's leads held by someone and not closed (of `assignee_ids` only, when given), with lock times.
+
+    One statement with the lock's deadline joined, read as plain rows: a team can hold thousands of open leads, and
+    the ORM's parsing of their two times each was most of the page's time."""
+    held = ", ".join("?" * len(OPEN_HELD))
+    params: list[Any] = [str(Status.ASSIGNED), tenant_id, *OPEN_HELD]
+    sql = ('SELECT l."id", l."company", l."contact_name", l."status", l."version", l."assignee_id", l."priority", '
+           'l."bounce_count", l."assigned_at", l."last_activity_at", d."due_at" FROM "leads" l '
+           'LEFT JOIN "deadlines" d ON d."lead_id" = l."id" AND d."kind" = \'response_lock\' '
+           'AND d."state" <> \'cancelled\' AND l."status" = ? '
+           f'WHERE l."tenant_id" = ? AND l."status" IN ({held})')
     if assignee_ids is not None:
-        query = query.filter(assignee_id__in=sorted(assignee_ids))
-    rows = await query.values("id", "company", "contact_name", "status", "version", "assignee_id", "priority",
-                              "bounce_count", "assigned_at", "last_activity_at")
-    due = {r["lead_id"]: _dt(r["due_at"]) for r in await Deadline.filter(
-        tenant_id=tenant_id, kind="response_lock", lead__status=str(Status.ASSIGNED)).exclude(
-        state="cancelled").values("lead_id", "due_at")}
+        people = sorted(assignee_ids) or [-1]
+        sql += f' AND l."assignee_id" IN ({", ".join("?" * len(people))})'
+        params += people
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(numbered(sql), params)
     names = dict(await User.filter(tenant_id=tenant_id).values_list("id", "name"))
     return [OpenLead(
         id=r["id"], title=_title(r), status=Status(r["status"]), version=r["version"], assignee_id=r["assignee_id"],
         assignee_name=names.get(r["assignee_id"], ""), priority=r["priority"], bounce_count=r["bounce_count"],
         assigned_at=_dt(r["assigned_at"]) if r["assigned_at"] else None,
         last_activity_at=_dt(r["last_activity_at"]) if r["last_activity_at"] else None,
-        due_at=due.get(r["id"])) for r in rows]
+        due_at=_dt(r["due_at"]) if r["due_at"] else None) for r in rows]
 
 
 def _title(row: dict[str, Any]) -> str:
-    return lead_title(Lead(id=row["id"], tenant_id=0, company=row["company"] or "",
-                           contact_name=row["contact_name"] or ""))
+    return title_of(row["id"], row["company"] or "", row["contact_name"] or "")

@@ -4,12 +4,12 @@ charts, each rep's figures, and the overdue list. Loads with `bot.board.queries`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.admin.tenant_settings import TenantSettings
-from bot.board import attention, queries
+from bot.board import attention, queries, sums
 from bot.board.attention import Attention
 from bot.board.figures import (
     Colour,
@@ -22,8 +22,10 @@ from bot.board.figures import (
     colours,
     daily_windows,
     facts_of,
-    figures,
+    merged,
     rep_scope,
+    summed,
+    tally,
     team_scope,
     tenant_scope,
     windows,
@@ -64,28 +66,34 @@ def _series_value(name: str, f: Figures) -> float | None:
 
 
 async def build(tenant: Tenant, viewer: User, now: datetime, inputs: Inputs | None = None) -> Report:
-    """The viewer's report; `inputs` may be given when several viewers of one tenant are reported at once."""
+    """The viewer's report; `inputs` may be given when several viewers of one tenant are reported at once (what
+    comes from the leads' events is read from the kept facts, whatever `inputs` holds of them)."""
     settings = TenantSettings.of(tenant.settings)
     tz = ZoneInfo(tenant.timezone)
-    inputs = inputs or await queries.load_inputs(tenant.id, now)
+    inputs = inputs or await queries.load_inputs(tenant.id, now, lead_history=False)
     people = inputs.people
     me = next(p for p in people if p.id == viewer.id)
     scope = tenant_scope(people, tenant.name) if Role(str(viewer.role)) is Role.ADMIN else team_scope(me, people)
-    facts = FactIndex(facts_of(inputs, now, settings.calendar_for(tenant.timezone))).only(scope)
-    bounds = thresholds(settings)
-    judged = tuple(Judged(w, f, colours(f, bounds, w)) for w in windows(now, tz)
-                   for f in (figures(facts.within(w), scope, w),))
-    week = judged[1].window
-    in_week = facts.within(week)
-    reps = tuple((p.name, Judged(week, f, colours(f, bounds, week)))
-                 for p in people if p.role == "rep" and p.active and scope.holds(p.id)
-                 for f in (figures(in_week, rep_scope(p), week),))
+    # Escalation steps, voice notes and alerts are few and their own rows: counted here. The leads' facts are
+    # summed by the database from what `bot.board.kept` keeps.
+    others = FactIndex(facts_of(replace(inputs, events=(), leads=()), now,
+                                settings.calendar_for(tenant.timezone))).only(scope)
+    week = windows(now, tz)[1]
+    reps = [p for p in people if p.role == "rep" and p.active and scope.holds(p.id)]
     days = daily_windows(now, tz, SERIES_DAYS)
-    per_day = [(w.name[5:], figures(facts.within(w), scope, w)) for w in days]
+    asked = ([(w, scope) for w in windows(now, tz)] + [(week, rep_scope(p)) for p in reps]
+             + [(w, scope) for w in days])
+    kept = await sums.sums(tenant.id, [sums.Bucket(w.start, w.end, s.members) for w, s in asked])
+    figs = [summed(merged(counts, tally(others.within(w), s, w)[0]), contacts, s)
+            for (w, s), (counts, contacts) in zip(asked, kept, strict=True)]
+    bounds = thresholds(settings)
+    judged = tuple(Judged(w, f, colours(f, bounds, w)) for (w, _), f in zip(asked[:3], figs, strict=False))
+    rep_rows = tuple((p.name, Judged(week, f, colours(f, bounds, week)))
+                     for p, f in zip(reps, figs[3:3 + len(reps)], strict=True))
+    per_day = [(w.name[5:], f) for w, f in zip(days, figs[3 + len(reps):], strict=True)]
     series = {name: [(label, _series_value(name, f)) for label, f in per_day] for name in SERIES}
     leads = await queries.open_leads(tenant.id, set(scope.members) if scope.members is not None else None)
     stale = timedelta(hours=settings.escalation.stale_after_hours)
     needs = tuple(attention.ranked(leads, now, stale))
-    return Report(tenant, scope, judged, reps, series, tuple(a for a in needs if a.need is attention.Need.OVERDUE),
+    return Report(tenant, scope, judged, rep_rows, series, tuple(a for a in needs if a.need is attention.Need.OVERDUE),
                   needs, now)
-

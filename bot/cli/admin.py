@@ -699,4 +699,17 @@ def admin_recount(check: bool) -> None:
         raise SystemExit(1)
 
 
+@admin.command("board-rebuild")
+def admin_board_rebuild() -> None:
+    """Rebuild the board's facts from the leads' events (e.g. after the tenant's working calendar was changed)."""
+
+    async def run(settings: Settings) -> int:
+        from bot.board import kept
+
+        async with database(settings):
+            return await kept.rebuild()
+
+    echo_json({"facts": run_command(run)})
+
+
 COMMANDS += [admin]

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.alerting import alerts, deadlines
+from bot.board import kept as board_kept
 from bot.chat import cards, clicks, commands, testcard
 from bot.jobs import board, followups, inbound, reclaim, timers, voice
 from bot.jobs import directory as directory_jobs
@@ -82,7 +83,8 @@ WRITTEN_WITH_CHANGE: Mapping[str, leadstore.RowWriter] = {
 # Of those, the ones with no part outside the database: done with the change, their outbox row is stored done.
 COMPLETED_WITH_CHANGE = frozenset({"cancel_lock"})
 # Run in the transaction of every lead change, and after its commit.
-ON_CHANGE: Sequence[Callable[[leadstore.StoredChange], Any]] = (webhook_record.capture_lead_change,)
+ON_CHANGE: Sequence[Callable[[leadstore.StoredChange], Any]] = (webhook_record.capture_lead_change,
+                                                                 board_kept.record)
 AFTER_COMMIT: Sequence[Callable[[leadstore.StoredChange], None]] = (webhook_record.wake_after_commit,)
 
 # --- HTTP -------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from arq import Worker
 from arq.connections import ArqRedis
 
+from bot.board import kept as board_kept
 from bot.jobs import inbound, reclaim, timers
 from bot.runtime import wiring
 from bot.runtime.services import Services
@@ -224,6 +225,7 @@ async def running_worker(services: Services) -> AsyncIterator[Worker]:
     listener = asyncio.create_task(listen_for_wakes(services, wake))
     wid = worker_id()
     await _rearm(services)
+    await _backfill_board()
     await _reclaim(services, polling.worker)
     beat = asyncio.create_task(beat_forever(services.redis, wid, services.clock))
     polling.start()
@@ -252,6 +254,15 @@ async def _rearm(services: Services) -> None:
         await timers.rearm_all(services)
     except Exception:  # Redis or the database down at start: the auditor cron re-arms once they are back
         log.exception("re-arming timers at start failed")
+
+
+async def _backfill_board() -> None:
+    """The board's kept facts of a database upgraded from a release without them are built before any job runs."""
+    try:
+        if (written := await board_kept.backfill()) is not None:
+            log.info("board facts built from the leads' events: %d", written)
+    except Exception:  # the database down at start: `leadbot admin board-rebuild` builds them as well
+        log.exception("building the board's facts at start failed")
 
 
 async def _reclaim(services: Services, worker: Worker) -> None:

@@ -1,0 +1,98 @@
+"""The board's facts kept from the leads' events (`storage.models.BoardFact`), so that a page sums them in SQL
+(`bot.board.sums`) instead of walking every event of the last 60 days on each view.
+
+A change of a lead's stage or holder writes that lead's facts anew, in the change's transaction (the lead store's
+in-transaction hook, listed in `bot.runtime.wiring`), from all its stage events and its evidence, by the same walk the
+figures define (`bot.board.figures.lead_facts`): the kept facts are the walked ones. Working time to first contact is
+worked out here, once, on the tenant's calendar as it is at the change (`rebuild` works it out again, e.g. after the
+calendar was edited). A lead's "untouched 24 h" fact is kept with its time to come; the page reads facts up to now
+only, so it counts once its time has come, and it is gone if the lead was contacted before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from bot.admin.tenant_settings import TenantSettings
+from bot.board import queries
+from bot.board.figures import EventIn, lead_facts
+from bot.calendar.worktime import WorkCalendar
+from bot.leads import store as leadstore
+from storage.models import BoardFact, LeadEvent, Tenant
+from storage.models import Lead as LeadRow
+
+# Every fact to come is kept: the page's windows end at its now.
+FOREVER = datetime.max.replace(tzinfo=UTC)
+REBUILD_BATCH = 2000  # leads whose events are read at once
+
+
+async def _calendar(tenant_id: int) -> WorkCalendar:
+    tenant = await Tenant.get(id=tenant_id).values("settings", "timezone")
+    return TenantSettings.of(tenant["settings"]).calendar_for(tenant["timezone"])
+
+
+# Besides the stage actions: evidence may be logged after an advance with an earlier time (a voice note transcribed
+# after the rep clicked), which backs that advance.
+RECOUNTED_ON = frozenset({*queries.STAGE_ACTIONS, "attach_evidence"})
+
+
+async def record(change: leadstore.StoredChange) -> None:
+    """The change hook: a change of the lead's stage, holder or evidence writes its facts anew (fields, contacts
+    and the like make none)."""
+    if not any(e.action in RECOUNTED_ON for e in change.events):
+        return
+    await _write(change.tenant_id, [change.lead_id], await _calendar(change.tenant_id))
+
+
+async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar) -> int:
+    """Replace the facts of these leads (of one tenant) by the ones their events make; returns how many."""
+    rows = await LeadEvent.filter(lead_id__in=list(lead_ids), action__in=queries.STAGE_ACTIONS).order_by(
+        "lead_id", "seq").values(*queries.EVENT_COLUMNS)
+    events: dict[int, list[EventIn]] = {}
+    for r in rows:
+        events.setdefault(r["lead_id"], []).append(queries.event_in(r))
+    leads = {r["id"]: queries.lead_in(r) for r in await LeadRow.filter(id__in=list(events)).values(
+        "id", "status", "evidence")} if events else {}
+    facts = [BoardFact(tenant_id=tenant_id, lead_id=lead_id, person_id=f.person_id, kind=str(f.kind), tag=f.tag,
+                       at=f.at, value=f.value)
+             for lead_id, evs in events.items() for f in lead_facts(evs, leads.get(lead_id), FOREVER, calendar)]
+    await BoardFact.filter(lead_id__in=list(lead_ids)).delete()
+    if facts:
+        await BoardFact.bulk_create(facts, batch_size=1000)
+    return len(facts)
+
+
+async def rebuild(tenant_id: int | None = None) -> int:
+    """Write every lead's facts anew from its events (one tenant's, or all); returns how many facts there are.
+
+    On PostgreSQL the table is locked against writers first: a change that already wrote its lead's facts commits
+    before the rebuild reads the events, and one that has not yet waits and writes them after from all the events."""
+    total = 0
+    async with in_transaction() as conn:
+        if conn.capabilities.dialect == "postgres":
+            await conn.execute_script('LOCK TABLE "board_facts" IN EXCLUSIVE MODE')
+        tenants = await (Tenant.all() if tenant_id is None else Tenant.filter(id=tenant_id)).order_by(
+            "id").values_list("id", flat=True)
+        for tid in tenants:
+            await BoardFact.filter(tenant_id=tid).delete()
+            calendar = await _calendar(tid)
+            ids = await LeadRow.filter(tenant_id=tid).order_by("id").values_list("id", flat=True)
+            for start in range(0, len(ids), REBUILD_BATCH):
+                total += await _write(tid, ids[start:start + REBUILD_BATCH], calendar)
+    return total
+
+
+async def count(tenant_id: int | None = None) -> int:
+    return await (BoardFact.all() if tenant_id is None else BoardFact.filter(tenant_id=tenant_id)).count()
+
+
+async def backfill() -> int | None:
+    """A database upgraded from a release without kept facts has leads that were assigned but no facts: build them
+    once (each worker calls this at start; the migration that made the table cannot, the calendar being the
+    service's). Returns how many were written, or None when there was nothing to do."""
+    if await BoardFact.exists() or not await LeadEvent.filter(action__in=("assign", "claim")).exists():
+        return None
+    return await rebuild()
