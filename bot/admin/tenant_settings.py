@@ -17,6 +17,7 @@ from bot.alerting.notify.providers import SmsSettings, seal_sms
 from bot.board.figures import JUDGED
 from bot.calendar import holidays
 from bot.calendar.worktime import WorkCalendar
+from bot.leads.stages import GATES
 from bot.leads.types import DEFAULT_URGENCY_TAGS, IntentTier, WorkflowSettings
 from bot.runtime.urlguard import UnsafeUrl, check_syntax
 from storage.secrets import SecretBox
@@ -30,6 +31,7 @@ class _Section(BaseModel):
 
 
 class WorkflowSection(_Section):
+    # One switch per evidence gate of the stage table (`bot.leads.stages.GATES`), named by the gate's `setting`.
     gate_demo_needs_evidence: bool = True
     gate_negotiation_needs_budget: bool = True
     gate_contract_needs_decision_maker: bool = True
@@ -44,9 +46,7 @@ class WorkflowSection(_Section):
 
     def to_value(self) -> WorkflowSettings:
         return WorkflowSettings(
-            gate_demo_needs_evidence=self.gate_demo_needs_evidence,
-            gate_negotiation_needs_budget=self.gate_negotiation_needs_budget,
-            gate_contract_needs_decision_maker=self.gate_contract_needs_decision_maker,
+            **{gate.setting: getattr(self, gate.setting) for _, gate in GATES},
             deadline_minutes=dict(self.deadline_minutes),
             default_deadline_minutes=self.default_deadline_minutes,
             reps_may_claim_pool=self.reps_may_claim_pool,

@@ -190,11 +190,7 @@ def _advance(lead: Lead, action: Advance, actor: Actor, now: datetime, settings:
     blocking = enforced_missing(lead, action.to, settings)
     if blocking:
         return refuse(RefusalCode.GATE, missing=blocking, target=action.to)
-    stamps: dict[str, Any] = {}
-    if action.to is Status.CONTACTED:
-        stamps["contacted_at"] = now
-    if action.to is Status.WON:
-        stamps["closed_at"] = now
+    stamps = dict.fromkeys(action.to.spec.stamps, now)
     new = _moved(lead, action.to, now, **stamps)
     effects = _lock_effects(lead, new, settings)
     skipped = evidence_missing(lead, action.to)
