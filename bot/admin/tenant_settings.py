@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from bot.alerting.ladder import DEFAULT_ACK_KINDS, DEFAULT_STEPS, EscalationSettings, Step, StepAction, needs_ack
 from bot.alerting.notify.chain import CHANNELS, DEFAULT_ACK_TIMEOUT_S, ChainPlan
@@ -30,11 +30,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WorkflowSection(_Section):
-    # One switch per evidence gate of the stage table (`bot.leads.stages.GATES`), named by the gate's `setting`.
-    gate_demo_needs_evidence: bool = True
-    gate_negotiation_needs_budget: bool = True
-    gate_contract_needs_decision_maker: bool = True
+# One switch per evidence gate of the stage table (`bot.leads.stages.GATES`), named by the gate's `setting` (e.g.
+# `gate_demo_needs_evidence`), on by default: declared by the table, not here.
+_GateSwitches: type[_Section] = create_model(
+    "_GateSwitches", __base__=_Section, **{gate.setting: (bool, True) for _, gate in GATES}
+)
+
+
+class WorkflowSection(_GateSwitches):  # type: ignore[misc,valid-type]
     deadline_minutes: dict[IntentTier, Minutes] = Field(
         default_factory=lambda: {IntentTier.HIGH: 30, IntentTier.MEDIUM: 120, IntentTier.LOW: 24 * 60}
     )
