@@ -135,7 +135,7 @@ def _action_button(action: Action, lead: Lead) -> Button:
         return ButtonKey(kind, lead.id, lead.version, arg)
 
     if isinstance(action, Advance):
-        return Button(action.to.label, key(KeyAction.ADVANCE, str(action.to)), ButtonStyle.PRIMARY)
+        return Button(action.to.spec.button_text, key(KeyAction.ADVANCE, str(action.to)), ButtonStyle.PRIMARY)
     if isinstance(action, Claim):
         return Button("我来处理", key(KeyAction.CLAIM), ButtonStyle.PRIMARY)
     if isinstance(action, ReleaseToPool):

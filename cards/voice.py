@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from bot.leads.types import Budget, Lead, VoiceNote
+from bot.leads.types import Lead, VoiceNote
 from cards.keys import ButtonKey, KeyAction
 from cards.limits import clean, truncate
 from cards.model import (
@@ -19,22 +20,25 @@ from cards.model import (
     budget_text,
     lead_title,
 )
+from speech.fields import FIELDS, FieldKind, FieldSpec
 
 MAX_CHOOSER_LEADS = MAX_BUTTONS
 MAX_CONTACT_PROMPTS = MAX_BUTTONS - 2  # room left beside 确认 and 更正
 
 
+def field_text(spec: FieldSpec, value: Any) -> str:
+    """An extracted field's value as a card shows it (by its kind), or the spec's word for nothing heard."""
+    if not value:
+        return spec.empty
+    if spec.kind is FieldKind.MONEY_RANGE:
+        return budget_text(value.min, value.max)
+    if spec.kind is FieldKind.DATE:
+        return value.isoformat()
+    return "、".join(value)
+
+
 def _extraction_fields(note: VoiceNote) -> tuple[Field, ...]:
-    f = note.fields
-    budget: Budget | None = f.budget
-    return (
-        Field("预算", budget_text(budget.min, budget.max) if budget else "未提及"),
-        Field("招标日期", f.tender_date.isoformat() if f.tender_date else "未提及"),
-        Field("竞品", "、".join(f.competitors) or "未提及"),
-        Field("关注点", "、".join(f.concerns) or "未提及"),
-        Field("客户职务", "、".join(f.titles) or "未提及"),
-        Field("关键词", "、".join(f.keywords) or "无"),
-    )
+    return tuple(Field(spec.label, field_text(spec, getattr(note.fields, spec.name))) for spec in FIELDS)
 
 
 def unknown_titles(note: VoiceNote, lead: Lead | None) -> tuple[str, ...]:

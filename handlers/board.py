@@ -34,6 +34,7 @@ from bot.leads.actions import Claim
 from bot.leads.types import EventSource, Status
 from bot.runtime.appkeys import SERVICES
 from handlers.http import read_form
+from speech.fields import FIELDS
 from storage.models import Lead as LeadRow
 from storage.models import Role, Tenant, User, VoiceNote
 
@@ -226,7 +227,8 @@ async def lead_page(request: web.Request, notice: str = "", status: int = 200) -
     may_take = Status(lead.status).is_open and lead.assignee_id != user.id
     return _page(
         "lead.html", status=status, user=user, lead=out, csrf=session.csrf, tz=tz, names=names, actions=ACTIONS,
-        assignee=names.get(lead.assignee_id, "公海"), notes=notes, deliveries=await alerts.deliveries_of(lead.id),
+        assignee=names.get(lead.assignee_id, "公海"), notes=notes, fields=FIELDS,
+        deliveries=await alerts.deliveries_of(lead.id),
         may_take=may_take, notice=notice or ("已由您接手。" if request.query.get("taken") else ""),
     )
 

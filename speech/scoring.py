@@ -19,9 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from speech import fields
 from speech.chinese import to_simplified
 
-FIELDS = ("budget", "tender_date", "competitors", "concerns", "titles")
+FIELDS = tuple(spec.name for spec in fields.FIELDS if spec.scored)
+_KINDS = {spec.name: spec.kind for spec in fields.FIELDS}
 _DIGITS = "零一二三四五六七八九"
 
 
@@ -52,9 +54,9 @@ class Scores:
 def items(name: str, value: Any) -> set:
     if value is None:
         return set()
-    if name == "budget":
+    if _KINDS[name] is fields.FieldKind.MONEY_RANGE:
         return {(value["min"], value["max"])}
-    if name == "tender_date":
+    if _KINDS[name] is fields.FieldKind.DATE:
         return {value}
     return set(value)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from bot.alerting.ladder import DEFAULT_ACK_KINDS, DEFAULT_STEPS, EscalationSettings, Step, StepAction, needs_ack
 from bot.alerting.notify.chain import CHANNELS, DEFAULT_ACK_TIMEOUT_S, ChainPlan
@@ -17,6 +17,7 @@ from bot.alerting.notify.providers import SmsSettings, seal_sms
 from bot.board.figures import JUDGED
 from bot.calendar import holidays
 from bot.calendar.worktime import WorkCalendar
+from bot.leads.stages import GATES
 from bot.leads.types import DEFAULT_URGENCY_TAGS, IntentTier, WorkflowSettings
 from bot.runtime.urlguard import UnsafeUrl, check_syntax
 from storage.secrets import SecretBox
@@ -29,10 +30,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WorkflowSection(_Section):
-    gate_demo_needs_evidence: bool = True
-    gate_negotiation_needs_budget: bool = True
-    gate_contract_needs_decision_maker: bool = True
+# One switch per evidence gate of the stage table (`bot.leads.stages.GATES`), named by the gate's `setting` (e.g.
+# `gate_demo_needs_evidence`), on by default: declared by the table, not here.
+_GateSwitches: type[_Section] = create_model(
+    "_GateSwitches", __base__=_Section, **{gate.setting: (bool, True) for _, gate in GATES}
+)
+
+
+class WorkflowSection(_GateSwitches):  # type: ignore[misc,valid-type]
     deadline_minutes: dict[IntentTier, Minutes] = Field(
         default_factory=lambda: {IntentTier.HIGH: 30, IntentTier.MEDIUM: 120, IntentTier.LOW: 24 * 60}
     )
@@ -44,9 +49,7 @@ class WorkflowSection(_Section):
 
     def to_value(self) -> WorkflowSettings:
         return WorkflowSettings(
-            gate_demo_needs_evidence=self.gate_demo_needs_evidence,
-            gate_negotiation_needs_budget=self.gate_negotiation_needs_budget,
-            gate_contract_needs_decision_maker=self.gate_contract_needs_decision_maker,
+            **{gate.setting: getattr(self, gate.setting) for _, gate in GATES},
             deadline_minutes=dict(self.deadline_minutes),
             default_deadline_minutes=self.default_deadline_minutes,
             reps_may_claim_pool=self.reps_may_claim_pool,

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.calendar.worktime import WorkCalendar
+from bot.leads import stages
 from bot.leads.types import Lead, Status
 
 
@@ -71,8 +72,7 @@ DEFAULT_ACK_KINDS = (
     "flagged",
     "no_evidence",
 )
-# Stages of an open deal: 已分配 is watched by the response lock, the pool and closed leads by nobody.
-OPEN_DEAL = frozenset({Status.CONTACTED, Status.QUALIFIED, Status.DEMO, Status.NEGOTIATION, Status.CONTRACT})
+OPEN_DEAL = stages.OPEN_DEAL  # the stale-deal rule's stages (the stage table's `deal` column)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from bot.calendar.worktime import WorkCalendar
+from bot.leads.stages import CHECKABLE
 from bot.leads.types import PIPELINE, Status
 
 UNTOUCHED_AFTER = timedelta(hours=24)
 # Advances into these stages need something a manager can check; marking a lead 已联系 (a phone call) does not.
-EVIDENCED_STAGES = frozenset({Status.QUALIFIED, Status.DEMO, Status.NEGOTIATION, Status.CONTRACT, Status.WON})
+EVIDENCED_STAGES = CHECKABLE
 EVIDENCE_KINDS = frozenset({"voice_summary", "attachment"})
 ESCALATION_STEPS = ("remind_rep", "alert_manager", "reassign", "release")
 

@@ -18,6 +18,7 @@ from tortoise import connections
 from bot.alerting.ladder import AlertKind
 from bot.board.attention import OpenLead
 from bot.board.figures import AlertIn, EventIn, EvidenceIn, Inputs, LeadIn, NoteIn, Person, StepIn
+from bot.leads.stages import HELD
 from bot.leads.types import Status
 from cards.model import title_of
 from storage.db import numbered
@@ -30,7 +31,7 @@ LOOKBACK = timedelta(days=30)
 # Audit actions that can change a lead's stage or holder: the only events the figures read.
 STAGE_ACTIONS = ("create", "assign", "claim", "advance", "mark_lost", "reopen", "release")
 STEP_OF_ALERT = {str(AlertKind.LOCK_REMINDER): "remind_rep", str(AlertKind.LOCK_BREACHED): "alert_manager"}
-OPEN_HELD = [str(s) for s in Status if s.is_open and s is not Status.POOL]
+OPEN_HELD = [str(s) for s in HELD]
 
 
 def _dt(value: Any) -> datetime:

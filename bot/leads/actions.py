@@ -19,6 +19,7 @@ from datetime import date
 from bot.leads.audit import AuditEvent
 from bot.leads.gates import Refusal
 from bot.leads.types import Budget, Contact, Evidence, EvidenceKind, IntentTier, Lead, Status, UserView, VoiceNote
+from speech.fields import FIELDS
 
 
 class Cause(enum.StrEnum):
@@ -104,11 +105,10 @@ def attach_note(note: VoiceNote) -> AttachEvidence:
 
 
 def confirm_note(note: VoiceNote) -> UpdateFields:
-    """The rep pressed 确认: the note's budget, tender date and competitors become the lead's."""
-    f = note.fields
-    return UpdateFields(
-        budget=f.budget, tender_date=f.tender_date, competitors=f.competitors, evidence=(note.evidence_ref,)
-    )
+    """The rep pressed 确认: the note's fields that go onto a lead (budget, tender date, competitors) become the
+    lead's."""
+    heard = {spec.name: getattr(note.fields, spec.name) for spec in FIELDS if spec.to_lead}
+    return UpdateFields(**heard, evidence=(note.evidence_ref,))
 
 
 def add_title_contact(note: VoiceNote, title: str) -> UpdateFields:

@@ -1,7 +1,8 @@
 """Who may act on a lead, what evidence a stage needs, and how a refusal reads on a card. Pure rules.
 
 Who may act: the assignee, the assignee's manager, an admin (and the system's own jobs); anyone else is refused
-and told why. Evidence gates, each switchable per tenant and on by default:
+and told why. Evidence gates (declared on their stages in `bot.leads.stages`), each switchable per tenant and on by
+default:
   方案演示 needs a voice summary or an attachment logged since the lead entered 需求确认;
   商务谈判 needs a known budget;
   合同签署 needs the decision maker on file.
@@ -10,50 +11,40 @@ and told why. Evidence gates, each switchable per tenant and on by default:
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bot.leads.types import DEMO_EVIDENCE_KINDS, Actor, Lead, Role, Status, WorkflowSettings
+from bot.leads.stages import Missing as Missing
+from bot.leads.types import DEMO_EVIDENCE_KINDS, PIPELINE, Actor, Lead, Role, Status, WorkflowSettings
 
 
-class Missing(enum.StrEnum):
-    VOICE_SUMMARY = "voice_summary"
-    BUDGET = "budget"
-    DECISION_MAKER = "decision_maker"
+# How each kind of gate is checked; which stage has which gate is the stage table's (`bot.leads.stages.STAGES`).
+def _evidence_since_last_stage(lead: Lead, target: Status) -> bool:
+    """A voice summary or attachment logged since the lead entered the stage before `target` (for 方案演示:
+    需求确认)."""
+    since = lead.entered_at(PIPELINE[PIPELINE.index(target) - 1])
+    # Without a recorded entry into that stage (an imported lead) any such evidence on file counts.
+    return any(e.kind in DEMO_EVIDENCE_KINDS and (since is None or e.at >= since) for e in lead.evidence)
 
-    @property
-    def label(self) -> str:
-        return _MISSING_LABELS[self]
 
-
-_MISSING_LABELS = {
-    Missing.VOICE_SUMMARY: "需求确认后的语音纪要或附件",
-    Missing.BUDGET: "客户预算",
-    Missing.DECISION_MAKER: "决策人",
+_MET: Mapping[Missing, Callable[[Lead, Status], bool]] = {
+    Missing.VOICE_SUMMARY: _evidence_since_last_stage,
+    Missing.BUDGET: lambda lead, target: lead.budget_known,
+    Missing.DECISION_MAKER: lambda lead, target: lead.has_decision_maker,
 }
 
 
 def evidence_missing(lead: Lead, target: Status) -> tuple[Missing, ...]:
     """What `target` would need that the lead lacks, whatever the tenant's gate settings."""
-    if target is Status.DEMO:
-        since = lead.entered_at(Status.QUALIFIED)
-        # Without a recorded entry into 需求确认 (an imported lead) any such evidence on file counts.
-        ok = any(e.kind in DEMO_EVIDENCE_KINDS and (since is None or e.at >= since) for e in lead.evidence)
-        return () if ok else (Missing.VOICE_SUMMARY,)
-    if target is Status.NEGOTIATION:
-        return () if lead.budget_known else (Missing.BUDGET,)
-    if target is Status.CONTRACT:
-        return () if lead.has_decision_maker else (Missing.DECISION_MAKER,)
-    return ()
+    gate = target.spec.gate
+    if gate is None or _MET[gate.needs](lead, target):
+        return ()
+    return (gate.needs,)
 
 
 def gate_enabled(target: Status, settings: WorkflowSettings) -> bool:
-    if target is Status.DEMO:
-        return settings.gate_demo_needs_evidence
-    if target is Status.NEGOTIATION:
-        return settings.gate_negotiation_needs_budget
-    if target is Status.CONTRACT:
-        return settings.gate_contract_needs_decision_maker
-    return False
+    gate = target.spec.gate
+    return gate is not None and bool(getattr(settings, gate.setting))
 
 
 def enforced_missing(lead: Lead, target: Status, settings: WorkflowSettings) -> tuple[Missing, ...]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from bot.leads import stages
 from bot.leads.types import Status
 from storage.models import Lead as LeadRow
 from storage.models import RepLoad
 
-HELD = tuple(str(s) for s in Status if s.is_open and s is not Status.POOL)
+HELD = tuple(str(s) for s in stages.HELD)
 
 
 def holder(status: str | Status, assignee_id: int | None) -> int | None:

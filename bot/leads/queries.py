@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.leads import fields as heard
 from bot.leads.schemas import EventOut, LeadOut
 from bot.leads.types import Status
 from storage.models import Deadline, Lead, LeadEvent
@@ -30,10 +31,10 @@ def to_out(row: Lead, due: datetime | None, now: datetime, events: list[EventOut
     return LeadOut(
         id=row.id, tenant_id=row.tenant_id, external_id=row.external_id, company=row.company,
         contact_name=row.contact_name, phone=row.phone, email=row.email, source=row.source, region=row.region,
-        industry=row.industry, budget_min=row.budget_min, budget_max=row.budget_max, tags=row.tags or [],
+        industry=row.industry, **heard.out_values(row), tags=row.tags or [],
         intent=row.intent, priority=row.priority, status=row.status, status_label=status.label,
         assignee_id=row.assignee_id, decision_maker=row.decision_maker, contacts=row.contacts or [],
-        competitors=row.competitors or [], tender_date=row.tender_date, evidence=row.evidence or [],
+        evidence=row.evidence or [],
         lost_reason=row.lost_reason, version=row.version, created_at=row.created_at, assigned_at=row.assigned_at,
         contacted_at=row.contacted_at, closed_at=row.closed_at,
         response_deadline=due if status is Status.ASSIGNED else None, overdue=overdue, events=events,

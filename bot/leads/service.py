@@ -37,6 +37,7 @@ from bot.leads.actions import (
     SendLeadCard,
 )
 from bot.leads.audit import AuditEvent
+from bot.leads.stages import HELD
 from bot.leads.workflow import decide
 from bot.runtime import outbox
 from bot.runtime.logs import bind
@@ -282,7 +283,7 @@ async def deactivate_rep(services: Services, user: User, successor: User | None,
     system = lt.Actor.system(user.tenant_id)
     action: Action = (Assign(user_view(successor), Cause.DEACTIVATION) if successor is not None
                       else ReleaseToPool(Cause.DEACTIVATION))
-    open_statuses = [str(s) for s in lt.Status if s.is_open and s is not lt.Status.POOL]
+    open_statuses = [str(s) for s in HELD]
     lead_ids = await LeadRow.filter(tenant_id=user.tenant_id, assignee_id=user.id, status__in=open_statuses
                                     ).order_by("id").values_list("id", flat=True)
     moved = 0

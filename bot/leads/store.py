@@ -20,6 +20,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from bot.errors import NotFound
+from bot.leads import fields as heard
 from bot.leads import open_counts as openleads
 from bot.leads import types as lt
 from bot.leads.audit import AuditEvent, chain_hash, verify_chain
@@ -92,7 +93,7 @@ def to_snapshot(row: LeadRow, assignee: User | None = None) -> lt.Lead:
         id=row.id, tenant_id=row.tenant_id, status=lt.Status(row.status), version=row.version,
         external_id=row.external_id, company=row.company, contact_name=row.contact_name, phone=row.phone,
         email=row.email, source=row.source, region=row.region, industry=row.industry,
-        budget_min=row.budget_min, budget_max=row.budget_max, tags=tuple(row.tags or ()),
+        **heard.snapshot_values(row), tags=tuple(row.tags or ()),
         intent=lt.IntentTier(row.intent) if row.intent else None, priority=lt.Priority(row.priority),
         assignee_id=row.assignee_id, assignee_name=assignee.name if assignee else "",
         assignee_manager_id=assignee.manager_id if assignee else None, decision_maker=row.decision_maker,
@@ -102,7 +103,7 @@ def to_snapshot(row: LeadRow, assignee: User | None = None) -> lt.Lead:
             lt.StatusChange(lt.Status(h["from"]) if h["from"] else None, lt.Status(h["to"]), _dt(h["at"]))
             for h in row.history or ()
         ),
-        tender_date=row.tender_date, competitors=tuple(row.competitors or ()), created_at=_dt(row.created_at),
+        created_at=_dt(row.created_at),
         assigned_at=_dt(row.assigned_at), contacted_at=_dt(row.contacted_at), closed_at=_dt(row.closed_at),
         lost_reason=row.lost_reason, bounce_count=row.bounce_count,
     )
@@ -112,7 +113,7 @@ def row_values(lead: lt.Lead) -> dict[str, Any]:
     """The columns a decision may change (identity and intake fields are written at creation)."""
     return {
         "status": str(lead.status), "version": lead.version, "assignee_id": lead.assignee_id,
-        "budget_min": lead.budget_min, "budget_max": lead.budget_max, "tags": list(lead.tags),
+        **heard.column_values(lead), "tags": list(lead.tags),
         "intent": str(lead.intent) if lead.intent else None, "priority": int(lead.priority),
         "decision_maker": lead.decision_maker,
         "contacts": [{"name": c.name, "title": c.title, "decision_maker": c.decision_maker} for c in lead.contacts],
@@ -121,7 +122,6 @@ def row_values(lead: lt.Lead) -> dict[str, Any]:
             {"from": str(h.from_status) if h.from_status else None, "to": str(h.to_status), "at": _iso(h.at)}
             for h in lead.history
         ],
-        "competitors": list(lead.competitors), "tender_date": lead.tender_date,
         "assigned_at": lead.assigned_at, "contacted_at": lead.contacted_at, "closed_at": lead.closed_at,
         "lost_reason": lead.lost_reason, "bounce_count": lead.bounce_count,
     }

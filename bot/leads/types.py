@@ -16,64 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 
+# The stages are declared in their own table; these names are what the rest of the service imports from here.
+from bot.leads.stages import CLOSED as CLOSED
+from bot.leads.stages import PIPELINE as PIPELINE
+from bot.leads.stages import STATUS_LABELS as STATUS_LABELS
+from bot.leads.stages import Status as Status
+from bot.leads.stages import next_stage as next_stage
+
 # What `speech` pulls out of a voice summary (the DESIGN.md output contract): one type for the lead core too.
 from speech.fields import Budget as Budget
 from speech.fields import Fields as Extraction
-
-
-class Status(enum.StrEnum):
-    POOL = "pool"
-    ASSIGNED = "assigned"
-    CONTACTED = "contacted"
-    QUALIFIED = "qualified"
-    DEMO = "demo"
-    NEGOTIATION = "negotiation"
-    CONTRACT = "contract"
-    WON = "won"
-    LOST = "lost"
-
-    @property
-    def label(self) -> str:
-        return STATUS_LABELS[self]
-
-    @property
-    def is_open(self) -> bool:
-        return self not in CLOSED
-
-
-STATUS_LABELS: Mapping[Status, str] = MappingProxyType(
-    {
-        Status.POOL: "待分配",
-        Status.ASSIGNED: "已分配",
-        Status.CONTACTED: "已联系",
-        Status.QUALIFIED: "需求确认",
-        Status.DEMO: "方案演示",
-        Status.NEGOTIATION: "商务谈判",
-        Status.CONTRACT: "合同签署",
-        Status.WON: "赢单",
-        Status.LOST: "输单",
-    }
-)
-CLOSED = frozenset({Status.WON, Status.LOST})
-# The sales pipeline in order; `advance` moves exactly one step along it. POOL -> ASSIGNED is an assignment,
-# not an advance, so it is not part of the pipeline.
-PIPELINE: tuple[Status, ...] = (
-    Status.ASSIGNED,
-    Status.CONTACTED,
-    Status.QUALIFIED,
-    Status.DEMO,
-    Status.NEGOTIATION,
-    Status.CONTRACT,
-    Status.WON,
-)
-
-
-def next_stage(status: Status) -> Status | None:
-    """The one stage an `Advance` may go to from `status`, or None (pool, won, lost)."""
-    if status not in PIPELINE or status is Status.WON:
-        return None
-    return PIPELINE[PIPELINE.index(status) + 1]
-
 
 # Loss reasons a card offers (code -> the words stored as the reason). The API may give any other text.
 LOST_REASONS: Mapping[str, str] = MappingProxyType(
@@ -258,6 +210,7 @@ DEFAULT_URGENCY_TAGS = frozenset({"急", "紧急", "加急", "特急", "招标�
 class WorkflowSettings:
     """A tenant's workflow knobs. Gates are on unless the tenant turns them off."""
 
+    # One switch per evidence gate of the stage table (`bot.leads.stages.GATES`), named by the gate's `setting`.
     gate_demo_needs_evidence: bool = True
     gate_negotiation_needs_budget: bool = True
     gate_contract_needs_decision_maker: bool = True

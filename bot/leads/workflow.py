@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.leads import fields as heard
 from bot.leads.actions import (
     Accepted,
     Action,
@@ -68,9 +69,10 @@ __all__ = ["Accepted", "Decision", "Missing", "Refusal", "RefusalCode", "allowed
 # Went back this many times: the lead is flagged to its manager (issue 6).
 FLAG_AFTER_BOUNCES = 2
 MAX_REASON_CHARS = 200
+# What an audit event records the before and after of (the columns extracted fields fill among them).
 _AUDITED = (
-    "status", "assignee_id", "priority", "budget_min", "budget_max", "tender_date", "decision_maker",
-    "contacts", "competitors", "lost_reason", "bounce_count",
+    "status", "assignee_id", "priority", *heard.LEAD_COLUMNS, "decision_maker", "contacts", "lost_reason",
+    "bounce_count",
 )  # fmt: skip
 
 
@@ -190,11 +192,7 @@ def _advance(lead: Lead, action: Advance, actor: Actor, now: datetime, settings:
     blocking = enforced_missing(lead, action.to, settings)
     if blocking:
         return refuse(RefusalCode.GATE, missing=blocking, target=action.to)
-    stamps: dict[str, Any] = {}
-    if action.to is Status.CONTACTED:
-        stamps["contacted_at"] = now
-    if action.to is Status.WON:
-        stamps["closed_at"] = now
+    stamps = dict.fromkeys(action.to.spec.stamps, now)
     new = _moved(lead, action.to, now, **stamps)
     effects = _lock_effects(lead, new, settings)
     skipped = evidence_missing(lead, action.to)
@@ -353,20 +351,13 @@ def _attach(lead: Lead, action: AttachEvidence, actor: Actor, now: datetime, set
 def _update(lead: Lead, action: UpdateFields, actor: Actor, now: datetime, settings: WorkflowSettings) -> _Outcome:
     if not may_work(lead, actor):
         return refuse(RefusalCode.NOT_ALLOWED)
-    changes: dict[str, Any] = {}
-    if action.budget is not None:
-        changes.update(budget_min=action.budget.min, budget_max=action.budget.max)
-    if action.tender_date is not None:
-        changes["tender_date"] = action.tender_date
+    changes = heard.changes_from(lead, action)
     if action.decision_maker:
         changes["decision_maker"] = action.decision_maker
     known = {(c.name, c.title) for c in lead.contacts}
     added = tuple(c for c in action.add_contacts if (c.name, c.title) not in known)
     if added:
         changes["contacts"] = (*lead.contacts, *added)
-    extra = tuple(c for c in action.competitors if c not in lead.competitors)
-    if extra:
-        changes["competitors"] = (*lead.competitors, *extra)
     new = replace(lead, **changes)
     if all(getattr(new, k) == getattr(lead, k) for k in changes):
         return refuse(RefusalCode.ALREADY, "没有需要更新的字段")

@@ -15,6 +15,7 @@ from bot.leads.actions import Action, add_title_contact, confirm_note
 from bot.leads.gates import Refusal
 from bot.voice import notes
 from cards.keys import BadButtonKey
+from speech.fields import FIELDS
 from storage import redis_keys
 from storage.models import Role
 from storage.models import VoiceNote as NoteRow
@@ -28,6 +29,7 @@ HOW_TO_CORRECT = (
 )
 # How long a 更正 press points the rep's next typed correction at that note (else: their latest note).
 CORRECTING_TTL_S = 30 * 60
+_TO_LEAD = tuple(spec for spec in FIELDS if spec.to_lead)  # what 确认 copies onto the lead
 
 
 def recipient(click: Click) -> str:
@@ -57,10 +59,10 @@ async def _act(click: Click, row: NoteRow, action: Action) -> Refusal | None:
 
 def _confirmed_notice(row: NoteRow) -> str:
     f = notes.fields_of(row)
-    applied = [label for label, value in (("预算", f.budget), ("招标日期", f.tender_date), ("竞品", f.competitors))
-               if value]
+    applied = [spec.label for spec in _TO_LEAD if getattr(f, spec.name)]
     if not applied:
-        return "已确认（纪要中没有预算、招标日期或竞品可更新到线索）"
+        *first, last = (spec.label for spec in _TO_LEAD)
+        return f"已确认（纪要中没有{'、'.join(first) + '或' if first else ''}{last}可更新到线索）"
     return "已确认，" + "、".join(applied) + "已更新到线索"
 
 

@@ -21,6 +21,7 @@ from bot.leads import store as leadstore
 from bot.leads import types as lt
 from bot.leads.actions import Action, attach_note
 from bot.leads.gates import Refusal, RefusalCode
+from bot.leads.stages import HELD
 from bot.runtime.services import Services
 from bot.voice.choice import TOUCH_WINDOW, ActiveLead, ChoiceKind, choose_lead
 from bot.voice.hearing import Heard
@@ -33,7 +34,7 @@ from storage.models import VoiceNote as NoteRow
 
 log = logging.getLogger(__name__)
 
-ACTIVE = tuple(str(s) for s in lt.PIPELINE if s is not lt.Status.WON)
+ACTIVE = tuple(str(s) for s in HELD)  # the leads a note may go to: open, with a rep
 NOTE_CARDS = (str(CardKind.VOICE_SUMMARY), str(CardKind.LEAD_CHOOSER))
 NO_LEAD = "你目前没有进行中的线索，这条纪要暂未关联线索。"
 

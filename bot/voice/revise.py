@@ -16,12 +16,10 @@ import unicodedata
 from dataclasses import replace
 from typing import Any
 
-from speech.fields import Fields
+from speech.fields import FIELDS, Fields
 
 # Words that say "this text is about a field": only such text is taken as a correction.
-FIELD_CUES = (
-    "预算", "招标", "开标", "投标", "竞品", "竞争", "对手", "职务", "职位", "联系人", "关注", "顾虑", "担心",
-)  # fmt: skip
+FIELD_CUES = tuple(cue for spec in FIELDS for cue in spec.cues)
 # "预算改为80万", "招标时间是12月3日": the verb between a field's name and its value goes; only right after a
 # name, never elsewhere (为 ends 华为).
 _FILLER = re.compile(
@@ -48,35 +46,27 @@ def names_a_field(text: str) -> bool:
     return any(cue in text for cue in FIELD_CUES)
 
 
+_CORRECTABLE = tuple(spec for spec in FIELDS if spec.correctable)
+
+
 def found_any(fields: Fields) -> bool:
-    return bool(
-        fields.budget or fields.tender_date or fields.competitors or fields.concerns or fields.titles
-    )
+    return any(getattr(fields, spec.name) for spec in _CORRECTABLE)
 
 
 def apply_correction(note: Fields, typed: Fields) -> Fields:
     """The note's fields with what the correction found put in their place (keywords are left alone)."""
-    changes: dict[str, Any] = {}
-    if typed.budget is not None:
-        changes["budget"] = typed.budget
-    if typed.tender_date is not None:
-        changes["tender_date"] = typed.tender_date
-    for name in ("competitors", "concerns", "titles"):
-        if getattr(typed, name):
-            changes[name] = getattr(typed, name)
+    changes = {s.name: getattr(typed, s.name) for s in _CORRECTABLE if getattr(typed, s.name)}
     return replace(note, **changes)
 
 
 def changed_labels(before: Fields, after: Fields) -> tuple[str, ...]:
-    labels = {"budget": "预算", "tender_date": "招标日期", "competitors": "竞品", "concerns": "关注点",
-              "titles": "客户职务"}
-    return tuple(label for name, label in labels.items() if getattr(before, name) != getattr(after, name))
+    return tuple(s.label for s in _CORRECTABLE if getattr(before, s.name) != getattr(after, s.name))
 
 
 def fill_gaps(heard: Fields, second: Fields) -> Fields:
     """`heard`, with each empty field taken from `second` (a field both have keeps `heard`'s value)."""
     changes: dict[str, Any] = {}
-    for name in ("budget", "tender_date", "competitors", "concerns", "titles", "keywords"):
-        if not getattr(heard, name) and getattr(second, name):
-            changes[name] = getattr(second, name)
+    for spec in FIELDS:
+        if not getattr(heard, spec.name) and getattr(second, spec.name):
+            changes[spec.name] = getattr(second, spec.name)
     return replace(heard, **changes)
