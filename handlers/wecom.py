@@ -20,9 +20,8 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from bot.admin.apps import LoadedApp
-from bot.platforms.base import Platform
 from bot.platforms.wecom import events
-from bot.platforms.wecom.config import WeComCredentials
+from bot.platforms.wecom.config import NAME, WeComCredentials
 from bot.platforms.wecom.crypto import WeComCrypto
 from bot.platforms.wecom.errors import (
     CallbackRejected,
@@ -45,7 +44,7 @@ from storage import redis_keys
 log = logging.getLogger("leadbot.wecom")
 
 PATH = "/wecom/{app_id}/callback"
-PLATFORM = Platform.WECOM.value
+PLATFORM = NAME
 # WeCom gives up on an answer after 5 s and retries; saying 503 before that keeps the outcome ours to decide.
 DEPENDENCY_TIMEOUT_S = 3.0
 # A signed callback older (or newer) than this is a replay: WeCom signs each delivery and retry afresh, within

@@ -59,9 +59,18 @@ async def _check_unique(tenant_id: int, fields: dict[str, Any], user_id: int | N
             raise Conflict(f"{name} {value!r} already belongs to another user of this tenant")
 
 
+# The User column holding a person's id on each platform.
+ID_FIELDS = {"wecom": "wecom_userid", "dingtalk": "dingtalk_staff_id"}
+
+
 def platform_id_field(platform: str) -> str:
     """The User column holding a person's id on `platform`."""
-    return "wecom_userid" if platform == "wecom" else "dingtalk_staff_id"
+    return ID_FIELDS[platform]
+
+
+def platform_id(user: User, platform: str) -> str:
+    """`user`'s id on `platform` ("" when they have none)."""
+    return getattr(user, platform_id_field(platform)) or ""
 
 
 # The fields directory sync maintains, and an admin may set by hand instead.

@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from bot import webhooks
 from bot.admin.tenant_settings import NotifySection, TenantSettings
+from bot.admin.users import platform_id
 from bot.alerting.ladder import CHAT_ACTIONS, HEADLINES, OPEN_DEAL, AlertSpec, Timer, alert_timer
 from bot.alerting.notify.base import Alert as Message
 from bot.alerting.notify.base import Channel, DeliveryResult, HttpChannel, Outcome, Recipient
@@ -50,7 +51,8 @@ from bot.chat import clicks
 from bot.leads import store as leadstore
 from bot.leads.service import actor_for
 from bot.leads.types import Lead, Status
-from bot.platforms.base import Platform, SendResult
+from bot.platforms import registry
+from bot.platforms.base import SendResult
 from bot.runtime import metrics
 from bot.runtime.services import Services
 from bot.webhooks import EventType
@@ -301,9 +303,9 @@ async def _open_chat(services: Services, alert: Alert, user: User, tenant: Tenan
     lead = await _lead_of(alert)
     builder = CARD_BUILDERS.get(alert.kind)
     card = await builder(services, alert, user) if builder else await _card(alert, user, tenant, settings, lead)
-    # A DingTalk app sends a work notice when it has an AgentId (`DingTalkChat`); without one, a card needs the
-    # card template, else markdown with the ack link goes instead.
-    cards_ok = app.platform == Platform.WECOM or bool(getattr(app.credentials, "card_template_id", None))
+    # Where the app cannot show a card (the platform says from its credentials), markdown with the ack link goes
+    # instead; a platform with its own alert channel (`alert_channel`) decides for itself.
+    cards_ok = registry.get(app.platform).cards_supported(app.credentials)
     channel = ChatChannel.of(services.adapters.get(services, app), app_id=app.id, card=card,
                              cards_supported=cards_ok, on_card_sent=_keeper(services, alert, user, app.id, card),
                              timeout_s=settings.notify.chat_timeout_s)
@@ -327,7 +329,7 @@ async def _card(alert: Alert, user: User, tenant: Tenant, settings: TenantSettin
 
 
 def _keeper(services: Services, alert: Alert, user: User, app_id: int, card: Card) -> CardSent:
-    """Keep a sent alert card on record, so a click on it finds its alert and WeCom's update code."""
+    """Keep a sent alert card on record, so a click on it finds its alert (and the platform's update code)."""
 
     async def keep(card_id: str, recipient: str, result: SendResult) -> None:
         expires = services.clock.now() + cardsvc.RESPONSE_CODE_TTL if result.response_code else None
@@ -393,7 +395,7 @@ async def on_ack(click: clicks.Click) -> None:
         return
     if alert.user_id != click.clicker.id:
         c = click.clicker
-        to = c.wecom_userid if click.app.platform == Platform.WECOM else c.dingtalk_staff_id
+        to = platform_id(c, click.app.platform)
         if to:
             await click.services.adapters.get(click.services, click.app).send_text(to, "这条提醒不是发给您的。")
         return

@@ -17,13 +17,14 @@ from typing import Any
 from tortoise.expressions import Q
 
 from bot.admin.apps import LoadedApp
+from bot.admin.users import platform_id, platform_id_field
 from bot.chat import cards as cardsvc
 from bot.errors import NotFound
 from bot.jobs import services as services_of
 from bot.leads import service as leadservice
 from bot.leads import types as lt
 from bot.leads.gates import Refusal, RefusalCode
-from bot.platforms.base import Inbound, Platform
+from bot.platforms.base import Inbound
 from bot.runtime import outbox
 from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
@@ -57,7 +58,7 @@ HANDLERS: dict[KeyAction, ClickHandler] = {}
 
 
 async def find_user(app: LoadedApp, platform_user_id: str) -> User | None:
-    field = "wecom_userid" if app.platform == Platform.WECOM else "dingtalk_staff_id"
+    field = platform_id_field(app.platform)
     return await User.get_or_none(tenant_id=app.tenant_id, active=True, **{field: platform_user_id})
 
 
@@ -131,8 +132,7 @@ def recipient_of(click: Click) -> str:
 
 
 def _recipient(click: Click) -> str:
-    c = click.clicker
-    return (c.wecom_userid if click.app.platform == Platform.WECOM else c.dingtalk_staff_id) or ""
+    return platform_id(click.clicker, click.app.platform)
 
 
 # The platform's click time and ours may disagree by a few seconds.

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
+from bot.admin.users import platform_id
 from bot.chat.clicks import Click
 from bot.leads import types as lt
 from bot.leads.actions import Action, add_title_contact, confirm_note
 from bot.leads.gates import Refusal
-from bot.platforms.base import Platform
 from bot.voice import notes
 from cards.keys import BadButtonKey
 from storage import redis_keys
@@ -32,8 +32,7 @@ CORRECTING_TTL_S = 30 * 60
 
 
 def recipient(click: Click) -> str:
-    user = click.clicker
-    return (user.wecom_userid if click.app.platform == Platform.WECOM else user.dingtalk_staff_id) or ""
+    return platform_id(click.clicker, click.app.platform)
 
 
 async def _note(click: Click, *, current: bool = True) -> NoteRow | None:
