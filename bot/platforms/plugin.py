@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     import click
     from aiohttp import web
 
-    from bot.admin.apps import LoadedApp
-    from bot.platforms.registry import Resources
     from cards.model import Card
 
 # Records a platform's refusal on the app's health (`bot.admin.app_health.platform_error`, bound to the app).
@@ -65,7 +63,8 @@ class PlatformPlugin:
     title_zh: str
     credentials_model: type[BaseModel]
     secret_field: str
-    build_adapter: Callable[[Resources, LoadedApp, OnError], Adapter]
+    # (the process's resources (`registry.Resources`), the app (`bot.admin.apps.LoadedApp`), on_error)
+    build_adapter: Callable[[Any, Any, OnError], Adapter]
     callback_urls: Callable[[str, int], dict[str, str]]
     checklist: Callable[[Any, Mapping[str, str]], list[tuple[str, str]]]
     render: Render

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from redis.asyncio import Redis
@@ -20,9 +20,6 @@ from bot.platforms.plugin import PlatformPlugin
 from bot.runtime.clock import Clock
 from bot.runtime.config import Settings
 from bot.runtime.tokens import TokenBroker
-
-if TYPE_CHECKING:
-    from bot.admin.apps import LoadedApp
 
 _PLATFORMS: dict[str, PlatformPlugin] = {}
 
@@ -82,7 +79,8 @@ class Resources(Protocol):
     def clock(self) -> Clock: ...
 
 
-def build_adapter(services: Resources, app: LoadedApp) -> Adapter:
+def build_adapter(services: Resources, app: Any) -> Adapter:
+    """`app`: a `bot.admin.apps.LoadedApp` (not imported: that module reads the registry)."""
     from bot.admin import app_health
 
     on_error = partial(app_health.platform_error, services.clock, app.id, app.platform)
@@ -95,7 +93,7 @@ class AdapterCache:
     def __init__(self) -> None:
         self._adapters: dict[int, tuple[float, Adapter]] = {}
 
-    def get(self, services: Resources, app: LoadedApp) -> Adapter:
+    def get(self, services: Resources, app: Any) -> Adapter:
         cached = self._adapters.get(app.id)
         if cached is not None and cached[0] == app.loaded_at:
             return cached[1]
