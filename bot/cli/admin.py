@@ -228,7 +228,7 @@ POLL_S = 0.5
 
 @apps.command("test")
 @click.argument("app_id", type=int)
-@click.option("--to", "to", required=True, help="The person's platform user id (WeCom userid, DingTalk userid).")
+@click.option("--to", "to", required=True, help="The person's user id on the app's platform.")
 @click.option("--wait", "wait_s", type=float, default=120.0, show_default=True,
               help="Seconds to wait for the click (0: do not wait). Needs a running leadbot serve/worker.")
 def apps_test(app_id: int, to: str, wait_s: float) -> None:
@@ -400,7 +400,7 @@ def tenants_revoke_token(token_id: int) -> None:
 
 @click.group()
 def directory() -> None:
-    """Sync reps and managers from the platform's directory (WeCom, DingTalk)."""
+    """Sync reps and managers from the app's platform directory."""
 
 
 @directory.command("sync")
