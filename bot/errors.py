@@ -11,6 +11,15 @@ from storage.errors import ConfigError as ConfigError
 from storage.errors import LeadbotError as LeadbotError
 
 
+class SignatureError(LeadbotError):
+    """A platform callback whose signature is missing or does not match: not from the platform, or signed with
+    another secret. The callback is refused with no effect."""
+
+
+class StaleTimestamp(SignatureError):
+    """A correctly signed callback whose timestamp is outside the accepted window: a replay, or a clock far off."""
+
+
 class InvalidField(LeadbotError):
     """Input that passed its schema but breaks a rule needing more context (a URL, a manager, a combination)."""
 

@@ -26,11 +26,11 @@ from typing import Any
 from aiohttp import web
 
 from bot.admin.apps import LoadedApp
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SignatureError, StaleTimestamp
 from bot.platforms.base import Inbound
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.crypto import DingTalkCrypto
-from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload, SignatureError, StaleTimestamp
+from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload
 from bot.platforms.dingtalk.events import (
     MAX_BODY_BYTES,
     load_json,

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from Crypto.Cipher import AES
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SignatureError
 from bot.platforms.dingtalk.config import DingTalkCredentials
-from bot.platforms.dingtalk.errors import CryptoError, SignatureError
+from bot.platforms.dingtalk.errors import CryptoError
 
 _BLOCK = 32  # PKCS#7 block of this scheme: 32, not AES's 16
 _RANDOM = 16
