@@ -55,6 +55,9 @@ class PlatformPlugin:
     registry). `stream_runner(services)`: an async context manager keeping this process's long connections to the
     platform (for apps without a public URL), or None. `cli_add`: the `leadbot apps add <name>` command's credential
     options; its callback returns the credentials (the CLI adds the options every app has).
+    `diagnosis()`: the platform's checks, for `leadbot apps verify` and directory sync: an object (its `diagnose`
+    module) with `TOKEN_STEP` (zh, en), `async app_checks(adapter, context) -> list[Check]` and
+    `async directory(adapter) -> list[DirectoryPerson]` (a function, so the adapter is imported when needed).
     `routes(app)` mounts the HTTP callback routes: set by the wiring.
     """
 
@@ -68,6 +71,7 @@ class PlatformPlugin:
     callback_urls: Callable[[str, int], dict[str, str]]
     checklist: Callable[[Any, Mapping[str, str]], list[tuple[str, str]]]
     render: Render
+    diagnosis: Callable[[], Any]
     render_update: Render | None = None
     card_update_needs_code: bool = False
     cards_supported: Callable[[BaseModel], bool] = _always

@@ -34,6 +34,12 @@ def running_streams(services: Any) -> Any:
     return running_stream_supervisor(services)
 
 
+def diagnosis() -> Any:
+    from bot.platforms.dingtalk import diagnose
+
+    return diagnose
+
+
 def _cli_add() -> click.Command:
     @click.command(NAME)
     @click.option("--app-key", required=True)
@@ -66,6 +72,7 @@ PLATFORM = PlatformPlugin(
     build_adapter=build_adapter,
     callback_urls=console.callback_urls,
     checklist=console.checklist,
+    diagnosis=diagnosis,
     render=dingtalk_cards.render,
     cards_supported=cards_supported,
     alert_channel=_alert_channel,

@@ -21,6 +21,12 @@ def build_adapter(services: Any, app: Any, on_error: Any) -> Adapter:
                         redis=services.redis, api_base=app.api_base, on_error=on_error)
 
 
+def diagnosis() -> Any:
+    from bot.platforms.wecom import diagnose
+
+    return diagnose
+
+
 def _cli_add() -> click.Command:
     @click.command(NAME)
     @click.option("--corp-id", required=True)
@@ -45,6 +51,7 @@ PLATFORM = PlatformPlugin(
     build_adapter=build_adapter,
     callback_urls=console.callback_urls,
     checklist=console.checklist,
+    diagnosis=diagnosis,
     render=wecom_cards.render,
     render_update=wecom_cards.render_update,
     # Each update spends a single-use ResponseCode, given with the send and with every click.
