@@ -117,12 +117,15 @@ async def run(args: argparse.Namespace) -> None:
     from bot.admin.apps import register_app
     from bot.admin.platform_ids import set_id
     from bot.admin.schemas import AppIn
+    from bot.runtime import wiring
     from bot.runtime.app import create_app
     from bot.runtime.config import Settings
     from bot.runtime.services import open_services
     from bot.runtime.worker import running_worker
     from storage.models import Role, RoutingRule, Tenant, User
     from tests.sim.wecom import CallbackSender, WeComSimulator
+
+    wiring.install()  # the platforms an app may be of, as every entry point of the service installs them
 
     counter = StatementCounter()
     counter.install()

@@ -114,11 +114,14 @@ async def serve_bare(data_dir: Path, redis_url: str | None) -> None:
 async def serve_leadbot(data_dir: Path, redis_url: str | None) -> None:
     from bot.admin.apps import register_app
     from bot.admin.schemas import AppIn
+    from bot.runtime import wiring
     from bot.runtime.app import create_app
     from bot.runtime.config import Settings
     from bot.runtime.logs import setup_logging
     from bot.runtime.services import open_services
     from storage.models import Tenant
+
+    wiring.install()  # the platforms an app may be of, as every entry point of the service installs them
 
     # One app takes all the load here: its callback quota is set out of reach, so the quota is counted on every
     # callback (the production path) without refusing any.

@@ -95,10 +95,13 @@ async def serve_leadbot(args: argparse.Namespace) -> None:
     from bot.admin.apps import register_app
     from bot.admin.platform_ids import set_id
     from bot.admin.schemas import AppIn
+    from bot.runtime import wiring
     from bot.runtime.app import create_app
     from bot.runtime.logs import setup_logging
     from bot.runtime.services import open_services
     from storage.models import Role, RoutingRule, Tenant, User
+
+    wiring.install()  # the platforms an app may be of, as every entry point of the service installs them
 
     settings = _settings(args)
     with open(args.data_dir / "serve.log", "a") as log_file:

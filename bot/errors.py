@@ -11,6 +11,15 @@ from storage.errors import ConfigError as ConfigError
 from storage.errors import LeadbotError as LeadbotError
 
 
+class SignatureError(LeadbotError):
+    """A platform callback whose signature is missing or does not match: not from the platform, or signed with
+    another secret. The callback is refused with no effect."""
+
+
+class StaleTimestamp(SignatureError):
+    """A correctly signed callback whose timestamp is outside the accepted window: a replay, or a clock far off."""
+
+
 class InvalidField(LeadbotError):
     """Input that passed its schema but breaks a rule needing more context (a URL, a manager, a combination)."""
 
@@ -35,13 +44,13 @@ class Forbidden(LeadbotError):
 class PlatformError(LeadbotError):
     """A chat platform (or SMS/e-mail provider) refused or failed a call.
 
-    `errcode` is the platform's own code (an int for WeCom and old DingTalk APIs, a string such as
-    "InvalidAuthentication" for DingTalk v1.0), kept verbatim so deliveries record exactly what was said.
+    `errcode` is the platform's own code (an int for most APIs, a string such as "InvalidAuthentication" for
+    some), kept verbatim so deliveries record exactly what was said.
     """
 
     retryable = False
-    # What a permission refusal says is missing (DingTalk's accessdenieddetail.requiredScopes), and a finer code
-    # inside a general one (DingTalk oapi errcode 88 with sub_code 60011): for `leadbot apps verify`.
+    # What a permission refusal says is missing (the scopes a platform names), and a finer code inside a general
+    # one (an errcode with a sub_code): for `leadbot apps verify`.
     required_scopes: tuple[str, ...] = ()
     sub_code: str | None = None
 

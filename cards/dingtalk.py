@@ -7,7 +7,7 @@ update (`PUT /v1.0/card/instances`, with `updateCardDataByKey`).
 
 DingTalk documents no per-variable limits we could confirm; the limits here are the ones our template is built
 for, chosen well inside what the builder handles, and `outTrackId` is kept to 64 characters of the same charset
-as a WeCom task_id so one card id works on both platforms.
+as the other platforms' card ids so one card id works on every platform.
 """
 
 from __future__ import annotations

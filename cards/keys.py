@@ -5,10 +5,10 @@
 `target` is a lead id (lead buttons), a voice note id (summary and chooser buttons) or an alert id (ack);
 `version` is the target's version when the card was rendered, so a click on an outdated card is recognised;
 `arg` is percent-encoded (a stage code, a loss reason code, a contact title, a lead id), so a key is plain ASCII
-and never contains the separator. The same key goes into WeCom's `button_list[].key` (EventKey in the click
-callback) and DingTalk's button params.
+and never contains the separator. The same key goes into every platform's button (its key or its params) and
+comes back with the click.
 
-Anyone who can type can send us a string that looks like a key (DingTalk's markdown fallback even relies on it),
+Anyone who can type can send us a string that looks like a key (a markdown fallback card even relies on it),
 so a key grants nothing: `bot.leads.workflow.decide` authorises the clicker every time.
 """
 
@@ -23,7 +23,7 @@ from bot.errors import LeadbotError
 from bot.leads.actions import Action, Advance, Claim, MarkLost, ReleaseToPool, Reopen
 from bot.leads.types import LOST_REASONS, Status
 
-MAX_KEY_BYTES = 1024  # WeCom's limit for button_list[].key, the tightest we serve
+MAX_KEY_BYTES = 1024  # the tightest platform's limit for a button's key
 MAX_ID = 2**63 - 1  # a signed 64-bit database id
 
 

@@ -21,7 +21,7 @@ _JOINERS = frozenset("\u200d\ufe0e\ufe0f")
 
 
 class CardLimitError(LeadbotError):
-    """A rendered card would break a platform limit; `limit` names it (e.g. "wecom.button_list")."""
+    """A rendered card would break a platform limit; `limit` names it (e.g. "<platform>.button_list")."""
 
     def __init__(self, limit: str, value: object, maximum: object) -> None:
         self.limit = limit

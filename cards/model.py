@@ -2,7 +2,8 @@
 
 A card is drawn for one viewer: the buttons are the actions that viewer may take now (a rep and their manager
 holding cards of the same lead see different buttons), so every live card is re-rendered for its own holder.
-`cards.wecom` and `cards.dingtalk` turn a `Card` into wire JSON; both cut user text to fit, never our labels.
+Each platform's renderer (`cards.<platform>`) turns a `Card` into wire JSON; each cuts user text to fit, never our
+labels.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from cards.keys import ButtonKey, KeyAction
 from cards.limits import clean
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
-MAX_BUTTONS = 6  # WeCom's limit; the DingTalk template is built for the same number
+MAX_BUTTONS = 6  # the tightest platform's limit; every platform's card is built for the same number
 MAX_BUTTON_CHARS = 10
 
 
@@ -148,7 +149,8 @@ def _action_button(action: Action, lead: Lead) -> Button:
 
 
 def refresh_button(lead: Lead) -> Button:
-    """For a viewer who may do nothing now: a click re-renders the card (and gives WeCom a fresh update code)."""
+    """For a viewer who may do nothing now: a click re-renders the card (and, where updates spend a code, brings a
+    fresh one)."""
     return Button("刷新", ButtonKey(KeyAction.REFRESH, lead.id, lead.version))
 
 

@@ -161,7 +161,7 @@ def _app_out(request: web.Request, app: App, *, checklist: bool = False) -> AppO
     return app_ops.app_out(app, request.app[SERVICES].settings.base_url(), checklist=checklist)
 
 
-@API.route("POST", "/admin/apps", summary="Register a WeCom or DingTalk app", tags=("apps",), body=AppIn, ok=201,
+@API.route("POST", "/admin/apps", summary="Register a chat platform's app", tags=("apps",), body=AppIn, ok=201,
            response=AppOut, errors=(401, 403, 404, 409))
 async def create_app_(request: web.Request) -> web.Response:
     principal = await _admin(request)

@@ -32,6 +32,7 @@ from bot.leads import queries as leadqueries
 from bot.leads import service as leadservice
 from bot.leads.actions import Claim
 from bot.leads.types import EventSource, Status
+from bot.platforms import registry
 from bot.runtime.appkeys import SERVICES
 from handlers.http import read_form
 from speech.fields import FIELDS
@@ -76,7 +77,8 @@ def _safe_next(value: str | None) -> str:
 async def _viewer(request: web.Request) -> tuple[access.Session, User] | web.Response:
     session = await _sessions(request).find(request.cookies.get(access.COOKIE))
     if session is None:
-        return _refused(401, "请先登录", "请在企业微信或钉钉里向线索助手发送「看板」，用收到的链接登录。")
+        chats = "或".join(p.title_zh for p in registry.all())
+        return _refused(401, "请先登录", f"请在{chats}里向线索助手发送「看板」，用收到的链接登录。")
     user = await User.get_or_none(id=session.user_id, tenant_id=session.tenant_id, tenant__active=True)
     if not access.may_use_board(user):
         await _sessions(request).close(session)  # deactivated, or no longer a manager: the session ends here

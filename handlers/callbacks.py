@@ -9,29 +9,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
+from typing import NoReturn
 
 from aiohttp import web
-from redis.exceptions import RedisError
-from tortoise.exceptions import BaseORMException
 
 from bot.runtime import metrics
 from handlers.http import Handler, HttpProblem
-
-try:  # the PostgreSQL driver's own errors (server starting, too many connections) are not OSErrors
-    from asyncpg import InterfaceError as _PgInterfaceError
-    from asyncpg import PostgresError as _PgError
-
-    _PG_ERRORS: tuple[type[BaseException], ...] = (_PgError, _PgInterfaceError)
-except ImportError:  # pragma: no cover - asyncpg is a declared dependency
-    _PG_ERRORS = ()
-
-# A dependency that did not do it, from a callback's point of view: any error of the database or Redis, not only the
-# connection-level ones `storage.outage.is_outage` names. A callback has no other way to keep a message than to have
-# the platform send it again, so even an odd database error is answered 503 rather than lost behind a 500.
-BACKEND_ERRORS: tuple[type[BaseException], ...] = (
-    RedisError, BaseORMException, sqlite3.Error, OSError, TimeoutError, *_PG_ERRORS,
-)
+from storage.outage import is_outage
 
 
 class Refused(Exception):
@@ -42,6 +26,15 @@ class Refused(Exception):
         self.status = status
         self.outcome = outcome
         self.reason = reason
+
+
+def refuse_if_outage(error: Exception, reason: str) -> NoReturn:
+    """A 503 refusal (`reason`) when `error` says the database or Redis is down (`storage.outage.is_outage`, the one
+    definition): the platform sends the callback again. Any other error is raised as it is (a bug: a 500, which
+    the platform retries too)."""
+    if not is_outage(error):
+        raise error
+    raise Refused(503, "unavailable", reason) from None
 
 
 def shown_id(raw: str) -> str:

@@ -26,11 +26,11 @@ from typing import Any
 from aiohttp import web
 
 from bot.admin.apps import LoadedApp
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SignatureError, StaleTimestamp
 from bot.platforms.base import Inbound
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.crypto import DingTalkCrypto
-from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload, SignatureError, StaleTimestamp
+from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload
 from bot.platforms.dingtalk.events import (
     MAX_BODY_BYTES,
     load_json,
@@ -44,7 +44,7 @@ from bot.runtime import metrics
 from bot.runtime.appkeys import SERVICES
 from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
-from handlers.callbacks import BACKEND_ERRORS, Refused, answering_refusals
+from handlers.callbacks import Refused, answering_refusals, refuse_if_outage
 from handlers.http import body_deadline, own_body_limit
 
 log = logging.getLogger("leadbot.dingtalk")
@@ -63,8 +63,8 @@ async def _active_app(request: web.Request) -> tuple[Services, LoadedApp, DingTa
         raise Refused(404, "unknown_app", "no such app")
     try:
         app = await services.apps.get(int(raw))
-    except BACKEND_ERRORS as e:
-        raise Refused(503, "unavailable", f"app lookup failed: {type(e).__name__}") from None
+    except Exception as e:
+        refuse_if_outage(e, f"app lookup failed: {type(e).__name__}")
     if app is None or app.platform != PLATFORM:
         raise Refused(404, "unknown_app", "no such DingTalk app")
     if not app.active:
@@ -110,10 +110,10 @@ def _parsed(parse: Callable[[dict[str, Any]], Inbound], raw: bytes | str) -> Inb
 async def _queue(services: Services, app: LoadedApp, inbound: Inbound) -> str:
     try:
         queued = await queue_inbound(services, app.id, inbound)
-    except BACKEND_ERRORS as e:
-        raise Refused(503, "unavailable", f"could not queue: {type(e).__name__}") from None
     except QuotaExceeded as e:  # 503: DingTalk retries, and the callback comes back within the app's rate
         raise Refused(503, "rate_limited", str(e)) from None
+    except Exception as e:
+        refuse_if_outage(e, f"could not queue: {type(e).__name__}")
     outcome = "queued" if queued else "duplicate"
     metrics.CALLBACKS.labels(PLATFORM, outcome).inc()
     log.info("dingtalk %s %s app=%d kind=%s", outcome, inbound.dedup_key[:48], app.id, inbound.kind)

@@ -20,9 +20,8 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from bot.admin.apps import LoadedApp
-from bot.platforms.base import Platform
 from bot.platforms.wecom import events
-from bot.platforms.wecom.config import WeComCredentials
+from bot.platforms.wecom.config import NAME, WeComCredentials
 from bot.platforms.wecom.crypto import WeComCrypto
 from bot.platforms.wecom.errors import (
     CallbackRejected,
@@ -38,14 +37,14 @@ from bot.runtime.appkeys import SERVICES
 from bot.runtime.queue import AppIngest, Coalescer
 from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
-from handlers.callbacks import BACKEND_ERRORS, Refused, answering_refusals
+from handlers.callbacks import Refused, answering_refusals, refuse_if_outage
 from handlers.http import body_deadline, own_body_limit
 from storage import redis_keys
 
 log = logging.getLogger("leadbot.wecom")
 
 PATH = "/wecom/{app_id}/callback"
-PLATFORM = Platform.WECOM.value
+PLATFORM = NAME
 # WeCom gives up on an answer after 5 s and retries; saying 503 before that keeps the outcome ours to decide.
 DEPENDENCY_TIMEOUT_S = 3.0
 # A signed callback older (or newer) than this is a replay: WeCom signs each delivery and retry afresh, within
@@ -107,8 +106,8 @@ async def _load_app(services: Services, raw_id: str) -> LoadedApp:
     try:
         async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
             app = await services.apps.get(int(raw_id))
-    except BACKEND_ERRORS as e:
-        raise Refused(503, "unavailable", f"database unavailable ({type(e).__name__})") from None
+    except Exception as e:
+        refuse_if_outage(e, f"database unavailable ({type(e).__name__})")
     if app is None:
         raise Refused(404, "unknown_app", "no such app")
     if app.platform != PLATFORM:
@@ -141,12 +140,12 @@ async def _queue(request: web.Request, app_id: int, inbound_key: str, inbound: d
                 redis_keys.dedup(PLATFORM, app_id, inbound_key), settings.dedup_ttl_s, "handle_inbound",
                 _app=AppIngest.of(settings, PLATFORM, app_id), app_id=app_id, inbound=inbound,
             )
-    except BACKEND_ERRORS as e:
-        # Remembering and queueing are one script: either both happened or neither, so a retry is safe.
-        raise Refused(503, "unavailable", f"queue unavailable ({type(e).__name__})") from None
     except QuotaExceeded as e:
         # 503, not 429: WeCom retries anything but a 200, and the delivery comes back when the app is within its rate.
         raise Refused(503, "rate_limited", str(e)) from None
+    except Exception as e:
+        # Remembering and queueing are one script: either both happened or neither, so a retry is safe.
+        refuse_if_outage(e, f"queue unavailable ({type(e).__name__})")
 
 
 async def receive(request: web.Request) -> web.Response:

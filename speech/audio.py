@@ -1,6 +1,6 @@
 """Decode the audio formats voice notes come in to 16 kHz mono float32 with PyAV (libav), in bounded memory.
 
-WeCom delivers voice as 8 kHz AMR-NB, DingTalk as AMR or OGG/Opus, a file upload may be MP3, AAC/M4A, WAV, FLAC or
+Chat platforms deliver voice as 8 kHz AMR-NB, AMR-WB or OGG/Opus, a file upload may be MP3, AAC/M4A, WAV, FLAC or
 WebM: libav's demuxer probes the container, so one code path serves them all. Downloads arrive in memory, hence
 bytes in.
 

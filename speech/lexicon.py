@@ -20,7 +20,7 @@ _LIST_FIELDS = ("context_required", "products", "titles", "title_roles", "keywor
 class Lexicon:
     # canonical name -> the ways people (and ASR) write it; the canonical name is what extraction reports
     competitors: dict[str, tuple[str, ...]]
-    # aliases that are also ordinary words (浪潮 "tide", 联想 "to associate", 钉钉 the chat tool itself):
+    # aliases that are also ordinary words (浪潮 "tide", 联想 "to associate", a chat tool's own name):
     # reported only next to competitor talk (竞争, 在用, 报价, 参与投标, another competitor…)
     context_required: tuple[str, ...] = ()
     products: tuple[str, ...] = ()

@@ -77,7 +77,7 @@ class App(TimestampMixin, models.Model):
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField("models.Tenant", related_name="apps")
     platform = fields.CharField(max_length=16)
     name = fields.CharField(max_length=128)
-    # "<tenant id>:wecom:<corp_id>:<agent_id>" or "<tenant id>:dingtalk:<app_key>": a tenant's second registration
+    # "<tenant id>:<platform>:<the app's ids there>" (the credentials' `identity()`): a tenant's second registration
     # of the same app is refused; the tenant id in the value keeps one tenant from seeing or blocking another's
     # (`bot.admin.apps.identity_of`; migration 2).
     identity = fields.CharField(max_length=200, unique=True)
@@ -126,7 +126,7 @@ class User(TimestampMixin, models.Model):
 class UserPlatformId(models.Model):
     """A person's user id on one chat platform, at most one per person and platform.
 
-    `platform` is the platform's name ("wecom", "dingtalk"). An id is unique per tenant and platform, as a
+    `platform` is the platform's name (an app's `platform`). An id is unique per tenant and platform, as a
     platform's user ids are unique within one company."""
 
     id = fields.IntField(primary_key=True)
@@ -255,8 +255,8 @@ class LeadEvent(models.Model):
 class CardInstance(TimestampMixin, models.Model):
     """A card we sent to one person, kept so it can be updated in place when its lead changes.
 
-    WeCom updates need a single-use `response_code` (from the send, then one per click); when none is usable
-    the card is replaced by a fresh one. DingTalk updates by `card_id` (outTrackId) alone.
+    On a platform whose updates spend a single-use `response_code` (from the send, then one per click), when none
+    is usable the card is replaced by a fresh one; other platforms update by `card_id` alone.
     """
 
     id = fields.BigIntField(primary_key=True)

@@ -31,8 +31,10 @@ except ImportError:  # pragma: no cover - asyncpg is a declared dependency
     _PG = ()
 
 # Connection-level OSErrors only (refused, reset, broken pipe; a missing unix socket): asyncpg raises them bare.
+# TimeoutError: the database or Redis did not answer within the caller's own deadline (`asyncio.timeout` around a
+# query; a platform API's timeouts are its adapter's `TransientError`, never bare).
 _DOWN: tuple[type[BaseException], ...] = (
-    ConnectionError, FileNotFoundError, RedisConnectionError, RedisTimeoutError, DBConnectionError, *_PG,
+    ConnectionError, FileNotFoundError, TimeoutError, RedisConnectionError, RedisTimeoutError, DBConnectionError, *_PG,
 )
 # A verdict someone already gave: a platform's API failing (the adapters' business, with their own retries), or one
 # of ours. What caused it underneath is not a database outage.

@@ -14,7 +14,7 @@ TOKEN_LOCK = PREFIX + "token-lock:"
 WORKERS = PREFIX + "workers"
 # Rate-limit windows: rate:<scope>:<id>
 RATE = PREFIX + "rate:"
-# Leases (one holder across processes), e.g. the DingTalk Stream connection of an app
+# Leases (one holder across processes), e.g. a platform's long connection for an app
 LEASE = PREFIX + "lease:"
 # The voice note a user pressed 更正 on: their next typed correction applies to it (voice-correcting:<user_id>)
 VOICE_CORRECTING = PREFIX + "voice-correcting:"

@@ -19,9 +19,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
 from ipaddress import ip_address
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +27,7 @@ from bot.admin import app_health, platform_ids
 from bot.admin.apps import LoadedApp
 from bot.admin.schemas import CheckOut, NextStep, VerifyOut
 from bot.errors import PlatformError, TargetRefused
+from bot.platforms import registry
 from bot.platforms.base import Check
 from bot.runtime.outbound import REDIRECT_REFUSED, REFUSED_TARGET
 from bot.runtime.services import Services
@@ -98,9 +97,9 @@ class Context:
                      "After saving the callback URL, send the app a message from the client, then verify again")
 
 
-def _diagnosis(platform: str) -> ModuleType:
-    # Each platform's checks live in its own package (`bot/platforms/<platform>/diagnose.py`).
-    return import_module(f"bot.platforms.{platform}.diagnose")
+def _diagnosis(platform: str) -> Any:
+    # Each platform's checks live in its own package (its plug-in's `diagnosis()`).
+    return registry.get(platform).diagnosis()
 
 
 async def _mapped_users(app: LoadedApp) -> list[str]:

@@ -14,10 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from bot.admin.schemas import AppOut, AppPatch, ChecklistStep, DingTalkAppIn, WeComAppIn
+from bot.admin.schemas import AppOut, AppPatch, ChecklistStep
 from bot.errors import Conflict, InvalidField, LeadbotError, NotFound
-from bot.platforms.dingtalk.config import DingTalkCredentials
-from bot.platforms.wecom.config import WeComCredentials
+from bot.platforms import registry
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.config import Settings
 from bot.runtime.logs import register_secret
@@ -28,10 +27,6 @@ from storage.secrets import SecretBox
 log = logging.getLogger(__name__)
 
 SECRETS_PURPOSE = "app.secrets"
-CREDENTIAL_MODELS: dict[str, type[WeComCredentials] | type[DingTalkCredentials]] = {
-    "wecom": WeComCredentials,
-    "dingtalk": DingTalkCredentials,
-}
 # How long a process trusts its copy of an app: a disable or key change reaches every process within this.
 APP_CACHE_TTL_S = 5.0
 
@@ -45,7 +40,7 @@ class LoadedApp:
     platform: str
     status: AppStatus
     api_base: str | None
-    credentials: WeComCredentials | DingTalkCredentials
+    credentials: Any  # the platform's credentials model
     loaded_at: float
     tenant_active: bool = True
 
@@ -56,57 +51,12 @@ class LoadedApp:
 
 
 def callback_urls(app: App, base_url: str) -> dict[str, str]:
-    if app.platform == "wecom":
-        return {"callback": f"{base_url}/wecom/{app.id}/callback"}
-    return {
-        "robot": f"{base_url}/dingtalk/{app.id}/callback",
-        "events": f"{base_url}/dingtalk/{app.id}/events",
-        "card": f"{base_url}/dingtalk/{app.id}/card",
-    }
+    return registry.get(app.platform).callback_urls(base_url, app.id)
 
 
 def console_checklist(app: App, base_url: str) -> list[ChecklistStep]:
     """What an admin does in the platform console after registering, in the order the console allows it."""
-    urls = callback_urls(app, base_url)
-    if app.platform == "wecom":
-        steps = [
-            (f"应用管理 → 本应用 → 接收消息 → 设置API接收：URL 填 {urls['callback']}，Token 与 EncodingAESKey "
-             "填注册时的值，保存"
-             "（企业微信会立即校验该 URL）",
-             f"应用管理 → the app → 接收消息 → 设置API接收: URL {urls['callback']}, the Token and EncodingAESKey you "
-             "registered; save (WeCom checks the URL at once)"),
-            ("URL 须为已备案（ICP）域名，备案主体须与本企业一致（或可信域名已验证）",
-             "The URL's domain must be ICP-filed by a subject matching the corp (or a verified trusted domain)"),
-            ("保存 URL 之后：应用管理 → 本应用 → 企业可信IP 中添加本服务器的出口 IP（约 1 分钟生效）",
-             "After the URL is saved: add this server's outbound IP under 应用管理 → the app → 企业可信IP (takes "
-             "about a "
-             "minute)"),
-            ("应用管理 → 本应用 → 可见范围："
-             "包含所有要收卡片的销售和经理", "应用管理 → the app → 可见范围: include every rep "
-             "and manager who gets cards"),
-            (f"运行 leadbot apps verify {app.id}，再用 leadbot apps test {app.id} --to 某人 发一张测试卡片",
-             f"Run leadbot apps verify {app.id}, then send a test card: leadbot apps test {app.id} --to SOMEONE"),
-        ]
-    else:
-        stream = app.public.get("mode") == "stream"
-        steps = [
-            ("开发者后台 → 本应用 → 应用功能 → 机器人：添加并发布机器人，RobotCode 与注册时一致",
-             "Developer console → the app → 机器人: add and publish the robot; its RobotCode must match the one "
-             "registered"),
-            ("权限管理：申请 互动卡片（Card.Instance.Write）、机器人消息、通讯录部门与成员读取（目录同步用）",
-             "权限管理: request the interactive card (Card.Instance.Write), robot message and, for directory sync, "
-             "department and member read permissions"),
-            ("机器人 → 消息接收模式：Stream 模式（无需公网地址，运行 leadbot serve/worker 即可）" if stream else
-             f"机器人 → 消息接收模式：HTTP 模式，URL 填 {urls['robot']}",
-             "机器人 → receive mode: Stream (no public URL; leadbot serve/worker connects)" if stream else
-             f"机器人 → receive mode: HTTP with {urls['robot']}"),
-            ("开发管理 → 服务器出口IP：添加本服务器的出口 "
-             "IP", "开发管理 → 服务器出口IP: add this server's outbound IP"),
-            (f"运行 leadbot apps verify {app.id}（HTTP 模式会登记卡片回调 {urls['card']}），再用 leadbot apps test "
-             "发测试卡片",
-             f"Run leadbot apps verify {app.id} (HTTP mode registers the card callback {urls['card']}), then send a "
-             "test card with leadbot apps test"),
-        ]
+    steps = registry.get(app.platform).checklist(app, callback_urls(app, base_url))
     return [ChecklistStep(zh=zh, en=en) for zh, en in steps]
 
 
@@ -131,7 +81,7 @@ def _split(creds: BaseModel) -> tuple[dict[str, Any], dict[str, Any]]:
     return public, secrets
 
 
-def identity_of(tenant_id: int, credentials: WeComCredentials | DingTalkCredentials) -> str:
+def identity_of(tenant_id: int, credentials: Any) -> str:
     """What makes two registrations the same app, within one tenant: another tenant registering the same corp or
     app key is none of this tenant's business (and must not be able to block it)."""
     return f"{tenant_id}:{credentials.identity()}"
@@ -146,7 +96,8 @@ def _check_api_base(api_base: str | None, settings: Settings) -> None:
         raise InvalidField("api_base", str(e)) from None
 
 
-async def register_app(box: SecretBox, settings: Settings, tenant_id: int, data: WeComAppIn | DingTalkAppIn) -> App:
+async def register_app(box: SecretBox, settings: Settings, tenant_id: int, data: Any) -> App:
+    """`data`: an `AppIn`'s root (the common fields, `platform` and that platform's credentials)."""
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"tenant {tenant_id} not found")
     _check_api_base(data.api_base, settings)
@@ -166,18 +117,18 @@ async def register_app(box: SecretBox, settings: Settings, tenant_id: int, data:
     return app
 
 
-def open_credentials(box: SecretBox, app: App) -> WeComCredentials | DingTalkCredentials:
+def open_credentials(box: SecretBox, app: App) -> Any:
     secrets = json.loads(box.open(app.secrets_sealed, SECRETS_PURPOSE))
     for value in secrets.values():
         register_secret(str(value))
     public = {k: v for k, v in app.public.items() if k != "secrets_set"}
-    return CREDENTIAL_MODELS[app.platform].model_validate({**public, **secrets})
+    return registry.get(app.platform).credentials_model.model_validate({**public, **secrets})
 
 
 def _require_host_secrets(platform: str, patch: AppPatch) -> None:
     """A stored secret goes only to the host it was entered for: moving the app to another `api_base` takes the
     secrets that are sent there, entered again (whoever may change the address must also know the secret)."""
-    needed = CREDENTIAL_MODELS[platform].HOST_SECRETS
+    needed = registry.get(platform).credentials_model.HOST_SECRETS
     missing = [name for name in needed if not (patch.credentials or {}).get(name)]
     if missing:
         raise InvalidField("credentials." + missing[0], "a new api_base needs the app's secret entered again: "
@@ -196,7 +147,7 @@ async def update_app(box: SecretBox, settings: Settings, app: App, patch: AppPat
     if patch.credentials:
         merged = open_credentials(box, app).model_dump() | patch.credentials
         try:
-            creds = CREDENTIAL_MODELS[app.platform].model_validate(merged)
+            creds = registry.get(app.platform).credentials_model.model_validate(merged)
         except ValidationError as e:
             err = e.errors()[0]
             raise InvalidField("credentials." + ".".join(map(str, err["loc"])), err["msg"]) from None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import import_module
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -21,6 +20,7 @@ from tortoise.transactions import in_transaction
 from bot.admin import platform_ids
 from bot.admin.apps import LoadedApp
 from bot.alerting.notify.phone import InvalidPhone, normalize_mobile
+from bot.platforms import registry
 from bot.platforms.base import DirectoryPerson
 from bot.runtime.services import Services
 from storage.models import User
@@ -54,8 +54,8 @@ class SyncReport:
 
 
 async def fetch_directory(services: Services, app: LoadedApp) -> list[DirectoryPerson]:
-    # Each platform reads its directory in its own package (`bot/platforms/<platform>/diagnose.py`).
-    diagnosis = import_module(f"bot.platforms.{app.platform}.diagnose")
+    # Each platform reads its directory in its own package (its plug-in's `diagnosis()`).
+    diagnosis = registry.get(app.platform).diagnosis()
     return await diagnosis.directory(services.adapters.get(services, app))
 
 

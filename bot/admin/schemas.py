@@ -6,15 +6,16 @@ numbers to E.164, e-mail addresses to lower-case domain, time zones checked agai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel, create_model, field_validator
 
 from bot.alerting.notify.phone import InvalidPhone, normalize_mobile, normalize_phone
-from bot.platforms.dingtalk.config import DingTalkCredentials
-from bot.platforms.wecom.config import WeComCredentials
+from bot.platforms import registry
+from bot.platforms.plugin import PlatformPlugin
 from storage.models import AppState, AppStatus, Role, TokenScope
 
 # Ids of tenants, users, apps, tokens, rules and webhook subscriptions are 32-bit columns (PostgreSQL INTEGER); those
@@ -117,18 +118,29 @@ class _AppCommon(Strict):
     )
 
 
-class WeComAppIn(_AppCommon):
-    platform: Literal["wecom"]
-    credentials: WeComCredentials
+class AppIn(RootModel):
+    """An app to register: its `platform` picks the credentials model (one `<Title>AppIn` per installed platform,
+    made by `bind_platforms`; the model cannot validate before then)."""
+
+    root: AnyAppIn  # noqa: F821 - given by bind_platforms
 
 
-class DingTalkAppIn(_AppCommon):
-    platform: Literal["dingtalk"]
-    credentials: DingTalkCredentials
+def app_in_model(platform: PlatformPlugin) -> type[_AppCommon]:
+    return create_model(f"{platform.title}AppIn", __base__=_AppCommon, platform=(Literal[platform.name], ...),
+                        credentials=(platform.credentials_model, ...))
 
 
-class AppIn(RootModel[Annotated[WeComAppIn | DingTalkAppIn, Field(discriminator="platform")]]):
-    pass
+def bind_platforms(platforms: Iterable[PlatformPlugin]) -> None:
+    """Make `AppIn` accept an app of each of these platforms (the wiring's table, at install)."""
+    models = tuple(app_in_model(p) for p in platforms)
+    one_of: Any = Annotated[Union[models], Field(discriminator="platform")] if len(models) > 1 else models[0]  # noqa: UP007
+    AppIn.model_rebuild(force=True, _types_namespace={"AnyAppIn": one_of})
+
+
+def _known_platform(name: str) -> str:
+    if name not in registry.names():
+        raise ValueError(f"one of {', '.join(registry.names())}")
+    return name
 
 
 class AppPatch(Strict):
@@ -160,7 +172,7 @@ class AppOut(Out):
 
 class AppQuery(Strict):
     tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
-    platform: Literal["wecom", "dingtalk"] | None = None
+    platform: Annotated[str, AfterValidator(_known_platform)] | None = None
     status: AppStatus | None = None
 
 
@@ -196,7 +208,7 @@ class DirectorySyncOut(BaseModel):
 
 
 class TestCardIn(Strict):
-    to: Ident = Field(description="The person's platform user id (WeCom userid, DingTalk userid); they must be mapped")
+    to: Ident = Field(description="The person's user id on the app's platform; they must be mapped")
 
 
 class TestCardOut(BaseModel):

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("name", "role", "manager", *EXTERNAL_FIELDS.values(), "phone", "email", "region", "industries")
-# The CSV's `manager` column names a manager by their id on this platform, else by name (the file format as
-# published: `leadbot users import --help`, the console's import form).
-CSV_MANAGER_PLATFORM = "wecom"
+# The CSV's `manager` column names a manager by their id on the first platform of the mapping, else by name (the
+# file format as published: `leadbot users import --help`, the console's import form).
+CSV_MANAGER_PLATFORM = next(iter(EXTERNAL_FIELDS))
 
 
 async def _check_manager(tenant_id: int, manager_id: int | None, user_id: int | None = None) -> None:
@@ -54,7 +54,7 @@ async def _check_manager(tenant_id: int, manager_id: int | None, user_id: int | 
 
 
 def _conflict() -> Conflict:
-    return Conflict("a user with this WeCom userid or DingTalk staffId already exists in this tenant")
+    return Conflict(f"a user with this {' or '.join(EXTERNAL_FIELDS.values())} already exists in this tenant")
 
 
 async def _check_unique(tenant_id: int, ids: dict[str, str | None], user_id: int | None = None) -> None:
@@ -199,7 +199,8 @@ async def import_row(tenant_id: int, line: int, row: dict[str, str], report: Imp
             manager = await platform_ids.user_of(tenant_id, CSV_MANAGER_PLATFORM, row["manager"]) or \
                 await User.filter(tenant_id=tenant_id, name=row["manager"]).first()
             if manager is None:
-                raise InvalidField("manager", f"no user {row['manager']!r} (by WeCom userid or name)")
+                raise InvalidField("manager", f"no user {row['manager']!r} "
+                                   f"(by {EXTERNAL_FIELDS[CSV_MANAGER_PLATFORM]} or name)")
             data["manager_id"] = manager.id
         existing = None
         for platform, key in EXTERNAL_FIELDS.items():

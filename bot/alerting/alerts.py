@@ -50,7 +50,8 @@ from bot.chat import clicks
 from bot.leads import store as leadstore
 from bot.leads.service import actor_for
 from bot.leads.types import Lead, Status
-from bot.platforms.base import Platform, SendResult
+from bot.platforms import registry
+from bot.platforms.base import SendResult
 from bot.runtime import metrics
 from bot.runtime.services import Services
 from bot.webhooks import EventType
@@ -301,9 +302,9 @@ async def _open_chat(services: Services, alert: Alert, user: User, tenant: Tenan
     lead = await _lead_of(alert)
     builder = CARD_BUILDERS.get(alert.kind)
     card = await builder(services, alert, user) if builder else await _card(alert, user, tenant, settings, lead)
-    # A DingTalk app sends a work notice when it has an AgentId (`DingTalkChat`); without one, a card needs the
-    # card template, else markdown with the ack link goes instead.
-    cards_ok = app.platform == Platform.WECOM or bool(getattr(app.credentials, "card_template_id", None))
+    # Where the app cannot show a card (the platform says from its credentials), markdown with the ack link goes
+    # instead; a platform with its own alert channel (`alert_channel`) decides for itself.
+    cards_ok = registry.get(app.platform).cards_supported(app.credentials)
     channel = ChatChannel.of(services.adapters.get(services, app), app_id=app.id, card=card,
                              cards_supported=cards_ok, on_card_sent=_keeper(services, alert, user, app.id, card),
                              timeout_s=settings.notify.chat_timeout_s)
@@ -327,7 +328,7 @@ async def _card(alert: Alert, user: User, tenant: Tenant, settings: TenantSettin
 
 
 def _keeper(services: Services, alert: Alert, user: User, app_id: int, card: Card) -> CardSent:
-    """Keep a sent alert card on record, so a click on it finds its alert and WeCom's update code."""
+    """Keep a sent alert card on record, so a click on it finds its alert (and the platform's update code)."""
 
     async def keep(card_id: str, recipient: str, result: SendResult) -> None:
         expires = services.clock.now() + cardsvc.RESPONSE_CODE_TTL if result.response_code else None

@@ -45,7 +45,8 @@ def _num(v: float | None, unit: str = "") -> str:
 
 
 def _fields(f: Figures, colours: dict[str, str]) -> list[dict[str, str]]:
-    """The six figures the card shows (WeCom: at most 6 items, names of at most 5 characters)."""
+    """The six figures the card shows (the tightest platform card: at most 6 items, names of at most 5
+    characters)."""
     shown = [("24h未联", "untouched_24h", _num(f.untouched_24h)),
              ("首联中位", "ttfc_median_min", _num(f.ttfc_median_min, "分钟")),
              ("超时", "lock_breaches", _num(f.lock_breaches)),

@@ -1,14 +1,14 @@
 """Cards in chat: send one to a person, keep it on record, and keep every live card of a lead current.
 
 Platform-neutral: which app reaches a person, which renderer draws for that platform, and the adapter behind the
-`Adapter` protocol. WeCom updates need a single-use response code (one from the send, one from each click); when
-none is left, or the platform says the card can no longer be updated, the person gets a fresh card instead and the
-old one is retired.
+`Adapter` protocol. On a platform whose updates spend a single-use response code (`card_update_needs_code`: one from
+the send, one from each click), when none is left, or whenever the platform says the card can no longer be updated,
+the person gets a fresh card instead and the old one is retired.
 
 Across a crash the update stays exactly-once: the code is recorded as spent, with the version it carries, in the
-same write that takes it, before the call. A worker killed after WeCom took the update but before we recorded it
-leaves `spent_version` above `version`; the next update of that card tries the spent code again, and WeCom's
-"code used" answer then means the card already shows that version: no second card, no error.
+same write that takes it, before the call. A worker killed after the platform took the update but before we
+recorded it leaves `spent_version` above `version`; the next update of that card tries the spent code again, and
+the platform's "code used" answer then means the card already shows that version: no second card, no error.
 """
 
 from __future__ import annotations
@@ -27,22 +27,21 @@ from bot.errors import CardExpired
 from bot.leads import store as leadstore
 from bot.leads import types as lt
 from bot.leads.service import actor_for
-from bot.platforms.base import Platform
+from bot.platforms import registry
 from bot.runtime import outbox
 from bot.runtime.services import Services
-from cards import dingtalk as dingtalk_cards
-from cards import wecom as wecom_cards
 from cards.model import Card, CardKind, lead_card
 from storage.models import App, AppStatus, CardInstance, Deadline, Tenant, User
 
 log = logging.getLogger(__name__)
 
-# WeCom documents 72 h for a response code in one place and 24 h in others: trust the shorter.
+# How long a platform's update code is trusted (the one platform that spends codes documents 72 h in one place
+# and 24 h in others: trust the shorter).
 RESPONSE_CODE_TTL = timedelta(hours=24)
 
 
 def new_card_id(kind: CardKind | str, subject_id: int) -> str:
-    """Our id for a card (WeCom task_id, DingTalk outTrackId): unique, never reused, [0-9A-Za-z_-] only."""
+    """Our id for a card (the platform's task or track id): unique, never reused, [0-9A-Za-z_-] only."""
     return f"lb{str(kind)[:2]}{subject_id}-{time.time_ns() // 1_000_000:x}-{secrets.token_hex(6)}"
 
 
@@ -62,9 +61,7 @@ async def reach(services: Services, user: User) -> tuple[LoadedApp, str] | None:
 
 
 def render(platform: str, card: Card, card_id: str, *, update: bool = False) -> dict[str, Any]:
-    if platform == Platform.WECOM:
-        return wecom_cards.render_update(card, card_id) if update else wecom_cards.render(card, card_id)
-    return dingtalk_cards.render(card, card_id)
+    return registry.get(platform).render_card(card, card_id, update=update)
 
 
 async def send_card(services: Services, user: User, card: Card, *, kind: CardKind, subject_id: int,
@@ -98,7 +95,7 @@ async def _take_code(instance: CardInstance, version: int, now: datetime) -> str
     return code if taken else None
 
 
-async def _update_wecom(adapter: Any, app: LoadedApp, instance: CardInstance, card: Card, version: int,
+async def _update_with_code(adapter: Any, app: LoadedApp, instance: CardInstance, card: Card, version: int,
                         now: datetime) -> bool:
     """Update the card in place with a fresh code, or learn what a crashed update did; False: send a fresh card."""
     code = await _take_code(instance, version, now)
@@ -136,8 +133,8 @@ async def update_card(services: Services, instance: CardInstance, card: Card, ve
     app = await services.apps.get(instance.app_id)
     if app is not None and app.active:
         adapter = services.adapters.get(services, app)
-        if app.platform == Platform.WECOM:
-            if await _update_wecom(adapter, app, instance, card, version, services.clock.now()):
+        if registry.get(app.platform).card_update_needs_code:
+            if await _update_with_code(adapter, app, instance, card, version, services.clock.now()):
                 return instance
         else:
             try:

@@ -77,7 +77,7 @@ async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER)
 
 
 async def _remember_code(card: CardInstance, message: Inbound, now: datetime) -> None:
-    """A WeCom click brings a fresh single-use code for updating the clicked card: keep it for the update.
+    """A click may bring a fresh single-use code for updating the clicked card: keep it for the update.
 
     Not when we already spent it: a click job run again after a crash carries the code its first run used.
     """

@@ -4,8 +4,8 @@
   我的线索          the sender's open leads, each as a fresh lead card (the old cards stop being kept current)
   预算 80万 / 招标 12月3日 / 竞品 金蝶 …   a correction of the sender's voice note: the one they pressed 更正 on
                     in the last half hour, else their latest note of the last day
-A text that is one of our button keys is a click: DingTalk's markdown fallback card sends the pressed button's
-key as a message from the person (`cards.dingtalk`), so it goes to the click handler, with no card on record.
+A text that is one of our button keys is a click: a platform's markdown fallback card may send the pressed
+button's key as a message from the person, so it goes to the click handler, with no card on record.
 Anything else gets a one-line hint; a sender who is not a user of the tenant gets a polite refusal.
 """
 
@@ -110,7 +110,7 @@ async def resend_leads(services: Services, via: tuple[LoadedApp, str], user: Use
     for row in await leads.order_by("-last_activity_at", "-id").limit(MAX_RESENT):
         lead = await leadstore.load(row.id, user.tenant_id)
         # The fresh card is the one kept current from now on; an old one left live would be redrawn as well
-        # (and on WeCom, lacking an update code, re-sent as yet another card).
+        # (and, where updates spend a code and none is left, re-sent as yet another card).
         await CardInstance.filter(kind=str(CardKind.LEAD), subject_id=lead.id, user_id=user.id, live=True
                                   ).update(live=False)
         card = await cardsvc.lead_card_for(lead, user, now=services.clock.now())

@@ -31,6 +31,8 @@ from bot.cli import support as cli_support
 from bot.cli.support import database, echo_json, run_command
 from bot.errors import InvalidField, NotFound
 from bot.leads.schemas import RuleIn, RuleOut
+from bot.platforms import registry
+from bot.platforms.plugin import PlatformPlugin
 from bot.runtime.config import Settings
 from handlers.auth import token_digest
 from storage.models import ApiToken, App, AppState, AppStatus, RoutingRule, Tenant, TokenScope, User
@@ -103,7 +105,25 @@ def apps() -> None:
     """Bot apps: register, list, show, update, rotate a secret, verify, test, enable, disable."""
 
 
-@apps.group("add")
+class _AddCommands(click.Group):
+    """One `leadbot apps add <platform>` per platform of the wiring's table, read when asked for (so `leadbot --help`
+    and `leadbot extract` import none of the service)."""
+
+    @staticmethod
+    def _platforms() -> dict[str, PlatformPlugin]:
+        from bot.runtime import wiring
+
+        return {p.name: p for p in wiring.PLATFORMS if p.cli_add is not None}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self._platforms())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        platform = self._platforms().get(cmd_name)
+        return _add_command(platform) if platform is not None else None
+
+
+@apps.group("add", cls=_AddCommands)
 def apps_add() -> None:
     """Register an app; prints its id and the callback URLs to paste into the platform console."""
 
@@ -118,46 +138,26 @@ def _register_app(payload: dict[str, Any]) -> None:
     run_command(run)
 
 
-def _common_app_options(fn):
-    for option in reversed([
-        click.option("--tenant", "tenant_id", type=int, required=True, help="Tenant id."),
-        click.option("--name", required=True, help="A name for admins."),
-        click.option("--api-base", default=None, help="Replace the platform's API host."),
-    ]):
-        fn = option(fn)
-    return fn
+# Every app has these; each platform's `leadbot apps add <name>` adds its credentials' options (its `cli_add`).
+_COMMON_APP_OPTIONS = (
+    click.Option(["--tenant", "tenant_id"], type=int, required=True, help="Tenant id."),
+    click.Option(["--name"], required=True, help="A name for admins."),
+    click.Option(["--api-base"], default=None, help="Replace the platform's API host."),
+)
 
 
-@apps_add.command("wecom")
-@_common_app_options
-@click.option("--corp-id", required=True)
-@click.option("--agent-id", type=int, required=True)
-@click.option("--secret", prompt=True, hide_input=True, help="The app's Secret (prompted when omitted).")
-@click.option("--token", prompt=True, hide_input=True, help="The callback Token (prompted when omitted).")
-@click.option("--aes-key", "encoding_aes_key", prompt=True, hide_input=True, help="The 43-character EncodingAESKey.")
-def apps_add_wecom(tenant_id: int, name: str, api_base: str | None, **credentials: Any) -> None:
-    """Register a WeCom self-built app (企业ID, AgentId, Secret, Token, EncodingAESKey)."""
+def _add_command(platform: PlatformPlugin) -> click.Command:
+    """`leadbot apps add <platform>`: the common options, then the platform's credentials."""
+    assert platform.cli_add is not None
+    credentials_of = platform.cli_add.callback
+    assert credentials_of is not None
 
-    _register_app({"platform": "wecom", "tenant_id": tenant_id, "name": name, "api_base": api_base,
-                         "credentials": credentials})
+    def add(tenant_id: int, name: str, api_base: str | None, **credentials: Any) -> None:
+        _register_app({"platform": platform.name, "tenant_id": tenant_id, "name": name, "api_base": api_base,
+                       "credentials": credentials_of(**credentials)})
 
-
-@apps_add.command("dingtalk")
-@_common_app_options
-@click.option("--app-key", required=True)
-@click.option("--app-secret", prompt=True, hide_input=True, help="The AppSecret (prompted when omitted).")
-@click.option("--robot-code", default=None)
-@click.option("--corp-id", default=None)
-@click.option("--event-token", default=None)
-@click.option("--event-aes-key", default=None)
-@click.option("--mode", type=click.Choice(["http", "stream"]), default="http", show_default=True)
-@click.option("--card-template-id", default=None)
-def apps_add_dingtalk(tenant_id: int, name: str, api_base: str | None, **credentials: Any) -> None:
-    """Register a DingTalk enterprise-internal app with a robot (AppKey, AppSecret...)."""
-
-    creds = {k: v for k, v in credentials.items() if v is not None}
-    _register_app({"platform": "dingtalk", "tenant_id": tenant_id, "name": name, "api_base": api_base,
-                         "credentials": creds})
+    return click.Command(platform.name, callback=add, help=platform.cli_add.help,
+                         params=[*_COMMON_APP_OPTIONS, *platform.cli_add.params])
 
 
 @apps.command("list")
@@ -229,7 +229,7 @@ POLL_S = 0.5
 
 @apps.command("test")
 @click.argument("app_id", type=int)
-@click.option("--to", "to", required=True, help="The person's platform user id (WeCom userid, DingTalk userid).")
+@click.option("--to", "to", required=True, help="The person's user id on the app's platform.")
 @click.option("--wait", "wait_s", type=float, default=120.0, show_default=True,
               help="Seconds to wait for the click (0: do not wait). Needs a running leadbot serve/worker.")
 def apps_test(app_id: int, to: str, wait_s: float) -> None:
@@ -273,8 +273,8 @@ def users() -> None:
 
 
 def _platform_id_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """A flag per platform for the person's id there (`--wecom-userid`, `--dingtalk-staff-id`), from the one
-    mapping of platforms to their outside field names."""
+    """A flag per platform for the person's id there (its outside field name with dashes), from the one mapping
+    of platforms to their outside field names (`bot.admin.platform_ids.EXTERNAL_FIELDS`)."""
     for name in reversed(EXTERNAL_FIELDS.values()):
         command = click.option("--" + name.replace("_", "-"), name, default=None)(command)
     return command
@@ -321,15 +321,13 @@ def users_list(tenant_id: int | None, role: str | None) -> None:
     run_command(run)
 
 
-@users.command("import")
+@users.command("import", help=f"""Import users from a UTF-8 CSV (columns: {', '.join(user_ops.CSV_COLUMNS)}).
+    Existing users (the same id on a platform: {', '.join(EXTERNAL_FIELDS.values())}) are updated; a file naming the
+    same user id twice is refused whole.""")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "tenant_id", type=int, required=True)
 @click.option("--dry-run", is_flag=True, help="Check every row and report what would change; store nothing.")
 def users_import(file: Path, tenant_id: int, dry_run: bool) -> None:
-    """Import users from a UTF-8 CSV (columns: name, role, manager, wecom_userid, dingtalk_staff_id, phone, email,
-    region, industries). Existing users (same WeCom userid or DingTalk staffId) are updated; a file naming the same
-    user id twice is refused whole."""
-
     async def run(settings: Settings) -> ImportReport:
         rows = user_ops.read_csv(file.read_text(encoding="utf-8"))
         async with database(settings):
@@ -408,7 +406,7 @@ def tenants_revoke_token(token_id: int) -> None:
 
 @click.group()
 def directory() -> None:
-    """Sync reps and managers from the platform's directory (WeCom, DingTalk)."""
+    """Sync reps and managers from the app's platform directory."""
 
 
 @directory.command("sync")
@@ -478,13 +476,13 @@ def _update_app(app_id: int, patch: AppPatch) -> None:
 @click.argument("app_id", type=int)
 @click.option("--secret", prompt="New secret", hide_input=True, help="The new Secret / AppSecret (prompted).")
 def apps_rotate_secret(app_id: int, secret: str) -> None:
-    """Store a new app Secret (WeCom) or AppSecret (DingTalk) after resetting it in the console; then run
-    `leadbot apps verify` (DingTalk HTTP mode: verify re-registers the card callback secret derived from it)."""
+    """Store a new app secret (the one the platform's console resets) after resetting it there; then run
+    `leadbot apps verify` (which re-registers whatever the platform derives from it, such as a card callback)."""
 
     async def run(settings: Settings) -> None:
         async with database(settings) as box:
             app = await _get_app(app_id)
-            field = "secret" if app.platform == "wecom" else "app_secret"
+            field = registry.get(app.platform).secret_field
             app = await app_ops.update_app(box, settings, app, AppPatch(credentials={field: secret}))
             await app_health.set_state(app.id, AppState.UNVERIFIED, "secret rotated: verify again",
                                        now=cli_support.CLOCK.now())

@@ -28,7 +28,7 @@ log = logging.getLogger("leadbot.cli")
 @click.group()
 @click.version_option(package_name="leadbot")
 def main() -> None:
-    """leadbot: a sales team's lead workflow inside WeCom and DingTalk."""
+    """leadbot: a sales team's lead workflow inside the team's chat platform."""
 
 
 # serve / worker / migrate
@@ -42,7 +42,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
     """Run the web server (callbacks, admin API, health), with an in-process worker by default."""
 
     async def run(settings: Settings) -> None:
-        from bot.platforms.dingtalk.supervisor import running_stream_supervisor
+        from bot.platforms.registry import running_streams
         from bot.runtime.app import create_app, make_runner
         from bot.runtime.services import ADMIN_TOKEN_FILE, load_admin_token, open_services
         from bot.runtime.worker import running_worker
@@ -59,7 +59,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
                      "sqlite" if settings.effective_database_url().startswith("sqlite") else "postgres",
                      "embedded" if settings.embedded_redis else "external")
             try:
-                async with running_stream_supervisor(services):
+                async with running_streams(services):
                     if no_worker:
                         await until_signalled()
                     else:
@@ -89,7 +89,7 @@ def worker(metrics_port: int | None) -> None:
     """Run a job worker (scale out by running more)."""
 
     async def run(settings: Settings) -> None:
-        from bot.platforms.dingtalk.supervisor import running_stream_supervisor
+        from bot.platforms.registry import running_streams
         from bot.runtime.app import make_runner
         from bot.runtime.services import open_services
         from bot.runtime.worker import running_worker
@@ -107,7 +107,7 @@ def worker(metrics_port: int | None) -> None:
                 await runner.setup()
                 await web.TCPSite(runner, settings.host, metrics_port).start()
             try:
-                async with running_stream_supervisor(services), running_worker(services):
+                async with running_streams(services), running_worker(services):
                     await until_signalled()
             finally:
                 if runner:

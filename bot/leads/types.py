@@ -5,7 +5,7 @@ hands it to `bot.leads.workflow.decide` together with the `Actor` who clicked an
 stores what comes back. Everything here is frozen: a decision returns a new snapshot instead of editing one.
 
 Ids are the database's own integer ids (users, leads, notes, alerts), never a platform's user id: the mapping
-WeCom UserID / DingTalk staffId -> user id happens before the workflow is called.
+from a platform's user id to ours happens before the workflow is called.
 """
 
 from __future__ import annotations

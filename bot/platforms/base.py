@@ -12,11 +12,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
-class Platform(enum.StrEnum):
-    WECOM = "wecom"
-    DINGTALK = "dingtalk"
-
-
 class InboundKind(enum.StrEnum):
     TEXT = "text"
     VOICE = "voice"
@@ -30,8 +25,8 @@ class InboundKind(enum.StrEnum):
 class CardClick:
     """A button pressed on an interactive card.
 
-    `card_id` is the id we gave the card when sending it (WeCom TaskId, DingTalk outTrackId); `key` is the
-    button's key (WeCom EventKey, DingTalk actionId); `response_code` is WeCom's single-use update code.
+    `card_id` is the id we gave the card when sending it (the platform's task or track id); `key` is the button's
+    key; `response_code` is a single-use update code, on platforms that give one with each click.
     """
 
     card_id: str
@@ -46,7 +41,7 @@ class Inbound:
     """One message or event from a platform, verified and decrypted, ready to be queued.
 
     `dedup_key` identifies the delivery across the platform's retries (MsgId for messages; a composite for events).
-    `sender` is the platform's user id (WeCom UserID, DingTalk staffId). Times are epoch seconds as sent.
+    `sender` is the platform's user id of the person. Times are epoch seconds as sent.
     """
 
     platform: str
@@ -56,14 +51,14 @@ class Inbound:
     dedup_key: str
     msg_id: str | None = None
     text: str | None = None
-    media_ref: str | None = None  # WeCom MediaId, DingTalk downloadCode
+    media_ref: str | None = None  # what the platform's media download takes (a media id, a download code)
     media_format: str | None = None
     duration_s: float | None = None
     recognition: str | None = None  # the platform's own speech recognition, when it gives one
     card: CardClick | None = None
     event: str | None = None
     conversation_id: str | None = None
-    reply_url: str | None = None  # DingTalk sessionWebhook
+    reply_url: str | None = None  # a URL that answers in the conversation, on platforms that give one
     reply_url_expires_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,7 +84,8 @@ class Inbound:
 class SendResult:
     """What the platform answered to a successful send or update.
 
-    `message_id` lets the message be recalled; `response_code` (WeCom) allows one later update of a sent card.
+    `message_id` lets the message be recalled; `response_code` (platforms whose card updates spend a code) allows
+    one later update of a sent card.
     """
 
     message_id: str | None = None
@@ -108,7 +104,7 @@ class Adapter(Protocol):
     channel; `CardExpired` means send a fresh card.
     """
 
-    platform: ClassVar[Platform]
+    platform: ClassVar[str]  # the platform's name (`bot.platforms.plugin.PlatformPlugin.name`)
 
     async def send_text(self, to: str, text: str) -> SendResult: ...
 
@@ -121,14 +117,15 @@ class Adapter(Protocol):
     async def update_card(
         self, to: str, card_id: str, card: dict[str, Any], response_code: str | None = None
     ) -> SendResult:
-        """Replace a sent card in place. WeCom needs an unused `response_code`; DingTalk updates by `card_id`."""
+        """Replace a sent card in place, by `card_id` and, where the platform spends one, an unused
+        `response_code`."""
         ...
 
     async def download_media(self, media_ref: str, max_bytes: int) -> bytes: ...
 
     async def verify(self) -> dict[str, Any] | None:
         """Fetch an access token with the app's credentials (not from the cache) and finish any set-up the platform
-        needs (DingTalk HTTP mode: register the card callback URL); raise if the platform refuses. May return
+        needs (e.g. register a card callback URL); raise if the platform refuses. May return
         details worth showing the admin (a warning, the URL registered)."""
         ...
 
@@ -160,3 +157,13 @@ class DirectoryPerson:
     email: str | None = None
     manager_user_id: str | None = None  # their department's leader (not themselves)
     departments: tuple[int, ...] = ()
+
+
+def mask_user(userid: str) -> str:
+    """UserIDs are sometimes phone numbers or e-mail addresses: never log one whole."""
+    if "@" in userid:
+        local, _, domain = userid.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if sum(c.isdigit() for c in userid) >= 7:
+        return f"{userid[:3]}****{userid[-2:]}"
+    return userid

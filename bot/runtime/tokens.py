@@ -1,6 +1,6 @@
 """Access tokens shared by every process, refreshed by one process at a time.
 
-WeCom and DingTalk tokens live ~2 h and each app's token endpoint is frequency-limited. Two processes refreshing at
+Platform access tokens live ~2 h and each app's token endpoint is frequency-limited. Two processes refreshing at
 once can also leave an *older* token overwriting a newer one (WxJava #1222, easywechat #696), so: read the cache;
 when it is missing or about to expire, take a cluster-wide lock, re-check (someone may have refreshed while we
 waited), and only then call the platform. Dropping a refused token is compare-and-delete, so a late "this token is

@@ -1,5 +1,6 @@
-"""Everything the service runs, listed in one place: the jobs and crons the workers run, the handler of each kind of
-inbound message, of each card button, of each outbox follow-up, the hooks a lead change runs, and the HTTP routes.
+"""Everything the service runs, listed in one place: the chat platforms, the jobs and crons the workers run, the
+handler of each kind of inbound message, of each card button, of each outbox follow-up, the hooks a lead change runs,
+and the HTTP routes.
 
 Nothing registers itself when imported (a handler that only worked because some module happened to import it was
 how a button went dead after a refactor); `install()` puts these tables into the registries the dispatchers read,
@@ -16,23 +17,38 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.admin import schemas
 from bot.alerting import alerts, deadlines
 from bot.board import kept as board_kept
 from bot.chat import cards, clicks, commands, testcard
 from bot.jobs import board, followups, inbound, reclaim, timers, voice
 from bot.jobs import directory as directory_jobs
 from bot.leads import store as leadstore
+from bot.platforms import dingtalk, registry, wecom
 from bot.platforms.base import InboundKind
+from bot.platforms.plugin import PlatformPlugin
 from bot.runtime import outbox
 from bot.voice import buttons
 from bot.webhooks import jobs as webhook_jobs
 from bot.webhooks import record as webhook_record
 from cards.keys import KeyAction
-from handlers import admin, dingtalk, exports, health, holidays, leads, lexicon, openapi, settings, webhooks, wecom
+from handlers import admin, exports, health, holidays, leads, lexicon, openapi, settings, webhooks
 from handlers import alerts as alert_routes
 from handlers import board as board_routes
 from handlers import console as console_routes
+from handlers import dingtalk as dingtalk_routes
+from handlers import wecom as wecom_routes
 from handlers.http import errors, observe
+
+# --- the chat platforms ------------------------------------------------------------------------------------------
+
+# Each is its package's `PLATFORM` (`bot/platforms/<name>/`: credentials, adapter, cards, console steps...) with its
+# HTTP callback routes (`handlers/<name>.py`). Generic code reads them from `bot.platforms.registry`; the first is
+# the console's default.
+PLATFORMS: Sequence[PlatformPlugin] = (
+    wecom.PLATFORM.with_routes(wecom_routes.setup),
+    dingtalk.PLATFORM.with_routes(dingtalk_routes.setup),
+)
 
 # --- the worker: jobs and crons ---------------------------------------------------------------------------------
 
@@ -96,8 +112,8 @@ MIDDLEWARES = (observe, errors)
 API_MODULES = (admin, exports, holidays, leads, lexicon, settings, webhooks)
 # Each mounts its own routes.
 ROUTES: Sequence[Callable[[web.Application], None]] = (
-    health.setup, openapi.setup, wecom.setup, dingtalk.setup, alert_routes.setup, board_routes.setup,
-    console_routes.setup,
+    health.setup, openapi.setup, *(p.routes for p in PLATFORMS if p.routes), alert_routes.setup,
+    board_routes.setup, console_routes.setup,
 )
 
 
@@ -110,6 +126,8 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    registry.install(PLATFORMS)
+    schemas.bind_platforms(registry.all())
     inbound.HANDLERS.update(INBOUND)
     clicks.HANDLERS.update(CLICKS)
     outbox.HANDLERS.update(OUTBOX)

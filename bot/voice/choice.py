@@ -1,6 +1,6 @@
 """Which lead a voice note is about: pure, so the rule is tested by a table.
 
-WeCom and DingTalk voice messages cannot quote a card, so "the lead this message answers" is inferred:
+A chat platform's voice message cannot quote a card, so "the lead this message answers" is inferred:
   1. the rep has exactly one active lead: that one;
   2. several, but in the `TOUCH_WINDOW` before sending the note the rep acted on one of them (pressed a button
      on its card, or filed an earlier note on it): the one touched last — a rep typically marks the lead on its

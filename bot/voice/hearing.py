@@ -2,7 +2,7 @@
 
 Every way this can end short of a transcript is a `Refused` carrying the reply the rep gets (nothing is stored),
 except transient platform errors, which go back to the queue (`arq.Retry`) while tries are left.
-DingTalk sends its recognition of the message with it: when the audio cannot be had (download failed) or not
+A platform may send its recognition of the message with it: when the audio cannot be had (download failed) or not
 be transcribed (undecodable, model broken), the note is made from that text instead of being lost.
 """
 
@@ -75,7 +75,7 @@ def message_key(app_id: int, message: Inbound) -> str:
 
 
 def check_length(message: Inbound) -> None:
-    """Refuse before downloading when the platform already says the clip is too long (DingTalk sends it)."""
+    """Refuse before downloading when the platform already says the clip is too long (when it sends one)."""
     from speech.audio import MAX_DURATION_S  # PyAV: imported where audio is handled, in workers
 
     if message.duration_s is not None and message.duration_s > MAX_DURATION_S + 1:

@@ -1,6 +1,6 @@
 """Changing a note's fields without a model: pure functions, tested by tables.
 
-`fill_gaps`: DingTalk sends its own recognition of a voice message. It is a second opinion: a field our
+`fill_gaps`: a platform may send its own recognition of a voice message. It is a second opinion: a field our
 transcript yields is kept as heard; a field only the platform's text yields fills the gap.
 
 Typed corrections: after 更正 the rep types e.g. "预算 80万" or "招标 12月3日". The text goes through the same

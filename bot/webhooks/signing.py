@@ -22,7 +22,7 @@ SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_S = 300
 
 
-class SignatureError(Exception):
+class WebhookSignatureError(Exception):
     """The request is not signed by the secret, or its timestamp is outside the tolerance."""
 
 
@@ -51,7 +51,7 @@ def request_headers(secret: str, timestamp: int, body: bytes, *, event_id: str, 
 
 
 def parse_header(header: str) -> tuple[int, list[str]]:
-    """The timestamp and the `v1` signatures of a header; `SignatureError` when it is malformed."""
+    """The timestamp and the `v1` signatures of a header; `WebhookSignatureError` when it is malformed."""
     timestamp: int | None = None
     signatures: list[str] = []
     for part in header.split(","):
@@ -61,16 +61,16 @@ def parse_header(header: str) -> tuple[int, list[str]]:
         elif key == "v1" and value:
             signatures.append(value)
     if timestamp is None or not signatures:
-        raise SignatureError("the signature header needs t=<unix time> and at least one v1=<hex>")
+        raise WebhookSignatureError("the signature header needs t=<unix time> and at least one v1=<hex>")
     return timestamp, signatures
 
 
 def verify(secret: str, header: str, body: bytes, *, now: float, tolerance_s: float = DEFAULT_TOLERANCE_S) -> int:
-    """Check a request as a receiver would; returns its timestamp or raises `SignatureError`."""
+    """Check a request as a receiver would; returns its timestamp or raises `WebhookSignatureError`."""
     timestamp, signatures = parse_header(header)
     if abs(now - timestamp) > tolerance_s:
-        raise SignatureError(f"timestamp {timestamp} is more than {tolerance_s:.0f} s from now")
+        raise WebhookSignatureError(f"timestamp {timestamp} is more than {tolerance_s:.0f} s from now")
     expected = signature(secret, timestamp, body)
     if not any(hmac.compare_digest(expected, s) for s in signatures):
-        raise SignatureError("no signature matches")
+        raise WebhookSignatureError("no signature matches")
     return timestamp

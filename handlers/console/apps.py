@@ -26,11 +26,15 @@ from bot.admin import apps as app_ops
 from bot.admin.schemas import AppIn, AppPatch
 from bot.chat import testcard
 from bot.errors import Conflict, InvalidField, LeadbotError
+from bot.platforms import registry
 from bot.runtime.appkeys import SERVICES
 from handlers.console.common import Admin, Form, audit, field_errors, page, posting, refused, text, viewing
 from storage.models import App, AppStatus, Tenant
 
-PLATFORMS = tuple(app_ops.CREDENTIAL_MODELS)
+
+def _platforms() -> tuple[str, ...]:
+    """The installed platforms' names, the first the form's default."""
+    return registry.names()
 
 
 def _random(n: int) -> str:
@@ -40,7 +44,7 @@ def _random(n: int) -> str:
 
 def _fields(platform: str) -> list[dict[str, Any]]:
     """The platform's credential fields as the form shows them, from its credentials model (one declaration)."""
-    model = app_ops.CREDENTIAL_MODELS[platform]
+    model = registry.get(platform).credentials_model
     out = []
     for name, info in model.model_fields.items():
         choices = list(getattr(info.annotation, "__args__", ())) if name == "mode" else []
@@ -52,7 +56,7 @@ def _fields(platform: str) -> list[dict[str, Any]]:
 def _pasted(platform: str) -> tuple[str, ...]:
     """The secrets we choose and the admin pastes into the platform (the callback's token and AES key), as
     opposed to the app secret the platform gives them."""
-    model = app_ops.CREDENTIAL_MODELS[platform]
+    model = registry.get(platform).credentials_model
     return tuple(k for k in model.SECRET_FIELDS if k not in model.HOST_SECRETS)
 
 
@@ -63,10 +67,11 @@ def _blank(platform: str) -> dict[str, str]:
 
 async def _list(request: web.Request, admin: Admin, tenant: Tenant, *, values: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
-    platform = (values or {}).get("platform") or request.query.get("platform", PLATFORMS[0])
-    platform = platform if platform in PLATFORMS else PLATFORMS[0]
+    platforms = _platforms()
+    platform = (values or {}).get("platform") or request.query.get("platform", platforms[0])
+    platform = platform if platform in platforms else platforms[0]
     rows = await App.filter(tenant_id=tenant.id).order_by("id")
-    return page(request, "apps.html", status=status, admin=admin, tenant=tenant, apps=rows, platforms=PLATFORMS,
+    return page(request, "apps.html", status=status, admin=admin, tenant=tenant, apps=rows, platforms=platforms,
                 values=values or _blank(platform), errors=errors or {}, platform=platform, fields=_fields(platform))
 
 
@@ -79,7 +84,7 @@ async def apps_page(request: web.Request) -> web.Response:
 
 def _posted_app(form: Form) -> dict[str, Any]:
     platform = text(form, "platform")
-    names = [f["name"] for f in _fields(platform)] if platform in PLATFORMS else []
+    names = [f["name"] for f in _fields(platform)] if platform in _platforms() else []
     credentials: dict[str, Any] = {k: text(form, k) for k in names if text(form, k)}
     return {"platform": platform, "name": text(form, "name"), "api_base": text(form, "api_base") or None,
             "credentials": credentials}
@@ -91,9 +96,11 @@ async def register(request: web.Request) -> web.Response:
         return posted
     admin, tenant, form = posted
     raw = _posted_app(form)
+    known = raw["platform"] in _platforms()
+    kept = registry.get(raw["platform"]).credentials_model.HOST_SECRETS if known else ()
     values = {"platform": raw["platform"], "name": raw["name"], "api_base": raw["api_base"] or ""} | {
-        k: v for k, v in raw["credentials"].items() if k not in app_ops.CREDENTIAL_MODELS[raw["platform"]].HOST_SECRETS
-    } if raw["platform"] in PLATFORMS else {}
+        k: v for k, v in raw["credentials"].items() if k not in kept
+    } if known else {}
     try:
         data = AppIn.model_validate(raw).root
     except ValidationError as e:
@@ -180,7 +187,7 @@ async def rotate(request: web.Request) -> web.Response:
     app = await _app(request, tenant)
     if app is None:
         return _gone(request)
-    name = app_ops.CREDENTIAL_MODELS[app.platform].HOST_SECRETS[0]
+    name = registry.get(app.platform).credentials_model.HOST_SECRETS[0]
     services = request.app[SERVICES]
     try:
         patch = AppPatch(credentials={name: text(form, "secret")})

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from tortoise.expressions import Q, Subquery
 
 from bot.admin import app_verify, directory, platform_ids
-from bot.admin import apps as app_ops
 from bot.admin import users as user_ops
 from bot.admin.schemas import ImportReport, UserIn, UserPatch
 from bot.admin.tenant_settings import TenantSettings
@@ -30,7 +29,7 @@ from handlers.console.common import Admin, Form, audit, field_errors, page, post
 from storage.models import App, AppStatus, Role, Tenant, User, UserPlatformId
 
 # Each platform's id field on a person (`bot.admin.platform_ids.EXTERNAL_FIELDS`): the list and the forms.
-ID_FIELDS = {platform: platform_ids.EXTERNAL_FIELDS[platform] for platform in app_ops.CREDENTIAL_MODELS}
+ID_FIELDS = platform_ids.EXTERNAL_FIELDS
 FORM_FIELDS = ("name", "role", "manager_id", *ID_FIELDS.values(), "phone", "email", "region", "industries")
 MAX_CSV_BYTES = 1 << 20
 # A page lists at most this many people; a search narrows a bigger tenant down.

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tortoise import connections
 
 from bot.platforms.base import InboundKind
 from bot.platforms.dingtalk.sign import compute_sign
@@ -20,6 +19,7 @@ from storage import redis_keys
 from tests.e2e_dingtalk.conftest import redis_down
 from tests.parity.drivers import DingTalkDriver
 from tests.sim.dingtalk import robot_message
+from tests.support.outages import database_unreachable
 
 HOUR_MS = 3_600_000
 
@@ -152,14 +152,10 @@ async def test_redis_down_answers_503_and_the_retry_is_processed_once(dt, team, 
 
 
 async def test_database_down_answers_503_and_the_retry_is_processed_once(dt, team, services, recorder) -> None:
-    db = connections.get("default")
     services.apps.forget(team.app_id)  # the next request must read the app from the database
-    await db.execute_script("ALTER TABLE apps RENAME TO apps_away")
-    try:
+    async with database_unreachable():
         refused = await dt.sender.robot_message(_url(dt, team.app_id), dt.APP_SECRET,
                                                 robot_message("msg-0008", "rep1", text="hi"))
-    finally:
-        await db.execute_script("ALTER TABLE apps_away RENAME TO apps")
     assert refused.status == 503
     assert await nothing_queued(services)
 

@@ -6,26 +6,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import redis as redis_sync
-from tortoise import connections
 
 import handlers.wecom
 from bot.platforms.base import Inbound, InboundKind
 from bot.runtime.app import create_app
 from bot.runtime.services import Services
 from bot.runtime.worker import drain
-from storage import db
 from storage.redis import EmbeddedRedis
 from tests.e2e_wecom.support import REP, World, another_process, inbound_handler
 from tests.sim.wecom import CallbackSender
+from tests.support.outages import database_unreachable
 
 
 class OwnRedis:
@@ -92,32 +90,6 @@ async def test_redis_down_is_503_and_the_retry_is_processed_once(
         with inbound_handler(InboundKind.TEXT, recorder(seen)):
             await drain(process)
         assert sorted(seen) == sorted(["停机前的消息", "停机时的消息"])
-
-
-@contextlib.asynccontextmanager
-async def database_unreachable() -> AsyncIterator[None]:
-    """Point the ORM at a database that is not there: a closed port (PostgreSQL) or a file that cannot be opened
-    (SQLite). The next query connects afresh and fails as it would against a server that went away."""
-    config = connections.db_config
-    real_url = config["default"]
-    if db.dialect() == "postgres":
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]  # closed again on leaving the block: nothing listens there
-        dead_url = f"postgres://postgres@127.0.0.1:{port}/leadbot"
-    else:
-        dead_url = "sqlite:///nonexistent-dir/leadbot.sqlite3"
-    real = connections.discard("default")
-    config["default"] = dead_url
-    try:
-        yield
-    finally:
-        dead = connections.discard("default")
-        if dead is not None:
-            await dead.close()
-        config["default"] = real_url
-        if real is not None:
-            await real.close()  # the next query opens a fresh connection to the real database
 
 
 async def test_database_unreachable_is_503_and_the_retry_is_processed_once(

@@ -35,6 +35,8 @@ def chained(outer: Exception, inner: Exception) -> Exception:
     (chained(OperationalError("x"), sqlite3.OperationalError("unable to open database file")), True),
     (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),
     (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), True),
+    # a query that did not finish within the caller's deadline (a callback's `asyncio.timeout`: Redis hangs)
+    (TimeoutError(), True),
     (OperationalError(sqlite3.OperationalError("no such column: foo")), False),
     (IntegrityError("duplicate key"), False),
     (redis.ResponseError("WRONGTYPE"), False),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bot.admin.apps import register_app
-from bot.admin.schemas import WeComAppIn
+from bot.admin.schemas import AppIn
 from bot.leads import service as leadservice
 from bot.leads import store as leadstore
 from bot.leads import types as lt
@@ -108,7 +108,8 @@ async def make_world(services: Services, sim: WeComSimulator, sender: CallbackSe
     creds = WeComCredentials(corp_id=sim.corp_id, agent_id=AGENT_ID, secret=SECRET, token=CALLBACK_TOKEN,
                              encoding_aes_key=AES_KEY)
     app = await register_app(services.box, services.settings, tenant.id,
-                             WeComAppIn(platform="wecom", name="线索助手", api_base=sim.url, credentials=creds))
+                             AppIn.model_validate({"platform": "wecom", "name": "线索助手", "api_base": sim.url,
+                                                   "credentials": creds.model_dump()}).root)
     manager = await make_user(tenant=tenant, name="王经理", role=Role.MANAGER, wecom_userid="mgr1")
     rep = await make_user(tenant=tenant, name="张三", role=Role.REP, manager=manager, wecom_userid="rep1")
     rep2 = await make_user(tenant=tenant, name="李四", role=Role.REP, manager=manager, wecom_userid="rep2")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.admin.apps import register_app
-from bot.admin.schemas import DingTalkAppIn
+from bot.admin.schemas import AppIn
 from bot.leads import service as leadservice
 from bot.leads import store as leadstore
 from bot.leads import types as lt
@@ -71,8 +71,9 @@ async def ding(services: Services) -> AsyncIterator[DingWorld]:
         creds = DingTalkCredentials(app_key=APP_KEY, app_secret=APP_SECRET, card_template_id="tpl.voice",
                                     agent_id=4242)
         app = await register_app(services.box, services.settings, tenant.id,
-                                 DingTalkAppIn(platform="dingtalk", name="线索助手", api_base=sim.base_url,
-                                               credentials=creds))
+                                 AppIn.model_validate({"platform": "dingtalk", "name": "线索助手",
+                                                       "api_base": sim.base_url,
+                                                       "credentials": creds.model_dump()}).root)
         manager = await make_user(tenant=tenant, name="王经理", role=Role.MANAGER, dingtalk_staff_id="mgr1")
         rep = await make_user(tenant=tenant, name="张三", manager=manager, dingtalk_staff_id="rep1")
         lead_id = await _qualified_lead(services, tenant, rep, manager)

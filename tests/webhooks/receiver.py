@@ -17,7 +17,7 @@ from bot.webhooks.signing import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
-    SignatureError,
+    WebhookSignatureError,
     verify,
 )
 
@@ -89,7 +89,7 @@ class Receiver:
         try:
             verify(self.secret or "", request.headers.get(SIGNATURE_HEADER, ""), raw, now=self.clock())
             signed = True
-        except SignatureError as e:
+        except WebhookSignatureError as e:
             error = str(e)
         got = Received(request.headers.get(EVENT_ID_HEADER, ""), request.headers.get(EVENT_TYPE_HEADER, ""),
                        int(request.headers.get(ATTEMPT_HEADER, "0")), json.loads(raw), raw, signed, error,

@@ -13,7 +13,7 @@ from bot.leads import types as lt
 from bot.runtime.appkeys import SERVICES
 from bot.webhooks import dispatcher
 from bot.webhooks.record import SECRET_PURPOSE
-from bot.webhooks.signing import SignatureError, verify
+from bot.webhooks.signing import WebhookSignatureError, verify
 from handlers.auth import token_digest
 from storage.models import ApiToken, Tenant, TokenScope, WebhookDelivery, WebhookSubscription
 from tests.webhooks.conftest import FAST
@@ -62,7 +62,7 @@ async def test_the_secret_is_shown_once_and_kept_sealed(client, services, tenant
     await client.post(f"/admin/webhooks/{created['id']}/test", headers=a_headers)
     last = receiver.received[-1]
     assert last.signed
-    with pytest.raises(SignatureError):
+    with pytest.raises(WebhookSignatureError):
         verify(secret, last.signature_header, last.raw, now=time.time())
 
 

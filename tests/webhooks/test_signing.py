@@ -9,7 +9,7 @@ import pytest
 
 from bot.webhooks.signing import (
     SECRET_PREFIX,
-    SignatureError,
+    WebhookSignatureError,
     new_secret,
     parse_header,
     request_headers,
@@ -40,7 +40,7 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     ("", BODY, SECRET, T, "needs t="),
 ])
 def test_forged_stale_or_malformed_requests_are_refused(header, body, secret, now, reason) -> None:
-    with pytest.raises(SignatureError, match=reason):
+    with pytest.raises(WebhookSignatureError, match=reason):
         verify(secret, header, body, now=now)
 
 

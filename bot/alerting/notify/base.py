@@ -56,7 +56,7 @@ class Recipient:
     name: str
     phone: str | None = None
     email: str | None = None
-    platform_ids: Mapping[str, str] = field(default_factory=dict)  # e.g. {"wecom:<app id>": "zhangsan"}
+    platform_ids: Mapping[str, str] = field(default_factory=dict)  # e.g. {"<platform>:<app id>": "zhangsan"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ class Channel(ABC):
     """One way of reaching a person. Subclasses set the class attributes and implement `address` and `_deliver`."""
 
     channel: ClassVar[str]  # "chat" | "sms" | "email"
-    provider: ClassVar[str]  # "aliyun", "tencent", "smtp", "wecom"...
+    provider: ClassVar[str]  # "aliyun", "tencent", "smtp", a chat platform's name...
     text_maxlen: ClassVar[int] = 4000  # characters of `Alert.text` the channel carries
     subject_maxlen: ClassVar[int] = 200
     default_timeout_s: ClassVar[float] = 10.0

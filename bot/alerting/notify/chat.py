@@ -1,9 +1,9 @@
-"""The chat channel: an alert through the app that reaches the person (WeCom app message, DingTalk work notice).
+"""The chat channel: an alert through the app that reaches the person (an app message, or the platform's own alert
+channel where it has one: the platform's `alert_channel`).
 
 It wraps a platform adapter behind the same `Channel.send` as SMS and e-mail. Where the alert has a card (a lead's
 alert card with 我来处理 and 知道了) and the app can show cards, the card is sent, rendered for that platform, and
 `on_card_sent` keeps it on record so a click can find it; otherwise the text goes as markdown with the ack link.
-DingTalk apps with an AgentId send alerts as work notices instead (see `DingTalkChat`).
 
 A platform's refusal is an answer, as for the other channels: the adapter's `PlatformError` becomes a failed
 `Reply` keeping the platform's own errcode (81013 nobody reachable, 60020 IP not trusted...), an HTTP 5xx becomes
@@ -18,13 +18,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from bot.alerting.notify.base import Alert, Channel, DeliveryOutcome, Recipient, Reply, clip, one_line
+from bot.alerting.notify.base import Alert, Channel, DeliveryOutcome, Recipient, Reply, clip
 from bot.errors import PlatformError, TransientError
-from bot.platforms.base import Adapter, Platform, SendResult
-from bot.platforms.dingtalk.adapter import DingTalkAdapter
-from bot.platforms.wecom.adapter import mask_user  # platform user ids may be phones or e-mails, on either platform
-from cards import dingtalk as dingtalk_cards
-from cards import wecom as wecom_cards
+from bot.platforms import registry
+from bot.platforms.base import Adapter, SendResult, mask_user
 from cards.limits import inert_markdown
 from cards.model import Card
 
@@ -39,7 +36,7 @@ def platform_key(platform: str, app_id: int) -> str:
 
 
 def new_card_id(alert_id: str) -> str:
-    """WeCom task_id / DingTalk outTrackId for an alert card: unique and never reused, [0-9A-Za-z_-] only."""
+    """The platform's card id (task id, track id) for an alert card: unique and never reused, [0-9A-Za-z_-] only."""
     safe = "".join(c for c in alert_id if c.isascii() and c.isalnum())[:24]
     return f"lbal{safe}-{time.time_ns() // 1_000_000:x}-{secrets.token_hex(6)}"
 
@@ -69,7 +66,8 @@ def reply_for(error: PlatformError) -> Reply:
 
 
 class ChatChannel(Channel):
-    """One app of one platform. Build it with `ChatChannel.of(adapter, app_id, ...)`."""
+    """One app of one platform. Build it with `ChatChannel.of(adapter, app_id, ...)`: `provider` is the platform's
+    name, and the card is drawn by the platform's renderer."""
 
     channel: ClassVar[str] = "chat"
     provider: ClassVar[str] = "chat"
@@ -93,8 +91,11 @@ class ChatChannel(Channel):
 
     @classmethod
     def of(cls, adapter: Adapter, **kwargs: Any) -> ChatChannel:
-        kind = WeComChat if adapter.platform == Platform.WECOM else DingTalkChat
-        return kind(adapter, **kwargs)
+        platform = registry.get(adapter.platform)
+        kind = platform.alert_channel() if platform.alert_channel else ChatChannel
+        channel = kind(adapter, **kwargs)
+        channel.provider = platform.name  # type: ignore[misc] - the platform this instance speaks to
+        return channel
 
     def address(self, recipient: Recipient) -> str | None:
         return recipient.platform_ids.get(platform_key(self.provider, self.app_id)) or None
@@ -103,7 +104,7 @@ class ChatChannel(Channel):
         return mask_user(address)
 
     def render(self, card: Card, card_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+        return registry.get(self.adapter.platform).render_card(card, card_id)
 
     async def _deliver(self, alert: Alert, recipient: Recipient, address: str) -> Reply:
         try:
@@ -118,41 +119,4 @@ class ChatChannel(Channel):
         except PlatformError as e:
             return reply_for(e)
         return Reply(DeliveryOutcome.OK, "0", f"message_id={result.message_id or ''}",
-                     result.request_id or result.message_id)
-
-
-class WeComChat(ChatChannel):
-    provider: ClassVar[str] = str(Platform.WECOM)
-
-    def render(self, card: Card, card_id: str) -> dict[str, Any]:
-        return wecom_cards.render(card, card_id)
-
-
-class DingTalkChat(ChatChannel):
-    """On DingTalk an alert is a work notice (工作通知) when the app has an AgentId: the platform's channel for an
-    app's alerts, shown under 工作通知 with its own notification, reaching anyone in the app's visible range
-    whether or not they ever opened the robot's chat. A work notice has no callback buttons, so it carries the
-    lead link and the ack link (the e-mail's two-step ack page). Without an AgentId the robot's card (or its
-    markdown) goes instead, as on WeCom.
-
-    DingTalk accepts a work notice asynchronously: errcode 0 is "accepted", and a person it cannot reach after
-    that is caught by the ack timeout like an unread message. Its refusals (33012 invalid userid, 40056 bad
-    AgentId, 60020 IP not allowed, 90018 rate limit, HTTP 5xx, no answer) are failed attempts: the chain goes on.
-    """
-
-    provider: ClassVar[str] = str(Platform.DINGTALK)
-
-    def render(self, card: Card, card_id: str) -> dict[str, Any]:
-        return dingtalk_cards.render(card, card_id)
-
-    async def _deliver(self, alert: Alert, recipient: Recipient, address: str) -> Reply:
-        adapter = self.adapter
-        if not isinstance(adapter, DingTalkAdapter) or not adapter.sends_work_notices:
-            return await super()._deliver(alert, recipient, address)
-        try:
-            result = await adapter.send_work_notice([address], inert_markdown(one_line(clip(alert.subject, 60))),
-                                                    markdown(alert))
-        except PlatformError as e:
-            return reply_for(e)
-        return Reply(DeliveryOutcome.OK, "0", f"task_id={result.message_id or ''}",
                      result.request_id or result.message_id)

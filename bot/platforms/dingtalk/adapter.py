@@ -18,9 +18,9 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bot.errors import ConfigError, MediaError, PlatformError, RateLimited, RecipientError, TokenExpired
-from bot.platforms.base import Platform, SendResult
+from bot.platforms.base import SendResult
 from bot.platforms.dingtalk.cards_api import card_create_body, card_update_body, delivery_failure
-from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DEFAULT_OAPI_BASE, DingTalkCredentials
+from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DEFAULT_OAPI_BASE, NAME, DingTalkCredentials
 from bot.platforms.dingtalk.errors import not_live_reason
 from bot.platforms.dingtalk.http import DingTalkHttp
 from bot.platforms.dingtalk.ratelimit import SlidingWindowLimit
@@ -31,7 +31,7 @@ from bot.runtime.tokens import TokenBroker
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_PLATFORM = str(Platform.DINGTALK)
+_PLATFORM = NAME
 WEBHOOK_LIMIT = 20  # custom group robot: messages per minute, per robot
 WORK_NOTICE_MAX_USERS = 100
 
@@ -58,7 +58,7 @@ def webhook_robot_id(webhook_url: str) -> str:
 
 
 class DingTalkAdapter:
-    platform: ClassVar[Platform] = Platform.DINGTALK
+    platform: ClassVar[str] = NAME
 
     def __init__(
         self,

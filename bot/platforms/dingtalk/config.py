@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+NAME = "dingtalk"  # apps' `platform` field, the callback URLs' first segment
 DEFAULT_API_BASE = "https://api.dingtalk.com"
 DEFAULT_OAPI_BASE = "https://oapi.dingtalk.com"
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
@@ -53,7 +54,7 @@ class DingTalkCredentials(BaseModel):
         return self
 
     def identity(self) -> str:
-        return f"dingtalk:{self.app_key}"
+        return f"{NAME}:{self.app_key}"
 
     def route_key(self) -> str:
         """The card callback route key: the configured one, else one derived from the AppKey."""

@@ -1,7 +1,8 @@
 """Event subscription crypto (事件订阅 HTTP 推送, the scheme of DingTalk's DingCallbackCrypto).
 
-The WeCom family: AESKey = b64decode(aes_key + "="), AES-256-CBC with IV = AESKey[:16], PKCS#7 padding to a
-multiple of 32 bytes, plaintext = 16 random bytes | 4-byte big-endian length | JSON | owner key.
+The scheme this family of chat platforms shares: AESKey = b64decode(aes_key + "="), AES-256-CBC with
+IV = AESKey[:16], PKCS#7 padding to a multiple of 32 bytes, plaintext = 16 random bytes | 4-byte big-endian
+length | JSON | owner key.
 Signature = sha1("".join(sorted([token, timestamp, nonce, encrypt]))) in lowercase hex.
 
 The owner key is the AppKey for an enterprise app's event subscription; the legacy callback registration used the
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 
 from Crypto.Cipher import AES
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SignatureError
 from bot.platforms.dingtalk.config import DingTalkCredentials
-from bot.platforms.dingtalk.errors import CryptoError, SignatureError
+from bot.platforms.dingtalk.errors import CryptoError
 
 _BLOCK = 32  # PKCS#7 block of this scheme: 32, not AES's 16
 _RANDOM = 16

@@ -25,14 +25,6 @@ from bot.errors import (
 )
 
 
-class SignatureError(LeadbotError):
-    """A callback's signature is missing or does not match: not from DingTalk, or signed with another secret."""
-
-
-class StaleTimestamp(LeadbotError):
-    """A correctly signed callback whose timestamp is outside the accepted window (replay or clock skew)."""
-
-
 class CryptoError(LeadbotError):
     """An encrypted event could not be opened: bad base64, padding, length or owner key."""
 

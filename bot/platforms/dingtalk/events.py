@@ -13,15 +13,16 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.platforms.base import CardClick, Inbound, InboundKind, Platform
+from bot.platforms.base import CardClick, Inbound, InboundKind
 from bot.platforms.dingtalk.card_actions import CardAction, read_card_action
+from bot.platforms.dingtalk.config import NAME
 from bot.platforms.dingtalk.errors import MalformedPayload
 
 __all__ = ["MAX_BODY_BYTES", "MalformedPayload", "load_json", "parse_robot_message", "parse_card_callback",
            "parse_event"]
 
 MAX_BODY_BYTES = 256 * 1024  # a robot message or card click is a few KiB; anything this big is not DingTalk
-_PLATFORM = str(Platform.DINGTALK)
+_PLATFORM = NAME
 
 # No time in the payload nor from the caller: 0 says so, and the job handling it uses its services' clock.
 _UNKNOWN = 0.0

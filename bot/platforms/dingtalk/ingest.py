@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from bot.platforms.base import Inbound, Platform
+from bot.platforms.base import Inbound
+from bot.platforms.dingtalk.config import NAME
 from bot.runtime.queue import AppIngest
 from storage import redis_keys
 
 if TYPE_CHECKING:
     from bot.runtime.services import Services
 
-PLATFORM = str(Platform.DINGTALK)
+PLATFORM = NAME
 # DingTalk gives an event push 1.5 s for its answer; a Redis that hangs must fail the request well before that.
 QUEUE_TIMEOUT_S = 1.0
 JOB = "handle_inbound"

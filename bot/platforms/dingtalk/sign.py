@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
-from bot.platforms.dingtalk.errors import SignatureError, StaleTimestamp
+from bot.errors import SignatureError, StaleTimestamp
 
 __all__ = ["WINDOW_MS", "SignatureError", "StaleTimestamp", "card_api_secret", "compute_sign", "verify_callback",
            "sign_webhook_url"]

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.admin.apps import open_credentials
-from bot.platforms.base import Inbound, Platform
-from bot.platforms.dingtalk.config import DingTalkCredentials
+from bot.platforms.base import Inbound
+from bot.platforms.dingtalk.config import NAME, DingTalkCredentials
 from bot.platforms.dingtalk.ingest import queue_inbound
 from bot.platforms.dingtalk.stream import StreamRunner
 from storage.models import App, AppStatus
@@ -60,7 +60,7 @@ class _Running:
 
 async def stream_apps(services: Services) -> list[StreamApp]:
     """The active DingTalk apps in Stream mode, with their credentials opened."""
-    rows = await App.filter(platform=str(Platform.DINGTALK), status=AppStatus.ACTIVE,
+    rows = await App.filter(platform=NAME, status=AppStatus.ACTIVE,
                             tenant__active=True).order_by("id")
     out: list[StreamApp] = []
     for row in rows:

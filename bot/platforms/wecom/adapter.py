@@ -29,8 +29,8 @@ from bot.errors import (
     TokenExpired,
     TransientError,
 )
-from bot.platforms.base import Platform, SendResult
-from bot.platforms.wecom.config import DEFAULT_API_BASE, WeComCredentials
+from bot.platforms.base import SendResult, mask_user
+from bot.platforms.wecom.config import DEFAULT_API_BASE, NAME, WeComCredentials
 from bot.platforms.wecom.errors import FrequencyLimited, error_for, not_live_reason, request_id_of
 from bot.platforms.wecom.ratelimit import MemberWindow
 from bot.runtime.outbound import refusal
@@ -57,16 +57,6 @@ def new_task_id(prefix: str) -> str:
     return task_id
 
 
-def mask_user(userid: str) -> str:
-    """UserIDs are sometimes phone numbers or e-mail addresses: never log one whole."""
-    if "@" in userid:
-        local, _, domain = userid.partition("@")
-        return f"{local[:1]}***@{domain}"
-    if sum(c.isdigit() for c in userid) >= 7:
-        return f"{userid[:3]}****{userid[-2:]}"
-    return userid
-
-
 def _redact(text: str) -> str:
     return _SECRET_PARAM.sub(r"\1=***", text)
 
@@ -81,7 +71,7 @@ def _id_list(value: Any) -> set[str]:
 class WeComAdapter:
     """Implements `bot.platforms.base.Adapter` for one app (`app_id` is our database id)."""
 
-    platform: ClassVar[Platform] = Platform.WECOM
+    platform: ClassVar[str] = NAME
     PER_MEMBER_PER_MINUTE: ClassVar[int] = 30
     PER_MEMBER_PER_HOUR: ClassVar[int] = 1000
 
@@ -281,7 +271,7 @@ class WeComAdapter:
             return token, lifetime_s
 
         # The broker takes the fresh token when it holds none: the checks that follow need no second gettoken.
-        await self._broker.get(self.platform.value, self.app_id, fetched)
+        await self._broker.get(self.platform, self.app_id, fetched)
 
     async def _get(self, api: str, params: dict[str, str]) -> dict[str, Any]:
         return await self._retrying(lambda: self._with_token(
@@ -302,7 +292,7 @@ class WeComAdapter:
         return [u for u in data.get("userlist") or [] if isinstance(u, dict)]
 
     async def _token(self) -> str:
-        return await self._broker.get(self.platform.value, self.app_id, self.fetch_token)
+        return await self._broker.get(self.platform, self.app_id, self.fetch_token)
 
     async def _call(self, api: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._retrying(
@@ -333,7 +323,7 @@ class WeComAdapter:
         except TokenExpired as e:
             # Compare-and-delete: if another worker already stored a fresh token, it stays.
             log.info("wecom app=%s token refused (errcode %s), refreshing once", self.app_id, e.errcode)
-            await self._broker.invalidate(self.platform.value, self.app_id, token)
+            await self._broker.invalidate(self.platform, self.app_id, token)
             return await call(await self._token())
 
     async def _request_json(

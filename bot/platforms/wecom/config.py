@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+NAME = "wecom"  # apps' `platform` field, the callback URLs' first segment
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 
@@ -37,4 +38,4 @@ class WeComCredentials(BaseModel):
 
     def identity(self) -> str:
         """What makes two registrations the same app (a second one is a 409)."""
-        return f"wecom:{self.corp_id}:{self.agent_id}"
+        return f"{NAME}:{self.corp_id}:{self.agent_id}"

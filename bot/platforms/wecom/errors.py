@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from bot import errors
 from bot.errors import (
     CardExpired,
     LeadbotError,
@@ -40,12 +41,14 @@ class CallbackRejected(LeadbotError):
         super().__init__(f"{reason} (code {self.code})")
 
 
-class SignatureError(CallbackRejected):
+class SignatureError(CallbackRejected, errors.SignatureError):
+    """The shared `bot.errors.SignatureError`, carrying the sample's code and the status the route answers."""
+
     code = -40001
     http_status = 403
 
 
-class StaleTimestamp(SignatureError):
+class StaleTimestamp(SignatureError, errors.StaleTimestamp):
     """Correctly signed, but its timestamp is too far from now: a replay (or a clock far off)."""
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, TreeBuilder, XMLParser
 
-from bot.platforms.base import CardClick, Inbound, InboundKind, Platform
+from bot.platforms.base import CardClick, Inbound, InboundKind
+from bot.platforms.wecom.config import NAME
 from bot.platforms.wecom.errors import HostileXml, MalformedPayload
 
 Fields = dict[str, Element]
@@ -180,7 +181,7 @@ def parse_inbound(xml: bytes | str) -> Inbound:
         event = _required(f, "Event")
         parsed = _EVENTS.get(event, _other_event)(f)
         return Inbound(
-            platform=Platform.WECOM.value,
+            platform=NAME,
             sender=sender,
             created_at=float(created),
             dedup_key=_event_dedup_key(f, sender, str(created), event),
@@ -191,7 +192,7 @@ def parse_inbound(xml: bytes | str) -> Inbound:
     raw = xml.encode() if isinstance(xml, str) else xml
     parsed = _MESSAGES.get(msg_type, _other_message)(f)
     return Inbound(
-        platform=Platform.WECOM.value,
+        platform=NAME,
         sender=sender,
         created_at=float(created),
         # Every message has a MsgId; if one ever lacks it, its retries still carry the same plaintext.

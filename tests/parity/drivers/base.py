@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 from aiohttp.test_utils import TestClient
 
-from bot.platforms.base import Platform
 from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 
@@ -75,7 +74,7 @@ class SentMessage:
 
 
 class PlatformDriver(abc.ABC):
-    platform: ClassVar[Platform]
+    platform: ClassVar[str]
     ident_field: ClassVar[str]
 
     def __init__(self, client: TestClient, services: Services, admin_headers: dict[str, str]) -> None:

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 from aiohttp.test_utils import TestClient
 
-from bot.platforms.base import Platform
 from bot.platforms.dingtalk.stream import TOPIC_CARD, TOPIC_ROBOT
 from bot.platforms.dingtalk.supervisor import StreamSupervisor
 from bot.runtime.services import Services
@@ -24,7 +23,7 @@ WORK_NOTICE_PATH = "/topapi/message/corpconversation/asyncsend_v2"
 
 
 class DingTalkDriver(PlatformDriver):
-    platform = Platform.DINGTALK
+    platform = "dingtalk"
     ident_field = "dingtalk_staff_id"
     APP_KEY = "dingparityapp01"
     APP_SECRET = "parity-dingtalk-secret-0123456789"

@@ -8,14 +8,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.platforms.base import Platform
 from bot.runtime.services import Services
 from tests.parity.drivers.base import HeldCard, Person, PlatformDriver, RouteMissing, SentMessage
 from tests.sim import wecom as wc_sim
 
 
 class WeComDriver(PlatformDriver):
-    platform = Platform.WECOM
+    platform = "wecom"
     ident_field = "wecom_userid"
     AGENT_ID = 1000002
     SECRET = "parity-wecom-secret-0123456789"

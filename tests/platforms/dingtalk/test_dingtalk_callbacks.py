@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from bot.errors import SignatureError, StaleTimestamp
 from bot.platforms.base import Inbound, InboundKind
 from bot.platforms.dingtalk.crypto import DingTalkCrypto
-from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload, SignatureError, StaleTimestamp
+from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload
 from bot.platforms.dingtalk.events import load_json, parse_card_callback, parse_event, parse_robot_message
 from bot.platforms.dingtalk.sign import verify_callback
 from tests.platforms.dingtalk.support import APP_SECRET, credentials

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wechatpy.crypto import PrpCrypto, _get_signature
 
+from bot.errors import SignatureError
 from bot.platforms.dingtalk.crypto import DingTalkCrypto, read_query, sha1_signature
-from bot.platforms.dingtalk.errors import CryptoError, SignatureError
+from bot.platforms.dingtalk.errors import CryptoError
 
 # From open-dingtalk/DingTalk-Callback-Crypto, DingCallbackCrypto3.py (its own test at the bottom of the file).
 TOKEN = "mryue"

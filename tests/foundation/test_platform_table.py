@@ -1,0 +1,57 @@
+"""The platform table of the wiring: each platform is one object, and everything generic is made from the table."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from bot.admin.schemas import AppIn, AppQuery
+from bot.cli import main
+from bot.platforms import registry
+from bot.runtime import wiring
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.config import Settings
+
+PLATFORMS = [p.name for p in wiring.PLATFORMS]
+
+
+def test_the_registry_holds_the_wiring_table_in_order() -> None:
+    assert registry.names() == tuple(PLATFORMS)
+    assert PLATFORMS[:2] == ["wecom", "dingtalk"]
+    with pytest.raises(LookupError):
+        registry.get("nosuchplatform")
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_each_callback_url_is_served_by_the_platform_routes(name: str) -> None:
+    platform = registry.get(name)
+    app = web.Application()
+    # What the routes' set-up reads of the process (no server runs here).
+    app[SERVICES] = SimpleNamespace(settings=Settings(), queue=None)  # type: ignore[misc]
+    assert platform.routes is not None
+    platform.routes(app)
+    served = {r.resource.canonical.replace("{app_id}", "7") for r in app.router.routes() if r.resource is not None}
+    urls = platform.callback_urls("", 7)
+    assert urls
+    assert set(urls.values()) <= served
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_the_cli_has_an_add_command_per_platform(name: str) -> None:
+    out = CliRunner().invoke(main, ["apps", "add", name, "--help"])
+    assert out.exit_code == 0, out.output
+    assert "--tenant" in out.output and "--api-base" in out.output
+
+
+def test_an_app_of_another_platform_is_refused_naming_the_platform() -> None:
+    with pytest.raises(ValidationError) as e:
+        AppIn.model_validate({"platform": "nosuchplatform", "name": "x", "credentials": {}})
+    assert e.value.errors()[0]["type"] == "union_tag_invalid"
+    with pytest.raises(ValidationError) as e:
+        AppQuery.model_validate({"platform": "nosuchplatform"})
+    assert e.value.errors()[0]["loc"] == ("platform",)
+    assert AppQuery.model_validate({"platform": PLATFORMS[-1]}).platform == PLATFORMS[-1]
