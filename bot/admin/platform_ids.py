@@ -17,6 +17,8 @@ from tortoise.queryset import QuerySet
 
 from storage.models import User, UserPlatformId
 
+ID_MAX = UserPlatformId._meta.fields_map["platform_user_id"].max_length
+
 # platform -> the name of its id field outside (JSON, CSV column, form field; the CLI flag is this with dashes)
 EXTERNAL_FIELDS: dict[str, str] = {"wecom": "wecom_userid", "dingtalk": "dingtalk_staff_id"}
 
@@ -29,7 +31,9 @@ def holding(tenant_id: int, platform: str, platform_user_id: str) -> QuerySet[Us
 
 async def user_of(tenant_id: int, platform: str, platform_user_id: str, *, active_only: bool = False) -> User | None:
     """The person of the tenant with this id on `platform`, if any (only an active one with `active_only`)."""
-    if not platform_user_id:
+    # An id longer than the column holds is nobody's: asking for it would fail the ORM's validation instead, and a
+    # callback's sender is whatever the platform (or a forger who passed the signature) put there.
+    if not platform_user_id or len(platform_user_id) > ID_MAX:
         return None
     found = holding(tenant_id, platform, platform_user_id)
     return await (found.filter(active=True) if active_only else found).first()

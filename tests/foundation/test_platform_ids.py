@@ -88,6 +88,15 @@ async def test_removing_an_id_leaves_the_others_and_frees_it(tenants) -> None:
     assert (await platform_ids.user_of(one.id, "wecom", "wang")).id == newcomer.id
 
 
+async def test_an_id_longer_than_any_stored_is_nobodys(tenants) -> None:
+    """A callback's sender is what the platform sent: one longer than the column finds nobody (the click is then
+    refused as from an unknown person) instead of failing the job on every retry."""
+    one, _ = tenants
+    await user_ops.create_user(one.id, UserIn(name="张三", wecom_userid="z" * 64))
+    assert (await platform_ids.user_of(one.id, "wecom", "z" * 64)) is not None
+    assert await platform_ids.user_of(one.id, "wecom", "z" * 65) is None
+    assert await platform_ids.user_of(one.id, "wecom", "z" * 5000, active_only=True) is None
+
 
 def test_every_platform_id_has_its_field_on_the_edges() -> None:
     """A platform in the mapping is a field of the API's user JSON (in, patch, out), a CSV column and a CLI flag."""
