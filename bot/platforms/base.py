@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 class Platform(enum.StrEnum):
     WECOM = "wecom"
     DINGTALK = "dingtalk"
+    FEISHU = "feishu"
 
 
 class InboundKind(enum.StrEnum):
