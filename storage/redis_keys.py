@@ -36,6 +36,9 @@ JOB_HOLDER = PREFIX + "job-holder:"
 JOB_OUTAGES = PREFIX + "job-outages:"
 # An admin's test card (bot.chat.testcard): one hash per test, and the app's latest test id.
 TEST_CARD = PREFIX + "test-card:"
+# card-message:<platform>:<app_id>:<card id>: the platform's message id of a card we sent, where updating the card
+# needs it and our card id is not it (Feishu PATCHes im/v1/messages/<message_id>)
+CARD_MESSAGE = PREFIX + "card-message:"
 
 
 def dedup(platform: str, app_id: int | str, key: str) -> str:
@@ -69,3 +72,7 @@ def voice_correcting(user_id: int) -> str:
 
 def test_card(app_id: int | str, test_id: int | str) -> str:
     return f"{TEST_CARD}{app_id}:{test_id}"
+
+
+def card_message(platform: str, app_id: int | str, card_id: str) -> str:
+    return f"{CARD_MESSAGE}{platform}:{app_id}:{card_id}"
