@@ -17,6 +17,7 @@ from tortoise.exceptions import IntegrityError
 from bot.admin.schemas import AppOut, AppPatch, ChecklistStep, DingTalkAppIn, WeComAppIn
 from bot.errors import Conflict, InvalidField, LeadbotError, NotFound
 from bot.platforms.dingtalk.config import DingTalkCredentials
+from bot.platforms.feishu.config import FeishuCredentials
 from bot.platforms.wecom.config import WeComCredentials
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.config import Settings
@@ -28,9 +29,10 @@ from storage.secrets import SecretBox
 log = logging.getLogger(__name__)
 
 SECRETS_PURPOSE = "app.secrets"
-CREDENTIAL_MODELS: dict[str, type[WeComCredentials] | type[DingTalkCredentials]] = {
+CREDENTIAL_MODELS: dict[str, type[WeComCredentials] | type[DingTalkCredentials] | type[FeishuCredentials]] = {
     "wecom": WeComCredentials,
     "dingtalk": DingTalkCredentials,
+    "feishu": FeishuCredentials,
 }
 # How long a process trusts its copy of an app: a disable or key change reaches every process within this.
 APP_CACHE_TTL_S = 5.0
@@ -45,7 +47,7 @@ class LoadedApp:
     platform: str
     status: AppStatus
     api_base: str | None
-    credentials: WeComCredentials | DingTalkCredentials
+    credentials: WeComCredentials | DingTalkCredentials | FeishuCredentials
     loaded_at: float
     tenant_active: bool = True
 
@@ -58,6 +60,8 @@ class LoadedApp:
 def callback_urls(app: App, base_url: str) -> dict[str, str]:
     if app.platform == "wecom":
         return {"callback": f"{base_url}/wecom/{app.id}/callback"}
+    if app.platform == "feishu":
+        return {"events": f"{base_url}/feishu/{app.id}/events", "card": f"{base_url}/feishu/{app.id}/card"}
     return {
         "robot": f"{base_url}/dingtalk/{app.id}/callback",
         "events": f"{base_url}/dingtalk/{app.id}/events",
@@ -68,6 +72,13 @@ def callback_urls(app: App, base_url: str) -> dict[str, str]:
 def console_checklist(app: App, base_url: str) -> list[ChecklistStep]:
     """What an admin does in the platform console after registering, in the order the console allows it."""
     urls = callback_urls(app, base_url)
+    if app.platform == "feishu":
+        from bot.platforms.feishu.diagnose import checklist
+
+        creds = FeishuCredentials.model_construct(**{k: v for k, v in app.public.items() if k != "secrets_set"},
+                                                  encrypt_key="set" if "encrypt_key" in app.public.get(
+                                                      "secrets_set", []) else None)
+        return [ChecklistStep(zh=zh, en=en) for zh, en in checklist(app.id, creds, urls)]
     if app.platform == "wecom":
         steps = [
             (f"应用管理 → 本应用 → 接收消息 → 设置API接收：URL 填 {urls['callback']}，Token 与 EncodingAESKey "

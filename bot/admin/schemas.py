@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Roo
 
 from bot.alerting.notify.phone import InvalidPhone, normalize_mobile, normalize_phone
 from bot.platforms.dingtalk.config import DingTalkCredentials
+from bot.platforms.feishu.config import FeishuCredentials
 from bot.platforms.wecom.config import WeComCredentials
 from storage.models import AppState, AppStatus, Role, TokenScope
 
@@ -127,7 +128,12 @@ class DingTalkAppIn(_AppCommon):
     credentials: DingTalkCredentials
 
 
-class AppIn(RootModel[Annotated[WeComAppIn | DingTalkAppIn, Field(discriminator="platform")]]):
+class FeishuAppIn(_AppCommon):
+    platform: Literal["feishu"]
+    credentials: FeishuCredentials
+
+
+class AppIn(RootModel[Annotated[WeComAppIn | DingTalkAppIn | FeishuAppIn, Field(discriminator="platform")]]):
     pass
 
 
@@ -160,7 +166,7 @@ class AppOut(Out):
 
 class AppQuery(Strict):
     tenant_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
-    platform: Literal["wecom", "dingtalk"] | None = None
+    platform: Literal["wecom", "dingtalk", "feishu"] | None = None
     status: AppStatus | None = None
 
 

@@ -40,6 +40,12 @@ def build_adapter(services: Resources, app: LoadedApp) -> Adapter:
         return WeComAdapter(app.id, app.credentials, session=services.http, broker=services.broker,
                             redis=services.redis, api_base=app.api_base,
                             on_error=partial(app_health.platform_error, services.clock, app.id, app.platform))
+    if app.platform == Platform.FEISHU:
+        from bot.platforms.feishu.adapter import FeishuAdapter
+
+        return FeishuAdapter(app.id, app.credentials, session=services.http, tokens=services.broker,
+                             redis=services.redis, api_base=app.api_base,
+                             on_error=partial(app_health.platform_error, services.clock, app.id, app.platform))
     from bot.platforms.dingtalk.adapter import DingTalkAdapter
 
     return DingTalkAdapter(app.id, app.credentials, session=services.http, tokens=services.broker,

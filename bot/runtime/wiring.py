@@ -31,6 +31,7 @@ from handlers import admin, dingtalk, exports, health, holidays, leads, lexicon,
 from handlers import alerts as alert_routes
 from handlers import board as board_routes
 from handlers import console as console_routes
+from handlers import feishu as feishu_routes
 from handlers.http import errors, observe
 
 # --- the worker: jobs and crons ---------------------------------------------------------------------------------
@@ -94,8 +95,8 @@ MIDDLEWARES = (observe, errors)
 API_MODULES = (admin, exports, holidays, leads, lexicon, settings, webhooks)
 # Each mounts its own routes.
 ROUTES: Sequence[Callable[[web.Application], None]] = (
-    health.setup, openapi.setup, wecom.setup, dingtalk.setup, alert_routes.setup, board_routes.setup,
-    console_routes.setup,
+    health.setup, openapi.setup, wecom.setup, dingtalk.setup, feishu_routes.setup, alert_routes.setup,
+    board_routes.setup, console_routes.setup,
 )
 
 
