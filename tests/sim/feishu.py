@@ -31,6 +31,7 @@ from Crypto.Cipher import AES
 MAX_CARD_BYTES = 30 * 1024
 MSG_TYPES = {"text", "post", "image", "file", "audio", "media", "sticker", "interactive", "share_chat", "share_user"}
 ID_TYPES = {"open_id", "user_id", "union_id", "email", "chat_id"}
+BODY = web.RequestKey("feishu_body", dict)
 BUTTON_TYPES = {"default", "primary", "danger", "text", "primary_text", "danger_text", "primary_filled",
                 "danger_filled", "laser"}
 
@@ -208,7 +209,7 @@ class FeishuSimulator:
                 return _error(400, 9499, "Bad Request: body is not an object")
         self.requests.append(LoggedRequest(request.method, request.path, dict(request.query),
                                            dict(request.headers), body))
-        request["body"] = body or {}
+        request[BODY] = body or {}
         queue = self._injections.get(request.path)
         if queue:
             inj = queue[0]
@@ -231,7 +232,7 @@ class FeishuSimulator:
     # -- token ----------------------------------------------------------------------------------------------------
 
     async def _token(self, request: web.Request) -> web.Response:
-        body = request["body"]
+        body = request[BODY]
         app = self.apps.get(body.get("app_id") if isinstance(body.get("app_id"), str) else "")
         if app is None:
             return _error(400, 10003, "invalid param: app_id")
@@ -274,7 +275,7 @@ class FeishuSimulator:
         id_type = request.query.get("receive_id_type")
         if id_type not in ID_TYPES:
             return _error(400, 99992402, "field validation failed: receive_id_type")
-        body = request["body"]
+        body = request[BODY]
         problem = _message_problem(body)
         if problem is not None:
             return _error(400, *problem)
@@ -304,7 +305,7 @@ class FeishuSimulator:
             return _error(400, 230001, "Your request contains an invalid request parameter, ext=invalid message_id.")
         if message.recalled:
             return _error(400, 230011, "The message is recalled.")
-        content = request["body"].get("content")
+        content = request[BODY].get("content")
         problem = _card_problem(content) if message.msg_type == "interactive" else (230001, "not a card")
         if problem is not None:
             return _error(400, *problem)
@@ -316,7 +317,7 @@ class FeishuSimulator:
         app = self._authorized(request)
         if isinstance(app, web.Response):
             return app
-        body = request["body"]
+        body = request[BODY]
         held = self.card_tokens.get(body.get("token") if isinstance(body.get("token"), str) else "")
         if held is None or held.expires_at <= time.time() or held.uses_left <= 0:
             return _error(400, 200830, "token is invalid or expired")
