@@ -98,3 +98,28 @@ async def test_refused_credentials_are_retried_without_a_connection(gateway: WsG
     finally:
         await runner.stop()
         await asyncio.wait_for(task, 10)
+
+
+async def test_the_supervisor_connects_ws_apps_and_queues_their_events(gateway: WsGateway, client, services,
+                                                                       admin_headers) -> None:
+    from bot.platforms.feishu.supervisor import running_longconn_supervisor
+    from tests.parity.support import create_tenant
+
+    tenant = await create_tenant(client, admin_headers)
+    body = {"tenant_id": tenant, "name": "飞书长连接", "platform": "feishu", "api_base": gateway.base_url,
+            "credentials": {"app_id": APP_ID, "app_secret": APP_SECRET, "verification_token": VERIFICATION_TOKEN,
+                            "mode": "ws"}}
+    r = await client.post("/admin/apps", json=body, headers=admin_headers)
+    assert r.status == 201, await r.text()
+    app_id = (await r.json())["id"]
+    async with running_longconn_supervisor(services, poll_s=0.1, runner_options={"lease_ttl_s": 1.0}) as sup:
+        await _until(lambda: len(gateway.live(APP_ID)) == 1, 30)
+        payload = message_event(REP, "text", {"text": "x"}, token=VERIFICATION_TOKEN, app_id=APP_ID,
+                                event_id="ev-ws-1")
+        assert await gateway.push(APP_ID, payload) == 200
+        assert await gateway.push(APP_ID, payload) == 200  # redelivered: remembered, not queued twice
+        assert await services.queue.depth() == 1
+
+        r = await client.post(f"/admin/apps/{app_id}/disable", headers=admin_headers)
+        assert r.status == 200
+        await _until(lambda: not sup.runners() and not gateway.live(APP_ID), 15)
