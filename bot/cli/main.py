@@ -43,6 +43,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
 
     async def run(settings: Settings) -> None:
         from bot.platforms.dingtalk.supervisor import running_stream_supervisor
+        from bot.platforms.feishu.supervisor import running_longconn_supervisor
         from bot.runtime.app import create_app, make_runner
         from bot.runtime.services import ADMIN_TOKEN_FILE, load_admin_token, open_services
         from bot.runtime.worker import running_worker
@@ -59,7 +60,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
                      "sqlite" if settings.effective_database_url().startswith("sqlite") else "postgres",
                      "embedded" if settings.embedded_redis else "external")
             try:
-                async with running_stream_supervisor(services):
+                async with running_stream_supervisor(services), running_longconn_supervisor(services):
                     if no_worker:
                         await until_signalled()
                     else:
@@ -90,6 +91,7 @@ def worker(metrics_port: int | None) -> None:
 
     async def run(settings: Settings) -> None:
         from bot.platforms.dingtalk.supervisor import running_stream_supervisor
+        from bot.platforms.feishu.supervisor import running_longconn_supervisor
         from bot.runtime.app import make_runner
         from bot.runtime.services import open_services
         from bot.runtime.worker import running_worker
@@ -107,7 +109,8 @@ def worker(metrics_port: int | None) -> None:
                 await runner.setup()
                 await web.TCPSite(runner, settings.host, metrics_port).start()
             try:
-                async with running_stream_supervisor(services), running_worker(services):
+                async with (running_stream_supervisor(services), running_longconn_supervisor(services),
+                            running_worker(services)):
                     await until_signalled()
             finally:
                 if runner:
