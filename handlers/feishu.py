@@ -135,7 +135,15 @@ async def _queue(services: Services, app: LoadedApp, inbound: Inbound) -> None:
     log.info("feishu %s %s app=%d kind=%s", outcome, inbound.dedup_key[:48], app.id, inbound.kind)
 
 
+def _declared_size(request: web.Request) -> None:
+    # Before anything else (the app lookup included): a body declared too large is refused unread.
+    limit = min(request.app[SERVICES].settings.max_body_bytes, MAX_BODY_BYTES)
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", f"body of {request.content_length} bytes is over {limit}")
+
+
 async def push(request: web.Request) -> web.Response:
+    _declared_size(request)
     services, app, creds = await _active_app(request)
     payload, signed = _open(request, services, creds, await _body(request, services))
     try:
