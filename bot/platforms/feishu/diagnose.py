@@ -8,6 +8,8 @@ found" proves the call is allowed).
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.errors import PlatformError
 from bot.platforms.base import Check
 from bot.platforms.feishu.adapter import FeishuAdapter
@@ -34,14 +36,16 @@ def _refusal(name: str, e: PlatformError, label: str) -> Check:
     return Check(name, "fail", f"{label}: code {e.errcode} {e.errmsg[:120]}")
 
 
-async def diagnose(adapter: FeishuAdapter) -> list[Check]:
-    try:
-        await adapter.prove_token()
-    except PlatformError as e:
-        return [Check("token", "fail", f"tenant_access_token refused (code {e.errcode})",
-                      "核对 凭证与基础信息 中的 App ID 与 App Secret（重置 Secret 后需重新登记）",
-                      "Check App ID and App Secret under 凭证与基础信息 (re-enter the secret after resetting it)")]
-    checks = [Check("token", "ok", "tenant_access_token issued")]
+# What to do when the token is refused (`bot.admin.app_verify` shows it under the failed token check).
+TOKEN_STEP = ("核对 凭证与基础信息 中的 App ID 与 App Secret（重置 Secret 后需重新登记）；"
+              "国际版 Lark 应用需 lark: true",
+              "Check App ID and App Secret under 凭证与基础信息 (re-enter the secret after resetting it); a Lark "
+              "(international) app needs lark: true")
+
+
+async def platform_checks(adapter: FeishuAdapter) -> list[Check]:
+    """The bot ability and the permission to read message resources (voice notes)."""
+    checks = []
     try:
         bot = await adapter.bot_info()
         checks.append(Check("bot", "ok", f"bot {bot.get('app_name') or ''} active"))
@@ -54,6 +58,30 @@ async def diagnose(adapter: FeishuAdapter) -> list[Check]:
             checks.append(_refusal("resources", e, "获取消息中的资源文件（im:resource）"))
         else:  # not found / invalid id: the call itself is allowed
             checks.append(Check("resources", "ok", "message resources may be read"))
+    return checks
+
+
+async def app_checks(adapter: FeishuAdapter, context: Any) -> list[Check]:
+    """Every check after the token (`bot.admin.app_verify`): the platform's own, then how Feishu reaches us
+    (long connection: a process holds it; HTTP: the two URLs, and whether a push ever arrived)."""
+    from bot.platforms.feishu.longconn import lease_name
+    from storage import redis_keys
+
+    checks = await platform_checks(adapter)
+    if context.app.credentials.mode == "ws":
+        holder = await context.redis.get(redis_keys.lease(lease_name(context.app.id)))
+        checks.append(Check("long_connection", "ok", "a process holds this app's long connection") if holder else
+                      Check("long_connection", "fail", "no process holds this app's long connection",
+                            "运行 leadbot serve 或 leadbot worker，并在 事件与回调 中选择 使用长连接接收",
+                            "Run leadbot serve or leadbot worker, and choose the long connection under 事件与回调"))
+        checks.append(context.last_callback(needed=False))
+        return checks
+    checks.append(context.last_callback(needed=True))
+    for path, where in (("events", "事件配置"), ("card", "回调配置")):
+        url = context.url(path)
+        checks.append(context.callback_url_warning(path) or Check(
+            f"{path}_url", "ok", f"{path} URL: {url}", f"在 事件与回调 → {where} 中填入 {url}",
+            f"Enter {url} under 事件与回调 → {where}"))
     return checks
 
 
