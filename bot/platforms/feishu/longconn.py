@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # How long the SDK thread waits for our loop to queue one event before answering the frame 500.
 QUEUE_WAIT_S = 5.0
+# The SDK asks for its endpoint with `requests` and no timeout: we stop waiting after this (its thread may not).
+CONNECT_TIMEOUT_S = 30.0
 
 
 def lease_name(app_id: int) -> str:
@@ -186,8 +188,9 @@ class LongConnRunner:
         client = await asyncio.wrap_future(sdk.submit(_in_loop(lambda: _new_client(self._creds, self._domain,
                                                                                       dispatcher))))
         try:
-            await asyncio.wrap_future(sdk.submit(client._connect()))
-        except Exception as e:  # refused credentials, endpoint down, handshake refused: try again later
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                await asyncio.wrap_future(sdk.submit(client._connect()))
+        except Exception as e:  # refused credentials, endpoint down, handshake refused, no answer: again later
             log.warning("feishu ws connect failed app=%s error=%s", self.app_id, _describe(e))
             return
         self.connections_opened += 1
