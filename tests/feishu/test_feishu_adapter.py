@@ -178,3 +178,20 @@ def test_lark_is_the_same_platform_on_its_own_host(make_adapter) -> None:
     assert make_adapter(api_base=None).api_base == "https://open.feishu.cn"
     assert make_adapter(lark=True, api_base="https://feishu.private.example/").api_base == \
         "https://feishu.private.example"
+
+
+async def test_the_directory_is_read_page_by_page_with_managers(sim: FeishuSimulator, make_adapter) -> None:
+    from bot.platforms.feishu.diagnose import directory
+
+    sim.add_department("od_sales", leader_open_id="ou_mgr1")
+    sim.users["ou_mgr1"].department = "od_sales"
+    for i in range(60):  # more than one page of 50
+        sim.add_user(f"ou_rep{i:03d}", name=f"销售{i}", department="od_sales", mobile="+8613800000000",
+                     resigned=i == 7)
+    people = {p.user_id: p for p in await directory(make_adapter())}
+    assert len(people) == 62  # the root's rep1 too
+    assert people["ou_rep001"].manager_user_id == "ou_mgr1" and people["ou_mgr1"].manager_user_id is None
+    assert not people["ou_rep007"].active and people["ou_rep001"].active
+    assert people["ou_rep001"].mobile == "+8613800000000"
+    by_user_id = {p.user_id for p in await directory(make_adapter(receive_id_type="user_id"))}
+    assert "mgr1" in by_user_id

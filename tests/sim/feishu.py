@@ -50,6 +50,9 @@ class SimUser:
     union_id: str
     name: str
     visible: bool = True  # inside the app's availability (可用范围)
+    department: str = "0"  # open_department_id; "0" is the root
+    mobile: str = ""
+    resigned: bool = False
 
 
 @dataclass
@@ -117,6 +120,7 @@ class FeishuSimulator:
         self.messages: dict[str, SimMessage] = {}
         self.files: dict[tuple[str, str], bytes] = {}  # (message_id, file_key) -> bytes
         self.card_tokens: dict[str, CardToken] = {}
+        self.departments: dict[str, str] = {}  # open_department_id -> leader's open_id
         self._uuids: dict[str, str] = {}
         self._sends: dict[str, deque[float]] = defaultdict(deque)
         self._app_sends: deque[float] = deque()
@@ -135,7 +139,9 @@ class FeishuSimulator:
         r.add_get("/open-apis/im/v1/messages/{message_id}/resources/{file_key}", self._resource)
         r.add_post("/open-apis/interactive/v1/card/update", self._card_update)
         r.add_get("/open-apis/bot/v3/info", self._bot_info)
+        r.add_get("/open-apis/contact/v3/users/find_by_department", self._department_users)
         r.add_get("/open-apis/contact/v3/users/{user_id}", self._user)
+        r.add_get("/open-apis/contact/v3/departments/0/children", self._departments)
         return app
 
     async def start(self) -> str:
@@ -164,10 +170,15 @@ class FeishuSimulator:
         self.apps[app_id] = SimApp(app_id, app_secret)
         return self.apps[app_id]
 
-    def add_user(self, open_id: str, *, user_id: str | None = None, name: str = "", visible: bool = True) -> SimUser:
-        user = SimUser(open_id, user_id or "u" + open_id[3:], "on_" + open_id[3:], name or open_id, visible)
+    def add_user(self, open_id: str, *, user_id: str | None = None, name: str = "", visible: bool = True,
+                 **details: Any) -> SimUser:
+        user = SimUser(open_id, user_id or "u" + open_id[3:], "on_" + open_id[3:], name or open_id, visible,
+                       **details)
         self.users[open_id] = user
         return user
+
+    def add_department(self, open_department_id: str, leader_open_id: str = "") -> None:
+        self.departments[open_department_id] = leader_open_id
 
     def add_file(self, message_id: str, file_key: str, data: bytes) -> None:
         self.files[(message_id, file_key)] = data
@@ -364,6 +375,43 @@ class FeishuSimulator:
             return _error(400, 41050, "no user authority error")
         return _answer({"user": {"open_id": user.open_id, "user_id": user.user_id, "union_id": user.union_id,
                                  "name": user.name}})
+
+
+    def _id_of(self, open_id: str, id_type: str) -> str:
+        user = self.users.get(open_id)
+        return getattr(user, id_type) if user is not None else ""
+
+    def _paged(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+        size = int(request.query.get("page_size", "20"))
+        if not 1 <= size <= 50:
+            return _error(400, 99992402, "field validation failed: page_size")
+        start = int(request.query.get("page_token") or 0)
+        page = items[start:start + size]
+        more = start + size < len(items)
+        return _answer({"items": page, "has_more": more, **({"page_token": str(start + size)} if more else {})})
+
+    async def _departments(self, request: web.Request) -> web.Response:
+        app = self._authorized(request)
+        if isinstance(app, web.Response):
+            return app
+        id_type = request.query.get("user_id_type", "open_id")
+        items = [{"open_department_id": d, "department_id": d, "parent_department_id": "0",
+                  "leader_user_id": self._id_of(leader, id_type)} for d, leader in sorted(self.departments.items())]
+        return self._paged(request, items)
+
+    async def _department_users(self, request: web.Request) -> web.Response:
+        app = self._authorized(request)
+        if isinstance(app, web.Response):
+            return app
+        dept = request.query.get("department_id")
+        if dept is None or (dept != "0" and dept not in self.departments):
+            return _error(400, 40003, "invalid department_id")
+        items = [{"open_id": u.open_id, "user_id": u.user_id, "union_id": u.union_id, "name": u.name,
+                  "mobile": u.mobile, "department_ids": [u.department],
+                  "status": {"is_activated": not u.resigned, "is_resigned": u.resigned, "is_frozen": False}}
+                 for u in sorted(self.users.values(), key=lambda u: u.open_id)
+                 if u.department == dept and u.visible]
+        return self._paged(request, items)
 
 
 def _message_problem(body: dict[str, Any]) -> tuple[int, str] | None:

@@ -71,6 +71,11 @@ class FeishuAdapter:
                                 retry_base_s=retry_base_s)
         self._limits = MessageLimits(redis, app_id)
 
+    @property
+    def id_type(self) -> str:
+        """How this app addresses people: `open_id` or `user_id`."""
+        return self._creds.receive_id_type
+
     def __repr__(self) -> str:
         return f"FeishuAdapter(app_id={self.app_id}, feishu_app={self._creds.app_id!r}, api_base={self.api_base!r})"
 
@@ -194,6 +199,32 @@ class FeishuAdapter:
         data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
         user = data.get("user")
         return user if isinstance(user, dict) else {}
+
+    async def _pages(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every item of a paged contact/v3 list (`has_more` / `page_token`), bounded far above any real org."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        for _ in range(1000):
+            page = {**params, "page_size": "50", **({"page_token": token} if token else {})}
+            answer = await self._api("GET", path, params=page, idempotent=True)
+            data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+            items += [i for i in data.get("items") or [] if isinstance(i, dict)]
+            token = str(data.get("page_token") or "")
+            if not data.get("has_more") or not token:
+                break
+        return items
+
+    async def departments(self) -> list[dict[str, Any]]:
+        """Every department under the root the app may see (contact/v3/departments/0/children, fetch_child)."""
+        return await self._pages("/open-apis/contact/v3/departments/0/children",
+                                 {"department_id_type": "open_department_id", "fetch_child": "true",
+                                  "user_id_type": self._creds.receive_id_type})
+
+    async def department_users(self, department_id: str) -> list[dict[str, Any]]:
+        """The direct members of one department (contact/v3/users/find_by_department), ids of the app's type."""
+        return await self._pages("/open-apis/contact/v3/users/find_by_department",
+                                 {"department_id": department_id, "department_id_type": "open_department_id",
+                                  "user_id_type": self._creds.receive_id_type})
 
     # -- set-up -------------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import PlatformError
-from bot.platforms.base import Check
+from bot.platforms.base import Check, DirectoryPerson
 from bot.platforms.feishu.adapter import FeishuAdapter
 from bot.platforms.feishu.config import FeishuCredentials
 
@@ -83,6 +83,31 @@ async def app_checks(adapter: FeishuAdapter, context: Any) -> list[Check]:
             f"{path}_url", "ok", f"{path} URL: {url}", f"在 事件与回调 → {where} 中填入 {url}",
             f"Enter {url} under 事件与回调 → {where}"))
     return checks
+
+
+async def directory(adapter: FeishuAdapter) -> list[DirectoryPerson]:
+    """Everyone in the org the app may see (its contact range): the root's members, then each department's. A
+    person's manager is their own `leader_user_id`, else their first department's leader."""
+    departments = await adapter.departments()
+    leaders = {str(d.get("open_department_id")): str(d.get("leader_user_id") or "") for d in departments}
+    people: dict[str, dict[str, Any]] = {}
+    for dept_id in ["0", *sorted(k for k in leaders if k)]:
+        for user in await adapter.department_users(dept_id):
+            uid = str(user.get(adapter.id_type) or "")
+            if uid:
+                people.setdefault(uid, user)
+    out = []
+    for uid, u in sorted(people.items()):
+        status = u.get("status") if isinstance(u.get("status"), dict) else {}
+        active = not (status.get("is_resigned") or status.get("is_frozen") or status.get("is_exited"))
+        dept_ids = [str(d) for d in u.get("department_ids") or []]
+        manager = str(u.get("leader_user_id") or "") or next(
+            (leaders[d] for d in dept_ids if leaders.get(d) and leaders[d] != uid), "")
+        out.append(DirectoryPerson(
+            user_id=uid, name=str(u.get("name") or uid), active=active,
+            mobile=str(u["mobile"]) if u.get("mobile") else None, email=str(u["email"]) if u.get("email") else None,
+            manager_user_id=manager if manager and manager != uid else None))
+    return out
 
 
 def checklist(app_id: int, creds: FeishuCredentials, urls: dict[str, str]) -> list[tuple[str, str]]:
