@@ -1,9 +1,9 @@
-"""What Feishu can tell us about whether an app works, and what to do in its developer console: the platform half
-of `bot.admin.app_verify` and of the registration checklist.
+"""What Feishu can tell us about whether an app works, its directory, and what to do in its developer console: the
+platform half of `bot.admin.app_verify`, `bot.admin.directory` and the registration checklist.
 
-Each probe changes nothing: a token fetched afresh (the credentials as stored now), the bot's own info (refused
-when the bot ability is off), a message resource that does not exist (a permission refusal names the scope; "not
-found" proves the call is allowed).
+`bot.admin.app_verify` fetches the token itself (`TOKEN_STEP` says what to do when it is refused); each probe here
+changes nothing: the bot's own info (refused when the bot ability is off), a message resource that does not exist
+(a permission refusal names the scope; "not found" proves the call is allowed).
 """
 
 from __future__ import annotations
