@@ -24,7 +24,7 @@ from bot.chat import cards, clicks, commands, testcard
 from bot.jobs import board, followups, inbound, reclaim, timers, voice
 from bot.jobs import directory as directory_jobs
 from bot.leads import store as leadstore
-from bot.platforms import dingtalk, registry, wecom
+from bot.platforms import dingtalk, feishu, registry, wecom
 from bot.platforms.base import InboundKind
 from bot.platforms.plugin import PlatformPlugin
 from bot.runtime import outbox
@@ -37,6 +37,7 @@ from handlers import alerts as alert_routes
 from handlers import board as board_routes
 from handlers import console as console_routes
 from handlers import dingtalk as dingtalk_routes
+from handlers import feishu as feishu_routes
 from handlers import wecom as wecom_routes
 from handlers.http import errors, observe
 
@@ -48,6 +49,7 @@ from handlers.http import errors, observe
 PLATFORMS: Sequence[PlatformPlugin] = (
     wecom.PLATFORM.with_routes(wecom_routes.setup),
     dingtalk.PLATFORM.with_routes(dingtalk_routes.setup),
+    feishu.PLATFORM.with_routes(feishu_routes.setup),
 )
 
 # --- the worker: jobs and crons ---------------------------------------------------------------------------------
