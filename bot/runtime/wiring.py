@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.admin import schemas
+from bot.admin import platform_ids, schemas
 from bot.alerting import alerts, deadlines
 from bot.board import kept as board_kept
 from bot.chat import cards, clicks, commands, testcard
@@ -129,6 +129,7 @@ def install() -> None:
     if _installed:
         return
     registry.install(PLATFORMS)
+    platform_ids.bind_platforms(registry.all())
     schemas.bind_platforms(registry.all())
     inbound.HANDLERS.update(INBOUND)
     clicks.HANDLERS.update(CLICKS)

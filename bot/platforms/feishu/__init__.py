@@ -59,6 +59,8 @@ PLATFORM = PlatformPlugin(
     title_zh="飞书",
     credentials_model=FeishuCredentials,
     secret_field="app_secret",
+    # The app's open_id of a person (ou_...): what events name the sender by, and what messages are sent to.
+    user_id_field="feishu_open_id",
     build_adapter=build_adapter,
     callback_urls=console.callback_urls,
     checklist=console.checklist,
