@@ -1,5 +1,5 @@
-"""The parity driver for Feishu, checked on what works before people have Feishu ids: the app registered and
-verified through the admin API and the registry's adapter, a lead card sent through it read back as the driver's
+"""The parity driver for Feishu, piece by piece (tests/parity runs the whole scenario on it): the app registered
+and verified through the admin API and the registry's adapter, a lead card sent through it read back as the driver's
 HeldCard, and a click on it taken by the card route and queued as our click."""
 
 from __future__ import annotations
@@ -12,26 +12,16 @@ from cards import feishu as feishu_cards
 from cards.model import lead_card
 from tests.cards.card_helpers import REP, T0, lead_in
 from tests.e2e_dingtalk.conftest import Recorder
-from tests.parity.drivers import RouteMissing
 from tests.parity.drivers.base import Person
 from tests.parity.drivers.feishu import FeishuDriver
 from tests.parity.support import create_tenant
-
-
-async def test_the_driver_skips_until_people_have_feishu_ids(client, services, admin_headers) -> None:
-    driver = FeishuDriver(client, services, admin_headers)
-    try:
-        await driver.start()
-    except RouteMissing:
-        return
-    await driver.close()  # the ids have landed: the parity scenarios run on Feishu
 
 
 async def test_a_card_sent_through_the_registered_app_is_held_and_clicked(client, services, admin_headers,
                                                                           monkeypatch) -> None:
     recorder = Recorder()
     monkeypatch.setitem(inbound_jobs.HANDLERS, InboundKind.CARD_CLICK, recorder)
-    driver = FeishuDriver(client, services, admin_headers, require_ids=False)
+    driver = FeishuDriver(client, services, admin_headers)
     await driver.start()
     try:
         tenant = await create_tenant(client, admin_headers)

@@ -1,9 +1,5 @@
-"""The Feishu driver: the app in HTTP mode on the Feishu simulator, pushes sealed and signed as Feishu does.
-
-It joins the parity scenarios once a person can be addressed on Feishu: until the person ids (issue #26, after the
-plug-in and platform-ids work) give users a Feishu id, `start` says the route to a person is missing and the
-scenarios skip it, as for a platform whose capability is not in the build.
-"""
+"""The Feishu driver: the app in HTTP mode on the Feishu simulator, pushes sealed and signed as Feishu does; people
+are addressed by their open_id (`feishu_open_id`)."""
 
 from __future__ import annotations
 
@@ -14,8 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.runtime.services import Services
-from storage.models import User
-from tests.parity.drivers.base import HeldCard, Person, PlatformDriver, RouteMissing, SentMessage
+from tests.parity.drivers.base import HeldCard, Person, PlatformDriver, SentMessage
 from tests.sim import feishu as fs_sim
 
 MESSAGES_PATH = "/open-apis/im/v1/messages"
@@ -30,16 +25,12 @@ class FeishuDriver(PlatformDriver):
     TOKEN = "parity-verification-token"
     ENCRYPT_KEY = "parity-encrypt-key"
 
-    def __init__(self, client: TestClient, services: Services, admin_headers: dict[str, str],
-                 *, require_ids: bool = True) -> None:
+    def __init__(self, client: TestClient, services: Services, admin_headers: dict[str, str]) -> None:
         super().__init__(client, services, admin_headers)
         self.sim = fs_sim.FeishuSimulator()
         self.sender = fs_sim.PushSender(client.session)
-        self._require_ids = require_ids
 
     async def start(self) -> None:
-        if self._require_ids and self.ident_field not in User._meta.fields_map:
-            raise RouteMissing("people have no Feishu id yet (issue #26: wired after the platform-ids work)")
         await self.sim.start()
         self.sim.add_app(self.APP_ID, self.APP_SECRET)
 
