@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 def csv_columns() -> tuple[str, ...]:
     """The CSV's columns: a column per platform's id (`EXTERNAL_FIELDS`, known once the wiring is installed)."""
     return ("name", "role", "manager", *EXTERNAL_FIELDS.values(), "phone", "email", "region", "industries")

@@ -30,13 +30,14 @@ from storage.models import App, AppStatus, Role, Tenant, User, UserPlatformId
 
 # Each platform's id field on a person (`bot.admin.platform_ids.EXTERNAL_FIELDS`): the list and the forms.
 ID_FIELDS = platform_ids.EXTERNAL_FIELDS
-
-
-def form_fields() -> tuple[str, ...]:
-    return ("name", "role", "manager_id", *ID_FIELDS.values(), "phone", "email", "region", "industries")
 MAX_CSV_BYTES = 1 << 20
 # A page lists at most this many people; a search narrows a bigger tenant down.
 SHOWN = 200
+
+
+def form_fields() -> tuple[str, ...]:
+    """The person form's fields, a platform's id among them (`ID_FIELDS` is known once the wiring is installed)."""
+    return ("name", "role", "manager_id", *ID_FIELDS.values(), "phone", "email", "region", "industries")
 
 
 def _reachable(user: User, ids: dict[str, str], sms_on: bool, email_on: bool) -> list[str]:
