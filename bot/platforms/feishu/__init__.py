@@ -59,7 +59,8 @@ PLATFORM = PlatformPlugin(
     title_zh="飞书",
     credentials_model=FeishuCredentials,
     secret_field="app_secret",
-    # The app's open_id of a person (ou_...): what events name the sender by, and what messages are sent to.
+    # A person as the app addresses them: their open_id (ou_..., per app) by default, their user_id with an app's
+    # receive_id_type user_id; events name the sender by the same id.
     user_id_field="feishu_open_id",
     build_adapter=build_adapter,
     callback_urls=console.callback_urls,
