@@ -59,7 +59,7 @@ class PlatformPlugin:
     module) with `TOKEN_STEP` (zh, en), `async app_checks(adapter, context) -> list[Check]` and
     `async directory(adapter) -> list[DirectoryPerson]` (a function, so the adapter is imported when needed).
     `user_id_field`: the name a person's id on this platform has outside (the admin API's user JSON, the CSV
-    column, the console's form field; the `leadbot users add` flag is it with dashes), e.g. "wecom_userid".
+    column, the console's form field; the `leadbot users add` flag is it with dashes): "<name>_<its kind of id>".
     `routes(app)` mounts the HTTP callback routes: set by the wiring.
     """
 
