@@ -1,26 +1,37 @@
 """A person's user id on each chat platform: rows of `user_platform_ids` (person, platform, id).
 
-A platform is named by its string, the app's `platform` ("wecom", "dingtalk"), so generic code passes what the app
+A platform is named by its string, the app's `platform`, so generic code passes what the app
 says and never names a platform. An id is unique per tenant and platform, and a person has at most one id per
 platform: the table's constraints keep both, as the columns per platform did before (issue #20).
 
 Outside, each platform's id has a field name of its own (the admin API's user JSON, the CSV columns, the CLI flags,
-the console's forms): `EXTERNAL_FIELDS` is that one mapping, so a third platform is one entry here.
+the console's forms): `EXTERNAL_FIELDS` is that one mapping, made from each platform's `user_id_field` when the
+wiring installs its table (`bind_platforms`), so a third platform changes nothing here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.queryset import QuerySet
 
 from storage.models import User, UserPlatformId
 
+if TYPE_CHECKING:
+    from bot.platforms.plugin import PlatformPlugin
+
 ID_MAX = UserPlatformId._meta.fields_map["platform_user_id"].max_length
 
-# platform -> the name of its id field outside (JSON, CSV column, form field; the CLI flag is this with dashes)
-EXTERNAL_FIELDS: dict[str, str] = {"wecom": "wecom_userid", "dingtalk": "dingtalk_staff_id"}
+# platform -> the name of its id field outside (JSON, CSV column, form field; the CLI flag is this with dashes), in
+# the order of the wiring's table; filled by `bind_platforms`.
+EXTERNAL_FIELDS: dict[str, str] = {}
+
+
+def bind_platforms(platforms: Iterable[PlatformPlugin]) -> None:
+    """Name each platform's id outside as the platform says (the wiring's table, at install)."""
+    EXTERNAL_FIELDS.clear()
+    EXTERNAL_FIELDS.update({p.name: p.user_id_field for p in platforms})
 
 
 def holding(tenant_id: int, platform: str, platform_user_id: str) -> QuerySet[User]:

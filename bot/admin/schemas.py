@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel, create_model, field_validator
+from pydantic.fields import FieldInfo
 
 from bot.alerting.notify.phone import InvalidPhone, normalize_mobile, normalize_phone
 from bot.platforms import registry
@@ -131,10 +132,32 @@ def app_in_model(platform: PlatformPlugin) -> type[_AppCommon]:
 
 
 def bind_platforms(platforms: Iterable[PlatformPlugin]) -> None:
-    """Make `AppIn` accept an app of each of these platforms (the wiring's table, at install)."""
+    """Make `AppIn` accept an app of each of these platforms, and the user schemas carry a person's id on each
+    (the wiring's table, at install)."""
+    platforms = tuple(platforms)
     models = tuple(app_in_model(p) for p in platforms)
     one_of: Any = Annotated[Union[models], Field(discriminator="platform")] if len(models) > 1 else models[0]  # noqa: UP007
     AppIn.model_rebuild(force=True, _types_namespace={"AnyAppIn": one_of})
+    id_fields = [p.user_id_field for p in platforms]
+    _put_fields(UserIn, "manager_id", {name: (Ident | None, None) for name in id_fields})
+    _put_fields(UserPatch, "manager_id", {name: (Ident | None, None) for name in id_fields})
+    _put_fields(UserOut, "manager_id", {name: (str | None, ...) for name in id_fields})
+
+
+def _put_fields(model: type[BaseModel], after: str, fields: dict[str, tuple[Any, Any]]) -> None:
+    """Give `model` these fields (name -> (annotation, default; ... for required)) right after its field `after`,
+    in place: the API's routes hold the class itself, and the JSON and the OpenAPI document keep the field order
+    they had when the fields were written out in the class. Pydantic has no public way to add a field to a class
+    that exists; its field table is what `model_rebuild` builds the validator and schema from."""
+    kept = {name: info for name, info in model.__pydantic_fields__.items() if name not in fields}
+    table: dict[str, FieldInfo] = {}
+    for name, info in kept.items():
+        table[name] = info
+        if name == after:
+            table |= {new: FieldInfo.from_annotated_attribute(annotation, default)
+                      for new, (annotation, default) in fields.items()}
+    model.__pydantic_fields__ = table
+    model.model_rebuild(force=True)
 
 
 def _known_platform(name: str) -> str:
@@ -234,8 +257,7 @@ class UserIn(Strict):
     name: Name
     role: Role = Role.REP
     manager_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
-    wecom_userid: Ident | None = None
-    dingtalk_staff_id: Ident | None = None
+    # (each platform's id field, `<platform>.user_id_field`: put here by `bind_platforms`)
     phone: MobilePhone | None = None
     email: EmailStr | None = None
     region: Label | None = None
@@ -247,8 +269,7 @@ class UserPatch(Strict):
     name: Name | None = None
     role: Role | None = None
     manager_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
-    wecom_userid: Ident | None = None
-    dingtalk_staff_id: Ident | None = None
+    # (each platform's id field, `<platform>.user_id_field`: put here by `bind_platforms`)
     phone: MobilePhone | None = None
     email: EmailStr | None = None
     region: Label | None = None
@@ -270,8 +291,7 @@ class UserOut(Out):
     name: str
     role: Role
     manager_id: int | None
-    wecom_userid: str | None
-    dingtalk_staff_id: str | None
+    # (each platform's id field, `<platform>.user_id_field`: put here by `bind_platforms`)
     phone: str | None
     email: str | None
     region: str | None

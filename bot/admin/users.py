@@ -29,10 +29,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("name", "role", "manager", *EXTERNAL_FIELDS.values(), "phone", "email", "region", "industries")
-# The CSV's `manager` column names a manager by their id on the first platform of the mapping, else by name (the
-# file format as published: `leadbot users import --help`, the console's import form).
-CSV_MANAGER_PLATFORM = next(iter(EXTERNAL_FIELDS))
+
+def csv_columns() -> tuple[str, ...]:
+    """The CSV's columns: a column per platform's id (`EXTERNAL_FIELDS`, known once the wiring is installed)."""
+    return ("name", "role", "manager", *EXTERNAL_FIELDS.values(), "phone", "email", "region", "industries")
+
+
+def csv_manager_platform() -> str:
+    """The CSV's `manager` column names a manager by their id on the first platform of the mapping, else by name
+    (the file format as published: `leadbot users import --help`, the console's import form)."""
+    return next(iter(EXTERNAL_FIELDS))
 
 
 async def _check_manager(tenant_id: int, manager_id: int | None, user_id: int | None = None) -> None:
@@ -191,16 +197,18 @@ async def import_rows(tenant_id: int, rows: Iterable[tuple[int, dict[str, str]]]
 async def import_row(tenant_id: int, line: int, row: dict[str, str], report: ImportReport) -> None:
     """Create or update (matched on the id of the first platform in `EXTERNAL_FIELDS` the row has, then the next)
     one CSV row; errors go to the report."""
-    data: dict[str, Any] = {k: v for k, v in row.items() if k in CSV_COLUMNS and v != "" and k != "manager"}
+    columns = csv_columns()
+    data: dict[str, Any] = {k: v for k, v in row.items() if k in columns and v != "" and k != "manager"}
     if "industries" in data:
         data["industries"] = split_list(data["industries"])
     try:
         if row.get("manager"):
-            manager = await platform_ids.user_of(tenant_id, CSV_MANAGER_PLATFORM, row["manager"]) or \
+            by_platform = csv_manager_platform()
+            manager = await platform_ids.user_of(tenant_id, by_platform, row["manager"]) or \
                 await User.filter(tenant_id=tenant_id, name=row["manager"]).first()
             if manager is None:
                 raise InvalidField("manager", f"no user {row['manager']!r} "
-                                   f"(by {EXTERNAL_FIELDS[CSV_MANAGER_PLATFORM]} or name)")
+                                   f"(by {EXTERNAL_FIELDS[by_platform]} or name)")
             data["manager_id"] = manager.id
         existing = None
         for platform, key in EXTERNAL_FIELDS.items():

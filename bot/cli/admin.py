@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets as _random
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -272,20 +271,36 @@ def users() -> None:
     """Reps, managers and admins of a tenant."""
 
 
-def _platform_id_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """A flag per platform for the person's id there (its outside field name with dashes), from the one mapping
-    of platforms to their outside field names (`bot.admin.platform_ids.EXTERNAL_FIELDS`)."""
-    for name in reversed(EXTERNAL_FIELDS.values()):
-        command = click.option("--" + name.replace("_", "-"), name, default=None)(command)
-    return command
+def _platforms_installed() -> None:
+    """The wiring's platform table in the registries, and so each platform's outside id field in
+    `bot.admin.platform_ids.EXTERNAL_FIELDS`: asked for when a command needs them to parse or to show its help, so
+    importing the CLI (`leadbot --help`, `leadbot extract`) imports none of the service."""
+    from bot.runtime import wiring
+
+    wiring.install()
 
 
-@users.command("add")
+class _WithPlatformIds(click.Command):
+    """A command with a flag per platform for the person's id there (its outside field name with dashes, from
+    `EXTERNAL_FIELDS`), right after `--manager-id`."""
+
+    _platform_params: list[click.Parameter] | None = None
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if self._platform_params is None:
+            _platforms_installed()
+            self._platform_params = [click.Option(["--" + name.replace("_", "-"), name], default=None)
+                                     for name in EXTERNAL_FIELDS.values()]
+        params = super().get_params(ctx)
+        at = next(i for i, p in enumerate(params) if p.name == "manager_id") + 1
+        return [*params[:at], *self._platform_params, *params[at:]]
+
+
+@users.command("add", cls=_WithPlatformIds)
 @click.option("--tenant", "tenant_id", type=int, required=True)
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["rep", "manager", "admin"]), default="rep", show_default=True)
 @click.option("--manager-id", type=int, default=None)
-@_platform_id_options
 @click.option("--phone", default=None)
 @click.option("--email", default=None)
 @click.option("--region", default=None)
@@ -321,9 +336,18 @@ def users_list(tenant_id: int | None, role: str | None) -> None:
     run_command(run)
 
 
-@users.command("import", help=f"""Import users from a UTF-8 CSV (columns: {', '.join(user_ops.CSV_COLUMNS)}).
-    Existing users (the same id on a platform: {', '.join(EXTERNAL_FIELDS.values())}) are updated; a file naming the
-    same user id twice is refused whole.""")
+class _UsersImport(click.Command):
+    """Its help names the CSV's columns, among them each platform's id."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _platforms_installed()
+        self.help = (f"Import users from a UTF-8 CSV (columns: {', '.join(user_ops.csv_columns())}). Existing "
+                     f"users (the same id on a platform: {', '.join(EXTERNAL_FIELDS.values())}) are updated; a file "
+                     "naming the same user id twice is refused whole.")
+        super().format_help_text(ctx, formatter)
+
+
+@users.command("import", cls=_UsersImport, short_help="Import users from a UTF-8 CSV.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "tenant_id", type=int, required=True)
 @click.option("--dry-run", is_flag=True, help="Check every row and report what would change; store nothing.")

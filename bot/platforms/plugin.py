@@ -58,6 +58,8 @@ class PlatformPlugin:
     `diagnosis()`: the platform's checks, for `leadbot apps verify` and directory sync: an object (its `diagnose`
     module) with `TOKEN_STEP` (zh, en), `async app_checks(adapter, context) -> list[Check]` and
     `async directory(adapter) -> list[DirectoryPerson]` (a function, so the adapter is imported when needed).
+    `user_id_field`: the name a person's id on this platform has outside (the admin API's user JSON, the CSV
+    column, the console's form field; the `leadbot users add` flag is it with dashes): "<name>_<its kind of id>".
     `routes(app)` mounts the HTTP callback routes: set by the wiring.
     """
 
@@ -72,6 +74,7 @@ class PlatformPlugin:
     checklist: Callable[[Any, Mapping[str, str]], list[tuple[str, str]]]
     render: Render
     diagnosis: Callable[[], Any]
+    user_id_field: str
     render_update: Render | None = None
     card_update_needs_code: bool = False
     cards_supported: Callable[[BaseModel], bool] = _always

@@ -17,14 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.admin import schemas
+from bot.admin import platform_ids, schemas
 from bot.alerting import alerts, deadlines
 from bot.board import kept as board_kept
 from bot.chat import cards, clicks, commands, testcard
 from bot.jobs import board, followups, inbound, reclaim, timers, voice
 from bot.jobs import directory as directory_jobs
 from bot.leads import store as leadstore
-from bot.platforms import dingtalk, registry, wecom
+from bot.platforms import dingtalk, feishu, registry, wecom
 from bot.platforms.base import InboundKind
 from bot.platforms.plugin import PlatformPlugin
 from bot.runtime import outbox
@@ -37,6 +37,7 @@ from handlers import alerts as alert_routes
 from handlers import board as board_routes
 from handlers import console as console_routes
 from handlers import dingtalk as dingtalk_routes
+from handlers import feishu as feishu_routes
 from handlers import wecom as wecom_routes
 from handlers.http import errors, observe
 
@@ -48,6 +49,7 @@ from handlers.http import errors, observe
 PLATFORMS: Sequence[PlatformPlugin] = (
     wecom.PLATFORM.with_routes(wecom_routes.setup),
     dingtalk.PLATFORM.with_routes(dingtalk_routes.setup),
+    feishu.PLATFORM.with_routes(feishu_routes.setup),
 )
 
 # --- the worker: jobs and crons ---------------------------------------------------------------------------------
@@ -127,6 +129,7 @@ def install() -> None:
     if _installed:
         return
     registry.install(PLATFORMS)
+    platform_ids.bind_platforms(registry.all())
     schemas.bind_platforms(registry.all())
     inbound.HANDLERS.update(INBOUND)
     clicks.HANDLERS.update(CLICKS)

@@ -30,10 +30,14 @@ from storage.models import App, AppStatus, Role, Tenant, User, UserPlatformId
 
 # Each platform's id field on a person (`bot.admin.platform_ids.EXTERNAL_FIELDS`): the list and the forms.
 ID_FIELDS = platform_ids.EXTERNAL_FIELDS
-FORM_FIELDS = ("name", "role", "manager_id", *ID_FIELDS.values(), "phone", "email", "region", "industries")
 MAX_CSV_BYTES = 1 << 20
 # A page lists at most this many people; a search narrows a bigger tenant down.
 SHOWN = 200
+
+
+def form_fields() -> tuple[str, ...]:
+    """The person form's fields, a platform's id among them (`ID_FIELDS` is known once the wiring is installed)."""
+    return ("name", "role", "manager_id", *ID_FIELDS.values(), "phone", "email", "region", "industries")
 
 
 def _reachable(user: User, ids: dict[str, str], sms_on: bool, email_on: bool) -> list[str]:
@@ -87,7 +91,7 @@ async def people_page(request: web.Request) -> web.Response:
 def _posted_person(form: Form, *, partial: bool) -> tuple[dict[str, str], dict[str, Any]]:
     """What the form showed (to show it again) and the data for `UserIn`/`UserPatch`: an empty optional field is
     left out of a new person, and cleared (null) on an edit."""
-    shown = {k: text(form, k) for k in FORM_FIELDS}
+    shown = {k: text(form, k) for k in form_fields()}
     data: dict[str, Any] = {}
     for k, v in shown.items():
         if k == "industries":
@@ -126,7 +130,7 @@ async def _person(request: web.Request, tenant: Tenant) -> User | None:
 async def _fields_of(user: User) -> dict[str, Any]:
     """The person as the form names their fields (their platform ids included)."""
     ids = platform_ids.external(await platform_ids.ids_of(user))
-    return {k: ids[k] if k in ids else getattr(user, k) for k in FORM_FIELDS}
+    return {k: ids[k] if k in ids else getattr(user, k) for k in form_fields()}
 
 
 async def _edit(request: web.Request, admin: Admin, tenant: Tenant, user: User, *, status: int = 200,
@@ -236,7 +240,7 @@ async def import_people(request: web.Request) -> web.Response:
         reason = err.reason.removeprefix("Value error, ")  # pydantic's prefix for a validator's own words
         errors_by_row.setdefault(err.row, []).append(f"{err.field}: {reason}" if err.field else reason)
     preview = {"rows": [(line, row, errors_by_row.get(line, [])) for line, row in rows], "report": report,
-               "applied": apply and not report.errors, "csv": csv_text, "columns": user_ops.CSV_COLUMNS}
+               "applied": apply and not report.errors, "csv": csv_text, "columns": user_ops.csv_columns()}
     return await _list(request, admin, tenant, status=400 if report.errors else 200, preview=preview)
 
 

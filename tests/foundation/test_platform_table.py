@@ -55,3 +55,22 @@ def test_an_app_of_another_platform_is_refused_naming_the_platform() -> None:
         AppQuery.model_validate({"platform": "nosuchplatform"})
     assert e.value.errors()[0]["loc"] == ("platform",)
     assert AppQuery.model_validate({"platform": PLATFORMS[-1]}).platform == PLATFORMS[-1]
+
+
+def test_a_persons_id_on_each_platform_is_named_by_the_platform() -> None:
+    """Each platform's outside id field (`user_id_field`) is where a person's id on it goes in and out: the mapping
+    the CSV, console and CLI read, and the user schemas, after `manager_id` in the table's order."""
+    from bot.admin import platform_ids
+    from bot.admin.schemas import UserIn, UserOut, UserPatch
+
+    fields = [p.user_id_field for p in wiring.PLATFORMS]
+    assert platform_ids.EXTERNAL_FIELDS == {p.name: p.user_id_field for p in wiring.PLATFORMS}
+    assert fields[:2] == ["wecom_userid", "dingtalk_staff_id"]
+    for model in (UserIn, UserPatch, UserOut):
+        names = list(model.model_fields)
+        at = names.index("manager_id") + 1
+        assert names[at:at + len(fields)] == fields, model.__name__
+    person = UserIn.model_validate({"name": "张三", **{f: f"id-{i}" for i, f in enumerate(fields)}})
+    assert [getattr(person, f) for f in fields] == [f"id-{i}" for i in range(len(fields))]
+    with pytest.raises(ValidationError):
+        UserIn.model_validate({"name": "张三", fields[-1]: "has spaces"})

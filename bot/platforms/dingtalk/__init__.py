@@ -69,6 +69,7 @@ PLATFORM = PlatformPlugin(
     title_zh="钉钉",
     credentials_model=DingTalkCredentials,
     secret_field="app_secret",
+    user_id_field="dingtalk_staff_id",
     build_adapter=build_adapter,
     callback_urls=console.callback_urls,
     checklist=console.checklist,

@@ -23,8 +23,8 @@ from bot.platforms.dingtalk.cards_api import card_create_body, card_update_body,
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DEFAULT_OAPI_BASE, NAME, DingTalkCredentials
 from bot.platforms.dingtalk.errors import not_live_reason
 from bot.platforms.dingtalk.http import DingTalkHttp
-from bot.platforms.dingtalk.ratelimit import SlidingWindowLimit
 from bot.platforms.dingtalk.sign import card_api_secret, sign_webhook_url
+from bot.platforms.ratelimit import SlidingWindowLimit
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.tokens import TokenBroker
 

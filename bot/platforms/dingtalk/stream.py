@@ -37,8 +37,8 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from bot.errors import LeadbotError
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DingTalkCredentials
 from bot.platforms.dingtalk.events import parse_robot_message
-from bot.platforms.dingtalk.lease import RedisLease
 from bot.platforms.dingtalk.stream_handlers import EventToInbound, FrameToInbound, OnInbound, card_inbound
+from bot.platforms.lease import RedisLease
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.outbound import guarded_session, open_websocket
 from storage import redis_keys

@@ -48,6 +48,7 @@ PLATFORM = PlatformPlugin(
     title_zh="企业微信",
     credentials_model=WeComCredentials,
     secret_field="secret",
+    user_id_field="wecom_userid",
     build_adapter=build_adapter,
     callback_urls=console.callback_urls,
     checklist=console.checklist,

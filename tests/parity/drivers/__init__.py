@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from tests.parity.drivers.base import HeldCard, Person, PlatformDriver, RouteMissing, SentMessage
 from tests.parity.drivers.dingtalk import DingTalkDriver, DingTalkStreamDriver
+from tests.parity.drivers.feishu import FeishuDriver
 from tests.parity.drivers.wecom import WeComDriver
 
 DRIVERS: dict[str, type[PlatformDriver]] = {"wecom": WeComDriver, "dingtalk": DingTalkDriver,
-                                            "dingtalk-stream": DingTalkStreamDriver}
+                                            "dingtalk-stream": DingTalkStreamDriver, "feishu": FeishuDriver}
 
-__all__ = ["DRIVERS", "DingTalkDriver", "DingTalkStreamDriver", "HeldCard", "Person", "PlatformDriver",
+__all__ = ["DRIVERS", "DingTalkDriver", "DingTalkStreamDriver", "FeishuDriver", "HeldCard", "Person", "PlatformDriver",
            "RouteMissing", "SentMessage", "WeComDriver"]

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.platforms.dingtalk.lease import RedisLease
 from bot.platforms.dingtalk.stream import backoff_delay_s
+from bot.platforms.lease import RedisLease
 
 KEY = "leadbot:lease:test"
 

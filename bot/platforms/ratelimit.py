@@ -1,8 +1,8 @@
-"""A sliding-window limit shared by every process through Redis, for the custom group robot (20 msgs/min).
+"""A sliding-window limit shared by every process through Redis, for a platform's send limits.
 
-Exceeding DingTalk's limit gets the robot throttled for 10 minutes, so we count on our side and refuse the 21st
-message before it leaves. The window and the clock both live in Redis (TIME inside the script), so processes
-with skewed clocks still agree. A `block` records a throttle DingTalk reported, for everyone.
+Some platforms throttle an app or a robot for minutes once it exceeds a limit, so we count on our side and refuse
+the message over the limit before it leaves. The window and the clock both live in Redis (TIME inside the script),
+so processes with skewed clocks still agree. A `block` records a throttle the platform reported, for everyone.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A Redis lease: at most one holder across all processes, taken over when the holder stops renewing.
 
-DingTalk delivers each Stream message to one of an app's open connections, and two runners of the same app would
-each ACK what they get: harmless for delivery, but it doubles reconnect storms and makes "who is connected"
-unanswerable. So a runner connects only while it holds `lease:dingtalk-stream:<app_id>`.
+A platform's long connection (for apps without a public URL) delivers each event to one of an app's open
+connections, and two runners of the same app would each acknowledge what they get: harmless for delivery, but it
+doubles reconnect storms and makes "who is connected" unanswerable. So a runner connects only while it holds its
+app's lease (`lease:<platform>-<mode>:<app_id>`, named by the platform package).
 
 SET NX PX takes it; renewal and release are compare-and-set scripts, so a holder that paused past its TTL (GC,
 a stalled host) can neither extend nor delete a lease someone else has taken meanwhile.
