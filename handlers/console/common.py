@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from bot.admin import audit as admin_audit
 from bot.board import access
 from bot.console import CONSOLE, COOKIE
+from bot.platforms import registry
 from bot.runtime.appkeys import SERVICES
 from handlers.http import read_form
 from storage.models import ApiToken, Role, Tenant, TokenScope, User
@@ -36,6 +37,14 @@ TEMPLATES = jinja2.Environment(
     autoescape=True, trim_blocks=True, lstrip_blocks=True,
 )
 LANG_COOKIE = "leadbot_lang"
+
+
+def _platform_names() -> dict[str, tuple[str, str]]:
+    """Each installed platform's name as people read it, (zh, en), from its plug-in."""
+    return {p.name: (p.title_zh, p.title) for p in registry.all()}
+
+
+TEMPLATES.globals["platform_names"] = _platform_names
 
 
 def _headers(nonce: str) -> dict[str, str]:
