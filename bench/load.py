@@ -35,7 +35,7 @@ Method
 - Baseline in the same run: a bare aiohttp hello world (bench/ingest.py's) at the sustained rate with the same client.
 - Scale-out: `--serves` serve processes share the port (SO_REUSEPORT: the kernel spreads the connections) and
   `--workers` worker processes take the jobs. Each step prints every process's CPU time per click (from /proc) and
-  the SQL statements and commits per click (counted in the workers, bench/click.py's counter); after the ramp, what
+  the SQL statements and commits per click (counted in the workers, bench/clicks.py's counter); after the ramp, what
   those figures allow on a host with a core per process.
 """
 
@@ -150,7 +150,7 @@ async def _serve_on(app: Any, port: int, info: dict[str, Any]) -> None:
 
 
 async def run_worker(args: argparse.Namespace) -> None:
-    from bench.click import StatementCounter
+    from bench.clicks import StatementCounter
     from bot.runtime.logs import setup_logging
     from bot.runtime.services import open_services
     from bot.runtime.worker import running_worker
@@ -400,7 +400,7 @@ class Clicker:
         return step
 
     def _statements(self) -> tuple[int, int]:
-        """SQL statements and commits run so far by the worker processes (bench/click.py's counter in each)."""
+        """SQL statements and commits run so far by the worker processes (bench/clicks.py's counter in each)."""
         total = [0, 0]
         for path in self.data_dir.glob("sql-*.json") if self.data_dir else ():
             with contextlib.suppress(OSError, ValueError):

@@ -1,7 +1,10 @@
 """Single-click benchmark: one card click at a time, from the encrypted WeCom callback to the card update the simulator
 receives, on the service as `leadbot serve` runs it (web route and in-process worker in one event loop).
 
-Run: PYTHONPATH=. python bench/click.py [--clicks 120] [--redis-url redis://127.0.0.1:6379/N]
+(Named clicks.py, not click.py: a script's own directory comes first on sys.path, and a bench named click.py
+shadowed the `click` package the CLI's platform options are built with.)
+
+Run: PYTHONPATH=. python bench/clicks.py [--clicks 120] [--redis-url redis://127.0.0.1:6379/N]
                                         [--database-url postgres://…/postgres] [--profile]
 
 Prints, beside the simulator's own round trip measured in the same run (a direct POST of a card update to the
