@@ -13,8 +13,11 @@ from typing import NoReturn
 
 from aiohttp import web
 
+from bot.admin.apps import LoadedApp
 from bot.runtime import metrics
-from handlers.http import Handler, HttpProblem
+from bot.runtime.appkeys import SERVICES
+from bot.runtime.services import Services
+from handlers.http import Handler, HttpProblem, body_deadline
 from storage.outage import is_outage
 
 
@@ -35,6 +38,45 @@ def refuse_if_outage(error: Exception, reason: str) -> NoReturn:
     if not is_outage(error):
         raise error
     raise Refused(503, "unavailable", reason) from None
+
+
+_READ_CHUNK = 64 * 1024
+
+
+async def active_app(request: web.Request, platform: str, title: str) -> tuple[Services, LoadedApp]:
+    """The active app of `platform` the path's `app_id` names, else a refusal: 404 for a malformed id, another
+    platform's app or none (`title` names the platform in the reason), 403 for a disabled one, 503 when the database
+    is down."""
+    services = request.app[SERVICES]
+    raw = request.match_info["app_id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise Refused(404, "unknown_app", "no such app")
+    try:
+        app = await services.apps.get(int(raw))
+    except Exception as e:
+        refuse_if_outage(e, f"app lookup failed: {type(e).__name__}")
+    if app is None or app.platform != platform:
+        raise Refused(404, "unknown_app", f"no such {title} app")
+    if not app.active:
+        raise Refused(403, "disabled_app", "the app is disabled")
+    return services, app
+
+
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """The body, read only up to `limit` bytes (413 past it, announced or not) and within the body deadline (408: a
+    client trickling its body; the platforms send their few KiB at once)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "too_large", f"body of {request.content_length} bytes is over {limit}")
+    body = bytearray()
+    try:
+        async with body_deadline(request):
+            while chunk := await request.content.read(_READ_CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise Refused(413, "too_large", f"body is over {limit} bytes")
+    except TimeoutError:
+        raise Refused(408, "too_slow", "body not received in time") from None
+    return bytes(body)
 
 
 def shown_id(raw: str) -> str:

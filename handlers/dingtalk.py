@@ -44,12 +44,11 @@ from bot.runtime import metrics
 from bot.runtime.appkeys import SERVICES
 from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
-from handlers.callbacks import Refused, answering_refusals, refuse_if_outage
-from handlers.http import body_deadline, own_body_limit
+from handlers.callbacks import Refused, active_app, answering_refusals, read_capped, refuse_if_outage
+from handlers.http import own_body_limit
 
 log = logging.getLogger("leadbot.dingtalk")
 
-_READ_CHUNK = 64 * 1024
 EMPTY_ANSWER: dict[str, Any] = {}
 
 
@@ -57,18 +56,7 @@ EMPTY_ANSWER: dict[str, Any] = {}
 
 
 async def _active_app(request: web.Request) -> tuple[Services, LoadedApp, DingTalkCredentials]:
-    services = request.app[SERVICES]
-    raw = request.match_info["app_id"]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise Refused(404, "unknown_app", "no such app")
-    try:
-        app = await services.apps.get(int(raw))
-    except Exception as e:
-        refuse_if_outage(e, f"app lookup failed: {type(e).__name__}")
-    if app is None or app.platform != PLATFORM:
-        raise Refused(404, "unknown_app", "no such DingTalk app")
-    if not app.active:
-        raise Refused(403, "disabled_app", "the app is disabled")
+    services, app = await active_app(request, PLATFORM, "DingTalk")
     assert isinstance(app.credentials, DingTalkCredentials)
     return services, app, app.credentials
 
@@ -85,19 +73,7 @@ def _check_signature(request: web.Request, secret: str) -> None:
 
 async def _body(request: web.Request, services: Services) -> bytes:
     """The body, read only up to the limit (a DingTalk callback is a few KiB)."""
-    limit = min(services.settings.max_body_bytes, MAX_BODY_BYTES)
-    if request.content_length is not None and request.content_length > limit:
-        raise Refused(413, "too_large", f"body of {request.content_length} bytes is over {limit}")
-    body = bytearray()
-    try:
-        async with body_deadline(request):
-            while chunk := await request.content.read(_READ_CHUNK):
-                body += chunk
-                if len(body) > limit:
-                    raise Refused(413, "too_large", f"body is over {limit} bytes")
-    except TimeoutError:  # a client trickling its body: DingTalk sends a few KiB at once
-        raise Refused(408, "too_slow", "body not received in time") from None
-    return bytes(body)
+    return await read_capped(request, min(services.settings.max_body_bytes, MAX_BODY_BYTES))
 
 
 def _parsed(parse: Callable[[dict[str, Any]], Inbound], raw: bytes | str) -> Inbound:
