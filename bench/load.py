@@ -22,10 +22,12 @@ Method
   -> the simulator receiving `message/update_template_card` for that card. A card has one click in flight at a time
   (its next button carries the lead's new version).
 - Ramp: open loop at each rate of `--rates` for `--step-seconds`, latency counted from when each request was due;
-  stops after the first step whose ack p99 is over 100 ms, or whose clicks did not all reach their card. The
-  sustained rate is the highest step that did neither.
-- The worker's pace is reported apart: the highest step whose clicks reached their cards with p99 within 1 s
-  (above it the queue grows: acknowledgements stay fast, card updates fall behind).
+  stops after the first step whose click -> card update p99 is over 100 ms (issue #24's figure: what the rep waits
+  for), whose ack p99 is over 100 ms, or whose clicks did not all reach their card. The sustained rate is the highest
+  step that did none of these.
+- Reported apart: the highest step whose acknowledgements alone stayed within 100 ms (the web tier's pace), and the
+  worker's pace, the highest step whose clicks reached their cards with p99 within 1 s (above it the queue grows:
+  acknowledgements stay fast, card updates fall behind).
 - Soak: `--soak-rate` clicks/s (default: `--soak-fraction` of the rate the worker keeps up with) for
   `--soak-seconds`, sampling the RSS of serve and worker (and the embedded Redis) every 5 s; prints first, last,
   minute by minute, and the least-squares slope in MB per minute. The clicks take the six stages in turn (cards are
@@ -73,6 +75,7 @@ TOKEN = "loadCallbackToken"
 FIRST_AGENT = 1_100_000
 STAGES = ["已联系", "需求确认", "方案演示", "商务谈判", "合同签署", "赢单"]
 ACK_P99_LIMIT_MS = 100.0
+E2E_P99_LIMIT_MS = 100.0  # click -> card update (issue #24)
 
 
 def _secret(i: int) -> str:
@@ -573,28 +576,40 @@ async def orchestrate(args: argparse.Namespace) -> None:
         await clicker.run(conns, Step("warm-up", args.rates[0]), 5)  # first connections, caches, token fetches
         await clicker.quiet()
         print("ramp (open loop, latency from when each click was due):")
-        sustained: dict[str, Any] | None = None
+        sustained: dict[str, Any] | None = None  # click -> card update p99 within 100 ms
+        acked: dict[str, Any] | None = None  # acknowledgements within 100 ms, whatever the card's delay
         last_step: dict[str, Any] | None = None
         keeps_up: dict[str, Any] | None = None  # the worker's pace: clicks reach their card within a second
         for rate in args.rates:
             s = (await clicker.run(conns, Step(f"{rate:g}/s", rate), args.step_seconds)).summary()
             _print_step(s)
             kept_up = s["updated"] >= 0.99 * s["sent"] and s["starved"] == 0 and s["non_200"] == 0
-            if s["ack_p99"] > ACK_P99_LIMIT_MS or not kept_up:
-                print(f"  {'over' if args.keep_going else 'stop'}: "
-                      f"{'ack p99 over 100 ms' if s['ack_p99'] > ACK_P99_LIMIT_MS else 'clicks not kept up'}")
-                if not args.keep_going:
-                    break
-                await clicker.quiet()  # the next step starts on an empty queue
-                last_step = s
-                continue
-            if sustained is None or sustained["target"] < s["target"]:
-                sustained = s
-            if s["e2e_p99"] <= 1000:
-                keeps_up = s
             last_step = s
+            if kept_up and s["ack_p99"] <= ACK_P99_LIMIT_MS:
+                acked = s
+                if s["e2e_p99"] <= 1000:
+                    keeps_up = s
+            why = ("clicks not kept up" if not kept_up else "ack p99 over 100 ms" if s["ack_p99"] > ACK_P99_LIMIT_MS
+                   else "card update p99 over 100 ms" if s["e2e_p99"] > E2E_P99_LIMIT_MS else "")
+            if not why:
+                sustained = s
+                continue
+            print(f"  {'over' if args.keep_going or keeps_up is s else 'stop'}: {why}")
+            # Past the card update limit the worker may still keep up (within a second): go on until it does not,
+            # so the worker's pace is measured too.
+            if not args.keep_going and keeps_up is not s:
+                break
+            await clicker.quiet()  # the next step starts on an empty queue
         if last_step is not None:
             _print_capacity(last_step, args.serves, args.workers)
+        figures = [f"{sustained['target']:.0f} clicks/s (p50 {sustained['e2e_p50']:.1f} ms, p99 "
+                   f"{sustained['e2e_p99']:.1f} ms)" if sustained else "no step"]
+        if acked is not None:
+            figures.append(f"acknowledged within 100 ms: {acked['target']:.0f}/s")
+        if keeps_up is not None:
+            figures.append(f"worker keeps up (p99 <= 1 s): {keeps_up['target']:.0f}/s")
+        print("\n  sustained (click -> card update p99 <= 100 ms): " + ";  ".join(figures)
+              + f"   [{args.serves} serve + {args.workers} worker]", flush=True)
         if sustained is None or keeps_up is None:
             print("no step held: nothing to soak at")
             return
@@ -671,8 +686,8 @@ async def orchestrate(args: argparse.Namespace) -> None:
         h, hmax = hphase.summary(), hthroughput.summary()
         s = soak.summary()
         print("\nsummary")
-        print(f"  sustained click rate          {sustained['target']:7.0f} /s  (last step with ack p99 <= 100 ms "
-              f"and every click reaching its card)")
+        print(f"  sustained click rate          {sustained['target']:7.0f} /s  (last step with card update "
+              f"p99 <= 100 ms and every click reaching its card)")
         print(f"  ack at that rate              p50 {sustained['ack_p50']:6.1f} ms   p99 {sustained['ack_p99']:6.1f} ms"
               f"   (bare hello world at the same rate: p50 {h['p50_ms']:.1f} ms, p99 {h['p99_ms']:.1f} ms)")
         print(f"  click -> card update          p50 {sustained['e2e_p50']:6.1f} ms   "
