@@ -7,6 +7,7 @@ cannot take a delivery the answer is 503 with `Retry-After`: the platform sends 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import NoReturn
@@ -43,20 +44,28 @@ def refuse_if_outage(error: Exception, reason: str) -> NoReturn:
 _READ_CHUNK = 64 * 1024
 
 
+# The platforms give up on an answer after a few seconds (WeCom 5 s) and send the callback again; answering 503
+# before that, when the database hangs, keeps the outcome ours to decide and logged.
+DEPENDENCY_TIMEOUT_S = 3.0
+
+
 async def active_app(request: web.Request, platform: str, title: str) -> tuple[Services, LoadedApp]:
-    """The active app of `platform` the path's `app_id` names, else a refusal: 404 for a malformed id, another
-    platform's app or none (`title` names the platform in the reason), 403 for a disabled one, 503 when the database
-    is down."""
+    """The active app of `platform` the path's `app_id` names, else a refusal: 404 for a malformed id, no such app
+    or another platform's app (`title` names the platform in the reason), 403 for a disabled one, 503 when the
+    database is down or does not answer within `DEPENDENCY_TIMEOUT_S`."""
     services = request.app[SERVICES]
     raw = request.match_info["app_id"]
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise Refused(404, "unknown_app", "no such app")
     try:
-        app = await services.apps.get(int(raw))
+        async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
+            app = await services.apps.get(int(raw))
     except Exception as e:
         refuse_if_outage(e, f"app lookup failed: {type(e).__name__}")
-    if app is None or app.platform != platform:
+    if app is None:
         raise Refused(404, "unknown_app", f"no such {title} app")
+    if app.platform != platform:
+        raise Refused(404, "wrong_platform", f"app {app.id} is not a {title} app")
     if not app.active:
         raise Refused(403, "disabled_app", "the app is disabled")
     return services, app

@@ -36,17 +36,21 @@ from bot.runtime import metrics
 from bot.runtime.appkeys import SERVICES
 from bot.runtime.queue import AppIngest, Coalescer
 from bot.runtime.quotas import QuotaExceeded
-from bot.runtime.services import Services
-from handlers.callbacks import Refused, answering_refusals, refuse_if_outage
-from handlers.http import body_deadline, own_body_limit
+from handlers.callbacks import (
+    DEPENDENCY_TIMEOUT_S,
+    Refused,
+    active_app,
+    answering_refusals,
+    read_capped,
+    refuse_if_outage,
+)
+from handlers.http import own_body_limit
 from storage import redis_keys
 
 log = logging.getLogger("leadbot.wecom")
 
 PATH = "/wecom/{app_id}/callback"
 PLATFORM = NAME
-# WeCom gives up on an answer after 5 s and retries; saying 503 before that keeps the outcome ours to decide.
-DEPENDENCY_TIMEOUT_S = 3.0
 # A signed callback older (or newer) than this is a replay: WeCom signs each delivery and retry afresh, within
 # seconds. The window also never outlasts the de-duplication memory (`LEADBOT_DEDUP_TTL_S`, see `setup`), which is
 # what recognises a replay inside it.
@@ -100,33 +104,6 @@ CRYPTOS = web.AppKey("wecom_cryptos", CryptoCache)
 QUEUE = web.AppKey("wecom_queue", Coalescer)
 
 
-async def _load_app(services: Services, raw_id: str) -> LoadedApp:
-    if not (raw_id.isascii() and raw_id.isdecimal()) or len(raw_id) > 18:
-        raise Refused(404, "unknown_app", "app id is not a number")
-    try:
-        async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
-            app = await services.apps.get(int(raw_id))
-    except Exception as e:
-        refuse_if_outage(e, f"database unavailable ({type(e).__name__})")
-    if app is None:
-        raise Refused(404, "unknown_app", "no such app")
-    if app.platform != PLATFORM:
-        raise Refused(404, "wrong_platform", f"app is a {app.platform} app")
-    if not app.active:
-        raise Refused(403, "disabled_app", "app is disabled")
-    return app
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    try:
-        async with body_deadline(request):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked): aiohttp stops reading at the limit
-        raise Refused(413, "too_large", f"body over {limit} bytes") from None
-    except TimeoutError:  # a client trickling its body: WeCom itself sends a few KiB at once
-        raise Refused(408, "too_slow", "body not received in time") from None
-
-
 def _signed_params(request: web.Request) -> tuple[str, str, str]:
     q = request.query
     return q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
@@ -152,11 +129,11 @@ async def receive(request: web.Request) -> web.Response:
     """POST: a message or event. 200 with an empty body once its job is queued (or was queued before)."""
     services = request.app[SERVICES]
     limit = services.settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    if request.content_length is not None and request.content_length > limit:  # before the app is looked up
         raise Refused(413, "too_large", f"Content-Length {request.content_length} over {limit} bytes")
-    app = await _load_app(services, request.match_info["app_id"])
+    services, app = await active_app(request, PLATFORM, "WeCom")
     crypto = request.app[CRYPTOS].get(app)
-    body = await _read_body(request, limit)
+    body = await read_capped(request, limit)
     try:
         # The signature covers only the Encrypt value, so the envelope is parsed (defused) before it is checked.
         xml = crypto.decrypt(*_signed_params(request), events.envelope_encrypt(body))
@@ -172,7 +149,7 @@ async def receive(request: web.Request) -> web.Response:
 
 async def verify_url(request: web.Request) -> web.Response:
     """GET: the URL check an admin triggers by saving the callback URL; answer the decrypted echostr alone."""
-    app = await _load_app(request.app[SERVICES], request.match_info["app_id"])
+    _, app = await active_app(request, PLATFORM, "WeCom")
     crypto = request.app[CRYPTOS].get(app)
     try:
         echo = crypto.verify_url(*_signed_params(request), request.query.get("echostr", ""))
