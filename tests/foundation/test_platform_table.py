@@ -74,3 +74,33 @@ def test_a_persons_id_on_each_platform_is_named_by_the_platform() -> None:
     assert [getattr(person, f) for f in fields] == [f"id-{i}" for i in range(len(fields))]
     with pytest.raises(ValidationError):
         UserIn.model_validate({"name": "张三", fields[-1]: "has spaces"})
+
+
+# Credentials each platform's app schema accepts (no call is made with them).
+_CREDENTIALS = {
+    "wecom": {"corp_id": "wwcorp", "agent_id": 1000002, "secret": "wecom-secret-0001", "token": "tok",
+              "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"},
+    "dingtalk": {"app_key": "dingkey01", "app_secret": "s" * 16},
+}
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+async def test_a_callback_to_another_platforms_app_is_refused_without_effect(name: str, client, admin_headers,
+                                                                             services) -> None:
+    """Every callback route of a platform looks the app up first: another platform's app id is a 404 naming the
+    mismatch (`wrong_platform`), whatever the body, and nothing is queued."""
+    from storage import redis_keys
+
+    other = "dingtalk" if name != "dingtalk" else "wecom"
+    tenant = await client.post("/admin/tenants", headers=admin_headers, json={"name": "跨平台"})
+    assert tenant.status in (200, 201), await tenant.text()
+    r = await client.post("/admin/apps", headers=admin_headers, json={
+        "tenant_id": (await tenant.json())["id"], "platform": other, "name": other,
+        "credentials": _CREDENTIALS[other]})
+    assert r.status in (200, 201), await r.text()
+    app_id = (await r.json())["id"]
+    for url in registry.get(name).callback_urls("", app_id).values():
+        refused = await client.post(url, data=b'{"hello": "world"}', headers={"Content-Type": "application/json"})
+        assert refused.status == 404, (url, await refused.text())
+        assert (await refused.json())["error"] == "wrong_platform", url
+    assert await services.redis.keys(redis_keys.DEDUP + "*") == [] and await services.queue.depth() == 0
