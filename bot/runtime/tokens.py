@@ -15,10 +15,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
+from bot.errors import TokenExpired
 from bot.runtime import metrics
 from storage import redis_keys
 from storage.secrets import SecretBox
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # Returns (token, lifetime in seconds) straight from the platform.
 Fetch = Callable[[], Awaitable[tuple[str, float]]]
+T = TypeVar("T")
 
 # The cached value holds the token sealed (Redis persists to disk) and a digest to compare without opening it.
 _DELETE_IF_EQUAL = """
@@ -120,3 +123,15 @@ class TokenBroker:
         if cached is not None and cached.token == token:
             del self._local[key]
         await self._delete_if_equal(keys=[key], args=[_digest(token)])
+
+    async def calling(self, platform: str, app_id: int | str, fetch: Fetch, call: Callable[[str], Awaitable[T]]) -> T:
+        """`call(token)` with the app's token; when the platform refuses the token (`TokenExpired`), once more with a
+        fresh one. A refused token did nothing, so the second try cannot duplicate an effect; dropping it is
+        compare-and-delete, so a fresh token another process stored meanwhile stays."""
+        token = await self.get(platform, app_id, fetch)
+        try:
+            return await call(token)
+        except TokenExpired as e:
+            log.info("%s app=%s token refused (code %s), refreshing once", platform, app_id, e.errcode)
+            await self.invalidate(platform, app_id, token)
+            return await call(await self.get(platform, app_id, fetch))

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.errors import ConfigError, MediaError, PlatformError, RateLimited, RecipientError, TokenExpired
+from bot.errors import ConfigError, MediaError, PlatformError, RateLimited, RecipientError
 from bot.platforms.base import SendResult
 from bot.platforms.dingtalk.cards_api import card_create_body, card_update_body, delivery_failure
 from bot.platforms.dingtalk.config import DEFAULT_API_BASE, DEFAULT_OAPI_BASE, NAME, DingTalkCredentials
@@ -109,14 +109,7 @@ class DingTalkAdapter:
         return await self._tokens.get(_PLATFORM, self.app_id, self._fetch_token)
 
     async def _with_token(self, call: Callable[[str], Awaitable[T]]) -> T:
-        token = await self.access_token()
-        try:
-            return await call(token)
-        except TokenExpired:
-            # Refused token: nothing was done with it, so one retry with a fresh token cannot duplicate an effect.
-            log.info("access token refused, refreshing app=%s", self.app_id)
-            await self._tokens.invalidate(_PLATFORM, self.app_id, token)
-            return await call(await self.access_token())
+        return await self._tokens.calling(_PLATFORM, self.app_id, self._fetch_token, call)
 
     async def _told(self, path: str, call: Callable[[], Awaitable[T]]) -> T:
         try:

@@ -15,42 +15,14 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from bot.errors import MediaError, PlatformError, TargetRefused, TransientError
+from bot.errors import MediaError, PlatformError, TransientError
 from bot.platforms.dingtalk.errors import error_from_oapi, error_from_v1
-from bot.runtime.outbound import refusal
+from bot.platforms.wire import NotSent, read_limited, transport_error
 
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "x-acs-dingtalk-access-token"
 MAX_RESPONSE_BYTES = 1 << 20
-_DOWNLOAD_CHUNK = 64 * 1024
-
-
-class NotSent(TransientError):
-    """The connection failed before the request was written: safe to retry even a send."""
-
-
-async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int,
-                        error_cls: type[PlatformError] = MediaError) -> bytes:
-    # Content-Length may be absent (chunked) or wrong: count what actually arrives.
-    if resp.content_length is not None and resp.content_length > max_bytes:
-        raise error_cls("too-large", f"{resp.content_length} bytes > {max_bytes}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(_DOWNLOAD_CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            raise error_cls("too-large", f"more than {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _transport_error(e: aiohttp.ClientError, what: str) -> PlatformError:
-    if (message := refusal(e)) is not None:
-        return TargetRefused(message)  # the guard, not the network: another try would be refused alike
-    if isinstance(e, aiohttp.ClientConnectorError):
-        return NotSent("network", f"connect failed: {e.os_error or e}")
-    return TransientError("network", f"{what}: {type(e).__name__}")
 
 
 def _decode(raw: bytes) -> dict[str, Any] | None:
@@ -88,12 +60,12 @@ class DingTalkHttp:
         try:
             async with self._session.request(method, url, json=json_body, headers=headers, params=params,
                                              timeout=self._timeout) as resp:
-                raw = await _read_limited(resp, MAX_RESPONSE_BYTES, PlatformError)
+                raw = await read_limited(resp, MAX_RESPONSE_BYTES, PlatformError)
                 return resp.status, raw, resp.headers.get("x-acs-request-id")
         except TimeoutError:
             raise TransientError("timeout", f"{method} timed out") from None
         except aiohttp.ClientError as e:
-            raise _transport_error(e, method) from None
+            raise transport_error(e, method) from None
 
     async def v1(self, method: str, url: str, body: Any, *, token: str | None,
                  idempotent: bool) -> dict[str, Any]:
@@ -144,8 +116,8 @@ class DingTalkHttp:
                     raise MediaError(f"HTTP{resp.status}", "download refused (expired URL?)", http_status=resp.status)
                 if resp.content_type in ("application/json", "text/plain", "text/html", "application/xml"):
                     raise MediaError("not-media", f"download answered {resp.content_type}")
-                return await _read_limited(resp, max_bytes)
+                return await read_limited(resp, max_bytes, MediaError)
         except TimeoutError:
             raise TransientError("timeout", "download timed out") from None
         except aiohttp.ClientError as e:
-            raise _transport_error(e, "download") from None
+            raise transport_error(e, "download") from None

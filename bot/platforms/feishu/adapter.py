@@ -22,7 +22,7 @@ from urllib.parse import quote
 import aiohttp
 from redis.asyncio import Redis
 
-from bot.errors import CardExpired, ConfigError, MediaError, PlatformError, TokenExpired
+from bot.errors import CardExpired, ConfigError, MediaError, PlatformError
 from bot.platforms.base import SendResult
 from bot.platforms.feishu.config import NAME, FeishuCredentials
 from bot.platforms.feishu.errors import not_live_reason
@@ -100,14 +100,7 @@ class FeishuAdapter:
         return await self._tokens.get(_PLATFORM, self.app_id, self.fetch_token)
 
     async def _with_token(self, call: Callable[[str], Awaitable[T]]) -> T:
-        token = await self._token()
-        try:
-            return await call(token)
-        except TokenExpired as e:
-            # Refused token: nothing was done with it, so one retry with a fresh token cannot duplicate an effect.
-            log.info("feishu app=%s token refused (code %s), refreshing once", self.app_id, e.errcode)
-            await self._tokens.invalidate(_PLATFORM, self.app_id, token)
-            return await call(await self._token())
+        return await self._tokens.calling(_PLATFORM, self.app_id, self.fetch_token, call)
 
     async def _told(self, path: str, call: Callable[[], Awaitable[T]]) -> T:
         try:

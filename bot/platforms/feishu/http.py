@@ -15,40 +15,14 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
-from bot.errors import MediaError, PlatformError, RateLimited, TargetRefused, TransientError
+from bot.errors import MediaError, PlatformError, RateLimited, TransientError
 from bot.platforms.feishu.errors import error_for, log_id_of
-from bot.runtime.outbound import refusal
+from bot.platforms.wire import NotSent, read_limited, transport_error
 
 MAX_RESPONSE_BYTES = 1 << 20
 LOG_ID_HEADER = "X-Tt-Logid"
-_CHUNK = 64 * 1024
 _JSON_TYPES = ("application/json", "text/json", "text/plain", "text/html")
 RATE_WAIT_MAX_S = 2.0  # a longer throttle goes back to the caller (the job is retried later, not held here)
-
-
-class NotSent(TransientError):
-    """The connection failed before the request was written: safe to retry even a send."""
-
-
-def _transport_error(e: aiohttp.ClientError, what: str) -> PlatformError:
-    if (message := refusal(e)) is not None:
-        return TargetRefused(message)
-    if isinstance(e, aiohttp.ClientConnectorError):
-        return NotSent("network", f"{what}: connect failed")
-    return TransientError("network", f"{what}: {type(e).__name__}")
-
-
-async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int, error_cls: type[PlatformError]) -> bytes:
-    if resp.content_length is not None and resp.content_length > max_bytes:
-        raise error_cls("too-large", f"{resp.content_length} bytes > {max_bytes}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            raise error_cls("too-large", f"more than {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(raw: bytes) -> dict[str, Any] | None:
@@ -96,14 +70,14 @@ class FeishuHttp:
                 try:
                     async with self._session.request(method, url, data=payload, headers=headers, params=params,
                                                      timeout=self._timeout) as resp:
-                        raw = await _read_limited(resp, MAX_RESPONSE_BYTES, PlatformError)
+                        raw = await read_limited(resp, MAX_RESPONSE_BYTES, PlatformError)
                         decoded = _decode(raw)
                         err = error_for(resp.status, decoded, log_id=log_id_of(decoded, resp.headers.get(
                             LOG_ID_HEADER)), token_call=token_call, headers=resp.headers)
                 except TimeoutError:
                     raise TransientError("timeout", f"{method} timed out") from None
                 except aiohttp.ClientError as e:
-                    raise _transport_error(e, method) from None
+                    raise transport_error(e, method) from None
                 if err is not None:
                     raise err
                 assert decoded is not None  # error_for answers None only for a decoded code 0
@@ -122,7 +96,7 @@ class FeishuHttp:
             async with self._session.get(url, headers={"Authorization": f"Bearer {token}"}, params=params,
                                          timeout=self._media_timeout) as resp:
                 if resp.content_type in _JSON_TYPES or resp.status != 200:
-                    raw = await _read_limited(resp, MAX_RESPONSE_BYTES, MediaError)
+                    raw = await read_limited(resp, MAX_RESPONSE_BYTES, MediaError)
                     decoded = _decode(raw)
                     err = error_for(resp.status, decoded, log_id=log_id_of(decoded, resp.headers.get(LOG_ID_HEADER)),
                                     headers=resp.headers)
@@ -130,11 +104,11 @@ class FeishuHttp:
                         raise MediaError(err.errcode if err else 0, "resource answered an error, not media",
                                          request_id=err.request_id if err else None, http_status=resp.status)
                     raise err
-                data = await _read_limited(resp, max_bytes, MediaError)
+                data = await read_limited(resp, max_bytes, MediaError)
         except TimeoutError:
             raise TransientError("timeout", "download timed out") from None
         except aiohttp.ClientError as e:
-            raise _transport_error(e, "download") from None
+            raise transport_error(e, "download") from None
         if not data:
             raise MediaError(None, "empty media body")
         return data

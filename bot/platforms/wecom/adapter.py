@@ -26,13 +26,13 @@ from bot.errors import (
     PlatformError,
     RecipientError,
     TargetRefused,
-    TokenExpired,
     TransientError,
 )
 from bot.platforms.base import SendResult, mask_user
 from bot.platforms.wecom.config import DEFAULT_API_BASE, NAME, WeComCredentials
 from bot.platforms.wecom.errors import FrequencyLimited, error_for, not_live_reason, request_id_of
 from bot.platforms.wecom.ratelimit import MemberWindow
+from bot.platforms.wire import read_limited
 from bot.runtime.outbound import refusal
 from bot.runtime.tokens import TokenBroker
 
@@ -212,9 +212,7 @@ class WeComAdapter:
         async with _transport_errors("media/get"):
             async with self._session.get(self._base + "media/get", params=params, timeout=self._media_timeout) as resp:
                 self._check_status(resp, "media/get", MediaError)
-                if resp.content_length is not None and resp.content_length > max_bytes:
-                    raise MediaError(None, f"media is {resp.content_length} bytes, over the cap of {max_bytes}")
-                data = await self._read_capped(resp, max_bytes)
+                data = await read_limited(resp, max_bytes, MediaError)
                 declared_json = resp.content_type in _JSON_TYPES
         error = self._error_in(data, declared_json)
         if error is not None:
@@ -222,17 +220,6 @@ class WeComAdapter:
         if not data:
             raise MediaError(None, "empty media body")
         return data
-
-    @staticmethod
-    async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > max_bytes:
-                raise MediaError(None, f"media exceeds the cap of {max_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     @staticmethod
     def _error_in(data: bytes, declared_json: bool) -> PlatformError | None:
@@ -317,14 +304,7 @@ class WeComAdapter:
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _with_token(self, call: Callable[[str], Awaitable[T]]) -> T:
-        token = await self._token()
-        try:
-            return await call(token)
-        except TokenExpired as e:
-            # Compare-and-delete: if another worker already stored a fresh token, it stays.
-            log.info("wecom app=%s token refused (errcode %s), refreshing once", self.app_id, e.errcode)
-            await self._broker.invalidate(self.platform, self.app_id, token)
-            return await call(await self._token())
+        return await self._broker.calling(self.platform, self.app_id, self.fetch_token, call)
 
     async def _request_json(
         self, method: str, api: str, params: dict[str, str], body: dict[str, Any] | None
