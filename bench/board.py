@@ -158,7 +158,53 @@ async def _timed_async(fn, repeat: int = 5) -> float:
     return sorted(spent)[len(spent) // 2] * 1000
 
 
-async def _db_size(n: int, pg: str | None) -> dict[str, float]:
+async def _profile(build) -> None:
+    """Where one page's time goes: each part `report.build` awaits, timed (the median of 5 pages), then the
+    functions cProfile finds the most time in (the database's own time shows as the awaits it is in)."""
+    import asyncio
+    import cProfile
+    import pstats
+
+    from bot.board import attention, queries, sums
+
+    spent: dict[str, list[float]] = {}
+    parts = [(queries, "load_inputs"), (sums, "sums"), (queries, "open_leads"), (attention, "ranked")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in parts]
+
+    def timed_part(name, fn):
+        if asyncio.iscoroutinefunction(fn):
+            async def part(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    spent.setdefault(name, []).append(time.perf_counter() - started)
+        else:
+            def part(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    spent.setdefault(name, []).append(time.perf_counter() - started)
+        return part
+
+    for owner, name, fn in saved:
+        setattr(owner, name, timed_part(name, fn))
+    try:
+        total = await _timed_async(build)
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    print(f"  profile: page {total:.1f} ms; " + ", ".join(
+        f"{name} {sorted(v)[len(v) // 2] * 1000:.1f} ms" for name, v in spent.items()))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await build()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+
+
+async def _db_size(n: int, pg: str | None, profile: bool = False) -> dict[str, float]:
     import tempfile
 
     from tortoise import connections
@@ -196,6 +242,8 @@ async def _db_size(n: int, pg: str | None) -> dict[str, float]:
         events = ('SELECT "lead_id", "seq", "at", "actor_id", "action", "before", "after", "reason" '
                   f'FROM "lead_events" WHERE "tenant_id" = {mark(1)} AND "at" >= {mark(2)} ORDER BY "lead_id", "seq"')
         page = await _timed_async(lambda: report.build(tenant, manager, NOW))
+        if profile:
+            await _profile(lambda: report.build(tenant, manager, NOW))
         bare = await _timed_async(lambda: conn.execute_query_dict(grouped, [tenant_id, since, *team]))
         read = await _timed_async(lambda: conn.execute_query_dict(events, [tenant_id, events_since]))
         return {"events": len(inputs.events), "facts": facts, "fill_s": filled, "rebuild_s": rebuilt,
@@ -206,7 +254,7 @@ async def _db_size(n: int, pg: str | None) -> dict[str, float]:
             await _drop_database(pg, url)
 
 
-def main_db(sizes: list[int], pg: str | None) -> None:
+def main_db(sizes: list[int], pg: str | None, profile: bool = False) -> None:
     import asyncio
     import os
 
@@ -214,7 +262,7 @@ def main_db(sizes: list[int], pg: str | None) -> None:
     print(f"{'leads':>8} {'events':>8} {'facts':>8} {'fill s':>7} {'rebuild s':>9} {'GROUP BY ms':>11} "
           f"{'page ms':>8} {'ratio':>6} {'old read ms':>11}")
     for n in sizes:
-        r = asyncio.run(_db_size(n, pg))
+        r = asyncio.run(_db_size(n, pg, profile))
         print(f"{n:>8} {r['events']:>8} {r['facts']:>8} {r['fill_s']:>7.1f} {r['rebuild_s']:>9.1f} "
               f"{r['group_ms']:>11.1f} {r['page_ms']:>8.1f} {r['page_ms'] / r['group_ms']:>6.1f} "
               f"{r['read_ms']:>11.1f}")
@@ -229,9 +277,11 @@ def main() -> None:
     parser.add_argument("--leads", default=None)
     parser.add_argument("--db", action="store_true", help="the page through the service against a real database")
     parser.add_argument("--pg", default=None, help="with --db: a PostgreSQL server URL to make a scratch database on")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --db: where the page's time goes (its parts timed, then cProfile)")
     args = parser.parse_args()
     if args.db:
-        main_db([int(x) for x in (args.leads or "20000,200000").split(",")], args.pg)
+        main_db([int(x) for x in (args.leads or "20000,200000").split(",")], args.pg, args.profile)
         return
     sizes = [int(x) for x in (args.leads or "2000,20000").split(",")]
     print(f"{'leads':>8} {'events':>8} {'baseline ms':>12} {'board ms':>10} {'ratio':>7}")
