@@ -2,15 +2,18 @@
 
 Run: PYTHONPATH=. python bench/board.py [--leads 2000,20000]
      PYTHONPATH=. python bench/board.py --db [--pg postgres://postgres@127.0.0.1:5432/postgres] [--leads 20000,200000]
+         [--profile]
 
 With `--db`: the page a manager gets, uncached, through the service's own code (`bot.board.report.build`: the kept
 facts summed in SQL, the people, steps, notes and alerts, the team's open leads), against a scratch database
 (embedded SQLite in a temporary directory, or a scratch PostgreSQL database on the `--pg` server) filled with the
 same synthetic history by bulk inserts, its facts built by `bot.board.kept.rebuild` (timed too; then, on PostgreSQL,
-VACUUM ANALYZE as autovacuum would do). The baseline, run
-in the same process on the same database: one bare `SELECT kind, tag, COUNT(*), SUM(value) ... GROUP BY` over the
-team's facts of the last 30 days (the rows the page's widest window sums), and, for scale, the bare sort-and-read
-of the team's events of 60 days that the page read before (ORDER BY, rows fetched to Python, nothing computed).
+VACUUM ANALYZE as autovacuum would do). With `--profile`, where one page's time goes: the parts `build` awaits
+(the people, steps, notes and alerts; the sums; the open leads needing attention; their ranking), each timed, then
+cProfile's busiest functions. The baseline, run in the same process on the same database: one bare
+`SELECT kind, tag, COUNT(*), SUM(value) ... GROUP BY` over the team's facts of the last 30 days (the rows the
+page's widest window sums), and, for scale, the bare sort-and-read of the team's events of 60 days that the page
+read before (ORDER BY, rows fetched to Python, nothing computed).
 
 Synthetic history, made in this process: per lead a creation, an assignment to one of 50 reps (5 teams), a contact
 some working minutes later for 80 % of them, and two evidence-checked advances for half of those; 30 days of it.
