@@ -34,6 +34,7 @@ STAGE_ACTIONS = ("create", "assign", "claim", "advance", "mark_lost", "reopen", 
 STEP_OF_ALERT = {str(AlertKind.LOCK_REMINDER): "remind_rep", str(AlertKind.LOCK_BREACHED): "alert_manager"}
 OPEN_HELD = [str(s) for s in HELD]
 _DB_TIME = LeadRow._meta.fields_map["assigned_at"]
+_STATUS = {str(s): s for s in Status}  # a lookup, not the enum's call: the page reads thousands of leads
 
 
 def _dt(value: Any) -> datetime:
@@ -131,7 +132,7 @@ async def open_leads(tenant_id: int, assignee_ids: set[int] | None = None, *,
     rows = await conn.execute_query_dict(numbered(sql), params)
     names = dict(await User.filter(tenant_id=tenant_id).values_list("id", "name"))
     return [OpenLead(
-        id=r["id"], title=_title(r), status=Status(r["status"]), version=r["version"], assignee_id=r["assignee_id"],
+        id=r["id"], title=_title(r), status=_STATUS[r["status"]], version=r["version"], assignee_id=r["assignee_id"],
         assignee_name=names.get(r["assignee_id"], ""), priority=r["priority"], bounce_count=r["bounce_count"],
         assigned_at=_dt(r["assigned_at"]) if r["assigned_at"] else None,
         last_activity_at=_dt(r["last_activity_at"]) if r["last_activity_at"] else None,
