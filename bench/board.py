@@ -2,15 +2,18 @@
 
 Run: PYTHONPATH=. python bench/board.py [--leads 2000,20000]
      PYTHONPATH=. python bench/board.py --db [--pg postgres://postgres@127.0.0.1:5432/postgres] [--leads 20000,200000]
+         [--profile]
 
 With `--db`: the page a manager gets, uncached, through the service's own code (`bot.board.report.build`: the kept
 facts summed in SQL, the people, steps, notes and alerts, the team's open leads), against a scratch database
 (embedded SQLite in a temporary directory, or a scratch PostgreSQL database on the `--pg` server) filled with the
 same synthetic history by bulk inserts, its facts built by `bot.board.kept.rebuild` (timed too; then, on PostgreSQL,
-VACUUM ANALYZE as autovacuum would do). The baseline, run
-in the same process on the same database: one bare `SELECT kind, tag, COUNT(*), SUM(value) ... GROUP BY` over the
-team's facts of the last 30 days (the rows the page's widest window sums), and, for scale, the bare sort-and-read
-of the team's events of 60 days that the page read before (ORDER BY, rows fetched to Python, nothing computed).
+VACUUM ANALYZE as autovacuum would do). With `--profile`, where one page's time goes: the parts `build` awaits
+(the people, steps, notes and alerts; the sums; the open leads needing attention; their ranking), each timed, then
+cProfile's busiest functions. The baseline, run in the same process on the same database: one bare
+`SELECT kind, tag, COUNT(*), SUM(value) ... GROUP BY` over the team's facts of the last 30 days (the rows the
+page's widest window sums), and, for scale, the bare sort-and-read of the team's events of 60 days that the page
+read before (ORDER BY, rows fetched to Python, nothing computed).
 
 Synthetic history, made in this process: per lead a creation, an assignment to one of 50 reps (5 teams), a contact
 some working minutes later for 80 % of them, and two evidence-checked advances for half of those; 30 days of it.
@@ -158,7 +161,53 @@ async def _timed_async(fn, repeat: int = 5) -> float:
     return sorted(spent)[len(spent) // 2] * 1000
 
 
-async def _db_size(n: int, pg: str | None) -> dict[str, float]:
+async def _profile(build) -> None:
+    """Where one page's time goes: each part `report.build` awaits, timed (the median of 5 pages), then the
+    functions cProfile finds the most time in (the database's own time shows as the awaits it is in)."""
+    import asyncio
+    import cProfile
+    import pstats
+
+    from bot.board import attention, queries, sums
+
+    spent: dict[str, list[float]] = {}
+    parts = [(queries, "load_inputs"), (sums, "sums"), (queries, "open_leads"), (attention, "ranked")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in parts]
+
+    def timed_part(name, fn):
+        if asyncio.iscoroutinefunction(fn):
+            async def part(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    spent.setdefault(name, []).append(time.perf_counter() - started)
+        else:
+            def part(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    spent.setdefault(name, []).append(time.perf_counter() - started)
+        return part
+
+    for owner, name, fn in saved:
+        setattr(owner, name, timed_part(name, fn))
+    try:
+        total = await _timed_async(build)
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    print(f"  profile: page {total:.1f} ms; " + ", ".join(
+        f"{name} {sorted(v)[len(v) // 2] * 1000:.1f} ms" for name, v in spent.items()))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await build()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+
+
+async def _db_size(n: int, pg: str | None, profile: bool = False) -> dict[str, float]:
     import tempfile
 
     from tortoise import connections
@@ -196,6 +245,8 @@ async def _db_size(n: int, pg: str | None) -> dict[str, float]:
         events = ('SELECT "lead_id", "seq", "at", "actor_id", "action", "before", "after", "reason" '
                   f'FROM "lead_events" WHERE "tenant_id" = {mark(1)} AND "at" >= {mark(2)} ORDER BY "lead_id", "seq"')
         page = await _timed_async(lambda: report.build(tenant, manager, NOW))
+        if profile:
+            await _profile(lambda: report.build(tenant, manager, NOW))
         bare = await _timed_async(lambda: conn.execute_query_dict(grouped, [tenant_id, since, *team]))
         read = await _timed_async(lambda: conn.execute_query_dict(events, [tenant_id, events_since]))
         return {"events": len(inputs.events), "facts": facts, "fill_s": filled, "rebuild_s": rebuilt,
@@ -206,7 +257,7 @@ async def _db_size(n: int, pg: str | None) -> dict[str, float]:
             await _drop_database(pg, url)
 
 
-def main_db(sizes: list[int], pg: str | None) -> None:
+def main_db(sizes: list[int], pg: str | None, profile: bool = False) -> None:
     import asyncio
     import os
 
@@ -214,7 +265,7 @@ def main_db(sizes: list[int], pg: str | None) -> None:
     print(f"{'leads':>8} {'events':>8} {'facts':>8} {'fill s':>7} {'rebuild s':>9} {'GROUP BY ms':>11} "
           f"{'page ms':>8} {'ratio':>6} {'old read ms':>11}")
     for n in sizes:
-        r = asyncio.run(_db_size(n, pg))
+        r = asyncio.run(_db_size(n, pg, profile))
         print(f"{n:>8} {r['events']:>8} {r['facts']:>8} {r['fill_s']:>7.1f} {r['rebuild_s']:>9.1f} "
               f"{r['group_ms']:>11.1f} {r['page_ms']:>8.1f} {r['page_ms'] / r['group_ms']:>6.1f} "
               f"{r['read_ms']:>11.1f}")
@@ -229,9 +280,11 @@ def main() -> None:
     parser.add_argument("--leads", default=None)
     parser.add_argument("--db", action="store_true", help="the page through the service against a real database")
     parser.add_argument("--pg", default=None, help="with --db: a PostgreSQL server URL to make a scratch database on")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --db: where the page's time goes (its parts timed, then cProfile)")
     args = parser.parse_args()
     if args.db:
-        main_db([int(x) for x in (args.leads or "20000,200000").split(",")], args.pg)
+        main_db([int(x) for x in (args.leads or "20000,200000").split(",")], args.pg, args.profile)
         return
     sizes = [int(x) for x in (args.leads or "2000,20000").split(",")]
     print(f"{'leads':>8} {'events':>8} {'baseline ms':>12} {'board ms':>10} {'ratio':>7}")

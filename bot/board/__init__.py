@@ -5,8 +5,8 @@
     schedule.py  pure: on which mornings the digest goes out (the tenant's calendar and zone)
     queries.py   loads the inputs of one tenant in a few queries (SQLite and PostgreSQL alike)
     kept.py      the facts of each lead's events, kept with every change of its stage or holder, and rebuilt
-    sums.py      the kept facts of a page's windows summed in SQL (counts, median and p90 of first contacts)
-    report.py    what one viewer's page shows, from the sums and the team's open leads
+    sums.py      the kept facts of a page's windows summed in one SQL pass (counts, median and p90 of first contacts)
+    report.py    what one viewer's page shows, from the sums and the team's open leads needing attention
     digest.py    the digest: one card per manager per working morning, through the alert chain
     access.py    one-time sign-in links and signed session cookies for the web page
     charts.py    small inline SVG charts, drawn on the server

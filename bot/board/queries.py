@@ -16,10 +16,11 @@ from typing import Any
 from tortoise import connections
 
 from bot.alerting.ladder import AlertKind
-from bot.board.attention import OpenLead
+from bot.board.attention import UNTOUCHED_AFTER, OpenLead
 from bot.board.figures import AlertIn, EventIn, EvidenceIn, Inputs, LeadIn, NoteIn, Person, StepIn
-from bot.leads.stages import HELD
+from bot.leads.stages import HELD, OPEN_DEAL
 from bot.leads.types import Status
+from bot.leads.workflow import FLAG_AFTER_BOUNCES
 from cards.model import title_of
 from storage.db import numbered
 from storage.models import Alert, Delivery, LeadEvent, User, VoiceNote
@@ -32,6 +33,8 @@ LOOKBACK = timedelta(days=30)
 STAGE_ACTIONS = ("create", "assign", "claim", "advance", "mark_lost", "reopen", "release")
 STEP_OF_ALERT = {str(AlertKind.LOCK_REMINDER): "remind_rep", str(AlertKind.LOCK_BREACHED): "alert_manager"}
 OPEN_HELD = [str(s) for s in HELD]
+_DB_TIME = LeadRow._meta.fields_map["assigned_at"]
+_STATUS = {str(s): s for s in Status}  # a lookup, not the enum's call: the page reads thousands of leads
 
 
 def _dt(value: Any) -> datetime:
@@ -101,11 +104,15 @@ def _step_in(row: dict[str, Any]) -> StepIn:
     return StepIn(row["lead_id"], rep, STEP_OF_ALERT[row["kind"]], _dt(row["created_at"]), lock)
 
 
-async def open_leads(tenant_id: int, assignee_ids: set[int] | None = None) -> list[OpenLead]:
+async def open_leads(tenant_id: int, assignee_ids: set[int] | None = None, *,
+                     needing: tuple[datetime, timedelta] | None = None) -> list[OpenLead]:
     """The tenant's leads held by someone and not closed (of `assignee_ids` only, when given), with lock times.
+    With `needing` (now, the stale limit): only those `bot.board.attention.assess` may flag at that time.
 
     One statement with the lock's deadline joined, read as plain rows: a team can hold thousands of open leads, and
-    the ORM's parsing of their two times each was most of the page's time."""
+    the ORM's parsing of their two times each was most of the page's time. The page asks only for the leads that
+    need attention: a team's open leads are most of its leads, and turning each into a row here cost more than
+    summing all the figures."""
     held = ", ".join("?" * len(OPEN_HELD))
     params: list[Any] = [str(Status.ASSIGNED), tenant_id, *OPEN_HELD]
     sql = ('SELECT l."id", l."company", l."contact_name", l."status", l."version", l."assignee_id", l."priority", '
@@ -117,15 +124,36 @@ async def open_leads(tenant_id: int, assignee_ids: set[int] | None = None) -> li
         people = sorted(assignee_ids) or [-1]
         sql += f' AND l."assignee_id" IN ({", ".join("?" * len(people))})'
         params += people
+    if needing is not None:
+        where, more = _needing(*needing)
+        sql += f" AND ({where})"
+        params += more
     conn = connections.get("default")
     rows = await conn.execute_query_dict(numbered(sql), params)
     names = dict(await User.filter(tenant_id=tenant_id).values_list("id", "name"))
     return [OpenLead(
-        id=r["id"], title=_title(r), status=Status(r["status"]), version=r["version"], assignee_id=r["assignee_id"],
+        id=r["id"], title=_title(r), status=_STATUS[r["status"]], version=r["version"], assignee_id=r["assignee_id"],
         assignee_name=names.get(r["assignee_id"], ""), priority=r["priority"], bounce_count=r["bounce_count"],
         assigned_at=_dt(r["assigned_at"]) if r["assigned_at"] else None,
         last_activity_at=_dt(r["last_activity_at"]) if r["last_activity_at"] else None,
         due_at=_dt(r["due_at"]) if r["due_at"] else None) for r in rows]
+
+
+def _needing(now: datetime, stale_after: timedelta) -> tuple[str, list[Any]]:
+    """`attention.assess`'s three reasons as a condition on the joined row (assess still decides: this only keeps
+    back the rows it would pass over). A lead with a standing lock is read whatever its deadline: SQLite compares
+    times as their texts, and a deadline is stored in the tenant's zone, the leads' times in UTC."""
+    def when(at: datetime) -> Any:  # as the leads' times are stored
+        return _DB_TIME.to_db_value(at.astimezone(UTC), LeadRow)
+
+    where = ('(l."status" = ? AND l."assigned_at" IS NOT NULL AND (d."due_at" IS NOT NULL OR l."assigned_at" <= ?)) '
+             'OR l."bounce_count" >= ?')
+    params: list[Any] = [str(Status.ASSIGNED), when(now - UNTOUCHED_AFTER), FLAG_AFTER_BOUNCES]
+    if stale_after > timedelta(0):
+        deal = sorted(str(s) for s in OPEN_DEAL)
+        where += f' OR (l."status" IN ({", ".join("?" * len(deal))}) AND l."last_activity_at" <= ?)'
+        params += [*deal, when(now - stale_after)]
+    return where, params
 
 
 def _title(row: dict[str, Any]) -> str:

@@ -92,8 +92,9 @@ async def build(tenant: Tenant, viewer: User, now: datetime, inputs: Inputs | No
                      for p, f in zip(reps, figs[3:3 + len(reps)], strict=True))
     per_day = [(w.name[5:], f) for w, f in zip(days, figs[3 + len(reps):], strict=True)]
     series = {name: [(label, _series_value(name, f)) for label, f in per_day] for name in SERIES}
-    leads = await queries.open_leads(tenant.id, set(scope.members) if scope.members is not None else None)
     stale = timedelta(hours=settings.escalation.stale_after_hours)
+    leads = await queries.open_leads(tenant.id, set(scope.members) if scope.members is not None else None,
+                                     needing=(now, stale))
     needs = tuple(attention.ranked(leads, now, stale))
     return Report(tenant, scope, judged, rep_rows, series, tuple(a for a in needs if a.need is attention.Need.OVERDUE),
                   needs, now)

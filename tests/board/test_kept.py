@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.admin.tenant_settings import TenantSettings
-from bot.board import kept, queries, report
+from bot.board import attention, kept, queries, report
 from bot.board.figures import (
     FactIndex,
     Figures,
@@ -114,6 +114,10 @@ async def test_kept_facts_give_the_figures_of_the_event_walk(world: World, seed:
             assert [j.figures for _, j in built.reps] == reps
             for name, points in built.series.items():
                 assert [v for _, v in points] == [report._series_value(name, f) for f in days], name
+            # The page reads only the open leads that need attention: the same list as ranking all of them.
+            stale = timedelta(hours=TenantSettings.of(tenant.settings).escalation.stale_after_hours)
+            team = None if viewer is admin else {world.manager.id, world.rep.id, world.rep2.id}
+            assert built.needs == tuple(attention.ranked(await queries.open_leads(tenant.id, team), now, stale))
     kept_by_changes = await _facts()
     assert kept_by_changes  # the history made some
     await kept.rebuild()

@@ -7,9 +7,9 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.admin.tenant_settings import TenantSettings
-from bot.board import queries
+from bot.board import attention, queries
 from bot.board.figures import facts_of, figures, team_scope, windows
-from storage.models import Alert, Delivery, Tenant, User, VoiceNote
+from storage.models import Alert, Deadline, Delivery, Tenant, User, VoiceNote
 from tests.escalation.support import World, assign, configure, contact, new_lead
 from tests.support.clock import sh
 
@@ -57,3 +57,27 @@ async def test_figures_from_the_database(world: World) -> None:
     # The overdue list reads open leads with their locks; contacted leads are not overdue.
     assert [lead.title for lead in await queries.open_leads(world.tenant.id)] != []
     assert all(lead.status != "assigned" for lead in await queries.open_leads(world.tenant.id))
+
+
+async def test_the_leads_needing_attention_are_read_as_assess_finds_them_at_their_limits(world: World) -> None:
+    """The page reads only the open leads `attention.assess` may flag (the condition is in SQL, on the stored
+    times): at each limit, to the millisecond either side, it finds the leads that ranking all of them finds."""
+    clock = world.services.clock
+    clock.set(sh(2026, 12, 11, 16, 0) + timedelta(microseconds=500))  # stored times with a fraction of a second
+    await configure(world, escalation={"steps": [{"action": "remind_rep"}], "stale_after_hours": 72})
+    start = clock.now() - timedelta(days=5)
+    waiting = await new_lead(world, "杭州云帆科技")
+    await assign(world, waiting, world.rep, now=start)
+    quiet = await new_lead(world, "宁波海曙机电")
+    await assign(world, quiet, world.rep2, now=start)
+    await contact(world, quiet, now=start + timedelta(hours=2))
+    stale = timedelta(hours=72)
+    limits = [start + attention.UNTOUCHED_AFTER, start + timedelta(hours=2) + stale]
+    limits += [d for d, in await Deadline.filter(lead_id=waiting).values_list("due_at")]
+    everyone = await queries.open_leads(world.tenant.id)
+    for limit, after in [(at, after) for at in limits for after in (stale, timedelta(0))]:  # 0: no stale rule
+        for now in (limit - timedelta(milliseconds=1), limit, limit + timedelta(milliseconds=1)):
+            needing = await queries.open_leads(world.tenant.id, needing=(now, after))
+            assert attention.ranked(needing, now, after) == attention.ranked(everyone, now, after), now
+    flagged = {a.lead.id for a in attention.ranked(everyone, limits[1], stale)}
+    assert flagged == {waiting, quiet}  # the limits are reached: both reasons were read
