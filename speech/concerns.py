@@ -37,6 +37,7 @@ _GAP_RE = f"[^{re.escape(CLAUSE_BREAKS)}]{{0,{_GAP}}}?"
 _NEXT_CLAUSE_RE = f"{_GAP_RE}(?:[, ]{_GAP_RE})?"
 _DEMAND = re.compile("不能|不许|不准|只能|绝不|绝对|千万|别")  # a demand said as a prohibition (不能让别人拿去)
 _LEAD = "(?:[嗯呃啊哦唉哎诶那个就是然后还有另外而且但是不过可是所以]|说实话)*"  # fillers a clause may start with
+_TOPIC = re.compile(_LEAD + "(?:至于|说到|讲到|提到|关于|要说)")  # a clause that names a topic for the next one
 
 
 def compile_pattern(pattern: str, groups: dict[str, str]) -> str:
@@ -133,6 +134,9 @@ class ConcernFinder:
 
     def _discounted(self, text: str, start: int, end: int, ruled_out) -> bool:
         clause_start, clause_end = clause_of(text, start)
+        if _TOPIC.match(text, clause_start, clause_end) and clause_end < sentence_of(text, start)[1]:
+            # 至于数据放哪,客户说无所谓: a clause that only names the topic is ruled on in the next one
+            clause_end = clause_of(text, clause_end + 1)[1]
         before = text[max(clause_start, start - 3):start]
         if any(before.endswith(word) and not _a_not_a(text, start - len(word), word)
                for word in self.rules.ruled_out_before):
