@@ -714,3 +714,28 @@ TENDER_6 = [
 def test_tender_date_round_six(text: str, expect: dict[str, Any]) -> None:
     # said on Monday 11-16, where this week's Wednesday (11-18) and next week's (11-25) differ
     check_fields(text, expect, "2026-11-16T10:00:00+08:00")
+
+
+LONG_SPOKEN_6 = [
+    # a ruled-out phrase negated again is the concern said
+    ("他们不是不在乎价格,是更在乎交付时间。", ["价格", "交付周期"]),
+    # the rep's question, then the client and their title answering: the answer is the client's
+    ("我问他有什么顾虑,他们的信息中心主任想了想说,最怕迁移的时候历史数据弄丢。", ["技术顾虑"]),
+    # a word that sounds like a cue (饭点 ~ 返点) is left as written
+    ("他们一般到了饭点就下班。", []),
+    # a poor network, a system that must not fail, data only some may see, a lower price asked for
+    ("山里的网络很差,好多地方信号都没有。", ["技术顾虑"]),
+    ("系统绝对不能出事,停一分钟都是钱。", ["技术顾虑"]),
+    ("工资数据只能人事部的人看。", ["数据安全"]),
+    ("问有没有更低的价。", ["价格"]),
+    # a call is no record: an engineer far away is a service worry
+    ("打电话过去总说工程师在外地。", ["售后响应"]),
+    # generous terms and no hard requirement rule a concern out
+    ("工期他们给得挺宽。", []),
+    ("他们对国产化没有硬性要求。", []),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_6, ids=[t for t, _ in LONG_SPOKEN_6])
+def test_a_concern_in_long_spoken_form_round_six(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
