@@ -733,6 +733,15 @@ LONG_SPOKEN_6 = [
     # generous terms and no hard requirement rule a concern out
     ("工期他们给得挺宽。", []),
     ("他们对国产化没有硬性要求。", []),
+    # the same as the others' price is no price worry
+    ("价格他说跟别家比差不多。", []),
+    # our people staying with them for years, paying a share at each yearly acceptance, a phone the system does not
+    # support, a certification audit, uploads that break off at a peak
+    ("他问我们的人能不能常年待在他们那儿。", ["售后响应"]),
+    ("钱分三年给,每年验收一次给一次。", ["付款方式"]),
+    ("跟新的手机根本不兼容。", ["技术顾虑"]),
+    ("年底要迎接ISO的审核。", ["合规"]),
+    ("晚上几百家店同时上传数据,经常传到一半就断了。", ["技术顾虑"]),
 ]
 
 
