@@ -37,6 +37,9 @@ _GAP_RE = f"[^{re.escape(CLAUSE_BREAKS)}]{{0,{_GAP}}}?"
 _NEXT_CLAUSE_RE = f"{_GAP_RE}(?:[, ]{_GAP_RE})?"
 _DEMAND = re.compile("不能|不许|不准|只能|绝不|绝对|千万|别")  # a demand said as a prohibition (不能让别人拿去)
 _LEAD = "(?:[嗯呃啊哦唉哎诶那个就是然后还有另外而且但是不过可是所以]|说实话)*"  # fillers a clause may start with
+# 不是不在乎价格: a ruled-out phrase negated again is the concern said
+_DOUBLE_NEGATION = re.compile("不是不|不是没|并非不|并非没")
+_TOPIC = re.compile(_LEAD + "(?:至于|说到|讲到|提到|关于|要说)")  # a clause that names a topic for the next one
 
 
 def compile_pattern(pattern: str, groups: dict[str, str]) -> str:
@@ -73,8 +76,9 @@ class ConcernFinder:
         self._weak = frozenset(rules.weak)
         self._said = re.compile("|".join(compile_pattern(p, rules.groups) for p in rules.said))
         # the client speaks again: 客户倒是…, 他们就问了…, a client title then what they said (not 他们那个机房…)
-        self._client_start = re.compile(_LEAD + f"(?:{rules.groups['client']}|{_MASK}+)(?:那边|这边|自己)?"
-                                        f"[^{re.escape(CLAUSE_BREAKS)}]{{0,3}}?(?:{rules.groups['speaks']})")
+        # (他们的技术总监想了想说: the client, then a masked title of theirs, then what they said)
+        self._client_start = re.compile(_LEAD + f"(?:(?:{rules.groups['client']})(?:那边|这边|自己)?(?:的?{_MASK}+)?"
+                                        f"|{_MASK}+)[^{re.escape(CLAUSE_BREAKS)}]{{0,3}}?(?:{rules.groups['speaks']})")
         self._rep_start = re.compile(_LEAD + f"(?:{rules.groups['rep']})")
         self._voiced = re.compile(f"(?:{rules.groups['voiced']})")
         # a competitor's price stated by the rep (华为那边报了一百五十万,比我们低) is no client concern; told by the
@@ -93,7 +97,8 @@ class ConcernFinder:
         text = "".join(chars)
         # 没问题了才付: a condition on the concern, not its ruling out
         ruled_out = [(m.start(), m.end()) for m in self._ruled_out.finditer(text)
-                     if not _CONDITION.match(text, m.end())]
+                     if not _CONDITION.match(text, m.end()) and not _DOUBLE_NEGATION.search(text, max(0, m.start() - 3),
+                                                                                              m.start() + 3)]
         not_client = self._not_client(text, list(vendors))
         spans: list[tuple[str, int, int]] = []
         for label, pattern in self._patterns.items():
@@ -133,6 +138,9 @@ class ConcernFinder:
 
     def _discounted(self, text: str, start: int, end: int, ruled_out) -> bool:
         clause_start, clause_end = clause_of(text, start)
+        if _TOPIC.match(text, clause_start, clause_end) and clause_end < sentence_of(text, start)[1]:
+            # 至于数据放哪,客户说无所谓: a clause that only names the topic is ruled on in the next one
+            clause_end = clause_of(text, clause_end + 1)[1]
         before = text[max(clause_start, start - 3):start]
         if any(before.endswith(word) and not _a_not_a(text, start - len(word), word)
                for word in self.rules.ruled_out_before):

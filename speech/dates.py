@@ -30,7 +30,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("named_month_end", re.compile(rf"{_NOT_AFTER_NUMERAL}(?P<m>{_M})月(?:底|末|份?最后一天)")),
     ("month_end", re.compile(r"(?:(?P<rel>下下个?|下个?|这个?|本)月?)?(?:月底|月末)")),
     ("year_end", re.compile(r"(?P<rel>今年|明年)?(?:年底|年末)")),
-    ("weekday", re.compile(rf"(?P<wk>下下个?{_WEEK}|下个?{_WEEK}|这个?{_WEEK}|本{_WEEK}|{_WEEK})(?P<wd>{_WD})")),
+    # 下周的周三, 下个礼拜的礼拜五: the week named, then the day named again with its week word
+    ("weekday", re.compile(rf"(?P<wk>下下个?{_WEEK}|下个?{_WEEK}|这个?{_WEEK}|本{_WEEK}|{_WEEK})(?:的?{_WEEK})?"
+                           rf"(?P<wd>{_WD})")),
     ("day", re.compile(rf"{_NOT_AFTER_NUMERAL}(?P<d>{_D})(?:号|日)")),
     ("named_day", re.compile(r"大后天|后天|明天|明日|今天|今日")),
     ("days_later", re.compile(rf"(?P<n>{_D}|两)(?P<u>天|个?{_WEEK})(?:后|之后|以后)")),
@@ -45,6 +47,12 @@ class DateMention:
     start: int
     end: int
     day: date
+    # 月底, 七月底, 年底: the first day of the period the end of which `day` stands for; a day in it said next
+    # (七月底,应该是七月三十号) is the same date said precisely
+    period: date | None = None
+
+
+_PERIODS = {"month_end", "named_month_end", "year_end"}
 
 
 def find_dates(text: str, ref: date) -> list[DateMention]:
@@ -55,7 +63,9 @@ def find_dates(text: str, ref: date) -> list[DateMention]:
         for match in pattern.finditer(text):
             day = _RESOLVERS[kind](match, ref)
             if day is not None:
-                found.append(DateMention(match.start(), match.end(), day))
+                period = (date(day.year, 1, 1) if kind == "year_end" else day.replace(day=1)) \
+                    if kind in _PERIODS else None
+                found.append(DateMention(match.start(), match.end(), day, period))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))
     kept: list[DateMention] = []
     for mention in found:

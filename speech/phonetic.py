@@ -9,6 +9,7 @@ coarse keys are; callers decide which needs context, so ordinary words (化为, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -126,11 +127,21 @@ def respell(text: str, sounds: Syllables, index: SoundIndex[str], keep, guarded:
     read as plain words (`reads_plainly`)."""
     chars = None
     for hit in index.find(text, sounds):
-        if hit.exact and not keep(hit.start, hit.end) and not (
+        if hit.exact and not keep(hit.start, hit.end) and not _before_count(text, hit) and not (
                 hit.term in guarded and reads_plainly(text[hit.start:hit.end], hit.term)):
             chars = chars or list(text)
             chars[hit.start:hit.end] = hit.term
     return text if chars is None else "".join(chars)
+
+
+_SPAN_OF_TIME = re.compile("[一二两三四五六七八九十半几]{1,3}个?(?:年|月|天|周|礼拜|星期|小时|钟头)")
+
+
+def _before_count(text: str, hit: Hit) -> bool:
+    """A cue whose last character is the one written differently, right before a span of time (运行满半年): the
+    written character governs the span (满 half a year) and reads plainly; the cue (运行慢) would not take one.
+    A level or a count of things after it (等宝三级) is no such evidence."""
+    return text[hit.end - 1] != hit.term[-1] and _SPAN_OF_TIME.match(text, hit.end) is not None
 
 
 # Characters that are words of their own in any sentence (是, 只, 就…): written where a cue has a sound-alike

@@ -134,4 +134,5 @@ class Rules:
         b, t = self.budget, self.tender
         lists = [b.cues, b.caps, b.decoys, t.strong, t.medium, t.weak, t.other, self.corrections]
         concerns = [p for patterns in self.concerns.labels.values() for p in patterns if not set("…⋯{") & set(p)]
-        return [word for group in [*lists, concerns] for word in group if len(word) > 1]
+        # words that are no cue (饭点, 加签) are words too: a sound-alike cue (返点, 加钱) is not put in their place
+        return [word for group in [*lists, concerns, self.concerns.not_cues] for word in group if len(word) > 1]

@@ -81,6 +81,8 @@ class TenderFinder:
                 chosen = (mention, kind or chosen[1])
             elif kind in STRENGTH and STRENGTH[kind] > STRENGTH[chosen[1]] == STRENGTH["weak"]:
                 chosen = (mention, kind)
+            elif kind is None and _narrows(text, chosen[0], mention):
+                chosen = (mention, chosen[1])
         if chosen is None or self._undecided(text, chosen[0], events):
             return None
         return chosen[0].day
@@ -115,6 +117,13 @@ class TenderFinder:
         _, cue_clause_end = clause_of(text, e.start)
         topical = cue_clause_end - e.end <= _TOPIC_TAIL and mention.start - e.end <= _TOPIC_REACH
         return e.kind if topical and e.start >= sentence_start else None
+
+
+def _narrows(text: str, rough: DateMention, mention: DateMention) -> bool:
+    """开标大概是七月底,应该是七月三十号: a day inside the period a rough date ends, said next in the same sentence
+    with no event of its own, is that date said precisely."""
+    return (rough.period is not None and rough.period <= mention.day <= rough.day
+            and sentence_of(text, rough.start) == sentence_of(text, mention.start))
 
 
 def _date_between(dates: list[DateMention], start: int, end: int) -> bool:

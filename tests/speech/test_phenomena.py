@@ -664,3 +664,87 @@ def test_a_concern_in_long_spoken_form_round_five(text: str, labels: list[str]) 
 
 def test_a_tender_date_made_precise_replaces_the_rough_one() -> None:
     check_fields("他们说十二月十号前开标,嗯,具体是十二月八号。", {"tender_date": "2026-12-08"})
+
+
+CONCERNS_6 = [
+    # a clause that only names the topic is ruled on in the next one
+    ("说到驻场的事,他们讲无所谓。", []),
+    ("至于数据存哪儿,院长说都行。", []),
+    # accepting the price, or leaving payment to us, rules the concern out; refusing it does not
+    ("价钱他们能接受。", []),
+    ("价钱他们不能接受,觉得太高了。", ["价格"]),
+    ("付款按我们的来就行。", []),
+    # a span of time with delivery not done in it: a rollout that dragged, or an ultimatum
+    ("上一家做了大半年都没上线,这回三个月上不了就换人。", ["交付周期"]),
+    # a test result is patients' data, not an inspection; a mandated layout is a report format
+    ("化验结果会不会被传到外头去。", ["数据安全"]),
+    ("报表要做成他们厅里规定的样式。", ["定制需求"]),
+    # offline use and a payday rush
+    ("车间里经常没网,问断了网还能不能接着录。", ["技术顾虑"]),
+    ("一到发工资那天就打不开。", ["技术顾虑"]),
+    # an A-not-A question about a delay is no demand against one
+    ("他问尾款能不能拖到明年再给。", ["付款方式"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), CONCERNS_6, ids=[t for t, _ in CONCERNS_6])
+def test_a_concern_round_six(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+def test_a_character_governing_a_span_of_time_is_not_respelled_into_a_cue() -> None:
+    # 满 (a full half year) sounds like the 慢 of 运行慢; a level after a misheard cue is still respelled
+    check_fields("等系统运行满半年没出过问题再结清。", {"concerns": ["付款方式"]})
+    check_fields("系统要过等宝三级。", {"concerns": ["合规"]})
+
+
+TENDER_6 = [
+    # the week, then the day with its week word again
+    ("开标是下周的周三。", {"tender_date": "2026-11-25"}),
+    ("下个礼拜的礼拜五开标。", {"tender_date": "2026-11-27"}),
+    ("这周的周五开标。", {"tender_date": "2026-11-20"}),
+    # a rough date, then a day inside its period said next: the precise one
+    ("开标大概是月底,应该是二十八号。", {"tender_date": "2026-11-28"}),
+    # ... but a day outside it is another event's, not a restatement
+    ("开标是月底,下个月五号签合同。", {"tender_date": "2026-11-30"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), TENDER_6, ids=[t for t, _ in TENDER_6])
+def test_tender_date_round_six(text: str, expect: dict[str, Any]) -> None:
+    # said on Monday 11-16, where this week's Wednesday (11-18) and next week's (11-25) differ
+    check_fields(text, expect, "2026-11-16T10:00:00+08:00")
+
+
+LONG_SPOKEN_6 = [
+    # a ruled-out phrase negated again is the concern said
+    ("他们不是不在乎价格,是更在乎交付时间。", ["价格", "交付周期"]),
+    # the rep's question, then the client and their title answering: the answer is the client's
+    ("我问他有什么顾虑,他们的信息中心主任想了想说,最怕迁移的时候历史数据弄丢。", ["技术顾虑"]),
+    # a word that sounds like a cue (饭点 ~ 返点) is left as written
+    ("他们一般到了饭点就下班。", []),
+    # a poor network, a system that must not fail, data only some may see, a lower price asked for
+    ("山里的网络很差,好多地方信号都没有。", ["技术顾虑"]),
+    ("系统绝对不能出事,停一分钟都是钱。", ["技术顾虑"]),
+    ("工资数据只能人事部的人看。", ["数据安全"]),
+    ("问有没有更低的价。", ["价格"]),
+    # a call is no record: an engineer far away is a service worry
+    ("打电话过去总说工程师在外地。", ["售后响应"]),
+    # generous terms and no hard requirement rule a concern out
+    ("工期他们给得挺宽。", []),
+    ("他们对国产化没有硬性要求。", []),
+    # the same as the others' price is no price worry
+    ("价格他说跟别家比差不多。", []),
+    # our people staying with them for years, paying a share at each yearly acceptance, a phone the system does not
+    # support, a certification audit, uploads that break off at a peak
+    ("他问我们的人能不能常年待在他们那儿。", ["售后响应"]),
+    ("钱分三年给,每年验收一次给一次。", ["付款方式"]),
+    ("跟新的手机根本不兼容。", ["技术顾虑"]),
+    ("年底要迎接ISO的审核。", ["合规"]),
+    ("晚上几百家店同时上传数据,经常传到一半就断了。", ["技术顾虑"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_6, ids=[t for t, _ in LONG_SPOKEN_6])
+def test_a_concern_in_long_spoken_form_round_six(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
