@@ -18,9 +18,11 @@ from tortoise.transactions import in_transaction
 
 from bot.admin.tenant_settings import TenantSettings
 from bot.board import queries
-from bot.board.figures import EventIn, lead_facts
+from bot.board.figures import EventIn, EvidenceIn, LeadIn, lead_facts
 from bot.calendar.worktime import WorkCalendar
 from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.runtime import outbox
 from storage.models import BoardFact, LeadEvent, Tenant
 from storage.models import Lead as LeadRow
 
@@ -34,6 +36,18 @@ async def _calendar(tenant_id: int) -> WorkCalendar:
     return TenantSettings.of(tenant["settings"]).calendar_for(tenant["timezone"])
 
 
+def _calendar_known(tenant_id: int) -> WorkCalendar | None:
+    """The tenant's calendar from the row the changing job read for its decision (`bot.runtime.outbox.knowing`),
+    moments before the change: on a click, one read less in the change's transaction."""
+    tenant = (known := outbox.known()) and known.tenants.get(tenant_id)
+    return TenantSettings.of(tenant.settings).calendar_for(tenant.timezone) if tenant else None
+
+
+def _lead_in(lead: lt.Lead) -> LeadIn:
+    """`queries.lead_in` of the row as `lead` is stored (evidence without a time backs nothing)."""
+    return LeadIn(lead.id, lead.status, tuple(EvidenceIn(str(e.kind), e.at) for e in lead.evidence if e.at))
+
+
 # Besides the stage actions: evidence may be logged after an advance with an earlier time (a voice note transcribed
 # after the rep clicked), which backs that advance.
 RECOUNTED_ON = frozenset({*queries.STAGE_ACTIONS, "attach_evidence"})
@@ -44,18 +58,25 @@ async def record(change: leadstore.StoredChange) -> None:
     and the like make none)."""
     if not any(e.action in RECOUNTED_ON for e in change.events):
         return
-    await _write(change.tenant_id, [change.lead_id], await _calendar(change.tenant_id))
+    calendar = _calendar_known(change.tenant_id) or await _calendar(change.tenant_id)
+    stored = {change.lead_id: _lead_in(change.lead)} if change.lead is not None else None
+    await _write(change.tenant_id, [change.lead_id], calendar, stored)
 
 
-async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar) -> int:
-    """Replace the facts of these leads (of one tenant) by the ones their events make; returns how many."""
+async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar,
+                 stored: dict[int, LeadIn] | None = None) -> int:
+    """Replace the facts of these leads (of one tenant) by the ones their events make; returns how many.
+    `stored`: the leads as the caller just wrote them (by id), instead of reading them back."""
     rows = await LeadEvent.filter(lead_id__in=list(lead_ids), action__in=queries.STAGE_ACTIONS).order_by(
         "lead_id", "seq").values(*queries.EVENT_COLUMNS)
     events: dict[int, list[EventIn]] = {}
     for r in rows:
         events.setdefault(r["lead_id"], []).append(queries.event_in(r))
-    leads = {r["id"]: queries.lead_in(r) for r in await LeadRow.filter(id__in=list(events)).values(
-        "id", "status", "evidence")} if events else {}
+    if stored is not None:
+        leads = stored
+    else:
+        leads = {r["id"]: queries.lead_in(r) for r in await LeadRow.filter(id__in=list(events)).values(
+            "id", "status", "evidence")} if events else {}
     facts = [BoardFact(tenant_id=tenant_id, lead_id=lead_id, person_id=f.person_id, kind=str(f.kind), tag=f.tag,
                        at=f.at, value=f.value)
              for lead_id, evs in events.items() for f in lead_facts(evs, leads.get(lead_id), FOREVER, calendar)]

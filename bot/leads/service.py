@@ -131,6 +131,8 @@ async def act(
     bind(tenant=actor.tenant_id, lead=lead_id)
     known = outbox.known()
     tenant = (known.tenants.get(actor.tenant_id) if known else None) or await Tenant.get(id=actor.tenant_id)
+    if known is not None:  # the change's hooks (the board's calendar) read the tenant the decision was made with
+        known.tenants[tenant.id] = tenant
     settings = TenantSettings.of(tenant.settings).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         with leadstore.remembering_chains():  # the save appends to the audit chain as loaded, not read again

@@ -42,6 +42,9 @@ class StoredChange:
     tenant_id: int
     lead_id: int
     events: tuple[AuditEvent, ...]
+    # The lead as this change stored it (a save; None from a create): a hook reads from it what it would otherwise
+    # read back from the row it is in the transaction of.
+    lead: lt.Lead | None = None
 
 
 # The hooks and writers below are listed in `bot.runtime.wiring`, which fills these registries.
@@ -238,7 +241,7 @@ async def save(
             status_before, assignee_before = before["status"], before["assignee_id"]
             seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
             await LeadRow.filter(id=lead.id).update(**values, audit_seq=seq, audit_head=head, updated_at=now)
-        change = StoredChange(lead.tenant_id, lead.id, stored)
+        change = StoredChange(lead.tenant_id, lead.id, stored, lead)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
         # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
