@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Q
-
 from bot.admin import platform_ids
 from bot.admin.apps import LoadedApp
 from bot.chat import cards as cardsvc
@@ -29,6 +27,7 @@ from bot.runtime import outbox
 from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 from cards.model import lost_reason_card
+from storage import db
 from storage.models import CardInstance, LeadEvent, Role, User
 
 log = logging.getLogger(__name__)
@@ -76,6 +75,13 @@ async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER)
     return f"{first_line}\n你的账号 ID（UserID）是：{sender}\n请把它发给{whom}，开通后即可使用。"
 
 
+# The clicked card and its fresh code: every click reads and writes them, so as parameterised SQL (`storage.db.fetch`).
+_CARD_SQL = 'SELECT * FROM "card_instances" WHERE "app_id" = ? AND "card_id" = ?'
+# (NULL = code is not true in SQL: hence the IS NULL)
+_REMEMBER_SQL = ('UPDATE "card_instances" SET "response_code" = ?, "code_expires_at" = ? '
+                 'WHERE "id" = ? AND ("spent_code" IS NULL OR "spent_code" <> ?)')
+
+
 async def _remember_code(card: CardInstance, message: Inbound, now: datetime) -> None:
     """A click may bring a fresh single-use code for updating the clicked card: keep it for the update.
 
@@ -84,8 +90,8 @@ async def _remember_code(card: CardInstance, message: Inbound, now: datetime) ->
     code = message.card.response_code if message.card else None
     if code and message.sender == card.recipient and code != card.spent_code:
         expires = now + cardsvc.RESPONSE_CODE_TTL
-        unspent = Q(spent_code__isnull=True) | ~Q(spent_code=code)  # (NULL = code is not true in SQL)
-        if await CardInstance.filter(Q(id=card.id) & unspent).update(response_code=code, code_expires_at=expires):
+        if await db.changed(_REMEMBER_SQL, [code, db.db_value(CardInstance, "code_expires_at", expires), card.id,
+                                            code]):
             card.response_code, card.code_expires_at = code, expires
 
 
@@ -93,7 +99,7 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     services = services_of(ctx)
     app = await services.apps.require(app_id)
     assert message.card is not None
-    card = await CardInstance.get_or_none(app_id=app_id, card_id=message.card.card_id)
+    card = next(iter(await db.fetch(CardInstance, _CARD_SQL, [app_id, message.card.card_id])), None)
     if card is not None:
         await _remember_code(card, message, services.clock.now())
     try:
