@@ -167,8 +167,10 @@ async def lead_card_for(lead: lt.Lead, user: User, *, now: datetime, notice: str
     """`tenant`: the lead's tenant row, when the caller holds it."""
     tenant = tenant or await Tenant.get(id=lead.tenant_id)
     settings = TenantSettings.of(tenant.settings)
-    return lead_card(lead, actor_for(user), settings=settings.workflow.to_value(),
-                     deadline=await _lock_due(lead.id), now=now, notice=notice, tz=ZoneInfo(tenant.timezone))
+    # The card shows the response deadline only while the lead is 已分配 (`cards.model`): not read otherwise.
+    deadline = await _lock_due(lead.id) if lead.status is lt.Status.ASSIGNED else None
+    return lead_card(lead, actor_for(user), settings=settings.workflow.to_value(), deadline=deadline, now=now,
+                     notice=notice, tz=ZoneInfo(tenant.timezone))
 
 
 async def _lock_due(lead_id: int) -> datetime | None:
