@@ -76,10 +76,11 @@ M = TypeVar("M", bound=Model)
 
 async def fetch(model: type[M], sql: str, params: Sequence[Any] = ()) -> list[M]:
     """Instances of `model` from a statement written with `?` placeholders that selects every column of its table
-    (`SELECT t.*`), built as the ORM builds them. For the few reads of a card click's path: there, building each
-    query through the ORM's query builder cost more CPU than the database spent answering it."""
-    _, rows = await connections.get("default").execute_query(numbered(sql), list(params))
-    return [model._init_from_db(**dict(row)) for row in rows]
+    (`SELECT t.*`, or a write's `RETURNING *`), built as the ORM builds them. For the few reads of a card click's
+    path: there, building each query through the ORM's query builder cost more CPU than the database spent answering
+    it. (`execute_query_dict`: asyncpg's `execute_query` drops the rows of a write.)"""
+    rows = await connections.get("default").execute_query_dict(numbered(sql), list(params))
+    return [model._init_from_db(**row) for row in rows]
 
 
 async def changed(sql: str, params: Sequence[Any] = ()) -> int:

@@ -75,33 +75,38 @@ async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER)
     return f"{first_line}\n你的账号 ID（UserID）是：{sender}\n请把它发给{whom}，开通后即可使用。"
 
 
-# The clicked card and its fresh code: every click reads and writes them, so as parameterised SQL (`storage.db.fetch`).
+# The clicked card and its fresh code: every click reads and writes them, so as parameterised SQL (`storage.db`).
 _CARD_SQL = 'SELECT * FROM "card_instances" WHERE "app_id" = ? AND "card_id" = ?'
-# (NULL = code is not true in SQL: hence the IS NULL)
+# The code kept in the same statement that reads the card back (RETURNING), when it is the recipient's and not the
+# one we already spent. (NULL = code is not true in SQL: hence the IS NULL.)
 _REMEMBER_SQL = ('UPDATE "card_instances" SET "response_code" = ?, "code_expires_at" = ? '
-                 'WHERE "id" = ? AND ("spent_code" IS NULL OR "spent_code" <> ?)')
+                 'WHERE "app_id" = ? AND "card_id" = ? AND "recipient" = ? '
+                 'AND ("spent_code" IS NULL OR "spent_code" <> ?) RETURNING *')
 
 
-async def _remember_code(card: CardInstance, message: Inbound, now: datetime) -> None:
-    """A click may bring a fresh single-use code for updating the clicked card: keep it for the update.
+async def _clicked_card(app_id: int, message: Inbound, now: datetime) -> CardInstance | None:
+    """The clicked card, if it is ours on record. A click may bring a fresh single-use code for updating it: kept
+    for the update, in the statement that reads the card (the card as returned carries it).
 
     Not when we already spent it: a click job run again after a crash carries the code its first run used.
     """
-    code = message.card.response_code if message.card else None
-    if code and message.sender == card.recipient and code != card.spent_code:
-        expires = now + cardsvc.RESPONSE_CODE_TTL
-        if await db.changed(_REMEMBER_SQL, [code, db.db_value(CardInstance, "code_expires_at", expires), card.id,
-                                            code]):
-            card.response_code, card.code_expires_at = code, expires
+    assert message.card is not None
+    code = message.card.response_code
+    if code:
+        expires = db.db_value(CardInstance, "code_expires_at", now + cardsvc.RESPONSE_CODE_TTL)
+        kept = await db.fetch(CardInstance, _REMEMBER_SQL,
+                              [code, expires, app_id, message.card.card_id, message.sender, code])
+        if kept:
+            return kept[0]
+    found = await db.fetch(CardInstance, _CARD_SQL, [app_id, message.card.card_id])
+    return found[0] if found else None
 
 
 async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     services = services_of(ctx)
     app = await services.apps.require(app_id)
     assert message.card is not None
-    card = next(iter(await db.fetch(CardInstance, _CARD_SQL, [app_id, message.card.card_id])), None)
-    if card is not None:
-        await _remember_code(card, message, services.clock.now())
+    card = await _clicked_card(app_id, message, services.clock.now())
     try:
         key = ButtonKey.unpack(message.card.key)
     except BadButtonKey as e:
