@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
 from tortoise.exceptions import DBConnectionError
+from tortoise.models import Model
 
 from storage.private import private_dir, private_file
 
@@ -68,6 +69,29 @@ def numbered(sql: str) -> str:
         return sql
     parts = sql.split("?")
     return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+
+
+M = TypeVar("M", bound=Model)
+
+
+async def fetch(model: type[M], sql: str, params: Sequence[Any] = ()) -> list[M]:
+    """Instances of `model` from a statement written with `?` placeholders that selects every column of its table
+    (`SELECT t.*`, or a write's `RETURNING *`), built as the ORM builds them. For the few reads of a card click's
+    path: there, building each query through the ORM's query builder cost more CPU than the database spent answering
+    it. (`execute_query_dict`: asyncpg's `execute_query` drops the rows of a write.)"""
+    rows = await connections.get("default").execute_query_dict(numbered(sql), list(params))
+    return [model._init_from_db(**row) for row in rows]
+
+
+async def changed(sql: str, params: Sequence[Any] = ()) -> int:
+    """Run a write written with `?` placeholders; how many rows it changed (the hot path's conditional updates)."""
+    count, _ = await connections.get("default").execute_query(numbered(sql), list(params))
+    return count
+
+
+def db_value(model: type[Model], field: str, value: Any) -> Any:
+    """`value` as the database in use takes it for `model.field` (a datetime on SQLite is stored as text)."""
+    return model._meta.fields_map[field].to_db_value(value, None)
 
 
 def _sqlite_file(url: str) -> Path | None:

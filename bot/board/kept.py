@@ -14,24 +14,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from bot.admin.tenant_settings import TenantSettings
 from bot.board import queries
-from bot.board.figures import EventIn, lead_facts
+from bot.board.figures import EventIn, EvidenceIn, LeadIn, lead_facts
 from bot.calendar.worktime import WorkCalendar
 from bot.leads import store as leadstore
+from bot.leads import types as lt
+from bot.runtime import outbox
+from storage.db import numbered
 from storage.models import BoardFact, LeadEvent, Tenant
 from storage.models import Lead as LeadRow
 
 # Every fact to come is kept: the page's windows end at its now.
 FOREVER = datetime.max.replace(tzinfo=UTC)
 REBUILD_BATCH = 2000  # leads whose events are read at once
+FACT_BATCH = 1000  # facts a statement inserts (7 parameters each: within SQLite's and PostgreSQL's limits)
 
 
 async def _calendar(tenant_id: int) -> WorkCalendar:
     tenant = await Tenant.get(id=tenant_id).values("settings", "timezone")
     return TenantSettings.of(tenant["settings"]).calendar_for(tenant["timezone"])
+
+
+def _calendar_known(tenant_id: int) -> WorkCalendar | None:
+    """The tenant's calendar from the row the changing job read for its decision (`bot.runtime.outbox.knowing`),
+    moments before the change: on a click, one read less in the change's transaction."""
+    tenant = (known := outbox.known()) and known.tenants.get(tenant_id)
+    return TenantSettings.of(tenant.settings).calendar_for(tenant.timezone) if tenant else None
+
+
+def _lead_in(lead: lt.Lead) -> LeadIn:
+    """`queries.lead_in` of the row as `lead` is stored (evidence without a time backs nothing)."""
+    return LeadIn(lead.id, lead.status, tuple(EvidenceIn(str(e.kind), e.at) for e in lead.evidence if e.at))
 
 
 # Besides the stage actions: evidence may be logged after an advance with an earlier time (a voice note transcribed
@@ -44,24 +61,50 @@ async def record(change: leadstore.StoredChange) -> None:
     and the like make none)."""
     if not any(e.action in RECOUNTED_ON for e in change.events):
         return
-    await _write(change.tenant_id, [change.lead_id], await _calendar(change.tenant_id))
+    calendar = _calendar_known(change.tenant_id) or await _calendar(change.tenant_id)
+    stored = {change.lead_id: _lead_in(change.lead)} if change.lead is not None else None
+    await _write(change.tenant_id, [change.lead_id], calendar, stored)
 
 
-async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar) -> int:
-    """Replace the facts of these leads (of one tenant) by the ones their events make; returns how many."""
-    rows = await LeadEvent.filter(lead_id__in=list(lead_ids), action__in=queries.STAGE_ACTIONS).order_by(
-        "lead_id", "seq").values(*queries.EVENT_COLUMNS)
+# The three statements of a write, parameterised: a write runs in the transaction of every stage change (every card
+# click), and through the ORM's query builder (and a model instance a fact) they cost more CPU than the database
+# spent on them. `queries.event_in` reads the rows as the ORM's `.values()` gave them, or as the driver does.
+_EVENTS_SQL = ('SELECT "lead_id", "seq", "at", "actor_id", "action", "before", "after", "reason" '
+               'FROM "lead_events" WHERE "lead_id" IN ({ids}) AND "action" IN ({actions}) ORDER BY "lead_id", "seq"')
+_DELETE_SQL = 'DELETE FROM "board_facts" WHERE "lead_id" IN ({ids})'
+_FACT_COLUMNS = ("tenant_id", "lead_id", "person_id", "kind", "tag", "at", "value")
+_INSERT_SQL = 'INSERT INTO "board_facts" ("tenant_id", "lead_id", "person_id", "kind", "tag", "at", "value") VALUES '
+_ROW_MARKS = f"({', '.join('?' * len(_FACT_COLUMNS))})"
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar,
+                 stored: dict[int, LeadIn] | None = None) -> int:
+    """Replace the facts of these leads (of one tenant) by the ones their events make; returns how many.
+    `stored`: the leads as the caller just wrote them (by id), instead of reading them back."""
+    ids = list(lead_ids)
+    conn = connections.get("default")
+    sql = _EVENTS_SQL.format(ids=_marks(len(ids)), actions=_marks(len(queries.STAGE_ACTIONS)))
+    _, rows = await conn.execute_query(numbered(sql), [*ids, *queries.STAGE_ACTIONS])
     events: dict[int, list[EventIn]] = {}
     for r in rows:
         events.setdefault(r["lead_id"], []).append(queries.event_in(r))
-    leads = {r["id"]: queries.lead_in(r) for r in await LeadRow.filter(id__in=list(events)).values(
-        "id", "status", "evidence")} if events else {}
-    facts = [BoardFact(tenant_id=tenant_id, lead_id=lead_id, person_id=f.person_id, kind=str(f.kind), tag=f.tag,
-                       at=f.at, value=f.value)
+    if stored is not None:
+        leads = stored
+    else:
+        leads = {r["id"]: queries.lead_in(r) for r in await LeadRow.filter(id__in=list(events)).values(
+            "id", "status", "evidence")} if events else {}
+    at = BoardFact._meta.fields_map["at"]
+    facts = [(tenant_id, lead_id, f.person_id, str(f.kind), f.tag, at.to_db_value(f.at, None), f.value)
              for lead_id, evs in events.items() for f in lead_facts(evs, leads.get(lead_id), FOREVER, calendar)]
-    await BoardFact.filter(lead_id__in=list(lead_ids)).delete()
-    if facts:
-        await BoardFact.bulk_create(facts, batch_size=1000)
+    await conn.execute_query(numbered(_DELETE_SQL.format(ids=_marks(len(ids)))), ids)
+    for start in range(0, len(facts), FACT_BATCH):
+        batch = facts[start:start + FACT_BATCH]
+        await conn.execute_query(numbered(_INSERT_SQL + ", ".join([_ROW_MARKS] * len(batch))),
+                                 [v for fact in batch for v in fact])
     return len(facts)
 
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Q
-
 from bot.admin import platform_ids
 from bot.admin.apps import LoadedApp
 from bot.chat import cards as cardsvc
@@ -29,6 +27,7 @@ from bot.runtime import outbox
 from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 from cards.model import lost_reason_card
+from storage import db
 from storage.models import CardInstance, LeadEvent, Role, User
 
 log = logging.getLogger(__name__)
@@ -76,26 +75,38 @@ async def stranger_text(app: LoadedApp, sender: str, first_line: str = STRANGER)
     return f"{first_line}\n你的账号 ID（UserID）是：{sender}\n请把它发给{whom}，开通后即可使用。"
 
 
-async def _remember_code(card: CardInstance, message: Inbound, now: datetime) -> None:
-    """A click may bring a fresh single-use code for updating the clicked card: keep it for the update.
+# The clicked card and its fresh code: every click reads and writes them, so as parameterised SQL (`storage.db`).
+_CARD_SQL = 'SELECT * FROM "card_instances" WHERE "app_id" = ? AND "card_id" = ?'
+# The code kept in the same statement that reads the card back (RETURNING), when it is the recipient's and not the
+# one we already spent. (NULL = code is not true in SQL: hence the IS NULL.)
+_REMEMBER_SQL = ('UPDATE "card_instances" SET "response_code" = ?, "code_expires_at" = ? '
+                 'WHERE "app_id" = ? AND "card_id" = ? AND "recipient" = ? '
+                 'AND ("spent_code" IS NULL OR "spent_code" <> ?) RETURNING *')
+
+
+async def _clicked_card(app_id: int, message: Inbound, now: datetime) -> CardInstance | None:
+    """The clicked card, if it is ours on record. A click may bring a fresh single-use code for updating it: kept
+    for the update, in the statement that reads the card (the card as returned carries it).
 
     Not when we already spent it: a click job run again after a crash carries the code its first run used.
     """
-    code = message.card.response_code if message.card else None
-    if code and message.sender == card.recipient and code != card.spent_code:
-        expires = now + cardsvc.RESPONSE_CODE_TTL
-        unspent = Q(spent_code__isnull=True) | ~Q(spent_code=code)  # (NULL = code is not true in SQL)
-        if await CardInstance.filter(Q(id=card.id) & unspent).update(response_code=code, code_expires_at=expires):
-            card.response_code, card.code_expires_at = code, expires
+    assert message.card is not None
+    code = message.card.response_code
+    if code:
+        expires = db.db_value(CardInstance, "code_expires_at", now + cardsvc.RESPONSE_CODE_TTL)
+        kept = await db.fetch(CardInstance, _REMEMBER_SQL,
+                              [code, expires, app_id, message.card.card_id, message.sender, code])
+        if kept:
+            return kept[0]
+    found = await db.fetch(CardInstance, _CARD_SQL, [app_id, message.card.card_id])
+    return found[0] if found else None
 
 
 async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     services = services_of(ctx)
     app = await services.apps.require(app_id)
     assert message.card is not None
-    card = await CardInstance.get_or_none(app_id=app_id, card_id=message.card.card_id)
-    if card is not None:
-        await _remember_code(card, message, services.clock.now())
+    card = await _clicked_card(app_id, message, services.clock.now())
     try:
         key = ButtonKey.unpack(message.card.key)
     except BadButtonKey as e:

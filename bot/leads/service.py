@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise import connections
+from tortoise.exceptions import DoesNotExist
 
 from bot.admin.tenant_settings import TenantSettings
 from bot.errors import LeadbotError
@@ -42,6 +43,7 @@ from bot.leads.workflow import decide
 from bot.runtime import outbox
 from bot.runtime.logs import bind
 from bot.runtime.services import Services
+from storage import db
 from storage.models import Lead as LeadRow
 from storage.models import RoutingRule as RuleRow
 from storage.models import Tenant, User
@@ -71,6 +73,14 @@ def user_view(user: User, open_leads: int = 0) -> lt.UserView:
 async def tenant_settings(tenant_id: int) -> TenantSettings:
     tenant = await Tenant.get(id=tenant_id)
     return TenantSettings.of(tenant.settings)
+
+
+async def _tenant(tenant_id: int) -> Tenant:
+    """`Tenant.get`, parameterised (`storage.db.fetch`): every change reads its tenant's settings."""
+    found = await db.fetch(Tenant, 'SELECT * FROM "tenants" WHERE "id" = ?', [tenant_id])
+    if not found:
+        raise DoesNotExist(Tenant)
+    return found[0]
 
 
 def _effect_rows(effects: Sequence[Effect], at: datetime) -> list[tuple[str, dict[str, Any]]]:
@@ -130,7 +140,9 @@ async def act(
     """
     bind(tenant=actor.tenant_id, lead=lead_id)
     known = outbox.known()
-    tenant = (known.tenants.get(actor.tenant_id) if known else None) or await Tenant.get(id=actor.tenant_id)
+    tenant = (known.tenants.get(actor.tenant_id) if known else None) or await _tenant(actor.tenant_id)
+    if known is not None:  # the change's hooks (the board's calendar) read the tenant the decision was made with
+        known.tenants[tenant.id] = tenant
     settings = TenantSettings.of(tenant.settings).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         with leadstore.remembering_chains():  # the save appends to the audit chain as loaded, not read again
