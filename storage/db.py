@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import importlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +26,20 @@ from storage.private import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
+
+def _utc_text(value: datetime) -> str:
+    """A datetime as SQLite stores it. SQLite has no time type: it compares the texts, so every row must carry the
+    same offset, or '10:00+08:00' (02:00 UTC) sorts after '05:00+00:00' and a deadline computed in a tenant's zone
+    is not found overdue for eight hours. In UTC, as PostgreSQL's timestamptz keeps them."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ")
+
+
+# Tortoise registers `isoformat(" ")` as sqlite3's adapter when its SQLite executor is imported: import it first,
+# then replace the adapter (adapters are process-wide; PostgreSQL is not affected).
+importlib.import_module("tortoise.backends.sqlite.executor")
+sqlite3.register_adapter(datetime, _utc_text)
 
 
 class Settings(Protocol):
