@@ -213,30 +213,35 @@ async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
 
 
 async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
-                     inline: bool = False, now: datetime | None = None,
-                     loaded: lt.Lead | None = None) -> ActionResult | None:
-    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed.
-    `loaded`: the lead as its caller just stored it (intake), saving a read; a stale one is read again."""
+                     inline: bool = False, now: datetime | None = None) -> ActionResult | None:
+    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed."""
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
-        lead = loaded if loaded is not None and loaded.id == lead_id else await leadstore.load(lead_id, tenant_id)
-        loaded = None
-        at = now or services.clock.now()
-        result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await reps_of(tenant_id), at,
-                                                    settings=settings, cause=cause)
-        if decision is None or not decision.ok:
-            if result.unstaffed:
-                log.warning("lead %d stays in the pool: %s", lead_id, result.reason)
-            return None if decision is None else ActionResult(decision)
+        lead = await leadstore.load(lead_id, tenant_id)
         try:
-            ids = await store(decision, lead.version, at)
+            result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause)
         except leadstore.StaleLead:
             continue
-        if result.rule_id is not None and result.cursor is not None:
-            await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
-        await follow_up(services, ids, inline=inline)
-        return ActionResult(decision, tuple(ids))
+        if result is not None:
+            await follow_up(services, result.outbox_ids, inline=inline)
+        return result
     raise LeadConflict(f"lead {lead_id} kept changing; try again")
+
+
+async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[routing.RoutingRule], at: datetime,
+                 cause: Cause) -> ActionResult | None:
+    """Route `lead` and store the assignment (the caller carries out its follow-ups once committed). None when
+    nothing changed; raises `leadstore.StaleLead` when the lead changed since it was loaded."""
+    result, decision = routing.route_and_assign(lead, rules, await reps_of(lead.tenant_id), at, settings=settings,
+                                                cause=cause)
+    if decision is None or not decision.ok:
+        if result.unstaffed:
+            log.warning("lead %d stays in the pool: %s", lead.id, result.reason)
+        return None if decision is None else ActionResult(decision)
+    ids = await store(decision, lead.version, at)
+    if result.rule_id is not None and result.cursor is not None:
+        await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
+    return ActionResult(decision, tuple(ids))
 
 
 def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, source: lt.EventSource,
@@ -262,14 +267,22 @@ async def create_lead(services: Services, tenant_id: int, values: dict[str, Any]
     at = services.clock.now()
     from tortoise.exceptions import IntegrityError
 
+    settings = (await tenant_settings(tenant_id)).workflow.to_value()
+    rules = await rules_of(tenant_id)
     try:
-        row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
-                                        created_event(tenant_id, values, actor, source, at))
+        # Created and routed in one transaction: a lead is never seen (nor left, by a crash) unrouted in the pool
+        # when a rule takes it, and the follow-ups are queued once, after the commit.
+        with leadstore.remembering_chains():  # the routing's save appends to the chain the create just wrote
+            async with leadstore.one_transaction():
+                row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
+                                                created_event(tenant_id, values, actor, source, at))
+                routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING)
     except IntegrityError:
         if external_id:  # a concurrent intake of the same external id won the race
             return await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False
         raise
-    await route_lead(services, row.id, tenant_id, inline=inline, loaded=leadstore.to_snapshot(row))
+    if routed is not None:
+        await follow_up(services, routed.outbox_ids, inline=inline)
     await row.refresh_from_db()
     return row, True
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,11 +69,43 @@ async def _in_transaction_hooks(change: StoredChange) -> None:
 
 
 def _after_commit_hooks(change: StoredChange) -> None:
+    if (held := _one_transaction.get()) is not None:
+        held.append(change)  # the enclosing `one_transaction` runs them once it has committed
+        return
     for hook in AFTER_COMMIT:
         try:
             hook(change)
         except Exception:  # the change is committed: a failing observer must not turn it into an error
             log.exception("after-commit hook %s failed for lead %d", getattr(hook, "__name__", hook), change.lead_id)
+
+
+# Within `one_transaction`: the changes stored so far, whose after-commit hooks wait for its commit.
+_one_transaction: ContextVar[list[StoredChange] | None] = ContextVar("lead_one_transaction", default=None)
+
+
+@contextlib.asynccontextmanager
+async def one_transaction() -> AsyncIterator[None]:
+    """Several changes stored as one transaction (intake: the lead created, then routed and assigned): `create` and
+    `save` inside the block write into it instead of opening their own, each change's in-transaction hooks run as it
+    is stored, and the after-commit hooks of all of them once the block has committed (none if it rolled back).
+    No savepoints: a failure anywhere rolls back every change of the block."""
+    if _one_transaction.get() is not None:
+        yield
+        return
+    held: list[StoredChange] = []
+    token = _one_transaction.set(held)
+    try:
+        async with in_transaction():
+            yield
+    finally:
+        _one_transaction.reset(token)
+    for change in held:
+        _after_commit_hooks(change)
+
+
+def _transaction() -> contextlib.AbstractAsyncContextManager[Any]:
+    """The change's own transaction, or none when `one_transaction` holds one already."""
+    return contextlib.nullcontext() if _one_transaction.get() is not None else in_transaction()
 
 
 def _dt(value: Any) -> datetime | None:
@@ -214,7 +246,7 @@ async def save(
     if activity:
         values["last_activity_at"] = now
     remembered = (_chains.get() or {}).get((lead.id, expected_version))
-    async with in_transaction():
+    async with _transaction():
         if remembered is not None:
             # The lead as loaded with `expected_version` is the lead now if the version-checked update matches:
             # chain head and events go in with the update, and the holder before is the one loaded.
@@ -286,13 +318,16 @@ _OUTBOX_COLUMNS = '"tenant_id", "lead_id", "kind", "payload", "created_at", "att
 async def create(
     values: dict[str, Any], event: AuditEvent, outbox: Iterable[tuple[str, dict[str, Any]]] = ()
 ) -> tuple[LeadRow, list[int]]:
-    """Insert a new lead with its first audit event ("created") and its follow-ups, atomically."""
-    async with in_transaction():
+    """Insert a new lead with its first audit event ("created") and its follow-ups, atomically. Within
+    `remembering_chains`, a `save` of the new lead next (intake routing it) need not read its chain back."""
+    async with _transaction():
         row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
         seq, head, stored = await _append_events(row.audit_seq, row.audit_head, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
+        if (chains := _chains.get()) is not None:
+            chains[(row.id, row.version)] = (seq, head, row.status, row.assignee_id)
         change = StoredChange(row.tenant_id, row.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
