@@ -21,6 +21,7 @@ from bot.board import queries
 from bot.board.figures import EventIn, lead_facts
 from bot.calendar.worktime import WorkCalendar
 from bot.leads import store as leadstore
+from bot.runtime import outbox
 from storage.models import BoardFact, LeadEvent, Tenant
 from storage.models import Lead as LeadRow
 
@@ -30,6 +31,9 @@ REBUILD_BATCH = 2000  # leads whose events are read at once
 
 
 async def _calendar(tenant_id: int) -> WorkCalendar:
+    known = outbox.known()
+    if known is not None and (row := known.tenants.get(tenant_id)) is not None:
+        return TenantSettings.of(row.settings).calendar_for(row.timezone)  # the tenant as this job read it
     tenant = await Tenant.get(id=tenant_id).values("settings", "timezone")
     return TenantSettings.of(tenant["settings"]).calendar_for(tenant["timezone"])
 
@@ -44,6 +48,8 @@ async def record(change: leadstore.StoredChange) -> None:
     and the like make none)."""
     if not any(e.action in RECOUNTED_ON for e in change.events):
         return
+    if change.events and change.events[0].seq == 1 and all(e.action == "create" for e in change.events):
+        return  # the lead's whole history is its creation: it makes no fact, and none is kept for it yet
     await _write(change.tenant_id, [change.lead_id], await _calendar(change.tenant_id))
 
 

@@ -69,7 +69,8 @@ def user_view(user: User, open_leads: int = 0) -> lt.UserView:
 
 
 async def tenant_settings(tenant_id: int) -> TenantSettings:
-    tenant = await Tenant.get(id=tenant_id)
+    known = outbox.known()
+    tenant = (known.tenants.get(tenant_id) if known else None) or await Tenant.get(id=tenant_id)
     return TenantSettings.of(tenant.settings)
 
 
@@ -253,12 +254,23 @@ def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, sourc
 
 
 async def create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
-                      source: lt.EventSource = lt.EventSource.API, inline: bool = False) -> tuple[LeadRow, bool]:
+                      source: lt.EventSource = lt.EventSource.API, inline: bool = False,
+                      tenant: Tenant | None = None) -> tuple[LeadRow, bool]:
     """Create a lead and route it; the same external id again returns the existing lead (False: not created).
+    `tenant`: its row as the caller just read it (the lead API, checking it is active), saving reads of it.
 
     The external id is checked before and enforced by a unique index: two concurrent intakes of the same CRM
     record create one lead.
     """
+    with outbox.knowing() as known:
+        # The tenant's row, read once for this intake: its settings, the board's calendar, the response lock's.
+        known.tenants[tenant_id] = tenant if tenant is not None and tenant.id == tenant_id else (
+            known.tenants.get(tenant_id) or await Tenant.get(id=tenant_id))
+        return await _create_lead(services, tenant_id, values, actor, source=source, inline=inline)
+
+
+async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
+                       source: lt.EventSource, inline: bool) -> tuple[LeadRow, bool]:
     external_id = values.get("external_id")
     if external_id:
         existing = await LeadRow.get_or_none(tenant_id=tenant_id, external_id=external_id)

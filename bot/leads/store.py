@@ -93,14 +93,25 @@ async def one_transaction() -> AsyncIterator[None]:
         yield
         return
     held: list[StoredChange] = []
-    token = _one_transaction.set(held)
+    token, memo_token = _one_transaction.set(held), _memo.set({})
     try:
         async with in_transaction():
             yield
     finally:
         _one_transaction.reset(token)
+        _memo.reset(memo_token)
     for change in held:
         _after_commit_hooks(change)
+
+
+# Within `one_transaction`: what its changes' hooks read of things the changes do not write (a tenant's webhook
+# subscriptions), by key, so that the second change of the transaction need not read it again.
+_memo: ContextVar[dict[Any, Any] | None] = ContextVar("lead_one_transaction_memo", default=None)
+
+
+def transaction_memo() -> dict[Any, Any] | None:
+    """The memo of the enclosing `one_transaction` block (None outside one)."""
+    return _memo.get()
 
 
 def _transaction() -> contextlib.AbstractAsyncContextManager[Any]:

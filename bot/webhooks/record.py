@@ -47,8 +47,15 @@ class _Sub:
 
 
 async def _subscriptions(tenant_id: int) -> list[_Sub]:
+    memo = leadstore.transaction_memo()  # several changes in one transaction (intake) read them once
+    key = ("webhook_subscriptions", tenant_id)
+    if memo is not None and key in memo:
+        return memo[key]
     rows = await WebhookSubscription.filter(tenant_id=tenant_id).values("id", "enabled", "event_types")
-    return [_Sub(r["id"], bool(r["enabled"]), tuple(r["event_types"] or ())) for r in rows]
+    subs = [_Sub(r["id"], bool(r["enabled"]), tuple(r["event_types"] or ())) for r in rows]
+    if memo is not None:
+        memo[key] = subs
+    return subs
 
 
 async def _take_seqs(lead_id: int, count: int) -> tuple[int, dict[str, Any]]:
