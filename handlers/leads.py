@@ -45,6 +45,8 @@ async def _tenant_id(principal: Principal, requested: int | None) -> int:
 
 async def _tenant(principal: Principal, requested: int | None) -> Tenant:
     tenant_id = principal.tenant_for(requested)
+    if principal.tenant is not None and principal.tenant.id == tenant_id:
+        return principal.tenant  # read with the token, for this request, and active (else refused there)
     tenant = await Tenant.get_or_none(id=tenant_id, active=True)
     if tenant is None:
         raise HttpProblem(404, "not_found", f"tenant {tenant_id} not found")
