@@ -71,7 +71,7 @@ async def create_lead(request: web.Request) -> web.Response:
     actor = lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
     row, created = await leadservice.create_lead(services, tenant_id, data.values(), actor, tenant=tenant)
     # The deadline is written with the assignment (one transaction): what this answer shows, every reader sees.
-    # `row` is as stored (read back after routing, or the existing lead of that external id): not read again.
+    # `row` is as stored (as the routing saved it, or the existing lead of that external id): not read again.
     due = (await leadqueries.deadlines_of([row.id])).get(row.id)
     return json_out(leadqueries.to_out(row, due, services.clock.now()), 201 if created else 200)
 

@@ -18,9 +18,11 @@ from tortoise.transactions import in_transaction
 
 from bot.admin.tenant_settings import TenantSettings
 from bot.board import queries
-from bot.board.figures import EventIn, lead_facts
+from bot.board.figures import EventIn, Fact, LeadIn, lead_facts
 from bot.calendar.worktime import WorkCalendar
 from bot.leads import store as leadstore
+from bot.leads.audit import AuditEvent
+from bot.leads.types import Status
 from bot.runtime import outbox
 from storage.models import BoardFact, LeadEvent, Tenant
 from storage.models import Lead as LeadRow
@@ -48,9 +50,35 @@ async def record(change: leadstore.StoredChange) -> None:
     and the like make none)."""
     if not any(e.action in RECOUNTED_ON for e in change.events):
         return
+    memo = leadstore.transaction_memo()
+    created_here = ("board_created", change.lead_id)
     if change.events and change.events[0].seq == 1 and all(e.action == "create" for e in change.events):
-        return  # the lead's whole history is its creation: it makes no fact, and none is kept for it yet
-    await _write(change.tenant_id, [change.lead_id], await _calendar(change.tenant_id))
+        # The lead's whole history is its creation: it makes no fact, and none is kept for it yet. A change of it
+        # later in the same transaction (intake routing it) has its earlier events here, not to be read back.
+        if memo is not None:
+            memo[created_here] = list(change.events)
+        return
+    calendar = await _calendar(change.tenant_id)
+    earlier = memo.pop(created_here, None) if memo is not None else None
+    if (earlier is not None and change.status is not None and change.events[0].seq == earlier[-1].seq + 1
+            and not any(e.action == "attach_evidence" for e in change.events)):
+        # Created in this transaction: every event of the lead is in hand, it has no evidence, no fact kept yet.
+        events = [_event_in(e) for e in (*earlier, *change.events) if e.action in queries.STAGE_ACTIONS]
+        facts = lead_facts(events, LeadIn(change.lead_id, Status(change.status)), FOREVER, calendar)
+        if facts:
+            await BoardFact.bulk_create([_row(change.tenant_id, change.lead_id, f) for f in facts])
+        return
+    await _write(change.tenant_id, [change.lead_id], calendar)
+
+
+def _event_in(event: AuditEvent) -> EventIn:
+    return EventIn(event.lead_id, event.seq, event.at, event.actor_id, event.action, dict(event.before),
+                   dict(event.after), event.reason or "")
+
+
+def _row(tenant_id: int, lead_id: int, f: Fact) -> BoardFact:
+    return BoardFact(tenant_id=tenant_id, lead_id=lead_id, person_id=f.person_id, kind=str(f.kind), tag=f.tag,
+                     at=f.at, value=f.value)
 
 
 async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar) -> int:
@@ -62,8 +90,7 @@ async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar
         events.setdefault(r["lead_id"], []).append(queries.event_in(r))
     leads = {r["id"]: queries.lead_in(r) for r in await LeadRow.filter(id__in=list(events)).values(
         "id", "status", "evidence")} if events else {}
-    facts = [BoardFact(tenant_id=tenant_id, lead_id=lead_id, person_id=f.person_id, kind=str(f.kind), tag=f.tag,
-                       at=f.at, value=f.value)
+    facts = [_row(tenant_id, lead_id, f)
              for lead_id, evs in events.items() for f in lead_facts(evs, leads.get(lead_id), FOREVER, calendar)]
     await BoardFact.filter(lead_id__in=list(lead_ids)).delete()
     if facts:

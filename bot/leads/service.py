@@ -289,13 +289,14 @@ async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any
                 row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
                                                 created_event(tenant_id, values, actor, source, at))
                 routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING)
+                if routed is not None and routed.ok:
+                    leadstore.stored_row(row, routed.decision.lead, at)  # `row` as stored, not read back
     except IntegrityError:
         if external_id:  # a concurrent intake of the same external id won the race
             return await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False
         raise
     if routed is not None:
         await follow_up(services, routed.outbox_ids, inline=inline)
-    await row.refresh_from_db()
     return row, True
 
 

@@ -42,6 +42,7 @@ class StoredChange:
     tenant_id: int
     lead_id: int
     events: tuple[AuditEvent, ...]
+    status: str | None = None  # the lead's status after the change
 
 
 # The hooks and writers below are listed in `bot.runtime.wiring`, which fills these registries.
@@ -281,15 +282,26 @@ async def save(
             status_before, assignee_before = before["status"], before["assignee_id"]
             seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
             await LeadRow.filter(id=lead.id).update(**values, audit_seq=seq, audit_head=head, updated_at=now)
-        change = StoredChange(lead.tenant_id, lead.id, stored)
+        change = StoredChange(lead.tenant_id, lead.id, stored, str(lead.status))
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
         # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
         # Last: it row-locks the reps' counts until commit, and concurrent intakes routed to one rep queue there.
         await openleads.shift(lead.tenant_id, openleads.holder(status_before, assignee_before),
                               openleads.holder(lead.status, lead.assignee_id))
+    if (chains := _chains.get()) is not None:  # what was just written with the new version, for `stored_row`
+        chains[(lead.id, lead.version)] = (seq, head, str(lead.status), lead.assignee_id)
     _after_commit_hooks(change)
     return ids
+
+
+def stored_row(row: LeadRow, lead: lt.Lead, now: datetime) -> None:
+    """Bring `row` up to `lead` as a `save` at `now` within the same `remembering_chains` block just stored it: the
+    columns that save wrote, without reading the row back (the webhooks' own `webhook_seq` is not among them)."""
+    seq, head, _, _ = (_chains.get() or {})[(lead.id, lead.version)]
+    for name, value in {**row_values(lead), "last_activity_at": now, "updated_at": now, "audit_seq": seq,
+                        "audit_head": head}.items():
+        setattr(row, name, value)
 
 
 async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]], *,
@@ -339,7 +351,7 @@ async def create(
         row.audit_seq, row.audit_head = seq, head
         if (chains := _chains.get()) is not None:
             chains[(row.id, row.version)] = (seq, head, row.status, row.assignee_id)
-        change = StoredChange(row.tenant_id, row.id, stored)
+        change = StoredChange(row.tenant_id, row.id, stored, str(row.status))
         await _in_transaction_hooks(change)
         ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
         await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))  # last, as in save
