@@ -69,10 +69,12 @@ async def create_lead(request: web.Request) -> web.Response:
     tenant_id = tenant.id
     services = request.app[SERVICES]
     actor = lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
-    row, created = await leadservice.create_lead(services, tenant_id, data.values(), actor, tenant=tenant)
+    row, created, due = await leadservice.take_in(services, tenant_id, data.values(), actor, tenant=tenant)
     # The deadline is written with the assignment (one transaction): what this answer shows, every reader sees.
-    # `row` is as stored (as the routing saved it, or the existing lead of that external id): not read again.
-    due = (await leadqueries.deadlines_of([row.id])).get(row.id)
+    # `row` is as stored (as the routing saved it, or the existing lead of that external id): not read again;
+    # the deadline of a new lead is the one its routing armed.
+    if not created:
+        due = (await leadqueries.deadlines_of([row.id])).get(row.id)
     return json_out(leadqueries.to_out(row, due, services.clock.now()), 201 if created else 200)
 
 

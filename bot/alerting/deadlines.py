@@ -80,12 +80,17 @@ async def arm_lock(tenant_id: int, payload: Mapping[str, Any]) -> list[Timer]:
     calendar = settings.calendar_for(tenant.timezone)
     due = calendar.add(_dt(payload["at"]), timedelta(minutes=int(payload["minutes"])))
     lead_id, fence, assignee_id = int(payload["lead_id"]), int(payload["fence"]), int(payload["assignee_id"])
+    lead = known.lead(lead_id, fence) if known else None  # the lead as the change arming this stores it
+    manager_id = lead.assignee_manager_id if lead is not None and lead.assignee_id == assignee_id else None
     plan = plan_ladder(settings.escalation.to_value(), lead_id=lead_id, assignee_id=assignee_id,
-                       manager_id=await _escalates_to(tenant_id, assignee_id), due_at=due, calendar=calendar)
+                       manager_id=manager_id or await _escalates_to(tenant_id, assignee_id), due_at=due,
+                       calendar=calendar)
     first = run_at(plan, 0)
     values = {"tenant_id": tenant_id, "due_at": due, "fence": fence, "step": 0, "plan": plan.to_json(),
               "state": DeadlineState.PENDING, "next_at": first, "history": []}
     written = await _upsert(lead_id, fence, values, _dt(payload["at"]))
+    if written is not None and (memo := leadstore.transaction_memo()) is not None:
+        memo[(KIND, lead_id)] = due  # for the intake answering with the lead's deadline, not to read it back
     if written is not None and first is not None:
         return [deadline_timer(written, fence, 0, first)]  # the row is `values`, as just written
     # Not written: a change with this fence (this follow-up run again: the row is written with the change, its

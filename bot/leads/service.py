@@ -11,8 +11,8 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from tortoise import connections
 
@@ -239,6 +239,9 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
         if result.unstaffed:
             log.warning("lead %d stays in the pool: %s", lead.id, result.reason)
         return None if decision is None else ActionResult(decision)
+    if (known := outbox.known()) is not None:
+        # What the change's own follow-up writers see of it (the response lock: the new holder's manager).
+        known.leads[lead.id] = decision.lead
     ids = await store(decision, lead.version, at)
     if result.rule_id is not None and result.cursor is not None:
         await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
@@ -253,11 +256,25 @@ def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, sourc
                       source=source, action="create", before={}, after={"status": "pool", **shown})
 
 
+class Intake(NamedTuple):
+    row: LeadRow  # as stored
+    created: bool  # False: the lead of that external id, as it was
+    due: datetime | None  # created: the response lock's due time (None: not assigned); otherwise not known
+
+
 async def create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
-                      source: lt.EventSource = lt.EventSource.API, inline: bool = False,
-                      tenant: Tenant | None = None) -> tuple[LeadRow, bool]:
-    """Create a lead and route it; the same external id again returns the existing lead (False: not created).
-    `tenant`: its row as the caller just read it (the lead API, checking it is active), saving reads of it.
+                      source: lt.EventSource = lt.EventSource.API,
+                      inline: bool = False) -> tuple[LeadRow, bool]:
+    """Create a lead and route it; the same external id again returns the existing lead (False: not created)."""
+    done = await take_in(services, tenant_id, values, actor, source=source, inline=inline)
+    return done.row, done.created
+
+
+async def take_in(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
+                  source: lt.EventSource = lt.EventSource.API, inline: bool = False,
+                  tenant: Tenant | None = None) -> Intake:
+    """`create_lead`, with the new lead's response deadline. `tenant`: its row as the caller just read it (the
+    lead API, checking it is active), saving reads of it.
 
     The external id is checked before and enforced by a unique index: two concurrent intakes of the same CRM
     record create one lead.
@@ -270,12 +287,12 @@ async def create_lead(services: Services, tenant_id: int, values: dict[str, Any]
 
 
 async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
-                       source: lt.EventSource, inline: bool) -> tuple[LeadRow, bool]:
+                       source: lt.EventSource, inline: bool) -> Intake:
     external_id = values.get("external_id")
     if external_id:
         existing = await LeadRow.get_or_none(tenant_id=tenant_id, external_id=external_id)
         if existing is not None:
-            return existing, False
+            return Intake(existing, False, None)
     at = services.clock.now()
     from tortoise.exceptions import IntegrityError
 
@@ -289,15 +306,18 @@ async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any
                 row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
                                                 created_event(tenant_id, values, actor, source, at))
                 routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING)
+                due = None
                 if routed is not None and routed.ok:
                     leadstore.stored_row(row, routed.decision.lead, at)  # `row` as stored, not read back
+                    armed = (leadstore.transaction_memo() or {}).get(("response_lock", row.id))
+                    due = armed.astimezone(UTC) if armed is not None else None  # as stored (UTC), not read back
     except IntegrityError:
         if external_id:  # a concurrent intake of the same external id won the race
-            return await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False
+            return Intake(await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False, None)
         raise
     if routed is not None:
         await follow_up(services, routed.outbox_ids, inline=inline)
-    return row, True
+    return Intake(row, True, due)
 
 
 async def deactivate_rep(services: Services, user: User, successor: User | None, *, inline: bool = False) -> int:
