@@ -251,7 +251,12 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
     if (known := outbox.known()) is not None:
         # What the change's own follow-up writers see of it (the response lock: the new holder's manager).
         known.leads[lead.id] = decision.lead
-    ids = await store(decision, lead.version, at)
+    try:
+        ids = await store(decision, lead.version, at)
+    except leadstore.StaleLead:
+        if known is not None:
+            known.leads.pop(lead.id, None)  # not stored: its version may be another change's
+        raise
     if result.rule_id is not None and result.cursor is not None:
         await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
     return ActionResult(decision, tuple(ids))
