@@ -3,7 +3,7 @@ beside a bare insert of the same rows over the same HTTP route machinery, measur
 
 Run: PYTHONPATH=. python bench/intake.py [--open 20000] [--leads 1500] [--concurrency 8]
                                          [--postgres postgres://postgres@127.0.0.1:5432/postgres]
-                                         [--redis-url redis://127.0.0.1:6379]
+                                         [--redis-url redis://127.0.0.1:6379] [--profile]
 
 Method
 - One `serve` process (bot.runtime.app.create_app on a fresh data dir, as `leadbot serve --no-worker` builds it: the
@@ -22,6 +22,10 @@ Method
 - Also per lead: the CPU time the serve process used (user + system, all its threads), which a busy shared machine
   sways less than wall time (the PostgreSQL server's share is not in it). The load average is printed with each
   figure.
+- SQL statements per lead (and commits: a write outside a transaction, or a transaction's commit), counted in the
+  serve process (`bench.clicks.StatementCounter`): a figure no load on the machine sways.
+- With --profile, the first intake pass runs under cProfile in the serve process and the project's functions are
+  printed by cumulative time (`--profile-lines` of them).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import cProfile
+import io
 import json
 import os
+import pstats
 import shutil
 import subprocess
 import sys
@@ -99,6 +106,33 @@ async def serve(args: argparse.Namespace) -> None:
                                     region=data["region"], industry=data["industry"], status="pool")
         return web.json_response({"id": row.id}, status=201)
 
+    from bench.clicks import StatementCounter
+
+    counter = StatementCounter()
+    counter.install()
+    profiler: list[cProfile.Profile] = []
+
+    async def measure_start(request: web.Request) -> web.Response:
+        counter.kinds.clear()
+        counter.commits, counter.on = 0, True
+        if request.query.get("profile"):
+            profiler.append(cProfile.Profile())
+            profiler[-1].enable()
+        return web.json_response({})
+
+    async def measure_stop(request: web.Request) -> web.Response:
+        counter.on = False
+        text = ""
+        if profiler:
+            prof = profiler.pop()
+            prof.disable()
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(
+                r"(bot|cards|storage|handlers|tortoise|pypika|arq|redis|aiosqlite|asyncpg)/", args.profile_lines)
+            text = out.getvalue()
+        return web.json_response({"statements": counter.statements, "commits": counter.commits,
+                                  "kinds": dict(counter.kinds), "profile": text})
+
     settings = _settings(args)
     with open(Path(args.data_dir) / "serve.log", "a") as log_file:
         setup_logging("warning", "text", stream=log_file)
@@ -106,6 +140,8 @@ async def serve(args: argparse.Namespace) -> None:
             tenant_id = await _seed(args.open)
             app = create_app(services)
             app.router.add_post("/bench/bare", bare)
+            app.router.add_post("/bench/measure/start", measure_start)
+            app.router.add_post("/bench/measure/stop", measure_stop)
             await ingest._serve(app, {"tenant_id": tenant_id})
 
 
@@ -134,6 +170,15 @@ async def drive(port: int, path: str, count: int, concurrency: int, tag: str) ->
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         return count / (time.perf_counter() - started)
+
+
+async def _control(port: int, what: str, *, profile: bool = False) -> dict:
+    """Start or stop the serve process's statement count (and profile): `/bench/measure/start|stop`."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{port}/bench/measure/{what}", params={"profile": "1"} if profile else {}) as r:
+        return await r.json()
 
 
 def _cpu_s(pid: int) -> float:
@@ -173,7 +218,7 @@ async def _measure(args: argparse.Namespace) -> None:
     database_url = await _scratch_database(args.postgres, "leadbot_intake") if args.postgres else ""
     backend = ("postgres" if database_url else "sqlite") + "+" + ("redis" if args.redis_url else "embedded-redis")
     argv = [sys.executable, __file__, "--serve", "--data-dir", str(data_dir), "--open", str(args.open),
-            "--database-url", database_url, "--redis-url", args.redis_url]
+            "--database-url", database_url, "--redis-url", args.redis_url, "--profile-lines", str(args.profile_lines)]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
@@ -185,18 +230,26 @@ async def _measure(args: argparse.Namespace) -> None:
         port, pid = started["port"], started["pid"]
         await drive(port, "/api/leads", min(200, args.leads), args.concurrency, "预热")  # warm-up
         rows = []
-        for path, tag in (("/api/leads", "客户"), ("/bench/bare", "裸"), ("/api/leads", "再测")):
+        profile = ""
+        for n, (path, tag) in enumerate((("/api/leads", "客户"), ("/bench/bare", "裸"), ("/api/leads", "再测"))):
+            await _control(port, "start", profile=args.profile and n == 0)
             cpu = _cpu_s(pid)
             rate = await drive(port, path, args.leads, args.concurrency, tag)
-            rows.append((path, rate, (_cpu_s(pid) - cpu) * 1000 / args.leads, _load()))
+            cpu_ms = (_cpu_s(pid) - cpu) * 1000 / args.leads
+            counted = await _control(port, "stop")
+            profile = profile or counted["profile"]
+            rows.append((path, rate, cpu_ms, counted["statements"] / args.leads, counted["commits"] / args.leads,
+                         _load()))
         print(f"backend {backend}, {args.open} open leads held, {args.leads} leads per pass, "
               f"{args.concurrency} clients")
         print(f"{'route':<14} {'leads/s':>9} {'ms/lead':>8} {'x bare':>7} {'cpu ms/lead':>12} {'x bare':>7}"
-              "  load avg (1 5 15 min)")
+              f" {'SQL/lead':>9} {'commits':>8}  load avg (1 5 15 min)")
         bare_rate, bare_cpu = rows[1][1], rows[1][2]
-        for path, rate, cpu_ms, load in rows:
+        for path, rate, cpu_ms, stmts, commits, load in rows:
             print(f"{path:<14} {rate:>9.1f} {1000 / rate:>8.2f} {bare_rate / rate:>7.2f} {cpu_ms:>12.2f} "
-                  f"{cpu_ms / bare_cpu:>7.2f}  {load}")
+                  f"{cpu_ms / bare_cpu:>7.2f} {stmts:>9.1f} {commits:>8.1f}  {load}")
+        if profile:
+            print(profile)
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -214,6 +267,9 @@ def main() -> None:
     parser.add_argument("--postgres", default="", help="a PostgreSQL server URL (a scratch database is made)")
     parser.add_argument("--redis-url", default="", help="a Redis server URL (default: the embedded Redis); a free "
                         "database index on it is claimed for the run")
+    parser.add_argument("--profile", action="store_true", help="profile the first intake pass in the serve process "
+                        "(cProfile) and print the project's functions by cumulative time")
+    parser.add_argument("--profile-lines", type=int, default=60)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)

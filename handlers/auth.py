@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -18,7 +18,7 @@ from bot.runtime import quotas
 from bot.runtime.appkeys import SERVICES
 from bot.runtime.logs import bind
 from handlers.http import HttpProblem
-from storage.models import ApiToken, TokenScope
+from storage.models import ApiToken, Tenant, TokenScope
 
 log = logging.getLogger("leadbot.auth")
 
@@ -28,6 +28,8 @@ class Principal:
     tenant_id: int | None  # None: the operator, over every tenant
     scope: TokenScope
     token_id: int | None = None
+    # A tenant token's tenant as read with the token for this request (active), so a route need not read it again.
+    tenant: Tenant | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_operator(self) -> bool:
@@ -87,4 +89,4 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
     bind(tenant=row.tenant_id)  # the rest of the request's log lines are about this tenant
-    return Principal(row.tenant_id, row.scope, row.id)
+    return Principal(row.tenant_id, row.scope, row.id, row.tenant)

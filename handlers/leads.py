@@ -40,10 +40,17 @@ async def _principal(request: web.Request) -> Principal:
 
 
 async def _tenant_id(principal: Principal, requested: int | None) -> int:
+    return (await _tenant(principal, requested)).id
+
+
+async def _tenant(principal: Principal, requested: int | None) -> Tenant:
     tenant_id = principal.tenant_for(requested)
-    if not await Tenant.exists(id=tenant_id, active=True):
+    if principal.tenant is not None and principal.tenant.id == tenant_id:
+        return principal.tenant  # read with the token, for this request, and active (else refused there)
+    tenant = await Tenant.get_or_none(id=tenant_id, active=True)
+    if tenant is None:
         raise HttpProblem(404, "not_found", f"tenant {tenant_id} not found")
-    return tenant_id
+    return tenant
 
 
 def _tenant_param(request: web.Request) -> int | None:
@@ -58,13 +65,16 @@ def _tenant_param(request: web.Request) -> int | None:
 async def create_lead(request: web.Request) -> web.Response:
     principal = await _principal(request)
     data = await read_model(request, LeadIn)
-    tenant_id = await _tenant_id(principal, data.tenant_id)
+    tenant = await _tenant(principal, data.tenant_id)
+    tenant_id = tenant.id
     services = request.app[SERVICES]
     actor = lt.Actor(user_id=None, tenant_id=tenant_id, role=lt.Role.SYSTEM, name="api")
-    row, created = await leadservice.create_lead(services, tenant_id, data.values(), actor)
+    row, created, due = await leadservice.take_in(services, tenant_id, data.values(), actor, tenant=tenant)
     # The deadline is written with the assignment (one transaction): what this answer shows, every reader sees.
-    # `row` is as stored (read back after routing, or the existing lead of that external id): not read again.
-    due = (await leadqueries.deadlines_of([row.id])).get(row.id)
+    # `row` is as stored (as the routing saved it, or the existing lead of that external id): not read again;
+    # the deadline of a new lead is the one its routing armed.
+    if not created:
+        due = (await leadqueries.deadlines_of([row.id])).get(row.id)
     return json_out(leadqueries.to_out(row, due, services.clock.now()), 201 if created else 200)
 
 

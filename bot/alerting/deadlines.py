@@ -74,17 +74,28 @@ def _dt(value: str | datetime) -> datetime:
 async def arm_lock(tenant_id: int, payload: Mapping[str, Any]) -> list[Timer]:
     """The `arm_lock` follow-up: (re)start the lead's lock, due `minutes` of working time after the change
     (`at`, not now: the follow-up may run late), with the tenant's ladder frozen onto it."""
-    tenant = await Tenant.get(id=tenant_id)
+    known = outbox.known()  # the tenant as the change writing this read it (intake), else read now
+    tenant = (known.tenants.get(tenant_id) if known else None) or await Tenant.get(id=tenant_id)
     settings = TenantSettings.of(tenant.settings)
     calendar = settings.calendar_for(tenant.timezone)
     due = calendar.add(_dt(payload["at"]), timedelta(minutes=int(payload["minutes"])))
     lead_id, fence, assignee_id = int(payload["lead_id"]), int(payload["fence"]), int(payload["assignee_id"])
+    lead = known.lead(lead_id, fence) if known else None  # the lead as the change arming this stores it
+    manager_id = lead.assignee_manager_id if lead is not None and lead.assignee_id == assignee_id else None
     plan = plan_ladder(settings.escalation.to_value(), lead_id=lead_id, assignee_id=assignee_id,
-                       manager_id=await _escalates_to(tenant_id, assignee_id), due_at=due, calendar=calendar)
+                       manager_id=manager_id or await _escalates_to(tenant_id, assignee_id), due_at=due,
+                       calendar=calendar)
     first = run_at(plan, 0)
     values = {"tenant_id": tenant_id, "due_at": due, "fence": fence, "step": 0, "plan": plan.to_json(),
               "state": DeadlineState.PENDING, "next_at": first, "history": []}
-    row = await _upsert(lead_id, fence, values, _dt(payload["at"]))
+    written = await _upsert(lead_id, fence, values, _dt(payload["at"]))
+    if written is not None and (memo := leadstore.transaction_memo()) is not None:
+        memo[(KIND, lead_id)] = due  # for the intake answering with the lead's deadline, not to read it back
+    if written is not None and first is not None:
+        return [deadline_timer(written, fence, 0, first)]  # the row is `values`, as just written
+    # Not written: a change with this fence (this follow-up run again: the row is written with the change, its
+    # outbox row completes it) or a newer one holds the deadline.
+    row = await Deadline.get_or_none(lead_id=lead_id, kind=KIND)
     if row is None or row.fence != fence or row.state != DeadlineState.PENDING or row.next_at is None:
         log.info("lead %d: lock of version %d not armed, a newer change holds the deadline", lead_id, fence)
         return []
@@ -110,11 +121,11 @@ def _upsert_sql(postgres: bool) -> str:
     marks = ", ".join(f"${i}" if postgres else "?" for i in range(1, len(columns) + 1))
     sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _UPSERT_COLUMNS)
     return (f'INSERT INTO "deadlines" ({names}) VALUES ({marks}) ON CONFLICT ("lead_id", "kind") DO UPDATE SET '
-            f'{sets} WHERE "deadlines"."fence" < EXCLUDED."fence"')
+            f'{sets} WHERE "deadlines"."fence" < EXCLUDED."fence" RETURNING "id"')
 
 
-async def _upsert(lead_id: int, fence: int, values: dict[str, Any], at: datetime) -> Deadline | None:
-    """Write `values` unless the lead's deadline already carries `fence` or a higher one; the row as it then is.
+async def _upsert(lead_id: int, fence: int, values: dict[str, Any], at: datetime) -> int | None:
+    """Write `values` unless the lead's deadline already carries `fence` or a higher one; the row's id when written.
 
     One statement, insert or fenced update (it ran as update, exists, then an insert in a savepoint: five round
     trips inside every routed intake's transaction). A concurrent insert of the same lead is settled by the unique
@@ -123,8 +134,9 @@ async def _upsert(lead_id: int, fence: int, values: dict[str, Any], at: datetime
     fields = Deadline._meta.fields_map
     params = [fields["created_at"].to_db_value(at, None), fields["updated_at"].to_db_value(at, None), lead_id, KIND,
               *(fields[c].to_db_value(values[c], None) for c in _UPSERT_COLUMNS)]
-    await conn.execute_query(_upsert_sql(conn.capabilities.dialect == "postgres"), params)
-    return await Deadline.get_or_none(lead_id=lead_id, kind=KIND)
+    # RETURNING hands back the row only when it was inserted or updated (not when the fence kept it).
+    written = await conn.execute_query_dict(_upsert_sql(conn.capabilities.dialect == "postgres"), params)
+    return written[0]["id"] if written else None
 
 
 async def cancel_lock(tenant_id: int, payload: Mapping[str, Any]) -> bool:

@@ -19,10 +19,11 @@ from tortoise.transactions import in_transaction
 
 from bot.admin.tenant_settings import TenantSettings
 from bot.board import queries
-from bot.board.figures import EventIn, EvidenceIn, LeadIn, lead_facts
+from bot.board.figures import EventIn, EvidenceIn, Fact, LeadIn, lead_facts
 from bot.calendar.worktime import WorkCalendar
 from bot.leads import store as leadstore
 from bot.leads import types as lt
+from bot.leads.audit import AuditEvent
 from bot.runtime import outbox
 from storage.db import numbered
 from storage.models import BoardFact, LeadEvent, Tenant
@@ -35,15 +36,11 @@ FACT_BATCH = 1000  # facts a statement inserts (7 parameters each: within SQLite
 
 
 async def _calendar(tenant_id: int) -> WorkCalendar:
+    known = outbox.known()
+    if known is not None and (row := known.tenants.get(tenant_id)) is not None:
+        return TenantSettings.of(row.settings).calendar_for(row.timezone)  # the tenant as this job read it
     tenant = await Tenant.get(id=tenant_id).values("settings", "timezone")
     return TenantSettings.of(tenant["settings"]).calendar_for(tenant["timezone"])
-
-
-def _calendar_known(tenant_id: int) -> WorkCalendar | None:
-    """The tenant's calendar from the row the changing job read for its decision (`bot.runtime.outbox.knowing`),
-    moments before the change: on a click, one read less in the change's transaction."""
-    tenant = (known := outbox.known()) and known.tenants.get(tenant_id)
-    return TenantSettings.of(tenant.settings).calendar_for(tenant.timezone) if tenant else None
 
 
 def _lead_in(lead: lt.Lead) -> LeadIn:
@@ -61,9 +58,30 @@ async def record(change: leadstore.StoredChange) -> None:
     and the like make none)."""
     if not any(e.action in RECOUNTED_ON for e in change.events):
         return
-    calendar = _calendar_known(change.tenant_id) or await _calendar(change.tenant_id)
+    memo = leadstore.transaction_memo()
+    created_here = ("board_created", change.lead_id)
+    if change.events and change.events[0].seq == 1 and all(e.action == "create" for e in change.events):
+        # The lead's whole history is its creation: it makes no fact, and none is kept for it yet. A change of it
+        # later in the same transaction (intake routing it) has its earlier events here, not to be read back.
+        if memo is not None:
+            memo[created_here] = list(change.events)
+        return
+    calendar = await _calendar(change.tenant_id)
+    earlier = memo.pop(created_here, None) if memo is not None else None
+    if (earlier is not None and change.status is not None and change.events[0].seq == earlier[-1].seq + 1
+            and not any(e.action == "attach_evidence" for e in change.events)):
+        # Created in this transaction: every event of the lead is in hand, it has no evidence, no fact kept yet.
+        events = [_event_in(e) for e in (*earlier, *change.events) if e.action in queries.STAGE_ACTIONS]
+        facts = lead_facts(events, LeadIn(change.lead_id, lt.Status(change.status)), FOREVER, calendar)
+        await _insert([_row(change.tenant_id, change.lead_id, f) for f in facts])
+        return
     stored = {change.lead_id: _lead_in(change.lead)} if change.lead is not None else None
     await _write(change.tenant_id, [change.lead_id], calendar, stored)
+
+
+def _event_in(event: AuditEvent) -> EventIn:
+    return EventIn(event.lead_id, event.seq, event.at, event.actor_id, event.action, dict(event.before),
+                   dict(event.after), event.reason or "")
 
 
 # The three statements of a write, parameterised: a write runs in the transaction of every stage change (every card
@@ -97,15 +115,27 @@ async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar
     else:
         leads = {r["id"]: queries.lead_in(r) for r in await LeadRow.filter(id__in=list(events)).values(
             "id", "status", "evidence")} if events else {}
-    at = BoardFact._meta.fields_map["at"]
-    facts = [(tenant_id, lead_id, f.person_id, str(f.kind), f.tag, at.to_db_value(f.at, None), f.value)
+    facts = [_row(tenant_id, lead_id, f)
              for lead_id, evs in events.items() for f in lead_facts(evs, leads.get(lead_id), FOREVER, calendar)]
     await conn.execute_query(numbered(_DELETE_SQL.format(ids=_marks(len(ids)))), ids)
+    await _insert(facts)
+    return len(facts)
+
+
+_AT = BoardFact._meta.fields_map["at"]
+
+
+def _row(tenant_id: int, lead_id: int, f: Fact) -> tuple[object, ...]:
+    """A fact's values in `_FACT_COLUMNS` order."""
+    return (tenant_id, lead_id, f.person_id, str(f.kind), f.tag, _AT.to_db_value(f.at, None), f.value)
+
+
+async def _insert(facts: Sequence[tuple[object, ...]]) -> None:
+    conn = connections.get("default")
     for start in range(0, len(facts), FACT_BATCH):
         batch = facts[start:start + FACT_BATCH]
         await conn.execute_query(numbered(_INSERT_SQL + ", ".join([_ROW_MARKS] * len(batch))),
                                  [v for fact in batch for v in fact])
-    return len(facts)
 
 
 async def rebuild(tenant_id: int | None = None) -> int:

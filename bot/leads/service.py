@@ -7,12 +7,13 @@ timers) are written to the outbox in the change's transaction and carried out ri
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from tortoise import connections
 from tortoise.exceptions import DoesNotExist
@@ -71,7 +72,8 @@ def user_view(user: User, open_leads: int = 0) -> lt.UserView:
 
 
 async def tenant_settings(tenant_id: int) -> TenantSettings:
-    tenant = await Tenant.get(id=tenant_id)
+    known = outbox.known()
+    tenant = (known.tenants.get(tenant_id) if known else None) or await Tenant.get(id=tenant_id)
     return TenantSettings.of(tenant.settings)
 
 
@@ -184,12 +186,20 @@ def _view_of(row: dict[str, Any]) -> lt.UserView:
     """`user_view` of a `_REPS_SQL` row: intake reads every active user of the tenant per lead, and building model
     instances (a dozen columns, two timestamps parsed) cost more than the routing itself."""
     industries = row["industries"]
-    if isinstance(industries, str):
-        industries = json.loads(industries)
+    return _view(row["id"], row["tenant_id"], str(row["role"]), row["name"], row["manager_id"], row["region"],
+                 industries if isinstance(industries, str) else json.dumps(industries), bool(row["active"]),
+                 row["open_leads"])
+
+
+# Keyed by every value of the row: a view made before for the same values is the same view (of the 50 reps a tenant's
+# intake reads per lead, one rep's count moved since the last lead). Nothing here can be stale.
+@functools.lru_cache(maxsize=4096)
+def _view(user_id: int, tenant_id: int, role: str, name: str, manager_id: int | None, region: str | None,
+          industries: str, active: bool, open_leads: int) -> lt.UserView:
     return lt.UserView(
-        id=row["id"], tenant_id=row["tenant_id"], role=lt.Role(str(row["role"])), name=row["name"],
-        manager_id=row["manager_id"], regions=frozenset([row["region"]] if row["region"] else []),
-        industries=frozenset(industries or ()), active=bool(row["active"]), open_leads=row["open_leads"],
+        id=user_id, tenant_id=tenant_id, role=lt.Role(role), name=name, manager_id=manager_id,
+        regions=frozenset([region] if region else []), industries=frozenset(json.loads(industries) or ()),
+        active=active, open_leads=open_leads,
     )
 
 
@@ -225,30 +235,43 @@ async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
 
 
 async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
-                     inline: bool = False, now: datetime | None = None,
-                     loaded: lt.Lead | None = None) -> ActionResult | None:
-    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed.
-    `loaded`: the lead as its caller just stored it (intake), saving a read; a stale one is read again."""
+                     inline: bool = False, now: datetime | None = None) -> ActionResult | None:
+    """Assign a lead by the tenant's routing rules (or leave it in the pool). None when nothing changed."""
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
-        lead = loaded if loaded is not None and loaded.id == lead_id else await leadstore.load(lead_id, tenant_id)
-        loaded = None
-        at = now or services.clock.now()
-        result, decision = routing.route_and_assign(lead, await rules_of(tenant_id), await reps_of(tenant_id), at,
-                                                    settings=settings, cause=cause)
-        if decision is None or not decision.ok:
-            if result.unstaffed:
-                log.warning("lead %d stays in the pool: %s", lead_id, result.reason)
-            return None if decision is None else ActionResult(decision)
+        lead = await leadstore.load(lead_id, tenant_id)
         try:
-            ids = await store(decision, lead.version, at)
+            result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause)
         except leadstore.StaleLead:
             continue
-        if result.rule_id is not None and result.cursor is not None:
-            await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
-        await follow_up(services, ids, inline=inline)
-        return ActionResult(decision, tuple(ids))
+        if result is not None:
+            await follow_up(services, result.outbox_ids, inline=inline)
+        return result
     raise LeadConflict(f"lead {lead_id} kept changing; try again")
+
+
+async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[routing.RoutingRule], at: datetime,
+                 cause: Cause) -> ActionResult | None:
+    """Route `lead` and store the assignment (the caller carries out its follow-ups once committed). None when
+    nothing changed; raises `leadstore.StaleLead` when the lead changed since it was loaded."""
+    result, decision = routing.route_and_assign(lead, rules, await reps_of(lead.tenant_id), at, settings=settings,
+                                                cause=cause)
+    if decision is None or not decision.ok:
+        if result.unstaffed:
+            log.warning("lead %d stays in the pool: %s", lead.id, result.reason)
+        return None if decision is None else ActionResult(decision)
+    if (known := outbox.known()) is not None:
+        # What the change's own follow-up writers see of it (the response lock: the new holder's manager).
+        known.leads[lead.id] = decision.lead
+    try:
+        ids = await store(decision, lead.version, at)
+    except leadstore.StaleLead:
+        if known is not None:
+            known.leads.pop(lead.id, None)  # not stored: its version may be another change's
+        raise
+    if result.rule_id is not None and result.cursor is not None:
+        await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
+    return ActionResult(decision, tuple(ids))
 
 
 def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, source: lt.EventSource,
@@ -259,31 +282,68 @@ def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, sourc
                       source=source, action="create", before={}, after={"status": "pool", **shown})
 
 
+class Intake(NamedTuple):
+    row: LeadRow  # as stored
+    created: bool  # False: the lead of that external id, as it was
+    due: datetime | None  # created: the response lock's due time (None: not assigned); otherwise not known
+
+
 async def create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
-                      source: lt.EventSource = lt.EventSource.API, inline: bool = False) -> tuple[LeadRow, bool]:
-    """Create a lead and route it; the same external id again returns the existing lead (False: not created).
+                      source: lt.EventSource = lt.EventSource.API,
+                      inline: bool = False) -> tuple[LeadRow, bool]:
+    """Create a lead and route it; the same external id again returns the existing lead (False: not created)."""
+    done = await take_in(services, tenant_id, values, actor, source=source, inline=inline)
+    return done.row, done.created
+
+
+async def take_in(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
+                  source: lt.EventSource = lt.EventSource.API, inline: bool = False,
+                  tenant: Tenant | None = None) -> Intake:
+    """`create_lead`, with the new lead's response deadline. `tenant`: its row as the caller just read it (the
+    lead API, checking it is active), saving reads of it.
 
     The external id is checked before and enforced by a unique index: two concurrent intakes of the same CRM
     record create one lead.
     """
+    with outbox.knowing() as known:
+        # The tenant's row, read once for this intake: its settings, the board's calendar, the response lock's.
+        known.tenants[tenant_id] = tenant if tenant is not None and tenant.id == tenant_id else (
+            known.tenants.get(tenant_id) or await Tenant.get(id=tenant_id))
+        return await _create_lead(services, tenant_id, values, actor, source=source, inline=inline)
+
+
+async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any], actor: lt.Actor, *,
+                       source: lt.EventSource, inline: bool) -> Intake:
     external_id = values.get("external_id")
     if external_id:
         existing = await LeadRow.get_or_none(tenant_id=tenant_id, external_id=external_id)
         if existing is not None:
-            return existing, False
+            return Intake(existing, False, None)
     at = services.clock.now()
     from tortoise.exceptions import IntegrityError
 
+    settings = (await tenant_settings(tenant_id)).workflow.to_value()
+    rules = await rules_of(tenant_id)
     try:
-        row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
-                                        created_event(tenant_id, values, actor, source, at))
+        # Created and routed in one transaction: a lead is never seen (nor left, by a crash) unrouted in the pool
+        # when a rule takes it, and the follow-ups are queued once, after the commit.
+        with leadstore.remembering_chains():  # the routing's save appends to the chain the create just wrote
+            async with leadstore.one_transaction():
+                row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
+                                                created_event(tenant_id, values, actor, source, at))
+                routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING)
+                due = None
+                if routed is not None and routed.ok:
+                    leadstore.stored_row(row, routed.decision.lead, at)  # `row` as stored, not read back
+                    armed = (leadstore.transaction_memo() or {}).get(("response_lock", row.id))
+                    due = armed.astimezone(UTC) if armed is not None else None  # as stored (UTC), not read back
     except IntegrityError:
         if external_id:  # a concurrent intake of the same external id won the race
-            return await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False
+            return Intake(await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False, None)
         raise
-    await route_lead(services, row.id, tenant_id, inline=inline, loaded=leadstore.to_snapshot(row))
-    await row.refresh_from_db()
-    return row, True
+    if routed is not None:
+        await follow_up(services, routed.outbox_ids, inline=inline)
+    return Intake(row, True, due)
 
 
 async def deactivate_rep(services: Services, user: User, successor: User | None, *, inline: bool = False) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +46,7 @@ class StoredChange:
     # The lead as this change stored it (a save; None from a create): a hook reads from it what it would otherwise
     # read back from the row it is in the transaction of.
     lead: lt.Lead | None = None
+    status: str | None = None  # the lead's status after the change
 
 
 # The hooks and writers below are listed in `bot.runtime.wiring`, which fills these registries.
@@ -73,11 +74,54 @@ async def _in_transaction_hooks(change: StoredChange) -> None:
 
 
 def _after_commit_hooks(change: StoredChange) -> None:
+    if (held := _one_transaction.get()) is not None:
+        held.append(change)  # the enclosing `one_transaction` runs them once it has committed
+        return
     for hook in AFTER_COMMIT:
         try:
             hook(change)
         except Exception:  # the change is committed: a failing observer must not turn it into an error
             log.exception("after-commit hook %s failed for lead %d", getattr(hook, "__name__", hook), change.lead_id)
+
+
+# Within `one_transaction`: the changes stored so far, whose after-commit hooks wait for its commit.
+_one_transaction: ContextVar[list[StoredChange] | None] = ContextVar("lead_one_transaction", default=None)
+
+
+@contextlib.asynccontextmanager
+async def one_transaction() -> AsyncIterator[None]:
+    """Several changes stored as one transaction (intake: the lead created, then routed and assigned): `create` and
+    `save` inside the block write into it instead of opening their own, each change's in-transaction hooks run as it
+    is stored, and the after-commit hooks of all of them once the block has committed (none if it rolled back).
+    No savepoints: a failure anywhere rolls back every change of the block."""
+    if _one_transaction.get() is not None:
+        yield
+        return
+    held: list[StoredChange] = []
+    token, memo_token = _one_transaction.set(held), _memo.set({})
+    try:
+        async with in_transaction():
+            yield
+    finally:
+        _one_transaction.reset(token)
+        _memo.reset(memo_token)
+    for change in held:
+        _after_commit_hooks(change)
+
+
+# Within `one_transaction`: what its changes' hooks read of things the changes do not write (a tenant's webhook
+# subscriptions), by key, so that the second change of the transaction need not read it again.
+_memo: ContextVar[dict[Any, Any] | None] = ContextVar("lead_one_transaction_memo", default=None)
+
+
+def transaction_memo() -> dict[Any, Any] | None:
+    """The memo of the enclosing `one_transaction` block (None outside one)."""
+    return _memo.get()
+
+
+def _transaction() -> contextlib.AbstractAsyncContextManager[Any]:
+    """The change's own transaction, or none when `one_transaction` holds one already."""
+    return contextlib.nullcontext() if _one_transaction.get() is not None else in_transaction()
 
 
 def _dt(value: Any) -> datetime | None:
@@ -255,7 +299,7 @@ async def save(
     if activity:
         values["last_activity_at"] = now
     remembered = (_chains.get() or {}).get((lead.id, expected_version))
-    async with in_transaction():
+    async with _transaction():
         if remembered is not None:
             # The lead as loaded with `expected_version` is the lead now if the version-checked update matches:
             # chain head and events go in with the update, and the holder before is the one loaded.
@@ -279,15 +323,26 @@ async def save(
             status_before, assignee_before = before["status"], before["assignee_id"]
             seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
             await _update_lead(lead.id, None, {**values, "audit_seq": seq, "audit_head": head, "updated_at": now})
-        change = StoredChange(lead.tenant_id, lead.id, stored, lead)
+        change = StoredChange(lead.tenant_id, lead.id, stored, lead, str(lead.status))
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
         # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
         # Last: it row-locks the reps' counts until commit, and concurrent intakes routed to one rep queue there.
         await openleads.shift(lead.tenant_id, openleads.holder(status_before, assignee_before),
                               openleads.holder(lead.status, lead.assignee_id))
+    if (chains := _chains.get()) is not None:  # what was just written with the new version, for `stored_row`
+        chains[(lead.id, lead.version)] = (seq, head, str(lead.status), lead.assignee_id)
     _after_commit_hooks(change)
     return ids
+
+
+def stored_row(row: LeadRow, lead: lt.Lead, now: datetime) -> None:
+    """Bring `row` up to `lead` as a `save` at `now` within the same `remembering_chains` block just stored it: the
+    columns that save wrote, without reading the row back (the webhooks' own `webhook_seq` is not among them)."""
+    seq, head, _, _ = (_chains.get() or {})[(lead.id, lead.version)]
+    for name, value in {**row_values(lead), "last_activity_at": now, "updated_at": now, "audit_seq": seq,
+                        "audit_head": head}.items():
+        setattr(row, name, value)
 
 
 async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]], *,
@@ -327,14 +382,17 @@ _OUTBOX_COLUMNS = '"tenant_id", "lead_id", "kind", "payload", "created_at", "att
 async def create(
     values: dict[str, Any], event: AuditEvent, outbox: Iterable[tuple[str, dict[str, Any]]] = ()
 ) -> tuple[LeadRow, list[int]]:
-    """Insert a new lead with its first audit event ("created") and its follow-ups, atomically."""
-    async with in_transaction():
+    """Insert a new lead with its first audit event ("created") and its follow-ups, atomically. Within
+    `remembering_chains`, a `save` of the new lead next (intake routing it) need not read its chain back."""
+    async with _transaction():
         row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
         seq, head, stored = await _append_events(row.audit_seq, row.audit_head, [first])
         await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
-        change = StoredChange(row.tenant_id, row.id, stored)
+        if (chains := _chains.get()) is not None:
+            chains[(row.id, row.version)] = (seq, head, row.status, row.assignee_id)
+        change = StoredChange(row.tenant_id, row.id, stored, status=str(row.status))
         await _in_transaction_hooks(change)
         ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
         await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))  # last, as in save

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from redis.exceptions import NoScriptError, RedisError
 
 from bot.runtime import metrics, quotas
@@ -67,6 +69,17 @@ if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
   redis.call('PUBLISH', ARGV[10], ARGV[11])
 end
 return {1, forgotten}
+"""
+
+# `enqueue` of a job to run now, as arq's `enqueue_job` does it (the job hash unless the job or its result exists, its
+# queue entry) and its announcement, in one round trip instead of arq's WATCH, EXISTS, MULTI/EXEC and a PUBLISH.
+# KEYS: job key, queue, result key. ARGV: job ttl ms, serialized job, score, job id, wake channel, who announces.
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1], KEYS[3]) ~= 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
 """
 
 # arq deletes a job hash after its `expires`; a queued job must outlive any plausible worker outage.
@@ -117,6 +130,7 @@ class Queue:
         self.queue_name = queue_name
         self._enqueue_once = redis.register_script(_ENQUEUE_ONCE)
         self._enqueue_once_per_app = redis.register_script(_ENQUEUE_ONCE_PER_APP)
+        self._enqueue_now = redis.register_script(_ENQUEUE)
         self.wake_channel = wake_channel(queue_name)
         # Sent with each announcement: a worker of this process, woken directly, ignores its own queue's.
         self.origin = secrets.token_hex(8)
@@ -186,6 +200,8 @@ class Queue:
     async def enqueue(self, function: str, *, job_id: str | None = None, defer_until_s: float | None = None,
                       **kwargs: Any) -> bool:
         """Queue a job; with `job_id`, a second enqueue of the same id while the first exists is a no-op."""
+        if defer_until_s is None:
+            return await self._enqueue_to_run_now(function, job_id or uuid.uuid4().hex, kwargs)
         kw: dict[str, Any] = {"_job_id": job_id, "_queue_name": self.queue_name}
         if defer_until_s is not None:
             from datetime import UTC, datetime
@@ -199,6 +215,17 @@ class Queue:
             with contextlib.suppress(RedisError, OSError):  # the job is queued: a lost wake-up costs one poll
                 await self.redis.publish(self.wake_channel, self.origin)
         return job is not None
+
+    async def _enqueue_to_run_now(self, function: str, job_id: str, kwargs: dict[str, Any]) -> bool:
+        # Scored and kept like arq's own `enqueue_job`: its clock (the workers poll on it), its default expiry.
+        score = timestamp_ms()
+        payload = serialize_job(function, (), kwargs, None, score, serializer=self.redis.job_serializer)
+        keys = [job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id]
+        args = [self.redis.expires_extra_ms, payload, score, job_id, self.wake_channel, self.origin]
+        queued = await self._enqueue_now(keys, args)  # (a script cache lost with a restart: redis-py loads it again)
+        if queued:
+            self._woken()
+        return bool(queued)
 
     async def depth(self) -> int:
         """Jobs due now or earlier (deferred ones waiting for their time are not a backlog)."""

@@ -54,9 +54,16 @@ _SUBS_SQL = 'SELECT "id", "enabled", "event_types" FROM "webhook_subscriptions" 
 
 
 async def _subscriptions(tenant_id: int) -> list[_Sub]:
+    memo = leadstore.transaction_memo()  # several changes in one transaction (intake) read them once
+    key = ("webhook_subscriptions", tenant_id)
+    if memo is not None and key in memo:
+        return memo[key]
     _, rows = await connections.get("default").execute_query(numbered(_SUBS_SQL), [tenant_id])
     types = WebhookSubscription._meta.fields_map["event_types"]
-    return [_Sub(r["id"], bool(r["enabled"]), tuple(types.to_python_value(r["event_types"]) or ())) for r in rows]
+    subs = [_Sub(r["id"], bool(r["enabled"]), tuple(types.to_python_value(r["event_types"]) or ())) for r in rows]
+    if memo is not None:
+        memo[key] = subs
+    return subs
 
 
 async def _take_seqs(lead_id: int, count: int) -> tuple[int, dict[str, Any]]:

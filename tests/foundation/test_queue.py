@@ -54,3 +54,24 @@ async def test_queued_inbound_reaches_its_handler_once(services) -> None:
         else:
             inbound.HANDLERS[InboundKind.TEXT] = old
     assert seen == [message]
+
+
+async def test_a_job_id_is_queued_once_while_its_job_or_result_exists(services) -> None:
+    """`Queue.enqueue` of a job to run now (one script) keeps arq's `enqueue_job` rule: an id whose job is queued, or
+    whose result is kept, is not queued again; the job is stored as arq would and runs."""
+    from arq.constants import job_key_prefix, result_key_prefix
+    from arq.jobs import Job, JobStatus
+
+    queue = services.queue
+    assert await queue.enqueue("process_outbox", job_id="t-once", ids=[]) is True
+    assert await queue.enqueue("process_outbox", job_id="t-once", ids=[]) is False
+    assert await queue.depth() == 1
+    job = Job("t-once", services.redis, _queue_name=queue.queue_name)
+    info = await job.info()
+    assert (info.function, info.kwargs, await job.status()) == ("process_outbox", {"ids": []}, JobStatus.queued)
+    assert 0 < await services.redis.pttl(job_key_prefix + "t-once") <= services.redis.expires_extra_ms
+    await services.redis.delete(job_key_prefix + "t-once")
+    await services.redis.set(result_key_prefix + "t-once", b"kept")
+    assert await queue.enqueue("process_outbox", job_id="t-once", ids=[]) is False
+    # Without an id, each call is its own job.
+    assert await queue.enqueue("process_outbox", ids=[]) and await queue.enqueue("process_outbox", ids=[])

@@ -124,3 +124,20 @@ async def test_a_routed_lead_names_its_rule_and_has_its_deadline_at_once(client,
     assert row["response_deadline"]
     assigned = await LeadEvent.filter(lead_id=created["id"], action="assign").first()
     assert assigned.reason == f"routing: rule #{rule.id} 华东制造"
+
+
+async def test_the_intake_answer_is_the_lead_as_stored(client, team) -> None:
+    """The answer is made from what the create and the routing wrote (no read back): a GET right after shows the
+    same lead, deadline included; so does the answer to the same external id again."""
+    await _rule(team.tenant, name="华东", regions=["华东"])
+    r = await _post(client, team.headers, external_id="crm-7", region="华东", industry="制造", tags=["急"],
+                    intent="high", budget_min=100_000, budget_max=200_000)
+    created = await r.json()
+    assert r.status == 201 and created["status"] == "assigned" and created["response_deadline"]
+    shown = await (await client.get(f"/api/leads/{created['id']}", headers=team.headers)).json()
+    assert {k: v for k, v in shown.items() if k != "events"} == {k: v for k, v in created.items() if k != "events"}
+    again = await (await _post(client, team.headers, external_id="crm-7", region="华东")).json()
+    assert {k: v for k, v in again.items() if k != "events"} == {k: v for k, v in created.items() if k != "events"}
+    pooled = await (await _post(client, team.headers, region="华北")).json()
+    shown = await (await client.get(f"/api/leads/{pooled['id']}", headers=team.headers)).json()
+    assert {k: v for k, v in shown.items() if k != "events"} == {k: v for k, v in pooled.items() if k != "events"}
