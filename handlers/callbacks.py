@@ -44,8 +44,8 @@ def refuse_if_outage(error: Exception, reason: str) -> NoReturn:
 _READ_CHUNK = 64 * 1024
 
 
-# The platforms give up on an answer after a few seconds (one of them after 5 s) and send the callback again; answering 503
-# before that, when the database hangs, keeps the outcome ours to decide and logged.
+# The platforms give up on an answer after a few seconds (the quickest after 5 s) and send the callback again;
+# answering 503 before that, when the database hangs, keeps the outcome ours to decide and logged.
 DEPENDENCY_TIMEOUT_S = 3.0
 
 
