@@ -55,3 +55,15 @@ def test_concurrent_migrate_commands_agree(tmp_path, settings) -> None:
     assert all(p.returncode == 0 for p in procs), outs
     applied = [o for o, _ in outs if o.startswith("applied")]
     assert len(applied) == 1  # exactly one process did the work; the others found it done
+
+
+def test_times_stored_with_a_tenants_offset_are_found_by_comparisons_in_utc_after_the_upgrade(settings) -> None:
+    """Migration 10: a deadline and an alert stored on SQLite with a tenant's offset (`10:00+08:00`, 02:00 UTC) are
+    found overdue at 02:30 UTC once upgraded, and read back as the same instants."""
+    script = Path(__file__).with_name("utc_times_script.py")
+    out = subprocess.run([sys.executable, str(script), _scratch_database(settings, "utc") or ""],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "due_found": 1, "next_found": 1, "alert_found": 1, "due_at": "2026-12-08T02:00:00+00:00",
+        "next_at": "2026-12-08T02:00:00.250000+00:00", "raw_utc": True}
