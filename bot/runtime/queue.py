@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from arq import connections as arq_connections
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
-from arq.utils import timestamp_ms
 from redis.exceptions import NoScriptError, RedisError
 
 from bot.runtime import metrics, quotas
@@ -217,8 +217,10 @@ class Queue:
         return job is not None
 
     async def _enqueue_to_run_now(self, function: str, job_id: str, kwargs: dict[str, Any]) -> bool:
-        # Scored and kept like arq's own `enqueue_job`: its clock (the workers poll on it), its default expiry.
-        score = timestamp_ms()
+        # Scored and kept like arq's own `enqueue_job`: its clock, read as enqueue_job reads it (the module's
+        # `timestamp_ms`: the workers poll on the same one, and a test that moves arq's clock moves both), its
+        # default expiry.
+        score = arq_connections.timestamp_ms()
         payload = serialize_job(function, (), kwargs, None, score, serializer=self.redis.job_serializer)
         keys = [job_key_prefix + job_id, self.queue_name, result_key_prefix + job_id]
         args = [self.redis.expires_extra_ms, payload, score, job_id, self.wake_channel, self.origin]
