@@ -68,11 +68,11 @@ async def record(change: leadstore.StoredChange) -> None:
         return
     calendar = await _calendar(change.tenant_id)
     earlier = memo.pop(created_here, None) if memo is not None else None
-    if (earlier is not None and change.status is not None and change.events[0].seq == earlier[-1].seq + 1
+    if (earlier is not None and change.lead is not None and change.events[0].seq == earlier[-1].seq + 1
             and not any(e.action == "attach_evidence" for e in change.events)):
         # Created in this transaction: every event of the lead is in hand, it has no evidence, no fact kept yet.
         events = [_event_in(e) for e in (*earlier, *change.events) if e.action in queries.STAGE_ACTIONS]
-        facts = lead_facts(events, LeadIn(change.lead_id, lt.Status(change.status)), FOREVER, calendar)
+        facts = lead_facts(events, LeadIn(change.lead_id, change.lead.status), FOREVER, calendar)
         await _insert([_row(change.tenant_id, change.lead_id, f) for f in facts])
         return
     stored = {change.lead_id: _lead_in(change.lead)} if change.lead is not None else None

@@ -46,7 +46,6 @@ class StoredChange:
     # The lead as this change stored it (a save; None from a create): a hook reads from it what it would otherwise
     # read back from the row it is in the transaction of.
     lead: lt.Lead | None = None
-    status: str | None = None  # the lead's status after the change
 
 
 # The hooks and writers below are listed in `bot.runtime.wiring`, which fills these registries.
@@ -323,7 +322,7 @@ async def save(
             status_before, assignee_before = before["status"], before["assignee_id"]
             seq, head, stored = await _append_events(before["audit_seq"], before["audit_head"], events)
             await _update_lead(lead.id, None, {**values, "audit_seq": seq, "audit_head": head, "updated_at": now})
-        change = StoredChange(lead.tenant_id, lead.id, stored, lead, str(lead.status))
+        change = StoredChange(lead.tenant_id, lead.id, stored, lead)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
         # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
@@ -392,7 +391,7 @@ async def create(
         row.audit_seq, row.audit_head = seq, head
         if (chains := _chains.get()) is not None:
             chains[(row.id, row.version)] = (seq, head, row.status, row.assignee_id)
-        change = StoredChange(row.tenant_id, row.id, stored, status=str(row.status))
+        change = StoredChange(row.tenant_id, row.id, stored)
         await _in_transaction_hooks(change)
         ids = await outbox_rows(row.tenant_id, row.id, outbox, now=event.at)
         await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))  # last, as in save
