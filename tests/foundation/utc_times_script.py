@@ -12,18 +12,11 @@ from datetime import UTC, datetime
 from tortoise import connections
 
 from storage import db
+from tests.foundation.upgrade_script import ROWS as FIRST_RELEASE_ROWS
 from tests.support.upgrade import upgraded_with_rows
 
 ROWS = [
-    """INSERT INTO "tenants" ("created_at", "updated_at", "name", "timezone", "active", "settings")
-       VALUES ({now}, {now}, '甲公司', 'Asia/Shanghai', {true}, '{{}}')""",
-    """INSERT INTO "users" ("created_at", "updated_at", "name", "role", "industries", "active", "tenant_id")
-       VALUES ({now}, {now}, '王经理', 'manager', '[]', {true}, 1)""",
-    """INSERT INTO "leads" ("created_at", "updated_at", "company", "contact_name", "phone", "email", "source",
-       "region", "industry", "tags", "priority", "status", "contacts", "evidence", "history", "competitors",
-       "bounce_count", "version", "audit_seq", "audit_head", "webhook_seq", "tenant_id")
-       VALUES ({now}, {now}, '乙客户', '李', '', '', 'web', '', '', '[]', 0, '已分配', '[]', '{{}}', '[]', '[]',
-       0, 1, 0, '', 0, 1)""",
+    *FIRST_RELEASE_ROWS[:3],  # a tenant, its manager, a lead
     # 10:00 in Shanghai is 02:00 UTC.
     """INSERT INTO "deadlines" ("created_at", "updated_at", "tenant_id", "kind", "due_at", "next_at", "fence", "step",
        "plan", "state", "history", "lead_id") VALUES ({now}, {now}, 1, 'response_lock', '2026-12-08 10:00:00+08:00',
