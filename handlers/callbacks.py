@@ -15,8 +15,11 @@ from typing import NoReturn
 from aiohttp import web
 
 from bot.admin.apps import LoadedApp
+from bot.platforms.base import Inbound
+from bot.platforms.ingest import queue_inbound
 from bot.runtime import metrics
 from bot.runtime.appkeys import SERVICES
+from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
 from handlers.http import Handler, HttpProblem, body_deadline
 from storage.outage import is_outage
@@ -86,6 +89,23 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
     except TimeoutError:
         raise Refused(408, "too_slow", "body not received in time") from None
     return bytes(body)
+
+
+async def queue_callback(services: Services, platform: str, app: LoadedApp, inbound: Inbound) -> str:
+    """Queue a verified callback once (`bot.platforms.ingest`): its outcome, "queued" or "duplicate", counted and
+    logged on the platform's logger; a refusal (503) when the app is over its rate or Redis is down, so the platform
+    sends it again."""
+    try:
+        queued = await queue_inbound(services, platform, app.id, inbound)
+    except QuotaExceeded as e:  # 503: the platform sends it again, and it comes back within the app's rate
+        raise Refused(503, "rate_limited", str(e)) from None
+    except Exception as e:
+        refuse_if_outage(e, f"could not queue: {type(e).__name__}")
+    outcome = "queued" if queued else "duplicate"
+    metrics.CALLBACKS.labels(platform, outcome).inc()
+    logging.getLogger(f"leadbot.{platform}").info("%s %s %s app=%d kind=%s", platform, outcome,
+                                                   inbound.dedup_key[:48], app.id, inbound.kind)
+    return outcome
 
 
 def shown_id(raw: str) -> str:

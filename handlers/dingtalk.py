@@ -28,6 +28,7 @@ from aiohttp import web
 from bot.admin.apps import LoadedApp
 from bot.errors import ConfigError, SignatureError, StaleTimestamp
 from bot.platforms.base import Inbound
+from bot.platforms.dingtalk.config import NAME as PLATFORM
 from bot.platforms.dingtalk.config import DingTalkCredentials
 from bot.platforms.dingtalk.crypto import DingTalkCrypto
 from bot.platforms.dingtalk.errors import CryptoError, MalformedPayload
@@ -38,13 +39,11 @@ from bot.platforms.dingtalk.events import (
     parse_event,
     parse_robot_message,
 )
-from bot.platforms.dingtalk.ingest import PLATFORM, queue_inbound
 from bot.platforms.dingtalk.sign import card_api_secret, verify_callback
 from bot.runtime import metrics
 from bot.runtime.appkeys import SERVICES
-from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
-from handlers.callbacks import Refused, active_app, answering_refusals, read_capped, refuse_if_outage
+from handlers.callbacks import Refused, active_app, answering_refusals, queue_callback, read_capped
 from handlers.http import own_body_limit
 
 log = logging.getLogger("leadbot.dingtalk")
@@ -83,19 +82,6 @@ def _parsed(parse: Callable[[dict[str, Any]], Inbound], raw: bytes | str) -> Inb
         raise Refused(400, "malformed", str(e)) from None
 
 
-async def _queue(services: Services, app: LoadedApp, inbound: Inbound) -> str:
-    try:
-        queued = await queue_inbound(services, app.id, inbound)
-    except QuotaExceeded as e:  # 503: DingTalk retries, and the callback comes back within the app's rate
-        raise Refused(503, "rate_limited", str(e)) from None
-    except Exception as e:
-        refuse_if_outage(e, f"could not queue: {type(e).__name__}")
-    outcome = "queued" if queued else "duplicate"
-    metrics.CALLBACKS.labels(PLATFORM, outcome).inc()
-    log.info("dingtalk %s %s app=%d kind=%s", outcome, inbound.dedup_key[:48], app.id, inbound.kind)
-    return outcome
-
-
 # -- routes -----------------------------------------------------------------------------------------------------
 
 
@@ -103,7 +89,7 @@ async def robot_callback(request: web.Request) -> web.Response:
     services, app, creds = await _active_app(request)
     _check_signature(request, creds.app_secret)  # before reading: an unsigned body is never read
     inbound = _parsed(parse_robot_message, await _body(request, services))
-    await _queue(services, app, inbound)
+    await queue_callback(services, PLATFORM, app, inbound)
     return web.json_response(EMPTY_ANSWER)
 
 
@@ -140,7 +126,7 @@ async def event_push(request: web.Request) -> web.Response:
         metrics.CALLBACKS.labels(PLATFORM, "check_url").inc()
         log.info("dingtalk events check_url app=%d", app.id)
     else:
-        await _queue(services, app, inbound)
+        await queue_callback(services, PLATFORM, app, inbound)
     return web.json_response(crypto.encrypted_reply("success", timestamp=str(int(services.clock.time() * 1000))))
 
 
@@ -149,7 +135,7 @@ async def card_callback(request: web.Request) -> web.Response:
     _check_signature(request, card_api_secret(creds.app_secret, creds.route_key()))
     received_at = services.clock.time()
     inbound = _parsed(lambda p: parse_card_callback(p, received_at=received_at), await _body(request, services))
-    await _queue(services, app, inbound)
+    await queue_callback(services, PLATFORM, app, inbound)
     return web.json_response(EMPTY_ANSWER)
 
 

@@ -27,16 +27,15 @@ from aiohttp import web
 
 from bot.admin.apps import LoadedApp
 from bot.platforms.base import Inbound
+from bot.platforms.feishu.config import NAME as PLATFORM
 from bot.platforms.feishu.config import FeishuCredentials
 from bot.platforms.feishu.crypto import SIGNATURE_HEADER, WINDOW_S, decrypt, verify_signature
 from bot.platforms.feishu.errors import CryptoError, MalformedPayload, SignatureError, StaleTimestamp
 from bot.platforms.feishu.events import MAX_BODY_BYTES, challenge_of, check_token, load_json, parse
-from bot.platforms.feishu.ingest import PLATFORM, queue_inbound
 from bot.runtime import metrics
 from bot.runtime.appkeys import SERVICES
-from bot.runtime.quotas import QuotaExceeded
 from bot.runtime.services import Services
-from handlers.callbacks import Refused, active_app, answering_refusals, read_capped, refuse_if_outage
+from handlers.callbacks import Refused, active_app, answering_refusals, queue_callback, read_capped
 from handlers.http import own_body_limit
 
 log = logging.getLogger("leadbot.feishu")
@@ -99,18 +98,6 @@ def _parsed(payload: dict[str, Any], creds: FeishuCredentials, received_at: floa
         raise Refused(400, "malformed", str(e)) from None
 
 
-async def _queue(services: Services, app: LoadedApp, inbound: Inbound) -> None:
-    try:
-        queued = await queue_inbound(services, app.id, inbound)
-    except QuotaExceeded as e:  # 503: Feishu pushes again, and the push comes back within the app's rate
-        raise Refused(503, "rate_limited", str(e)) from None
-    except Exception as e:
-        refuse_if_outage(e, f"could not queue: {type(e).__name__}")
-    outcome = "queued" if queued else "duplicate"
-    metrics.CALLBACKS.labels(PLATFORM, outcome).inc()
-    log.info("feishu %s %s app=%d kind=%s", outcome, inbound.dedup_key[:48], app.id, inbound.kind)
-
-
 def _declared_size(request: web.Request) -> None:
     # Before anything else (the app lookup included): a body declared too large is refused unread.
     limit = min(request.app[SERVICES].settings.max_body_bytes, MAX_BODY_BYTES)
@@ -137,7 +124,7 @@ async def push(request: web.Request) -> web.Response:
         return web.json_response({"challenge": challenge})
     if creds.encrypt_key is not None and not signed:
         raise Refused(403, "bad_signature", f"{SIGNATURE_HEADER} missing")
-    await _queue(services, app, _parsed(payload, creds, services.clock.time()))
+    await queue_callback(services, PLATFORM, app, _parsed(payload, creds, services.clock.time()))
     # An empty object: for a card action it means "no toast, card unchanged" (the worker updates it afterwards).
     return web.json_response(EMPTY_ANSWER)
 

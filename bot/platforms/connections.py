@@ -7,11 +7,11 @@ and when its holder dies another process takes over once the lease lapses. The s
 few seconds: an added or re-enabled app gets a runner, a disabled or deleted one loses it, and changed credentials
 (or API base) replace it.
 
-A runner's `on_inbound` is the platform's de-duplicate-and-queue, as its HTTP route's: it raises when Redis is down,
-so the frame is not acknowledged and the platform delivers it again.
+A runner's `on_inbound` is the de-duplicate-and-queue of the HTTP routes (`bot.platforms.ingest`): it raises when
+Redis is down, so the frame is not acknowledged and the platform delivers it again.
 
-What is the platform's own: which apps connect (`connects`, on their opened credentials), how a runner is built
-(`make_runner`) and how an event is queued (`queue`). The platform packages give those; the loop is here once.
+What is the platform's own: which apps connect (`connects`, on their opened credentials) and how a runner is built
+(`make_runner`). The platform packages give those; the loop is here once.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from bot.admin.apps import open_credentials
 from bot.platforms.base import Inbound
+from bot.platforms.ingest import queue_inbound
 from storage.models import App, AppStatus
 
 if TYPE_CHECKING:
@@ -97,13 +98,11 @@ class ConnectionSupervisor:
     it."""
 
     def __init__(self, services: Services, *, platform: str, connects: Callable[[BaseModel], bool],
-                 make_runner: Callable[[ConnectedApp, OnInbound], Runner],
-                 queue: Callable[[Services, int, Inbound], Awaitable[None]], poll_s: float = POLL_S) -> None:
+                 make_runner: Callable[[ConnectedApp, OnInbound], Runner], poll_s: float = POLL_S) -> None:
         self._services = services
         self._platform = platform
         self._connects = connects
         self._make_runner = make_runner
-        self._queue = queue
         self._poll_s = poll_s
         self._running: dict[int, _Running] = {}
         self._stop = asyncio.Event()
@@ -160,10 +159,10 @@ class ConnectionSupervisor:
             await asyncio.gather(*(self._stop_one(app_id) for app_id in list(self._running)))
 
     def _start(self, app: ConnectedApp) -> None:
-        services, queue = self._services, self._queue
+        services, platform = self._services, self._platform
 
         async def on_inbound(inbound: Inbound) -> None:
-            await queue(services, app.app_id, inbound)
+            await queue_inbound(services, platform, app.app_id, inbound)
 
         runner = self._make_runner(app, on_inbound)
         task = asyncio.create_task(runner.run(), name=f"{self._platform}-connection-{app.app_id}")

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from bot.platforms.connections import POLL_S, ConnectedApp, ConnectionSupervisor, OnInbound, supervising
 from bot.platforms.dingtalk.config import NAME, DingTalkCredentials
-from bot.platforms.dingtalk.ingest import queue_inbound
 from bot.platforms.dingtalk.stream import StreamRunner
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ class StreamSupervisor(ConnectionSupervisor):
                                 gateway_base=gateway_base or app.api_base, session=services.http,
                                 allow_private=services.settings.allow_private_urls, clock=services.clock, **options)
 
-        super().__init__(services, platform=NAME, connects=connects, make_runner=make_runner, queue=queue_inbound,
+        super().__init__(services, platform=NAME, connects=connects, make_runner=make_runner,
                          poll_s=poll_s)
 
 

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from bot.platforms.connections import POLL_S, ConnectedApp, ConnectionSupervisor, OnInbound, supervising
 from bot.platforms.feishu.config import NAME, FeishuCredentials
-from bot.platforms.feishu.ingest import queue_inbound
 from bot.platforms.feishu.longconn import LongConnRunner
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ class LongConnSupervisor(ConnectionSupervisor):
             return LongConnRunner(app.app_id, app.credentials, services.redis, on_inbound, api_base=app.api_base,
                                   clock=services.clock, **options)
 
-        super().__init__(services, platform=NAME, connects=connects, make_runner=make_runner, queue=queue_inbound,
+        super().__init__(services, platform=NAME, connects=connects, make_runner=make_runner,
                          poll_s=poll_s)
 
 
