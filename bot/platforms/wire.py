@@ -1,11 +1,14 @@
-"""What every platform's HTTP client does alike with an answer on the wire: read it only up to a cap, and turn a
-transport failure into the error that says whether another try may send twice."""
+"""What every platform's code does alike on the wire: read an answer only up to a cap, turn a transport failure into
+the error that says whether another try may send twice, and take a callback body as a bounded JSON object."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import aiohttp
 
-from bot.errors import PlatformError, TargetRefused, TransientError
+from bot.errors import LeadbotError, PlatformError, TargetRefused, TransientError
 from bot.runtime.outbound import refusal
 
 _CHUNK = 64 * 1024
@@ -38,3 +41,17 @@ def transport_error(e: aiohttp.ClientError, what: str) -> PlatformError:
     if isinstance(e, aiohttp.ClientConnectorError):
         return NotSent("network", f"{what}: connect failed")
     return TransientError("network", f"{what}: {type(e).__name__}")
+
+
+def json_object(raw: bytes | str, max_bytes: int, error_cls: type[LeadbotError]) -> dict[str, Any]:
+    """A body as a JSON object, refusing (`error_cls`) oversize, non-UTF-8, non-JSON and non-object input."""
+    size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+    if size > max_bytes:
+        raise error_cls(f"body of {size} bytes exceeds {max_bytes}")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; deep nesting is RecursionError
+        raise error_cls("body is not JSON") from None
+    if not isinstance(value, dict):
+        raise error_cls("body is not a JSON object")
+    return value

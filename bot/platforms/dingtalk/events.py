@@ -17,6 +17,7 @@ from bot.platforms.base import CardClick, Inbound, InboundKind
 from bot.platforms.dingtalk.card_actions import CardAction, read_card_action
 from bot.platforms.dingtalk.config import NAME
 from bot.platforms.dingtalk.errors import MalformedPayload
+from bot.platforms.wire import json_object
 
 __all__ = ["MAX_BODY_BYTES", "MalformedPayload", "load_json", "parse_robot_message", "parse_card_callback",
            "parse_event"]
@@ -30,16 +31,7 @@ _UNKNOWN = 0.0
 
 def load_json(raw: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """Parse a body into a JSON object, refusing oversize, non-UTF-8, non-JSON and non-object input."""
-    size = len(raw.encode()) if isinstance(raw, str) else len(raw)
-    if size > max_bytes:
-        raise MalformedPayload(f"body of {size} bytes exceeds {max_bytes}")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; deep nesting is RecursionError
-        raise MalformedPayload("body is not JSON") from None
-    if not isinstance(value, dict):
-        raise MalformedPayload("body is not a JSON object")
-    return value
+    return json_object(raw, max_bytes, MalformedPayload)
 
 
 def _opt_str(d: Mapping[str, Any], key: str) -> str | None:

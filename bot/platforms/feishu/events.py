@@ -13,13 +13,13 @@ comes back under the id the card was sent to.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.platforms.base import CardClick, Inbound, InboundKind
 from bot.platforms.feishu.config import NAME
 from bot.platforms.feishu.errors import MalformedPayload, SignatureError
+from bot.platforms.wire import json_object
 
 __all__ = ["MAX_BODY_BYTES", "BUTTON_CARD", "BUTTON_KEY", "load_json", "check_token", "challenge_of", "parse"]
 
@@ -32,16 +32,8 @@ _UNKNOWN = 0.0
 
 
 def load_json(raw: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    size = len(raw.encode()) if isinstance(raw, str) else len(raw)
-    if size > max_bytes:
-        raise MalformedPayload(f"body of {size} bytes exceeds {max_bytes}")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise MalformedPayload("body is not JSON") from None
-    if not isinstance(value, dict):
-        raise MalformedPayload("body is not a JSON object")
-    return value
+    """Parse a body into a JSON object, refusing oversize, non-UTF-8, non-JSON and non-object input."""
+    return json_object(raw, max_bytes, MalformedPayload)
 
 
 def _str(d: Mapping[str, Any], key: str) -> str | None:
