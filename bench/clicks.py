@@ -293,7 +293,10 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="a PostgreSQL server (postgres://…/postgres)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-lines", type=int, default=45)
-    asyncio.run(run(parser.parse_args()))
+    # serve, worker, simulator and client share this process: on the loop `leadbot serve` runs on
+    from bot.runtime import eventloop
+
+    eventloop.run(run(parser.parse_args()), os.environ.get("LEADBOT_EVENT_LOOP", "uvloop"))
 
 
 if __name__ == "__main__":

@@ -274,8 +274,10 @@ def main() -> None:
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(serve(args))
+    from bot.runtime import eventloop
+
+    if args.serve:  # on the loop `leadbot serve` runs on (LEADBOT_EVENT_LOOP, as there)
+        eventloop.run(serve(args), os.environ.get("LEADBOT_EVENT_LOOP", "uvloop"))
     else:
         asyncio.run(orchestrate(args))
 

@@ -68,6 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ingest  # noqa: E402  (its load generator, pinning and hello-world server)
+from bot.runtime import eventloop  # noqa: E402
 
 CORP_ID = "wwloadcorp000001"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -757,10 +758,12 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--admin-token", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # serve and worker run on the loop `leadbot serve` / `leadbot worker` run on (LEADBOT_EVENT_LOOP, as there);
+    # the simulator and the load generator on asyncio's, whatever the service's
     if args.serve_leadbot:
-        asyncio.run(serve_leadbot(args))
+        eventloop.run(serve_leadbot(args), os.environ.get("LEADBOT_EVENT_LOOP", "uvloop"))
     elif args.run_worker:
-        asyncio.run(run_worker(args))
+        eventloop.run(run_worker(args), os.environ.get("LEADBOT_EVENT_LOOP", "uvloop"))
     else:
         asyncio.run(orchestrate(args))
 

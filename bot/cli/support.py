@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -14,6 +13,7 @@ import click
 from pydantic import ValidationError
 
 from bot.errors import ConfigError, LeadbotError
+from bot.runtime import eventloop
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.config import Settings
 from bot.runtime.logs import setup_logging
@@ -38,7 +38,7 @@ def run_command(coro_fn: Callable[[Settings], Awaitable[Any]]) -> Any:
     setup_logging(settings.log_level, settings.log_format)
     wiring.install()  # a lead changed from the command line has the same follow-ups and hooks as one changed by API
     try:
-        return asyncio.run(coro_fn(settings))
+        return eventloop.run(coro_fn(settings), settings.event_loop)
     except ConfigError as e:
         click.echo(f"leadbot: {e}", err=True)
         sys.exit(2)
