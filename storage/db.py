@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 from tortoise.models import Model
 
@@ -67,8 +68,12 @@ _PG_MIGRATION_LOCK = 0x1EADB07
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
+    connection: str | dict[str, Any] = database_url
+    if database_url.startswith("sqlite"):
+        # tortoise's SQLite client, running the statements that need not wait on the loop's thread
+        connection = {**expand_db_url(database_url), "engine": "storage.sqlite_inline"}
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",
