@@ -324,7 +324,11 @@ async def save(
             await _update_lead(lead.id, None, {**values, "audit_seq": seq, "audit_head": head, "updated_at": now})
         change = StoredChange(lead.tenant_id, lead.id, stored, lead)
         await _in_transaction_hooks(change)
-        ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
+        token = _saving.set(lead)
+        try:
+            ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
+        finally:
+            _saving.reset(token)
         # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
         # Last: it row-locks the reps' counts until commit, and concurrent intakes routed to one rep queue there.
         await openleads.shift(lead.tenant_id, openleads.holder(status_before, assignee_before),
@@ -333,6 +337,17 @@ async def save(
         chains[(lead.id, lead.version)] = (seq, head, str(lead.status), lead.assignee_id)
     _after_commit_hooks(change)
     return ids
+
+
+# While `save` writes the change's follow-ups (`WRITTEN_WITH_CHANGE`): the lead as that change stores it.
+_saving: ContextVar[lt.Lead | None] = ContextVar("lead_saving", default=None)
+
+
+def being_saved(lead_id: int, version: int) -> lt.Lead | None:
+    """The lead at `version` as the `save` whose follow-up writer calls this is storing it (None elsewhere): a
+    writer reads it instead of the row it is in the transaction of."""
+    lead = _saving.get()
+    return lead if lead is not None and lead.id == lead_id and lead.version == version else None
 
 
 def stored_row(row: LeadRow, lead: lt.Lead, now: datetime) -> None:
