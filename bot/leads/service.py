@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -118,10 +118,10 @@ class ActionResult:
 
 
 async def store(decision: Accepted, expected_version: int, now: datetime,
-                extra: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[int]:
+                extra: Sequence[tuple[str, dict[str, Any]]] = (), claim: leadstore.Claim | None = None) -> list[int]:
     events = [e.event for e in decision.of_type(Audit)]  # type: ignore[attr-defined]
     rows = _effect_rows(decision.effects, now) + list(extra)
-    return await leadstore.save(decision.lead, expected_version, events, rows, now=now)
+    return await leadstore.save(decision.lead, expected_version, events, rows, now=now, claim=claim)
 
 
 async def act(
@@ -153,8 +153,10 @@ async def act(
             decision = decide(lead, action, actor, at, settings=settings, source=source, seen_version=seen_version)
             if not decision.ok:
                 return ActionResult(decision)
+            # Run here, the follow-ups are stored claimed by this worker: no claim of them after the commit.
+            claim = leadstore.Claim(*outbox.claim_mark(services.clock.now())) if inline else None
             try:
-                ids = await store(decision, lead.version, at)
+                ids = await store(decision, lead.version, at, claim=claim)
             except leadstore.StaleLead:
                 continue  # someone else changed it: decide again on the new state (a stale card is then refused)
         with outbox.knowing() as k:
@@ -163,18 +165,20 @@ async def act(
             k.tenants[tenant.id] = tenant
             if decision.lead.assignee_id == lead.assignee_id:
                 k.leads[lead_id] = decision.lead
-            await follow_up(services, ids, inline=inline)
+            await follow_up(services, ids, inline=inline, claimed=claim.rows if claim is not None else None)
         log.info("lead %d: %s by %s via %s -> %s v%d", lead_id, action.name, actor.user_id or "system", source,
                  decision.lead.status, decision.lead.version)
         return ActionResult(decision, tuple(ids))
     raise LeadConflict(f"lead {lead_id} kept changing; try again")
 
 
-async def follow_up(services: Services, ids: Sequence[int], *, inline: bool) -> None:
+async def follow_up(services: Services, ids: Sequence[int], *, inline: bool,
+                    claimed: Mapping[int, Any] | None = None) -> None:
+    """Carry out the follow-ups `ids` now (`inline`; `claimed`: as stored with `leadstore.Claim`), or queue them."""
     if not ids:
         return
     if inline:
-        await outbox.run(services, ids)
+        await outbox.run(services, ids, claimed)
     else:
         await services.queue.enqueue("process_outbox", job_id=f"outbox:{ids[0]}", ids=list(ids))
 

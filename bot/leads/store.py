@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -280,6 +280,18 @@ _LOCK_SQL = {
 }
 
 
+@dataclass(slots=True)
+class Claim:
+    """Outbox rows to be stored already claimed (`until`, by `by`), for the job that commits them to run at once:
+    the claim is committed with the change instead of in a statement and commit of its own after it. Should that job
+    die before running them, its claims lapse or are handed on (`bot.runtime.outbox`), as any claim. `rows`: every row
+    stored, by id: as stored claimed, for the runner, or None when stored done (nothing left to run)."""
+
+    until: datetime
+    by: str
+    rows: dict[int, Outbox | None] = field(default_factory=dict)
+
+
 async def save(
     lead: lt.Lead,
     expected_version: int,
@@ -288,9 +300,11 @@ async def save(
     *,
     now: datetime,
     activity: bool = True,
+    claim: Claim | None = None,
 ) -> list[int]:
     """Store a decided lead, its audit events and its outbox rows atomically; returns the outbox row ids.
-    `now` (the caller's clock) stamps the change and the lead's last activity.
+    `now` (the caller's clock) stamps the change and the lead's last activity. `claim`: the outbox rows are stored
+    claimed with it.
 
     Raises `StaleLead` when the row's version is no longer `expected_version` (a concurrent change won).
     """
@@ -326,7 +340,7 @@ async def save(
         await _in_transaction_hooks(change)
         token = _saving.set(lead)
         try:
-            ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now)
+            ids = await outbox_rows(lead.tenant_id, lead.id, outbox, now=now, claim=claim)
         finally:
             _saving.reset(token)
         # Who held it before and after: the per-rep open-lead counts move with the change (routing reads them).
@@ -360,10 +374,10 @@ def stored_row(row: LeadRow, lead: lt.Lead, now: datetime) -> None:
 
 
 async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[str, dict[str, Any]]], *,
-                      now: datetime) -> list[int]:
+                      now: datetime, claim: Claim | None = None) -> list[int]:
     """Insert follow-up rows (inside the caller's transaction, if any), writing first what is written with the
     change (`WRITTEN_WITH_CHANGE`); returns their ids in order. `now` stamps them: the sweep measures their age
-    on the same clock."""
+    on the same clock. `claim`: the rows not stored done are stored claimed with it (and listed in it)."""
     marked: list[tuple[str, dict[str, Any], datetime | None]] = []
     for kind, payload in rows:
         done = False
@@ -380,17 +394,29 @@ async def outbox_rows(tenant_id: int, lead_id: int | None, rows: Iterable[tuple[
     postgres = conn.capabilities.dialect == "postgres"
     params: list[Any] = []
     groups = []
+    claimed_until = fields["claimed_until"].to_db_value(claim.until, None) if claim is not None else None
     for kind, payload, done_at in marked:
+        held = claim is not None and done_at is None
         values = [tenant_id, lead_id, kind, fields["payload"].to_db_value(payload, None),
-                  fields["created_at"].to_db_value(now, None), 0, False, fields["done_at"].to_db_value(done_at, None)]
+                  fields["created_at"].to_db_value(now, None), 1 if held else 0, False,
+                  fields["done_at"].to_db_value(done_at, None), claimed_until if held else None,
+                  claim.by if held else None]
         marks = [f"${len(params) + i}" if postgres else "?" for i in range(1, len(values) + 1)]
         params += values
         groups.append(f"({', '.join(marks)})")
     sql = (f'INSERT INTO "outbox" ({_OUTBOX_COLUMNS}) VALUES {", ".join(groups)} RETURNING "id"')
-    return sorted(r["id"] for r in await conn.execute_query_dict(sql, params))
+    ids = sorted(r["id"] for r in await conn.execute_query_dict(sql, params))
+    if claim is not None:
+        for row_id, (kind, payload, done_at) in zip(ids, marked, strict=True):
+            # As the claim's own read would hand it back (`bot.runtime.outbox`).
+            claim.rows[row_id] = None if done_at is not None else Outbox(
+                id=row_id, tenant_id=tenant_id, lead_id=lead_id, kind=kind, payload=payload, created_at=now,
+                attempts=1, claimed_until=claim.until, claimed_by=claim.by, done_at=None)
+    return ids
 
 
-_OUTBOX_COLUMNS = '"tenant_id", "lead_id", "kind", "payload", "created_at", "attempts", "gave_up", "done_at"'
+_OUTBOX_COLUMNS = ('"tenant_id", "lead_id", "kind", "payload", "created_at", "attempts", "gave_up", "done_at", '
+                   '"claimed_until", "claimed_by"')
 
 
 async def create(

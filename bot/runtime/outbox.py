@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -127,9 +127,14 @@ def _when(value: datetime | None) -> Any:
     return Outbox._meta.fields_map["done_at"].to_db_value(value, None)
 
 
+def claim_mark(now: datetime) -> tuple[datetime, str]:
+    """Until when a claim made at `now` holds its rows, and by whom (this worker)."""
+    return now + timedelta(seconds=CLAIM_S), worker_id()
+
+
 async def _claim_many(row_ids: Sequence[int], now: datetime) -> dict[int, Outbox]:
     """Claim the pending rows among `row_ids` that nobody holds, in one statement; the rows claimed, by id."""
-    until, me = now + timedelta(seconds=CLAIM_S), worker_id()
+    until, me = claim_mark(now)
     ids = list(dict.fromkeys(row_ids))
     sql = numbered(_CLAIM_SQL.format(ids=", ".join("?" * len(ids))))
     rows = await connections.get("default").execute_query_dict(sql, [_when(until), me, *ids, _when(now)])
@@ -146,17 +151,21 @@ async def _mark_done(row_ids: Sequence[int], now: datetime) -> None:
     await connections.get("default").execute_query(sql, [_when(now), *row_ids])
 
 
-async def run(services: Services, row_ids: Sequence[int]) -> None:
+async def run(services: Services, row_ids: Sequence[int],
+              claimed: Mapping[int, Outbox | None] | None = None) -> None:
     """Run rows in order (a lead's follow-ups depend on each other: send the card before re-rendering it).
 
     The rows are claimed together and those that went through are marked done together after the last one ran: the
     bookkeeping follows the sends. A row done before, or held by another worker, is left alone; a row that fails
     gets its backoff at once (`_run_claimed`). Should this process die before the final mark, the claims lapse and
-    the rows run again: every handler is safe to run again.
+    the rows run again: every handler is safe to run again. `claimed`: rows this worker already holds (stored
+    claimed with the change that wrote them), by id, as claimed, not claimed again; None for a row stored done.
     """
     if not row_ids:
         return
-    rows = await _claim_many(row_ids, services.clock.now())
+    rows = dict(claimed or {})
+    if rest := [i for i in row_ids if i not in rows]:
+        rows.update(await _claim_many(rest, services.clock.now()))
     done = []
     for row_id in row_ids:
         row = rows.get(row_id)
