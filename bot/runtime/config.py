@@ -161,7 +161,11 @@ class Settings(BaseModel):
         if self.database_url:
             return self.database_url
         # busy_timeout: the web and worker processes share the file; a writer waits instead of failing.
-        return f"sqlite://{self.sqlite_path().resolve()}?busy_timeout=15000"
+        # synchronous=NORMAL (WAL): a commit is not synced to disk, the WAL is at checkpoints. A crash of a process
+        # loses nothing; a power cut may undo the last commits (never corrupts), as the embedded Redis beside it
+        # (appendfsync everysec) may lose its last second. Syncing each commit cost a card click ~1 ms of CPU and
+        # ~7 ms of waiting in its five commits.
+        return f"sqlite://{self.sqlite_path().resolve()}?busy_timeout=15000&synchronous=NORMAL"
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -55,3 +55,16 @@ def test_secrets_are_hidden_from_repr_and_errors() -> None:
     s = Settings.from_env({"LEADBOT_ADMIN_TOKEN": "very-secret-admin-token"})
     assert "very-secret-admin-token" not in repr(s)
     assert s.admin_token.get_secret_value() == "very-secret-admin-token"
+
+
+async def test_embedded_database_keeps_commits_across_a_crash_without_syncing_each(services) -> None:
+    """The embedded SQLite is opened in WAL mode with synchronous=NORMAL: a commit survives the process (the WAL is
+    written), only a power cut may undo the last ones; syncing every commit cost each card click ~7 ms of waiting."""
+    from tortoise import connections
+
+    if services.settings.database_url is not None:
+        pytest.skip("the embedded database only")
+    conn = connections.get("default")
+    _, mode = await conn.execute_query("PRAGMA journal_mode")
+    _, sync = await conn.execute_query("PRAGMA synchronous")
+    assert (mode[0][0], sync[0][0]) == ("wal", 1)  # 1: NORMAL
