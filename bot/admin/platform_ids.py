@@ -11,13 +11,14 @@ wiring installs its table (`bind_platforms`), so a third platform changes nothin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tortoise.queryset import QuerySet
 
 from storage import db
-from storage.models import User, UserPlatformId
+from storage.models import Tenant, User, UserPlatformId
 
 if TYPE_CHECKING:
     from bot.platforms.plugin import PlatformPlugin
@@ -55,6 +56,22 @@ async def user_of(tenant_id: int, platform: str, platform_user_id: str, *, activ
         return None
     found = await db.fetch(User, _USER_OF_SQL + (' AND u."active"' if active_only else ""),
                            [tenant_id, platform, platform_user_id])
+    return found[0] if found else None
+
+
+@functools.cache
+def _with_tenant_sql() -> str:
+    return (f'SELECT u.*, {db.columns_of(Tenant, "t")} FROM "users" u '
+            'JOIN "user_platform_ids" p ON p."user_id" = u."id" JOIN "tenants" t ON t."id" = u."tenant_id" '
+            'WHERE u."tenant_id" = ? AND p."platform" = ? AND p."platform_user_id" = ? AND u."active"')
+
+
+async def active_user_and_tenant(tenant_id: int, platform: str,
+                                 platform_user_id: str) -> tuple[User, Tenant] | None:
+    """`user_of` (active only), with the tenant's row read in the same statement: a card click needs both."""
+    if not platform_user_id or len(platform_user_id) > ID_MAX:
+        return None
+    found = await db.fetch_two(User, Tenant, "t", _with_tenant_sql(), [tenant_id, platform, platform_user_id])
     return found[0] if found else None
 
 

@@ -112,16 +112,19 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     except BadButtonKey as e:
         log.warning("click with a key that is not ours on app %d: %s", app_id, e)
         return
-    clicker = await find_user(app, message.sender)
-    if clicker is None:
+    # The clicker with their tenant's row, in one statement: a lead action reads the tenant's settings.
+    found = await platform_ids.active_user_and_tenant(app.tenant_id, app.platform, message.sender)
+    if found is None:
         log.warning("click on app %d by an unknown or inactive user: refused", app_id)
         await _tell(services, app, message.sender, await stranger_text(app, message.sender))
         return
+    clicker, tenant = found
     click = Click(services, app, clicker, key, card, services.clock.now(),
                   datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None, message.sender)
     handler = HANDLERS.get(key.action, on_lead_button)
-    with outbox.knowing() as known:  # the lead's load and the card redraws reuse the clicker's row
+    with outbox.knowing() as known:  # the lead's load and the card redraws reuse the clicker's and tenant's rows
         known.users[clicker.id] = clicker
+        known.tenants[tenant.id] = tenant
         await handler(click)
 
 
