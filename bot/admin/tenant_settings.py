@@ -269,6 +269,19 @@ class TenantSettings(_Section):
                 raw = {**raw, "notify": {k: v for k, v in notify.items() if k != "lead_url"}}
         return cls.model_validate(raw)
 
+    @classmethod
+    def of_row(cls, tenant: Any) -> TenantSettings:
+        """`of(tenant.settings)` for a tenant row, validated once per row as read: a card click's change, its board
+        facts and its card redraw share the job's row, and validating the settings was a tenth of the click's
+        change. Read again (a new row, or a new settings value assigned) validates again; the result is shared,
+        not to be changed."""
+        cached = tenant.__dict__.get("_settings_of_row")
+        if cached is not None and cached[0] is tenant.settings:
+            return cached[1]
+        parsed = cls.of(tenant.settings)
+        tenant.__dict__["_settings_of_row"] = (tenant.settings, parsed)
+        return parsed
+
     def calendar_for(self, timezone: str) -> WorkCalendar:
         return WorkCalendar(timezone, hours=[tuple(p) for p in self.calendar.hours], overrides=self.calendar.overrides,
                             official=holidays.official())

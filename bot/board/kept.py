@@ -38,7 +38,7 @@ FACT_BATCH = 1000  # facts a statement inserts (7 parameters each: within SQLite
 async def _calendar(tenant_id: int) -> WorkCalendar:
     known = outbox.known()
     if known is not None and (row := known.tenants.get(tenant_id)) is not None:
-        return TenantSettings.of(row.settings).calendar_for(row.timezone)  # the tenant as this job read it
+        return TenantSettings.of_row(row).calendar_for(row.timezone)  # the tenant as this job read it
     tenant = await Tenant.get(id=tenant_id).values("settings", "timezone")
     return TenantSettings.of(tenant["settings"]).calendar_for(tenant["timezone"])
 

@@ -166,7 +166,7 @@ async def lead_card_for(lead: lt.Lead, user: User, *, now: datetime, notice: str
                         tenant: Tenant | None = None) -> Card:
     """`tenant`: the lead's tenant row, when the caller holds it."""
     tenant = tenant or await Tenant.get(id=lead.tenant_id)
-    settings = TenantSettings.of(tenant.settings)
+    settings = TenantSettings.of_row(tenant)
     # The card shows the response deadline only while the lead is 已分配 (`cards.model`): not read otherwise.
     deadline = await _lock_due(lead.id) if lead.status is lt.Status.ASSIGNED else None
     return lead_card(lead, actor_for(user), settings=settings.workflow.to_value(), deadline=deadline, now=now,

@@ -145,7 +145,7 @@ async def act(
     tenant = (known.tenants.get(actor.tenant_id) if known else None) or await _tenant(actor.tenant_id)
     if known is not None:  # the change's hooks (the board's calendar) read the tenant the decision was made with
         known.tenants[tenant.id] = tenant
-    settings = TenantSettings.of(tenant.settings).workflow.to_value()
+    settings = TenantSettings.of_row(tenant).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         with leadstore.remembering_chains():  # the save appends to the audit chain as loaded, not read again
             lead = await leadstore.load(lead_id, actor.tenant_id, users=known.users.values() if known else ())
