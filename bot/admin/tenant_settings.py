@@ -272,9 +272,8 @@ class TenantSettings(_Section):
     @classmethod
     def of_row(cls, tenant: Any) -> TenantSettings:
         """`of(tenant.settings)` for a tenant row, validated once per row as read: a card click's change, its board
-        facts and its card redraw share the job's row, and validating the settings was a tenth of the click's
-        change. Read again (a new row, or a new settings value assigned) validates again; the result is shared,
-        not to be changed."""
+        facts and its card redraw share the job's row, and validated it three times. Read again (a new row, or a
+        new settings value assigned) validates again; the result is shared, not to be changed."""
         cached = tenant.__dict__.get("_settings_of_row")
         if cached is not None and cached[0] is tenant.settings:
             return cached[1]
