@@ -748,3 +748,37 @@ LONG_SPOKEN_6 = [
 @pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_6, ids=[t for t, _ in LONG_SPOKEN_6])
 def test_a_concern_in_long_spoken_form_round_six(text: str, labels: list[str]) -> None:
     check_fields(text, {"concerns": labels}, ordered=True)
+
+
+LONG_SPOKEN_7 = [
+    # a system that stops turning at the busy hour
+    ("原来的系统一到中午就转不动,这个必须解决。", ["技术顾虑"]),
+    # N年前 is "years ago", not "before the new year": an old server asked about is no delivery deadline
+    ("那几台服务器是十年前买的,新系统能不能在上面跑起来?", ["技术顾虑"]),
+    # reading the data of their machines is connecting to what they have
+    ("新系统要能把车间这些设备的数据都读上来。", ["技术顾虑"]),
+    # a phone that nobody answers after the vendor's people left is service, not a contact list taken away
+    ("上一家公司的人一走,电话就没人接了。", ["售后响应"]),
+    # payment that waits for an audit is a payment term, not an audit worry
+    ("合同款要等市财政审计完了才能付。", ["付款方式"]),
+    # data kept on the device only until the network is back is working offline, not data kept at home
+    ("掉线的时候数据要先存在本地,来网了再传。", ["技术顾虑"]),
+    # a past vendor's price that was cheap is no price worry
+    ("去年那家报价倒是便宜,可是一用就卡。", ["技术顾虑"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_7, ids=[t for t, _ in LONG_SPOKEN_7])
+def test_a_concern_in_long_spoken_form_round_seven(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+BUDGET_7 = [
+    # our part of a joint project is the share that counts
+    ("预算一共是四百万,我们这块一百六十万。", budget(1_600_000)),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), BUDGET_7, ids=[t for t, _ in BUDGET_7])
+def test_budget_round_seven(text: str, expect: dict[str, Any]) -> None:
+    check_fields(text, expect)
