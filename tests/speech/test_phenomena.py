@@ -765,6 +765,23 @@ LONG_SPOKEN_7 = [
     ("掉线的时候数据要先存在本地,来网了再传。", ["技术顾虑"]),
     # a past vendor's price that was cheap is no price worry
     ("去年那家报价倒是便宜,可是一用就卡。", ["技术顾虑"]),
+    # contact details the system shows only in part are masking
+    ("他们要求客户的联系方式在系统里看不到全的。", ["数据安全"]),
+    # a hospital's grading (评三甲) is a compliance matter
+    ("关键是别耽误他们评三甲。", ["合规"]),
+    # rules they change themselves in the system are their own process
+    ("考勤规则一年要改好几次,系统得让她们自己能改。", ["定制需求"]),
+    # money granted by the province (钱是省里拨的) is no saving
+    ("这次的钱是省里专项拨的,付给供应商的钱要按进度付。", ["付款方式"]),
+    # everything kept in the province's machine room is data kept at home
+    ("所有东西都得放在省里的机房。", ["数据安全"]),
+    # a short verdict after the clause rules it out (不算紧)
+    ("至于交货时间,他们说年底前装好就行,不算紧。", []),
+    # ... but not a verdict on everything else (别的没提)
+    ("最后定下来是十月底之前上线就行,别的没提。", ["交付周期"]),
+    # what was named, then that none of it may leave
+    ("图纸是他们的核心资产,一张都不能流出去。", ["数据安全"]),
+    ("员工的身份证这些信息,我们的实施人员一律不许拷走。", ["数据安全"]),
 ]
 
 
