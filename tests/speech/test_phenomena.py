@@ -782,6 +782,21 @@ LONG_SPOKEN_7 = [
     # what was named, then that none of it may leave
     ("图纸是他们的核心资产,一张都不能流出去。", ["数据安全"]),
     ("员工的身份证这些信息,我们的实施人员一律不许拷走。", ["数据安全"]),
+    # members taken over to a rival by a manager who left
+    ("有个店长跳槽,把整个店的会员全带到对手那去了。", ["数据安全"]),
+    # our people on site every day is service
+    ("系统上线以后头三个月,希望我们的人天天在现场。", ["售后响应"]),
+    # a report format unlike the national standard is custom work, no compliance
+    ("他们的报表要按集团的口径出,集团那套口径和国家标准不一样。", ["定制需求"]),
+    # a yearly fee capped at a share of the contract is price
+    ("以后的维保费每年不能超过合同额的百分之八。", ["价格"]),
+    # results sent straight to the doctors' computers instead of copied by hand is connecting systems
+    ("检验科的报告要能直接传到医生的电脑上,现在还要手抄。", ["技术顾虑"]),
+    # payment through the treasury (集中支付) that is slow to arrive is payment, no peak load
+    ("付款要走国库集中支付,到账慢,问我们能不能接受。", ["付款方式"]),
+    # a budget fixed hard (卡死) is price, not a system that hangs; a delivery span said to be wide is no worry
+    ("他们的预算是卡死的,八十万,一分都不能多。", ["价格"]),
+    ("她说交货期倒是宽,明年三月前都行。", []),
 ]
 
 
