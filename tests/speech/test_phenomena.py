@@ -797,6 +797,23 @@ LONG_SPOKEN_7 = [
     # a budget fixed hard (卡死) is price, not a system that hangs; a delivery span said to be wide is no worry
     ("他们的预算是卡死的,八十万,一分都不能多。", ["价格"]),
     ("她说交货期倒是宽,明年三月前都行。", []),
+    # one login for all their systems is connecting systems
+    ("他们现在有七八个系统,新系统要能跟它们统一登录。", ["技术顾虑"]),
+    # attack drills, penetration tests and holes are security; 国密 is compliance
+    ("去年攻防演练内网被打穿了,这次上线前要先做渗透测试。", ["数据安全"]),
+    ("你们的系统必须支持国密算法,这是集团的硬要求。", ["合规"]),
+    # scheduling a repair is service, not a delivery span
+    ("以前那家一有事就说要排期,两个礼拜才来人。", ["售后响应"]),
+    # whether it runs on their old machines is technical; the source code to change it themselves is custom work
+    ("他们的服务器都是五六年前买的,新系统在服务器上跑得动吗?", ["技术顾虑"]),
+    ("想要我们把源代码也给他们,以后自己改。", ["定制需求"]),
+    # money that follows the acceptance result is a payment term
+    ("每年的服务费要跟着验收结果走,验收不合格就扣钱。", ["付款方式"]),
+    # a company's own purchasing rule is no compliance; their standard process is no custom work
+    ("他们公司规定所有的软件采购都要三家比价。", []),
+    ("付款的话,按他们的标准流程,发票到了六十天内付。", ["付款方式"]),
+    # live before a review is a delivery deadline
+    ("新系统最好在评审前上线,至少要能演示。", ["交付周期"]),
 ]
 
 
