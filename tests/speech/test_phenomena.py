@@ -814,6 +814,29 @@ LONG_SPOKEN_7 = [
     ("付款的话,按他们的标准流程,发票到了六十天内付。", ["付款方式"]),
     # live before a review is a delivery deadline
     ("新系统最好在评审前上线,至少要能演示。", ["交付周期"]),
+    # settling once a year is a payment term
+    ("他们习惯是一年一结,年底统一付。", ["付款方式"]),
+    # taking figures straight from the machines' controllers is connecting systems
+    ("新的MES要能从PLC里直接取数。", ["技术顾虑"]),
+    # who owns the data and destroying the copies at the end is data security
+    ("合同里要写明数据的所有权归他们,到期后要销毁备份。", ["数据安全"]),
+    # price weighing heavily in the scoring is price
+    ("这次的评分里价格占六十分,谁便宜谁占便宜。", ["价格"]),
+    # a machine room with no space left is capacity
+    ("他们现在的机房快满了,再放不下新服务器。", ["技术顾虑"]),
+    # accepted up to a point and no further is still a price limit; a system that must be steady
+    ("比别家贵个一两成他能接受,再多就不行了。", ["价格"]),
+    ("系统一定要稳,去年那套三天两头出毛病。", ["技术顾虑"]),
+    # a batch run that takes all night is performance
+    ("系统要能批量算,之前那套一批算下来要一整晚。", ["技术顾虑"]),
+    # a deadline for replacing everything with domestic systems is compliance, not delivery; records none of which
+    # may be lost are a migration worry
+    ("所有的系统都要在年底前完成国产化替代。", ["合规"]),
+    ("他们的老系统里有二十年的档案,一份都不能丢。", ["技术顾虑"]),
+    # invoices made out their way are a payment term, not custom work
+    ("发票要按他们的要求开,钱也按季度付。", ["付款方式"]),
+    # a vendor that may not last years is service, not a system that cannot hold
+    ("特别看重我们公司的规模,怕我们也撑不了几年。", ["售后响应"]),
 ]
 
 
@@ -825,6 +848,7 @@ def test_a_concern_in_long_spoken_form_round_seven(text: str, labels: list[str])
 BUDGET_7 = [
     # our part of a joint project is the share that counts
     ("预算一共是四百万,我们这块一百六十万。", budget(1_600_000)),
+    ("今年一共三百万,其中给信息化的是一百二十万,就是我们这个项目。", budget(1_200_000)),
 ]
 
 
