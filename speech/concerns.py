@@ -40,6 +40,8 @@ _LEAD = "(?:[嗯呃啊哦唉哎诶那个就是然后还有另外而且但是不�
 # 不是不在乎价格: a ruled-out phrase negated again is the concern said
 _DOUBLE_NEGATION = re.compile("不是不|不是没|并非不|并非没")
 _TOPIC = re.compile(_LEAD + "(?:至于|说到|讲到|提到|关于|要说)")  # a clause that names a topic for the next one
+_VERDICT = 6  # longest clause (chars) read as a bare verdict on the clause before it (不算紧, 都无所谓)
+_OTHERS = re.compile(_LEAD + "(?:别的|其他|其它|其余)")  # 别的没提: a verdict on everything else
 
 
 def compile_pattern(pattern: str, groups: dict[str, str]) -> str:
@@ -141,6 +143,14 @@ class ConcernFinder:
         if _TOPIC.match(text, clause_start, clause_end) and clause_end < sentence_of(text, start)[1]:
             # 至于数据放哪,客户说无所谓: a clause that only names the topic is ruled on in the next one
             clause_end = clause_of(text, clause_end + 1)[1]
+        sentence_end = sentence_of(text, start)[1]
+        if clause_end < sentence_end:
+            # 年底前装好就行,不算紧: a short clause after it that is only a verdict rules on the clause before
+            next_start, next_end = clause_of(text, clause_end + 1)
+            verdict = self._ruled_out.search(text, next_start, next_end)
+            if (verdict and next_end - next_start <= _VERDICT and not _CONDITION.match(text, verdict.end())
+                    and not _OTHERS.match(text, next_start, next_end)):
+                return True
         before = text[max(clause_start, start - 3):start]
         if any(before.endswith(word) and not _a_not_a(text, start - len(word), word)
                for word in self.rules.ruled_out_before):

@@ -748,3 +748,110 @@ LONG_SPOKEN_6 = [
 @pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_6, ids=[t for t, _ in LONG_SPOKEN_6])
 def test_a_concern_in_long_spoken_form_round_six(text: str, labels: list[str]) -> None:
     check_fields(text, {"concerns": labels}, ordered=True)
+
+
+LONG_SPOKEN_7 = [
+    # a system that stops turning at the busy hour
+    ("原来的系统一到中午就转不动,这个必须解决。", ["技术顾虑"]),
+    # N年前 is "years ago", not "before the new year": an old server asked about is no delivery deadline
+    ("那几台服务器是十年前买的,新系统能不能在上面跑起来?", ["技术顾虑"]),
+    # reading the data of their machines is connecting to what they have
+    ("新系统要能把车间这些设备的数据都读上来。", ["技术顾虑"]),
+    # a phone that nobody answers after the vendor's people left is service, not a contact list taken away
+    ("上一家公司的人一走,电话就没人接了。", ["售后响应"]),
+    # payment that waits for an audit is a payment term, not an audit worry
+    ("合同款要等市财政审计完了才能付。", ["付款方式"]),
+    # data kept on the device only until the network is back is working offline, not data kept at home
+    ("掉线的时候数据要先存在本地,来网了再传。", ["技术顾虑"]),
+    # a past vendor's price that was cheap is no price worry
+    ("去年那家报价倒是便宜,可是一用就卡。", ["技术顾虑"]),
+    # contact details the system shows only in part are masking
+    ("他们要求客户的联系方式在系统里看不到全的。", ["数据安全"]),
+    # a hospital's grading (评三甲) is a compliance matter
+    ("关键是别耽误他们评三甲。", ["合规"]),
+    # rules they change themselves in the system are their own process
+    ("考勤规则一年要改好几次,系统得让她们自己能改。", ["定制需求"]),
+    # money granted by the province (钱是省里拨的) is no saving
+    ("这次的钱是省里专项拨的,付给供应商的钱要按进度付。", ["付款方式"]),
+    # everything kept in the province's machine room is data kept at home
+    ("所有东西都得放在省里的机房。", ["数据安全"]),
+    # a short verdict after the clause rules it out (不算紧)
+    ("至于交货时间,他们说年底前装好就行,不算紧。", []),
+    # ... but not a verdict on everything else (别的没提)
+    ("最后定下来是十月底之前上线就行,别的没提。", ["交付周期"]),
+    # what was named, then that none of it may leave
+    ("图纸是他们的核心资产,一张都不能流出去。", ["数据安全"]),
+    ("员工的身份证这些信息,我们的实施人员一律不许拷走。", ["数据安全"]),
+    # members taken over to a rival by a manager who left
+    ("有个店长跳槽,把整个店的会员全带到对手那去了。", ["数据安全"]),
+    # our people on site every day is service
+    ("系统上线以后头三个月,希望我们的人天天在现场。", ["售后响应"]),
+    # a report format unlike the national standard is custom work, no compliance
+    ("他们的报表要按集团的口径出,集团那套口径和国家标准不一样。", ["定制需求"]),
+    # a yearly fee capped at a share of the contract is price
+    ("以后的维保费每年不能超过合同额的百分之八。", ["价格"]),
+    # results sent straight to the doctors' computers instead of copied by hand is connecting systems
+    ("检验科的报告要能直接传到医生的电脑上,现在还要手抄。", ["技术顾虑"]),
+    # payment through the treasury (集中支付) that is slow to arrive is payment, no peak load
+    ("付款要走国库集中支付,到账慢,问我们能不能接受。", ["付款方式"]),
+    # a budget fixed hard (卡死) is price, not a system that hangs; a delivery span said to be wide is no worry
+    ("他们的预算是卡死的,八十万,一分都不能多。", ["价格"]),
+    ("她说交货期倒是宽,明年三月前都行。", []),
+    # one login for all their systems is connecting systems
+    ("他们现在有七八个系统,新系统要能跟它们统一登录。", ["技术顾虑"]),
+    # attack drills, penetration tests and holes are security; 国密 is compliance
+    ("去年攻防演练内网被打穿了,这次上线前要先做渗透测试。", ["数据安全"]),
+    ("你们的系统必须支持国密算法,这是集团的硬要求。", ["合规"]),
+    # scheduling a repair is service, not a delivery span
+    ("以前那家一有事就说要排期,两个礼拜才来人。", ["售后响应"]),
+    # whether it runs on their old machines is technical; the source code to change it themselves is custom work
+    ("他们的服务器都是五六年前买的,新系统在服务器上跑得动吗?", ["技术顾虑"]),
+    ("想要我们把源代码也给他们,以后自己改。", ["定制需求"]),
+    # money that follows the acceptance result is a payment term
+    ("每年的服务费要跟着验收结果走,验收不合格就扣钱。", ["付款方式"]),
+    # a company's own purchasing rule is no compliance; their standard process is no custom work
+    ("他们公司规定所有的软件采购都要三家比价。", []),
+    ("付款的话,按他们的标准流程,发票到了六十天内付。", ["付款方式"]),
+    # live before a review is a delivery deadline
+    ("新系统最好在评审前上线,至少要能演示。", ["交付周期"]),
+    # settling once a year is a payment term
+    ("他们习惯是一年一结,年底统一付。", ["付款方式"]),
+    # taking figures straight from the machines' controllers is connecting systems
+    ("新的MES要能从PLC里直接取数。", ["技术顾虑"]),
+    # who owns the data and destroying the copies at the end is data security
+    ("合同里要写明数据的所有权归他们,到期后要销毁备份。", ["数据安全"]),
+    # price weighing heavily in the scoring is price
+    ("这次的评分里价格占六十分,谁便宜谁占便宜。", ["价格"]),
+    # a machine room with no space left is capacity
+    ("他们现在的机房快满了,再放不下新服务器。", ["技术顾虑"]),
+    # accepted up to a point and no further is still a price limit; a system that must be steady
+    ("比别家贵个一两成他能接受,再多就不行了。", ["价格"]),
+    ("系统一定要稳,去年那套三天两头出毛病。", ["技术顾虑"]),
+    # a batch run that takes all night is performance
+    ("系统要能批量算,之前那套一批算下来要一整晚。", ["技术顾虑"]),
+    # a deadline for replacing everything with domestic systems is compliance, not delivery; records none of which
+    # may be lost are a migration worry
+    ("所有的系统都要在年底前完成国产化替代。", ["合规"]),
+    ("他们的老系统里有二十年的档案,一份都不能丢。", ["技术顾虑"]),
+    # invoices made out their way are a payment term, not custom work
+    ("发票要按他们的要求开,钱也按季度付。", ["付款方式"]),
+    # a vendor that may not last years is service, not a system that cannot hold
+    ("特别看重我们公司的规模,怕我们也撑不了几年。", ["售后响应"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), LONG_SPOKEN_7, ids=[t for t, _ in LONG_SPOKEN_7])
+def test_a_concern_in_long_spoken_form_round_seven(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+BUDGET_7 = [
+    # our part of a joint project is the share that counts
+    ("预算一共是四百万,我们这块一百六十万。", budget(1_600_000)),
+    ("今年一共三百万,其中给信息化的是一百二十万,就是我们这个项目。", budget(1_200_000)),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), BUDGET_7, ids=[t for t, _ in BUDGET_7])
+def test_budget_round_seven(text: str, expect: dict[str, Any]) -> None:
+    check_fields(text, expect)
