@@ -2,9 +2,10 @@
 
 arq marks a job it starts as in progress for the longest timeout of any job function plus 10 s (over ten minutes
 here, for the webhook maintenance job), and only then runs it again. A card click or a voice note caught in a
-killed worker would wait that long. So every job also records which worker holds it (`holding`, in the `job`
-wrapper), and `reclaim` — run by each worker as it starts and by a cron every few seconds — drops arq's mark of
-every job whose holder is dead: arq then runs it again at once, as its next try (jobs are written to run twice).
+killed worker would wait that long. So every job also records which worker holds it (set by our worker in the
+script that takes the job and sets arq's mark, `bot.runtime.dequeue`; under a plain arq worker, by `holding` in the
+`job` wrapper), and `reclaim` — run by each worker as it starts and by a cron every few seconds — drops arq's mark
+of every job whose holder is dead: arq then runs it again at once, as its next try (jobs are written to run twice).
 
 A holder on this host is dead when its process is gone; on another host, when its heartbeat stopped
 (`bot.runtime.worker_heartbeat`). A mark with no holder at all (the worker died between arq's mark and ours, or the
