@@ -69,6 +69,8 @@ def _holding(ctx: dict[str, Any]) -> contextlib.AbstractAsyncContextManager[None
     job_id = ctx.get("job_id")
     if not job_id or reclaim.IN_PROGRESS_S not in ctx:  # called outside a worker (a test calling the coroutine)
         return contextlib.nullcontext()
+    if ctx.get(reclaim.WORKER_MARKS_HOLDER):  # marked as the worker took the job, in the same round trip
+        return contextlib.nullcontext()
     return reclaim.holding(services(ctx).redis, job_id)
 
 

@@ -2,9 +2,10 @@
 
 arq marks a job it starts as in progress for the longest timeout of any job function plus 10 s (over ten minutes
 here, for the webhook maintenance job), and only then runs it again. A card click or a voice note caught in a
-killed worker would wait that long. So every job also records which worker holds it (`holding`, in the `job`
-wrapper), and `reclaim` — run by each worker as it starts and by a cron every few seconds — drops arq's mark of
-every job whose holder is dead: arq then runs it again at once, as its next try (jobs are written to run twice).
+killed worker would wait that long. So every job also records which worker holds it (set by our worker in the
+script that takes the job and sets arq's mark, `bot.runtime.dequeue`; under a plain arq worker, by `holding` in the
+`job` wrapper), and `reclaim` — run by each worker as it starts and by a cron every few seconds — drops arq's mark
+of every job whose holder is dead: arq then runs it again at once, as its next try (jobs are written to run twice).
 
 A holder on this host is dead when its process is gone; on another host, when its heartbeat stopped
 (`bot.runtime.worker_heartbeat`). A mark with no holder at all (the worker died between arq's mark and ours, or the
@@ -43,11 +44,28 @@ HOLD_TTL_S = 60.0
 HOLD_RENEW_S = 15.0
 # ctx key under which the worker publishes how long arq's in-progress marks last (to tell a mark's age).
 IN_PROGRESS_S = "in_progress_timeout_s"
+# ctx key set by a worker that marks the holder itself as it takes a job (`bot.runtime.dequeue`): the `job` wrapper
+# then leaves the mark alone.
+WORKER_MARKS_HOLDER = "worker_marks_holder"
+
+
+async def renew_holding(redis: Redis, job_id: str, *, first_s: float = HOLD_RENEW_S) -> None:
+    """Renew this process's holder mark of `job_id` after `first_s`, then every `HOLD_RENEW_S`, until cancelled."""
+    key = redis_keys.JOB_HOLDER + job_id
+    delay = first_s
+    while True:
+        await asyncio.sleep(delay)
+        delay = HOLD_RENEW_S
+        try:
+            await redis.set(key, worker_id(), px=int(HOLD_TTL_S * 1000))
+        except Exception as e:  # Redis away: the job itself will find out
+            log.debug("holder mark of %s not renewed: %s", job_id, e)
 
 
 @contextlib.asynccontextmanager
 async def holding(redis: Redis, job_id: str) -> AsyncIterator[None]:
-    """Record this process as the holder of `job_id` while the block runs.
+    """Record this process as the holder of `job_id` while the block runs (a job run by a worker that does not
+    mark its holder as it takes it: `WORKER_MARKS_HOLDER`).
 
     The mark is a lease renewed every `HOLD_RENEW_S`: should the job end while Redis is away (its release lost),
     or the process freeze, the mark lapses by itself and the job is taken back, instead of looking held for as
@@ -55,16 +73,7 @@ async def holding(redis: Redis, job_id: str) -> AsyncIterator[None]:
     """
     key = redis_keys.JOB_HOLDER + job_id
     await redis.set(key, worker_id(), px=int(HOLD_TTL_S * 1000))
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(HOLD_RENEW_S)
-            try:
-                await redis.set(key, worker_id(), px=int(HOLD_TTL_S * 1000))
-            except Exception as e:  # Redis away: the job itself will find out
-                log.debug("holder mark of %s not renewed: %s", job_id, e)
-
-    renewing = asyncio.create_task(renew())
+    renewing = asyncio.create_task(renew_holding(redis, job_id))
     try:
         yield
     finally:

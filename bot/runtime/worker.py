@@ -17,6 +17,7 @@ from arq.connections import ArqRedis
 from bot.board import kept as board_kept
 from bot.jobs import inbound, reclaim, timers
 from bot.runtime import wiring
+from bot.runtime.dequeue import TakingWorker
 from bot.runtime.services import Services
 from bot.runtime.wiring import CRON_JOBS, FUNCTIONS
 from bot.runtime.worker_heartbeat import beat_forever, stop_beating, worker_id
@@ -34,8 +35,9 @@ SHUTDOWN_GRACE_S = 10.0
 WAKE_LISTEN_S = 1.0
 
 
-class WakingWorker(Worker):
-    """arq's worker, polling the queue as soon as a job is queued rather than at its next poll.
+class WakingWorker(TakingWorker):
+    """arq's worker (taking its jobs in one round trip: `TakingWorker`), polling the queue as soon as a job is
+    queued rather than at its next poll.
 
     arq polls on a fixed interval, so a click's job waited 10-20 ms (half the 20 ms poll on average) before it
     started. Here the wait between polls ends early when `wake` is set: by this process's own `Queue` (a `serve`
