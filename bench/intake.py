@@ -273,9 +273,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the first intake pass in the serve process "
                         "(cProfile) and print the project's functions by cumulative time")
     parser.add_argument("--profile-lines", type=int, default=60)
-    parser.add_argument("--profile-sort", default="cumulative", help="pstats sort key: cumulative, or tottime to see "
-                        "where the time is spent rather than what it is spent under (coroutines' cumulative times count "
-                        "every resumption)")
+    parser.add_argument("--profile-sort", default="cumulative", help="pstats sort key: cumulative, or tottime to "
+                        "see where the time is spent rather than what it is spent under (coroutines' cumulative times "
+                        "count every resumption)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)

@@ -235,7 +235,10 @@ def _rule_value(row: RuleRow) -> routing.RoutingRule:
 
 
 async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
-    return [_rule_value(r) for r in await RuleRow.filter(tenant_id=tenant_id).order_by("position", "id")]
+    # Parameterised (`storage.db.fetch`): every intake reads them, and the ORM's query builder cost more CPU than
+    # the read.
+    return [_rule_value(r) for r in await db.fetch(
+        RuleRow, 'SELECT * FROM "routing_rules" WHERE "tenant_id" = ? ORDER BY "position", "id"', [tenant_id])]
 
 
 async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
@@ -333,11 +336,14 @@ async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any
         # when a rule takes it, and the follow-ups are queued once, after the commit.
         with leadstore.remembering_chains():  # the routing's save appends to the chain the create just wrote
             async with leadstore.one_transaction():
+                # The create's audit chain head is written by the routing's update (or below, when not routed).
                 row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
-                                                created_event(tenant_id, values, actor, source, at))
+                                                created_event(tenant_id, values, actor, source, at), chain_later=True)
                 routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING)
                 due = None
-                if routed is not None and routed.ok:
+                if routed is None or not routed.ok:
+                    await leadstore.write_chain(row)  # left in the pool: no save wrote the chain
+                else:
                     leadstore.stored_row(row, routed.decision.lead, at)  # `row` as stored, not read back
                     armed = (leadstore.transaction_memo() or {}).get(("response_lock", row.id))
                     due = armed.astimezone(UTC) if armed is not None else None  # as stored (UTC), not read back
