@@ -74,7 +74,7 @@ def user_view(user: User, open_leads: int = 0) -> lt.UserView:
 async def tenant_settings(tenant_id: int) -> TenantSettings:
     known = outbox.known()
     tenant = (known.tenants.get(tenant_id) if known else None) or await Tenant.get(id=tenant_id)
-    return TenantSettings.of(tenant.settings)
+    return TenantSettings.of_row(tenant)
 
 
 async def _tenant(tenant_id: int) -> Tenant:
