@@ -25,7 +25,7 @@ Method
 - SQL statements per lead (and commits: a write outside a transaction, or a transaction's commit), counted in the
   serve process (`bench.clicks.StatementCounter`): a figure no load on the machine sways.
 - With --profile, the first intake pass runs under cProfile in the serve process and the project's functions are
-  printed by cumulative time (`--profile-lines` of them).
+  printed by cumulative time (`--profile-lines` of them; `--profile-sort tottime`: by own time).
 """
 
 from __future__ import annotations
@@ -127,8 +127,10 @@ async def serve(args: argparse.Namespace) -> None:
             prof = profiler.pop()
             prof.disable()
             out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(
-                r"(bot|cards|storage|handlers|tortoise|pypika|arq|redis|aiosqlite|asyncpg)/", args.profile_lines)
+            # By own time every function is shown (the event loop, JSON, validation and logging among them).
+            only = () if args.profile_sort == "tottime" else (
+                r"(bot|cards|storage|handlers|tortoise|pypika|arq|redis|aiosqlite|asyncpg)/",)
+            pstats.Stats(prof, stream=out).sort_stats(args.profile_sort).print_stats(*only, args.profile_lines)
             text = out.getvalue()
         return web.json_response({"statements": counter.statements, "commits": counter.commits,
                                   "kinds": dict(counter.kinds), "profile": text})
@@ -218,7 +220,8 @@ async def _measure(args: argparse.Namespace) -> None:
     database_url = await _scratch_database(args.postgres, "leadbot_intake") if args.postgres else ""
     backend = ("postgres" if database_url else "sqlite") + "+" + ("redis" if args.redis_url else "embedded-redis")
     argv = [sys.executable, __file__, "--serve", "--data-dir", str(data_dir), "--open", str(args.open),
-            "--database-url", database_url, "--redis-url", args.redis_url, "--profile-lines", str(args.profile_lines)]
+            "--database-url", database_url, "--redis-url", args.redis_url, "--profile-lines", str(args.profile_lines),
+            "--profile-sort", args.profile_sort]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
@@ -270,6 +273,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the first intake pass in the serve process "
                         "(cProfile) and print the project's functions by cumulative time")
     parser.add_argument("--profile-lines", type=int, default=60)
+    parser.add_argument("--profile-sort", default="cumulative", help="pstats sort key: cumulative, or tottime to "
+                        "see where the time is spent rather than what it is spent under (coroutines' cumulative times "
+                        "count every resumption)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)

@@ -39,6 +39,7 @@ from bot.admin.schemas import (
     VerifyOut,
 )
 from bot.leads.schemas import DisableUserIn, RuleIn, RuleOut
+from bot.runtime import tenant_cache
 from bot.runtime.appkeys import SERVICES
 from handlers.auth import Principal, authenticate, token_digest
 from handlers.http import HttpProblem, json_out, positive_id, query_model, read_body, read_model
@@ -111,6 +112,7 @@ async def update_tenant(request: web.Request) -> web.Response:
     if "name" in changes and await Tenant.filter(name=changes["name"]).exclude(id=tenant.id).exists():
         raise HttpProblem(409, "conflict", f"tenant {changes['name']!r} exists")
     await tenant.update_from_dict(changes).save()
+    await tenant_cache.changed(request.app[SERVICES].redis, tenant.id)  # its tokens' tenant as kept (active, name)
     return json_out(TenantOut.model_validate(tenant))
 
 
@@ -143,6 +145,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     if row.revoked_at is None:
         row.revoked_at = request.app[SERVICES].clock.now()
         await row.save(update_fields=["revoked_at", "updated_at"])
+        await tenant_cache.changed(request.app[SERVICES].redis, row.tenant_id)  # refused from the next request on
     return json_out(TokenOut.model_validate(row))
 
 
@@ -351,6 +354,7 @@ async def list_rules(request: web.Request) -> web.Response:
 async def create_rule(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
     row = await rule_ops.create_rule(tenant.id, await read_model(request, RuleIn))
+    await tenant_cache.changed(request.app[SERVICES].redis, tenant.id)
     return json_out(RuleOut.model_validate(row), 201)
 
 
@@ -367,6 +371,7 @@ async def _rule(request: web.Request, principal: Principal) -> RoutingRule:
 async def replace_rule(request: web.Request) -> web.Response:
     row = await _rule(request, await _admin(request))
     row = await rule_ops.replace_rule(row, await read_model(request, RuleIn))
+    await tenant_cache.changed(request.app[SERVICES].redis, row.tenant_id)
     return json_out(RuleOut.model_validate(row))
 
 
@@ -374,6 +379,7 @@ async def replace_rule(request: web.Request) -> web.Response:
 async def delete_rule(request: web.Request) -> web.Response:
     row = await _rule(request, await _admin(request))
     await row.delete()
+    await tenant_cache.changed(request.app[SERVICES].redis, row.tenant_id)
     return json_out(RuleOut.model_validate(row))
 
 

@@ -11,6 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bot.admin.tenant_settings import LexiconSection
+from bot.runtime import tenant_cache
+from bot.runtime.appkeys import SERVICES
 from bot.voice import lexicons
 from handlers.admin import _admin, _id, _tenant
 from handlers.http import json_out, read_model
@@ -56,4 +58,5 @@ async def put_lexicon(request: web.Request) -> web.Response:
     tenant = await _tenant(await _admin(request), _id(request))
     section = await read_model(request, LexiconSection)
     lexicon = await lexicons.store(tenant.id, section)
+    await tenant_cache.changed(request.app[SERVICES].redis, tenant.id)  # the tenant as API requests keep it
     return json_out(_out(tenant.id, section, lexicon))

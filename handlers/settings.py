@@ -25,6 +25,7 @@ from bot.admin.tenant_settings import (
     WorkflowSection,
 )
 from bot.alerting.notify.providers import SmsSettingsForm
+from bot.runtime import tenant_cache
 from bot.runtime.appkeys import SERVICES
 from handlers.admin import _id
 from handlers.auth import Principal, authenticate
@@ -91,4 +92,5 @@ async def update_settings(request: web.Request) -> web.Response:
     patch = await read_json(request)
     services = request.app[SERVICES]
     settings = await settings_patch.apply(tenant, patch, services.box, services.settings.allow_private_urls)
+    await tenant_cache.changed(services.redis, tenant.id)  # the tenant as API requests keep it
     return json_out(_shown(settings))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.admin.schemas import ROW_ID_MAX
+from bot.runtime import tenant_cache
 from bot.runtime.appkeys import SERVICES
 from bot.webhooks import subscriptions as ops
 from bot.webhooks.schemas import (
@@ -58,6 +59,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     data = await read_model(request, SubscriptionIn)
     services = request.app[SERVICES]
     sub, secret = await ops.create(services.box, services.settings, principal.tenant_for(data.tenant_id), data)
+    await tenant_cache.changed(services.redis, sub.tenant_id)  # the next change of a lead is sent to it
     return json_out(SubscriptionCreated.model_validate({**_out(sub).model_dump(), "secret": secret}), 201)
 
 
@@ -88,20 +90,29 @@ async def show_subscription(request: web.Request) -> web.Response:
 async def update_subscription(request: web.Request) -> web.Response:
     sub = await _subscription(request)
     patch = await read_model(request, SubscriptionPatch)
-    return json_out(_out(await ops.update(request.app[SERVICES].settings, sub, patch)))
+    sub = await ops.update(request.app[SERVICES].settings, sub, patch)
+    await tenant_cache.changed(request.app[SERVICES].redis, sub.tenant_id)  # its event types as kept
+    return json_out(_out(sub))
 
 
 @API.route("POST", "/admin/webhooks/{id}/disable", summary="Stop sending to a subscription", tags=("webhooks",),
            response=SubscriptionOut)
 async def disable_subscription(request: web.Request) -> web.Response:
-    return json_out(_out(await ops.set_enabled(await _subscription(request), False, request.app[SERVICES].clock.now())))
+    return json_out(_out(await _set_enabled(request, False)))
 
 
 @API.route("POST", "/admin/webhooks/{id}/enable",
            summary="Send to a subscription again (what is pending gets a fresh retry window)", tags=("webhooks",),
            response=SubscriptionOut)
 async def enable_subscription(request: web.Request) -> web.Response:
-    return json_out(_out(await ops.set_enabled(await _subscription(request), True, request.app[SERVICES].clock.now())))
+    return json_out(_out(await _set_enabled(request, True)))
+
+
+async def _set_enabled(request: web.Request, enabled: bool) -> Subscription:
+    services = request.app[SERVICES]
+    sub = await ops.set_enabled(await _subscription(request), enabled, services.clock.now())
+    await tenant_cache.changed(services.redis, sub.tenant_id)  # whether a lead's change is sent to it, as kept
+    return sub
 
 
 @API.route("POST", "/admin/webhooks/{id}/rotate-secret", summary="Replace the signing secret (shown once)",

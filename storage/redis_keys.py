@@ -34,6 +34,9 @@ CONSOLE_SESSION = PREFIX + "console-session:"
 JOB_HOLDER = PREFIX + "job-holder:"
 # job-outages:<job id>: how many tries of that job met the database or Redis down (they do not use up its tries)
 JOB_OUTAGES = PREFIX + "job-outages:"
+# tenant-version:<tenant id>: a random value, new whenever the tenant's rows every API request reads change (its
+# tokens, the tenant, its routing rules, its webhook subscriptions): processes keep those rows while it stays the same
+TENANT_VERSION = PREFIX + "tenant-version:"
 # An admin's test card (bot.chat.testcard): one hash per test, and the app's latest test id.
 TEST_CARD = PREFIX + "test-card:"
 
@@ -53,6 +56,10 @@ def token(platform: str, app_id: int | str) -> str:
 
 def token_lock(platform: str, app_id: int | str) -> str:
     return f"{TOKEN_LOCK}{platform}:{app_id}"
+
+
+def tenant_version(tenant_id: int) -> str:
+    return f"{TENANT_VERSION}{tenant_id}"
 
 
 def rate(scope: str, ident: str) -> str:

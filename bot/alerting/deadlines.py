@@ -77,7 +77,7 @@ async def arm_lock(tenant_id: int, payload: Mapping[str, Any]) -> list[Timer]:
     (`at`, not now: the follow-up may run late), with the tenant's ladder frozen onto it."""
     known = outbox.known()  # the tenant as the change writing this read it (intake), else read now
     tenant = (known.tenants.get(tenant_id) if known else None) or await Tenant.get(id=tenant_id)
-    settings = TenantSettings.of(tenant.settings)
+    settings = TenantSettings.of_row(tenant)
     calendar = settings.calendar_for(tenant.timezone)
     due = calendar.add(_dt(payload["at"]), timedelta(minutes=int(payload["minutes"])))
     lead_id, fence, assignee_id = int(payload["lead_id"]), int(payload["fence"]), int(payload["assignee_id"])

@@ -420,6 +420,7 @@ def tenants_revoke_token(token_id: int) -> None:
             if row.revoked_at is None:
                 row.revoked_at = cli_support.CLOCK.now()
                 await row.save(update_fields=["revoked_at", "updated_at"])
+                await cli_support.tenant_changed(settings, row.tenant_id)  # refused by running processes too
             echo_json(_dump(TokenOut.model_validate(row)))
 
     run_command(run)
@@ -576,6 +577,7 @@ def rules_add(tenant_id: int, rule_json: str) -> None:
         data = RuleIn.model_validate_json(rule_json)
         async with database(settings):
             row = await rule_ops.create_rule(tenant_id, data)
+            await cli_support.tenant_changed(settings, tenant_id)  # running processes read the rules again
             echo_json(_dump(RuleOut.model_validate(row)))
 
     run_command(run)
@@ -592,6 +594,7 @@ def rules_delete(rule_id: int) -> None:
             if row is None:
                 raise NotFound(f"rule {rule_id} not found")
             await row.delete()
+            await cli_support.tenant_changed(settings, row.tenant_id)  # running processes read the rules again
             echo_json(_dump(RuleOut.model_validate(row)))
 
     run_command(run)
@@ -645,6 +648,7 @@ def settings_set(tenant_id: int, key: str, value: str) -> None:
             if tenant is None:
                 raise NotFound(f"tenant {tenant_id} not found")
             applied = await settings_patch.apply(tenant, {section: patch}, box, settings.allow_private_urls)
+            await cli_support.tenant_changed(settings, tenant_id)  # running processes read the tenant again
             shown = settings_patch.shown(applied)
             echo_json(shown)
 
@@ -687,6 +691,7 @@ def lexicon_set(tenant_id: int, file: Path) -> None:
         async with database(settings):
             await lexicons.tenant_section(tenant_id)  # NotFound for an unknown tenant
             await lexicons.store(tenant_id, section)
+            await cli_support.tenant_changed(settings, tenant_id)  # running processes read the tenant again
             echo_json(section.model_dump(mode="json"))
 
     run_command(run)

@@ -70,6 +70,24 @@ async def database(settings: Settings) -> AsyncIterator[Any]:
         await db.close_db()
 
 
+async def tenant_changed(settings: Settings, tenant_id: int) -> None:
+    """A command changed (and committed) a tenant's tokens, the tenant, its routing rules or its webhook
+    subscriptions: running processes keep those rows while the tenant's version in Redis stays the same
+    (`bot.runtime.tenant_cache`), so it is changed, in the configured Redis or the embedded one (started for this,
+    if it is not running: it keeps its data, and a server started later must not give back the version before)."""
+    from bot.runtime import tenant_cache
+    from storage.redis import connect, start_embedded
+
+    embedded = None if settings.redis_url else await start_embedded(settings.data_dir)
+    redis = connect(settings.redis_url or embedded.url)  # type: ignore[union-attr]
+    try:
+        await tenant_cache.changed(redis, tenant_id)
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            await embedded.release()
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 

@@ -58,6 +58,7 @@ def webhooks_add(tenant_id: int, url: str, events: str, description: str, disabl
                               event_types=[e.strip() for e in events.split(",") if e.strip()])
         async with database(settings) as box:
             sub, secret = await ops.create(box, settings, tenant_id, data)
+            await cli_support.tenant_changed(settings, tenant_id)  # running processes send the next events to it
             echo_json(_created(sub, secret))
 
     run_command(run)
@@ -95,6 +96,7 @@ def _one(action: str, help_text: str) -> Any:
                     echo_json(_dump(SubscriptionOut.model_validate(sub)))
                     return
                 sub = await ops.set_enabled(sub, action == "enable", cli_support.CLOCK.now())
+                await cli_support.tenant_changed(settings, sub.tenant_id)  # as running processes keep it
                 echo_json(_dump(SubscriptionOut.model_validate(sub)))
 
         run_command(run)

@@ -41,7 +41,7 @@ from bot.leads.actions import (
 from bot.leads.audit import AuditEvent
 from bot.leads.stages import HELD
 from bot.leads.workflow import decide
-from bot.runtime import outbox
+from bot.runtime import outbox, tenant_cache
 from bot.runtime.logs import bind
 from bot.runtime.services import Services
 from storage import db
@@ -74,7 +74,7 @@ def user_view(user: User, open_leads: int = 0) -> lt.UserView:
 async def tenant_settings(tenant_id: int) -> TenantSettings:
     known = outbox.known()
     tenant = (known.tenants.get(tenant_id) if known else None) or await Tenant.get(id=tenant_id)
-    return TenantSettings.of(tenant.settings)
+    return TenantSettings.of_row(tenant)
 
 
 async def _tenant(tenant_id: int) -> Tenant:
@@ -235,7 +235,15 @@ def _rule_value(row: RuleRow) -> routing.RoutingRule:
 
 
 async def rules_of(tenant_id: int) -> list[routing.RoutingRule]:
-    return [_rule_value(r) for r in await RuleRow.filter(tenant_id=tenant_id).order_by("position", "id")]
+    """The tenant's rules in order; within an API request, as kept under the tenant's version (`tenant_cache`)."""
+    return list(await tenant_cache.kept(tenant_id, "routing_rules", lambda: _read_rules(tenant_id)))
+
+
+async def _read_rules(tenant_id: int) -> tuple[routing.RoutingRule, ...]:
+    # Parameterised (`storage.db.fetch`): every intake reads them, and the ORM's query builder cost more CPU than
+    # the read.
+    return tuple(_rule_value(r) for r in await db.fetch(
+        RuleRow, 'SELECT * FROM "routing_rules" WHERE "tenant_id" = ? ORDER BY "position", "id"', [tenant_id]))
 
 
 async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause: Cause = Cause.ROUTING,
@@ -244,10 +252,13 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
     for _ in range(MAX_STALE_RETRIES):
         lead = await leadstore.load(lead_id, tenant_id)
+        moved: list[int] = []
         try:
-            result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause)
+            result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause, moved)
         except leadstore.StaleLead:
             continue
+        if moved:  # processes keeping the rules read the cursor again
+            await tenant_cache.changed(services.redis, tenant_id)
         if result is not None:
             await follow_up(services, result.outbox_ids, inline=inline)
         return result
@@ -255,9 +266,10 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
 
 
 async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[routing.RoutingRule], at: datetime,
-                 cause: Cause) -> ActionResult | None:
+                 cause: Cause, moved: list[int]) -> ActionResult | None:
     """Route `lead` and store the assignment (the caller carries out its follow-ups once committed). None when
-    nothing changed; raises `leadstore.StaleLead` when the lead changed since it was loaded."""
+    nothing changed; raises `leadstore.StaleLead` when the lead changed since it was loaded. A rule's round-robin
+    cursor moved: the rule's id is added to `moved` (the caller changes the tenant's version once committed)."""
     result, decision = routing.route_and_assign(lead, rules, await reps_of(lead.tenant_id), at, settings=settings,
                                                 cause=cause)
     if decision is None or not decision.ok:
@@ -275,6 +287,7 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
         raise
     if result.rule_id is not None and result.cursor is not None:
         await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
+        moved.append(result.rule_id)
     return ActionResult(decision, tuple(ids))
 
 
@@ -328,16 +341,20 @@ async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any
 
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
     rules = await rules_of(tenant_id)
+    moved: list[int] = []
     try:
         # Created and routed in one transaction: a lead is never seen (nor left, by a crash) unrouted in the pool
         # when a rule takes it, and the follow-ups are queued once, after the commit.
         with leadstore.remembering_chains():  # the routing's save appends to the chain the create just wrote
             async with leadstore.one_transaction():
+                # The create's audit chain head is written by the routing's update (or below, when not routed).
                 row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
-                                                created_event(tenant_id, values, actor, source, at))
-                routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING)
+                                                created_event(tenant_id, values, actor, source, at), chain_later=True)
+                routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING, moved)
                 due = None
-                if routed is not None and routed.ok:
+                if routed is None or not routed.ok:
+                    await leadstore.write_chain(row)  # left in the pool: no save wrote the chain
+                else:
                     leadstore.stored_row(row, routed.decision.lead, at)  # `row` as stored, not read back
                     armed = (leadstore.transaction_memo() or {}).get(("response_lock", row.id))
                     due = armed.astimezone(UTC) if armed is not None else None  # as stored (UTC), not read back
@@ -345,6 +362,8 @@ async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any
         if external_id:  # a concurrent intake of the same external id won the race
             return Intake(await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False, None)
         raise
+    if moved:  # committed: processes keeping the rules read the round-robin cursor again
+        await tenant_cache.changed(services.redis, tenant_id)
     if routed is not None:
         await follow_up(services, routed.outbox_ids, inline=inline)
     return Intake(row, True, due)

@@ -420,16 +420,24 @@ _OUTBOX_COLUMNS = ('"tenant_id", "lead_id", "kind", "payload", "created_at", "at
 
 
 async def create(
-    values: dict[str, Any], event: AuditEvent, outbox: Iterable[tuple[str, dict[str, Any]]] = ()
+    values: dict[str, Any], event: AuditEvent, outbox: Iterable[tuple[str, dict[str, Any]]] = (), *,
+    chain_later: bool = False,
 ) -> tuple[LeadRow, list[int]]:
     """Insert a new lead with its first audit event ("created") and its follow-ups, atomically. Within
-    `remembering_chains`, a `save` of the new lead next (intake routing it) need not read its chain back."""
+    `remembering_chains`, a `save` of the new lead next (intake routing it) need not read its chain back.
+
+    `chain_later`: the row's chain (seq, head) is not written here but by what the caller does next in the same
+    `one_transaction` and `remembering_chains` block: a `save` of the lead (its update writes them), else
+    `write_chain(row)`. Intake routes every new lead: one statement fewer per lead."""
+    if chain_later and (_one_transaction.get() is None or _chains.get() is None):
+        raise RuntimeError("chain_later needs one_transaction and remembering_chains")
     async with _transaction():
         row = await LeadRow.create(**values, last_activity_at=event.at)  # created when its first event says
         first = AuditEvent(**{**event.to_record(), "lead_id": row.id})
         seq, head, stored = await _append_events(row.audit_seq, row.audit_head, [first])
-        await LeadRow.filter(id=row.id).update(audit_seq=seq, audit_head=head)
         row.audit_seq, row.audit_head = seq, head
+        if not chain_later:
+            await write_chain(row)
         if (chains := _chains.get()) is not None:
             chains[(row.id, row.version)] = (seq, head, row.status, row.assignee_id)
         change = StoredChange(row.tenant_id, row.id, stored)
@@ -438,6 +446,14 @@ async def create(
         await openleads.shift(row.tenant_id, None, openleads.holder(row.status, row.assignee_id))  # last, as in save
     _after_commit_hooks(change)
     return row, ids
+
+
+async def write_chain(row: LeadRow) -> None:
+    """Store the row's audit chain (seq, head) as it holds them: a `create` with `chain_later` whose lead was not
+    saved after it."""
+    await connections.get("default").execute_query(
+        numbered('UPDATE "leads" SET "audit_seq" = ?, "audit_head" = ? WHERE "id" = ?'),
+        [row.audit_seq, row.audit_head, row.id])
 
 
 async def events_of(lead_id: int) -> list[tuple[AuditEvent, str]]:

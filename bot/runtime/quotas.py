@@ -35,6 +35,23 @@ return n
 """
 
 
+# As _TAKE (KEYS[1], ARGV[1..3]; a limit of 0 counts nothing), and in the same round trip the value at KEYS[2],
+# set to ARGV[4] when there is none. -> {the new count or -1, that value}.
+_TAKE_READING = """
+local v = redis.call('GET', KEYS[2])
+if not v then
+  v = ARGV[4]
+  redis.call('SET', KEYS[2], v)
+end
+if tonumber(ARGV[2]) <= 0 then return {0, v} end
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {-1, v} end
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {n, v}
+"""
+
+
 # The quotas that count in Redis windows (their keys: `redis_keys.rate(quota, ...)`).
 QUOTAS = ("callbacks", "api_calls", "webhook_replays")
 
@@ -75,6 +92,22 @@ async def take(redis: Redis, quota: str, ident: str, *, amount: int, limit: int,
     if await redis.eval(_TAKE, 1, w.key, amount, limit, length_s * 2000) == -1:
         raise QuotaExceeded(quota, f"{what}: at most {limit} per {length_s} s; try again in {w.left_s} s",
                             retry_after_s=w.left_s)
+
+
+async def take_reading(redis: Redis, quota: str, ident: str, key: str, fresh: str, *, amount: int, limit: int,
+                       length_s: int, what: str, now: float) -> bytes | str:
+    """`take`, reading the value at `key` in the same round trip (made `fresh` when there is none): an API call reads
+    its tenant's version (`bot.runtime.tenant_cache`) at no extra cost. The value is read even when the quota
+    refuses."""
+    if amount > limit > 0:
+        raise QuotaExceeded(quota, f"{what}: {amount} at once is over the {limit} allowed per {length_s} s; "
+                            "ask for fewer")
+    w = window(quota, ident, length_s, now)
+    count, value = await redis.eval(_TAKE_READING, 2, w.key, key, amount, limit, length_s * 2000, fresh)
+    if count == -1:
+        raise QuotaExceeded(quota, f"{what}: at most {limit} per {length_s} s; try again in {w.left_s} s",
+                            retry_after_s=w.left_s)
+    return value
 
 
 def check_count(quota: str, have: int, limit: int, what: str) -> None:

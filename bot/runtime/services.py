@@ -27,6 +27,7 @@ from bot.runtime.config import Settings
 from bot.runtime.logs import register_secret
 from bot.runtime.outbound import guarded_session
 from bot.runtime.queue import Queue
+from bot.runtime.tenant_cache import TenantCache
 from bot.runtime.tokens import TokenBroker
 from storage import db
 from storage.private import private_dir, tighten_tree
@@ -51,6 +52,7 @@ class Services:
     embedded: EmbeddedRedis | None = None
     adapters: AdapterCache = field(default_factory=AdapterCache)
     clock: Clock = field(default_factory=SystemClock)
+    tenants: TenantCache = field(default_factory=TenantCache)  # rows every API request reads, kept per version
 
     def use_clock(self, clock: Clock) -> None:
         """Read time from `clock` from now on, here and in the parts that were given the clock at construction

@@ -23,6 +23,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from bot.leads import store as leadstore
+from bot.runtime import tenant_cache
 from bot.runtime.clock import Clock
 from bot.webhooks import metrics
 from bot.webhooks.payloads import body_bytes
@@ -105,9 +106,10 @@ class SecretCache:
 
 
 async def attempt(secrets: SecretCache, sender: Sender, delivery: WebhookDelivery, policy: RetryPolicy, *,
-                  clock: Clock, retry: bool = True) -> Answer:
+                  clock: Clock, retry: bool = True, redis: Any = None) -> Answer:
     """Send a claimed delivery (its event and subscription loaded) once and record what happened; `retry=False`
-    (a test ping) parks a failure at once and leaves the subscription's health alone."""
+    (a test ping) parks a failure at once and leaves the subscription's health alone. `redis`: where a subscription
+    this disabled is told to the processes keeping its tenant's subscriptions (`bot.runtime.tenant_cache`)."""
     event, sub = delivery.event, delivery.subscription
     body = body_bytes(event.payload)
     headers = request_headers(secrets.secret(sub), int(clock.time()), body, event_id=event.event_id,
@@ -116,12 +118,15 @@ async def attempt(secrets: SecretCache, sender: Sender, delivery: WebhookDeliver
     metrics.ATTEMPTS.labels(answer.outcome).inc()
     log.debug("webhook %s %s to subscription %d (%s) attempt %d: %s %s %.0fms", event.type, event.event_id, sub.id,
               host_of(sub.url), delivery.attempts, answer.outcome, answer.status or "-", answer.latency_ms)
-    await _record(delivery, event, sub, answer, policy, retry, clock.now())  # after the answer came
+    disabled = await _record(delivery, event, sub, answer, policy, retry, clock.now())  # after the answer came
+    if disabled and redis is not None:  # committed
+        await tenant_cache.changed(redis, sub.tenant_id)
     return answer
 
 
 async def _record(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscription, answer: Answer,
-                  policy: RetryPolicy, retry: bool, now: datetime) -> None:
+                  policy: RetryPolicy, retry: bool, now: datetime) -> bool:
+    """Store the attempt's outcome; True when it disabled the subscription."""
     async with in_transaction():
         await WebhookAttempt.create(
             delivery_id=delivery.id, tenant_id=delivery.tenant_id, subscription_id=sub.id, event_id=event.event_id,
@@ -130,8 +135,8 @@ async def _record(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscript
             response_excerpt=answer.excerpt)
         if answer.ok:
             await _delivered(delivery, event, sub, answer, now)
-        else:
-            await _failed(delivery, event, sub, answer, policy, retry, now)
+            return False
+        return await _failed(delivery, event, sub, answer, policy, retry, now)
 
 
 async def _delivered(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscription, answer: Answer,
@@ -147,7 +152,7 @@ async def _delivered(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscr
 
 
 async def _failed(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscription, answer: Answer,
-                  policy: RetryPolicy, retry: bool, now: datetime) -> None:
+                  policy: RetryPolicy, retry: bool, now: datetime) -> bool:
     next_at = policy.next_attempt_at(delivery.attempts, delivery.window_started_at, now) if retry else None
     changes: dict[str, Any] = {"claimed_until": None, "claim_token": None, "last_status": answer.status,
                "last_error": answer.error or answer.outcome}
@@ -165,12 +170,13 @@ async def _failed(delivery: WebhookDelivery, event: WebhookEvent, sub: Subscript
                 seq__gt=delivery.seq, next_attempt_at__lt=next_at).update(next_attempt_at=next_at)
     await WebhookDelivery.filter(id=delivery.id).update(**changes)
     if not retry:
-        return
+        return False
     failing_since = sub.failing_since or now
     if sub.failing_since is None:
         await Subscription.filter(id=sub.id, failing_since=None).update(failing_since=now)
     if sub.enabled and now - failing_since >= FAILING_LIMIT:
-        await disable_failing(sub, now)
+        return await disable_failing(sub, now)
+    return False
 
 
 async def disable_failing(sub: Subscription, now: datetime) -> bool:

@@ -67,7 +67,8 @@ class Dispatcher:
 
     async def _send(self, row: delivery.WebhookDelivery) -> None:
         try:
-            await delivery.attempt(self._secrets, self.sender, row, self.policy, clock=self.services.clock)
+            await delivery.attempt(self._secrets, self.sender, row, self.policy, clock=self.services.clock,
+                                   redis=self.services.redis)
         except Exception:  # the claim lapses and another pass retries it; the loop itself must go on
             log.exception("webhook delivery %d failed unexpectedly", row.id)
 

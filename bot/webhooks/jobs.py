@@ -13,6 +13,7 @@ from arq import cron
 from tortoise.transactions import in_transaction
 
 from bot.jobs import job, services
+from bot.runtime import tenant_cache
 from bot.webhooks import delivery
 from storage.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookSubscription
 
@@ -22,13 +23,18 @@ RETENTION = timedelta(days=30)
 _PRUNE_CHUNK = 1000
 
 
-async def disable_failing(now: datetime) -> int:
-    """Disable subscriptions whose failures began over a day ago (a delivery's own failure usually does it first)."""
+async def disable_failing(now: datetime, redis: Any = None) -> int:
+    """Disable subscriptions whose failures began over a day ago (a delivery's own failure usually does it first);
+    each one's tenant is told to the processes keeping its subscriptions (`redis`, once committed)."""
     subs = await WebhookSubscription.filter(enabled=True, failing_since__lt=now - delivery.FAILING_LIMIT)
     disabled = 0
     for sub in subs:
         async with in_transaction():
-            disabled += await delivery.disable_failing(sub, now)
+            done = await delivery.disable_failing(sub, now)
+        if done:
+            disabled += 1
+            if redis is not None:
+                await tenant_cache.changed(redis, sub.tenant_id)
     return disabled
 
 
@@ -59,7 +65,7 @@ async def prune(now: datetime) -> int:
 @job(timeout_s=600, quiet=True)
 async def webhooks_maintenance(ctx: dict[str, Any]) -> None:
     now = services(ctx).clock.now()
-    disabled = await disable_failing(now)
+    disabled = await disable_failing(now, services(ctx).redis)
     pruned = await prune(now)
     if disabled or pruned:
         log.info("webhooks: %d subscription(s) disabled, %d old event(s) pruned", disabled, pruned)

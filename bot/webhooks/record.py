@@ -14,7 +14,7 @@ later); deliveries are created for the enabled ones only. A tenant without subsc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +25,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from bot.leads import store as leadstore
+from bot.runtime import tenant_cache
 from bot.webhooks import wakeup as _wake
 from bot.webhooks.payloads import (
     EventType,
@@ -53,17 +54,23 @@ class _Sub:
 _SUBS_SQL = 'SELECT "id", "enabled", "event_types" FROM "webhook_subscriptions" WHERE "tenant_id" = ?'
 
 
-async def _subscriptions(tenant_id: int) -> list[_Sub]:
+async def _subscriptions(tenant_id: int) -> tuple[_Sub, ...]:
     memo = leadstore.transaction_memo()  # several changes in one transaction (intake) read them once
     key = ("webhook_subscriptions", tenant_id)
     if memo is not None and key in memo:
         return memo[key]
-    _, rows = await connections.get("default").execute_query(numbered(_SUBS_SQL), [tenant_id])
-    types = WebhookSubscription._meta.fields_map["event_types"]
-    subs = [_Sub(r["id"], bool(r["enabled"]), tuple(types.to_python_value(r["event_types"]) or ())) for r in rows]
+    # Within an API request, as kept under the tenant's version: whatever changes a subscription changes it.
+    subs = await tenant_cache.kept(tenant_id, "webhook_subscriptions", lambda: _read_subscriptions(tenant_id))
     if memo is not None:
         memo[key] = subs
     return subs
+
+
+async def _read_subscriptions(tenant_id: int) -> tuple[_Sub, ...]:
+    _, rows = await connections.get("default").execute_query(numbered(_SUBS_SQL), [tenant_id])
+    types = WebhookSubscription._meta.fields_map["event_types"]
+    return tuple(_Sub(r["id"], bool(r["enabled"]), tuple(types.to_python_value(r["event_types"]) or ()))
+                 for r in rows)
 
 
 async def _take_seqs(lead_id: int, count: int) -> tuple[int, dict[str, Any]]:
@@ -78,7 +85,7 @@ async def _take_seqs(lead_id: int, count: int) -> tuple[int, dict[str, Any]]:
 
 
 async def _insert(tenant_id: int, lead_id: int | None, seq: int | None, event_type: str, data: Mapping[str, Any],
-                  subs: list[_Sub], now: datetime) -> str:
+                  subs: Sequence[_Sub], now: datetime) -> str:
     event_id = new_event_id()
     payload = envelope(event_id, event_type, now, tenant_id, lead_id, seq, data)
     event = await WebhookEvent.create(event_id=event_id, tenant_id=tenant_id, lead_id=lead_id, seq=seq,

@@ -19,6 +19,8 @@ from bot.admin import rules as rule_ops
 from bot.admin.users import split_list
 from bot.errors import InvalidField, NotFound
 from bot.leads.schemas import RuleIn
+from bot.runtime import tenant_cache
+from bot.runtime.appkeys import SERVICES
 from handlers.console.common import Admin, Form, audit, field_errors, page, posting, refused, text, viewing
 from storage.models import RoutingRule, Tenant, User
 
@@ -78,6 +80,7 @@ async def add_rule(request: web.Request) -> web.Response:
         return await _page(request, admin, tenant, status=400, values=shown, errors=field_errors(e))
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, values=shown, errors={e.field: e.reason})
+    await tenant_cache.changed(request.app[SERVICES].redis, tenant.id)  # API requests read the rules again
     await audit(request, admin, tenant, "rule.add", rule.name, rule_id=rule.id, spec=rule.spec)
     return await _page(request, admin, tenant, status=201,
                        notice=("规则已添加（排在最后）。", "Rule added (tried last)."))
@@ -101,6 +104,7 @@ async def move_rule(request: web.Request) -> web.Response:
         rows = await rule_ops.move(tenant.id, rule.id, -1 if text(form, "to") == "up" else 1)
     except NotFound:
         return refused(request, 404, "没有这条规则。", "No such rule.")
+    await tenant_cache.changed(request.app[SERVICES].redis, tenant.id)  # API requests read the rules again
     await audit(request, admin, tenant, "rule.move", rule.name, rule_id=rule.id, order=[r.id for r in rows])
     raise web.HTTPSeeOther(f"/console/t/{tenant.id}/rules#rule-{rule.id}")
 
@@ -114,6 +118,7 @@ async def delete_rule(request: web.Request) -> web.Response:
     if rule is None:
         return refused(request, 404, "没有这条规则。", "No such rule.")
     await rule.delete()
+    await tenant_cache.changed(request.app[SERVICES].redis, tenant.id)  # API requests read the rules again
     await audit(request, admin, tenant, "rule.delete", rule.name, rule_id=rule.id, spec=rule.spec)
     return await _page(request, admin, tenant, notice=(f"已删除规则「{rule.name}」。", f"Rule “{rule.name}” deleted."))
 

@@ -32,6 +32,7 @@ from bot.alerting.notify.trial import send_trial
 from bot.calendar import holidays
 from bot.errors import InvalidField
 from bot.leads.types import IntentTier
+from bot.runtime import tenant_cache
 from bot.runtime.appkeys import SERVICES
 from bot.voice import lexicons
 from handlers.console.common import Admin, Form, audit, field_errors, page, posting, text, viewing
@@ -105,6 +106,7 @@ async def _apply(request: web.Request, admin: Admin, tenant: Tenant, patch: dict
         await settings_patch.apply(tenant, patch, services.box, services.settings.allow_private_urls)
     except InvalidField as e:
         return await _page(request, admin, tenant, status=400, errors={e.field: e.reason})
+    await tenant_cache.changed(services.redis, tenant.id)  # the tenant as API requests keep it
     for section, change in patch.items():
         await audit(request, admin, tenant, f"settings.{section}", section, patch=_without_secrets(change))
     return await _page(request, admin, tenant, notice=notice)
@@ -275,6 +277,7 @@ async def lexicon(request: web.Request) -> web.Response:
     try:
         section = LexiconSection.model_validate(data)
         await lexicons.store(tenant.id, section)
+        await tenant_cache.changed(request.app[SERVICES].redis, tenant.id)  # the tenant as API requests keep it
     except ValidationError as e:
         return await _page(request, admin, tenant, status=400, errors={
             f"lexicon.{k}": v for k, v in field_errors(e).items()})

@@ -141,3 +141,20 @@ async def test_the_intake_answer_is_the_lead_as_stored(client, team) -> None:
     pooled = await (await _post(client, team.headers, region="华北")).json()
     shown = await (await client.get(f"/api/leads/{pooled['id']}", headers=team.headers)).json()
     assert {k: v for k, v in shown.items() if k != "events"} == {k: v for k, v in pooled.items() if k != "events"}
+
+
+async def test_an_intake_leaves_a_whole_audit_chain_routed_or_left_in_the_pool(client, team) -> None:
+    """The create's chain head is written by the routing's update, or on its own when no rule takes the lead:
+    either way `leadbot audit verify` finds the chain whole, and a later change appends to it."""
+    from bot.leads import store as leadstore
+
+    await _rule(team.tenant, regions=["华东"])
+    routed = await (await _post(client, team.headers, region="华东", industry="制造")).json()
+    pooled = await (await _post(client, team.headers, region="华北", industry="制造")).json()
+    assert (routed["status"], pooled["status"]) == ("assigned", "pool")
+    assert [(await Lead.get(id=lead["id"])).audit_seq for lead in (routed, pooled)] == [2, 1]
+    assert await leadstore.verify_chains(team.tenant.id) == (2, [])
+    r = await client.post(f"/api/leads/{pooled['id']}/actions", json={"action": "claim", "as_user_id": team.reps[0].id},
+                          headers=team.headers)
+    assert r.status == 200 and (await r.json())["lead"]["assignee_id"] == team.reps[0].id
+    assert await leadstore.verify_chains(team.tenant.id) == (2, [])
