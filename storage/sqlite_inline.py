@@ -13,8 +13,9 @@ So, on this client (the `sqlite://` engine `storage.db` configures):
   handler); one that goes past it (a board aggregate over many rows) is interrupted — which aborts a read and
   nothing else — and runs on the thread, where it does not hold up the loop. Writes are never interrupted: inside a
   transaction that would roll the whole transaction back.
-- `BEGIN` runs inline (it takes no lock); `COMMIT` and `ROLLBACK` stay on the thread (a commit may wait for an
-  fsync, of the log or of a checkpoint); "commit" outside a transaction, which tortoise issues before every BEGIN, is
+- `BEGIN` runs inline (it takes no lock); so does `COMMIT` in WAL mode with synchronous=NORMAL (no fsync, and
+  no lock the transaction does not hold already); with synchronous=FULL it stays on the thread, where it waits for
+  the fsync, and so does `ROLLBACK`; "commit" outside a transaction, which tortoise issues before every BEGIN, is
   skipped.
 - while anything is queued on the thread, every statement goes there too, behind it: the sqlite3 connection is
   never used from two threads at once, and statements keep their order.
@@ -57,8 +58,10 @@ def _is_read(sql: str) -> bool:
 class InlineConnection(aiosqlite.Connection):
     """aiosqlite's connection, running statements on the calling thread whenever they need not wait."""
 
-    def __init__(self, connector: Any, iter_chunk_size: int, busy_timeout_ms: int) -> None:
+    def __init__(self, connector: Any, iter_chunk_size: int, busy_timeout_ms: int,
+                 commits_inline: bool = False) -> None:
         super().__init__(connector, iter_chunk_size)
+        self.commits_inline = commits_inline
         self._queued = 0  # operations submitted to aiosqlite's thread and not yet finished
         self._busy_timeout_ms = busy_timeout_ms
         self._steps_left = 0
@@ -129,8 +132,19 @@ class InlineConnection(aiosqlite.Connection):
         return aiosqlite.Cursor(self, await self._execute(self._conn.execute, sql, parameters))
 
     async def commit(self) -> None:
-        if not self._queued and self._connection is not None and not self._connection.in_transaction:
-            return  # nothing to commit: tortoise commits before each BEGIN to end a transaction never begun
+        if not self._queued and self._connection is not None:
+            if not self._connection.in_transaction:
+                return  # nothing to commit: tortoise commits before each BEGIN to end a transaction never begun
+            if self.commits_inline:
+                # No fsync (synchronous=NORMAL), and in WAL mode a commit takes no lock the transaction's first
+                # write did not already take: it never waits. (The checkpoint a commit may run copies pages; one that
+                # cannot get its lock is skipped, not waited for.)
+                try:
+                    self._connection.commit()
+                    return
+                except sqlite3.OperationalError as e:
+                    if not _busy(e):
+                        raise
         await self._execute(self._conn.commit)
 
 
@@ -146,7 +160,10 @@ class InlineSqliteClient(SqliteClient):
         # the same time (see the module's docstring)
         # timeout=0: inline statements never wait for a lock (the thread's operations set the configured one)
         connector = partial(sqlite3.connect, filename, isolation_level=None, check_same_thread=False, timeout=0)
-        connection = InlineConnection(connector, 64, busy_timeout_ms)
+        # A commit runs inline only where it does not wait for the disk: WAL with synchronous=NORMAL (or OFF)
+        synced = str(self.pragmas.get("synchronous", "FULL")).upper() not in ("NORMAL", "OFF", "1", "0")
+        inline_commit = str(self.pragmas.get("journal_mode", "")).upper() == "WAL" and not synced
+        connection = InlineConnection(connector, 64, busy_timeout_ms, commits_inline=inline_commit)
         self._connection = await connection
         self._connection._conn.row_factory = sqlite3.Row
         for pragma, val in self.pragmas.items():

@@ -91,3 +91,26 @@ async def test_a_long_write_in_a_transaction_is_never_interrupted(client) -> Non
     await tx.commit()
     assert (await client.execute_query_dict("SELECT count(*) AS n FROM t")) == [{"n": 400001}]
 
+
+
+@pytest.mark.parametrize("synchronous, inline", [("NORMAL", True), ("FULL", False)])
+async def test_a_commit_runs_inline_only_where_it_does_not_wait_for_the_disk(tmp_path, synchronous, inline) -> None:
+    from tortoise.backends.sqlite.client import SqliteTransactionWrapper
+
+    path = tmp_path / f"commit-{synchronous}.sqlite3"
+    db = InlineSqliteClient(file_path=str(path), connection_name="commit", journal_mode="WAL",
+                            synchronous=synchronous, busy_timeout="10000")
+    await db.create_connection(with_db=True)
+    try:
+        await db.execute_script("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        tx = SqliteTransactionWrapper(db)
+        async with Ticker() as ticker:
+            await tx.begin()
+            await tx.execute_insert("INSERT INTO t (v) VALUES (?)", ["kept"])
+            await tx.commit()
+        assert (ticker.turns == 0) is inline  # synchronous=FULL: the commit's fsync is waited for off the loop
+        other = sqlite3.connect(path)  # committed: another connection (process) sees it
+        assert other.execute("SELECT v FROM t").fetchall() == [("kept",)]
+        other.close()
+    finally:
+        await db.close()
