@@ -114,6 +114,13 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
+    from bench.scratch import claimed_redis
+
+    with claimed_redis(args.redis_url) as args.redis_url:  # a free, empty index (see bench/scratch.py)
+        await _run(args)
+
+
+async def _run(args: argparse.Namespace) -> None:
     import aiohttp
     from aiohttp import web
 

@@ -195,22 +195,10 @@ def _load() -> str:
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
-    claim = None
-    if args.redis_url:
-        # A database index of a shared server, claimed the way test sessions claim theirs (held while this process
-        # lives), so a test run on the machine never shares it with the bench's queue.
-        from tests.conftest import _claim_redis_db
+    from bench.scratch import claimed_redis
 
-        args.redis_url, control, lock = _claim_redis_db(args.redis_url)
-        claim = (control, lock)
-    try:
+    with claimed_redis(args.redis_url) as args.redis_url:  # a free index, so a test run never shares the queue
         await _measure(args)
-    finally:
-        if claim is not None:
-            import redis as redis_sync
-
-            redis_sync.Redis.from_url(args.redis_url).flushdb()
-            claim[0].delete(claim[1])
 
 
 async def _measure(args: argparse.Namespace) -> None:

@@ -504,6 +504,13 @@ def _print_step(s: dict[str, Any]) -> None:
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
+    from bench.scratch import claimed_redis
+
+    with claimed_redis(args.redis_url) as args.redis_url:  # a free, empty index (see bench/scratch.py)
+        await _orchestrate(args)
+
+
+async def _orchestrate(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="lbl-", dir="/tmp"))
     admin_token = secrets.token_urlsafe(24)
     # Cards: the ramp's clicks each take a fresh card (the earliest stage first); the stagger takes 5 x its
