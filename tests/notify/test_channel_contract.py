@@ -18,12 +18,16 @@ from bot.alerting.notify.sms_tencent import TencentSms
 from tests.notify.conftest import ALIYUN_KEY_ID, ALIYUN_SECRET, TENCENT_ID, TENCENT_KEY
 from tests.notify.smtp_server import free_port
 
-TIMEOUT_S = 0.5
+# A hung provider is given up after HANG_TIMEOUT_S (short: the test waits it out); every other send gets
+# TIMEOUT_S, long enough that a busy CI machine (four test processes on two cores) never turns an answer into a timeout
+# (0.5 s for every send once made a 1.4 s SMTP exchange fail as a timeout).
+TIMEOUT_S = 10.0
+HANG_TIMEOUT_S = 0.5
 
 
 @dataclass
 class Harness:
-    make: Callable[[str], Channel]  # from the server's base address ("" = the running simulator)
+    make: Callable[..., Channel]  # (the server's base address: "" = the running simulator; timeout_s=TIMEOUT_S)
     delivered: Callable[[], int]
     refuse: Callable[[], str]  # arranges a provider refusal for the next send; returns the code expected
     break_server: Callable[[], str]  # arranges a server error; returns the code expected
@@ -37,13 +41,13 @@ async def aliyun_harness(aliyun_sim) -> Harness:
     sim, server = aliyun_sim
     base = str(server.make_url("/"))
     return Harness(
-        make=lambda url: AliyunSms(
+        make=lambda url, timeout_s=TIMEOUT_S: AliyunSms(
             access_key_id=ALIYUN_KEY_ID,
             access_key_secret=ALIYUN_SECRET,
             sign_name="领客",
             template_code="SMS_1",
             api_base=url or base,
-            timeout_s=TIMEOUT_S,
+            timeout_s=timeout_s,
             allow_private=True,
         ),
         delivered=lambda: len(sim.accepted),
@@ -60,14 +64,14 @@ async def tencent_harness(tencent_sim) -> Harness:
     sim, server = tencent_sim
     base = str(server.make_url("/"))
     return Harness(
-        make=lambda url: TencentSms(
+        make=lambda url, timeout_s=TIMEOUT_S: TencentSms(
             secret_id=TENCENT_ID,
             secret_key=TENCENT_KEY,
             sdk_app_id="1400000001",
             sign_name="领客",
             template_id="100001",
             api_base=url or base,
-            timeout_s=TIMEOUT_S,
+            timeout_s=timeout_s,
             allow_private=True,
         ),
         delivered=lambda: len(sim.accepted),
@@ -92,8 +96,8 @@ def smtp_harness(smtp) -> Harness:
         return "451"
 
     return Harness(
-        make=lambda url: EmailChannel(
-            host="127.0.0.1", port=int(url or port), sender="bot@leadbot.example.com", tls="none", timeout_s=TIMEOUT_S
+        make=lambda url, timeout_s=TIMEOUT_S: EmailChannel(
+            host="127.0.0.1", port=int(url or port), sender="bot@leadbot.example.com", tls="none", timeout_s=timeout_s
         ),
         delivered=lambda: len(recorder.messages),
         refuse=refuse,
@@ -149,7 +153,7 @@ class TestChannelContract:
 
     async def test_hang_is_a_timeout(self, harness: Harness, alert: Alert, recipient: Recipient) -> None:
         harness.hang()
-        result = await _send(harness.make(""), alert, recipient)
+        result = await _send(harness.make("", HANG_TIMEOUT_S), alert, recipient)
         assert result.outcome is DeliveryOutcome.TIMEOUT
         assert result.code == "timeout"
 
