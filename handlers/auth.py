@@ -14,13 +14,13 @@ import logging
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from tortoise import connections
 
 from bot.runtime import quotas, tenant_cache
 from bot.runtime.appkeys import SERVICES
 from bot.runtime.logs import bind
 from bot.runtime.services import Services
 from handlers.http import HttpProblem
+from storage import db
 from storage.models import ApiToken, Tenant, TokenScope
 
 log = logging.getLogger("leadbot.auth")
@@ -67,25 +67,18 @@ def _bearer(request: web.Request) -> str:
 
 
 @functools.cache
-def _token_sql(dialect: str) -> str:
-    """The unrevoked token of a digest with its tenant, every column of both (the tenant's prefixed "t."), for the
-    database in use. Built at the first call: the models' columns are known once Tortoise is initialised."""
-    token = ", ".join(f'a."{c}"' for c in sorted(ApiToken._meta.db_fields))
-    tenant = ", ".join(f't."{c}" AS "t.{c}"' for c in sorted(Tenant._meta.db_fields))
-    return (f'SELECT {token}, {tenant} FROM "api_tokens" a JOIN "tenants" t ON t."id" = a."tenant_id" '
-            f'WHERE a."token_sha256" = {"$1" if dialect == "postgres" else "?"} AND a."revoked_at" IS NULL')
+def _token_sql() -> str:
+    """The unrevoked token of a digest with its tenant, every column of both (the tenant's as `db.columns_of`). Built
+    at the first call: the models' columns are known once Tortoise is initialised."""
+    return (f'SELECT a.*, {db.columns_of(Tenant, "t")} FROM "api_tokens" a JOIN "tenants" t ON t."id" = a."tenant_id" '
+            'WHERE a."token_sha256" = ? AND a."revoked_at" IS NULL')
 
 
 async def _token(digest: str) -> tuple[ApiToken, Tenant] | None:
-    """The unrevoked token of `digest` and its tenant, in one parameterised read (as `storage.db.fetch` reads):
-    every API call authenticates, and the ORM's query builder and its join cost more CPU than the read itself."""
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(_token_sql(conn.capabilities.dialect), [digest])
-    if not rows:
-        return None
-    row = rows[0]
-    tenant = Tenant._init_from_db(**{k[2:]: v for k, v in row.items() if k.startswith("t.")})
-    return ApiToken._init_from_db(**{k: v for k, v in row.items() if not k.startswith("t.")}), tenant
+    """The unrevoked token of `digest` and its tenant, in one parameterised read (`storage.db.fetch_two`): every API
+    call authenticates, and the ORM's query builder and its join cost more CPU than the read itself."""
+    found = await db.fetch_two(ApiToken, Tenant, "t", _token_sql(), [digest])
+    return found[0] if found else None
 
 
 async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:

@@ -109,19 +109,17 @@ class InlineConnection(aiosqlite.Connection):
             if guarded:
                 conn.set_progress_handler(None, 0)
 
-    async def execute_fetchall(self, sql: str, parameters: Any = None) -> Any:
+    async def _statement(self, fn: Any, sql: str, parameters: Any) -> Any:
+        """`fn(sql, parameters)` inline when it can be, else on aiosqlite's thread."""
         parameters = [] if parameters is None else parameters
-        ran, rows = self._inline(self._execute_fetchall, sql, parameters)
-        if ran:
-            return rows
-        return await self._execute(self._execute_fetchall, sql, parameters)
+        ran, result = self._inline(fn, sql, parameters)
+        return result if ran else await self._execute(fn, sql, parameters)
+
+    async def execute_fetchall(self, sql: str, parameters: Any = None) -> Any:
+        return await self._statement(self._execute_fetchall, sql, parameters)
 
     async def execute_insert(self, sql: str, parameters: Any = None) -> Any:
-        parameters = [] if parameters is None else parameters
-        ran, row = self._inline(self._execute_insert, sql, parameters)
-        if ran:
-            return row
-        return await self._execute(self._execute_insert, sql, parameters)
+        return await self._statement(self._execute_insert, sql, parameters)
 
     async def execute(self, sql: str, parameters: Any = None) -> aiosqlite.Cursor:
         parameters = [] if parameters is None else parameters
@@ -154,12 +152,11 @@ class InlineSqliteClient(SqliteClient):
     async def create_connection(self, with_db: bool) -> None:
         if self._connection:
             return
-        busy_timeout_ms = int(self.pragmas.pop("busy_timeout", 0))
-        filename = self.filename
+        busy_timeout_ms = int(self.pragmas.get("busy_timeout", 0))
         # check_same_thread: the connection is made on aiosqlite's thread and used on the loop's as well, never at
         # the same time (see the module's docstring)
         # timeout=0: inline statements never wait for a lock (the thread's operations set the configured one)
-        connector = partial(sqlite3.connect, filename, isolation_level=None, check_same_thread=False, timeout=0)
+        connector = partial(sqlite3.connect, self.filename, isolation_level=None, check_same_thread=False, timeout=0)
         # A commit runs inline only where it does not wait for the disk: WAL with synchronous=NORMAL (or OFF)
         synced = str(self.pragmas.get("synchronous", "FULL")).upper() not in ("NORMAL", "OFF", "1", "0")
         inline_commit = str(self.pragmas.get("journal_mode", "")).upper() == "WAL" and not synced
@@ -167,9 +164,9 @@ class InlineSqliteClient(SqliteClient):
         self._connection = await connection
         self._connection._conn.row_factory = sqlite3.Row
         for pragma, val in self.pragmas.items():
-            cursor = await self._connection.execute(f"PRAGMA {pragma}={val}")
-            await cursor.close()
-        self.pragmas["busy_timeout"] = busy_timeout_ms
+            if pragma != "busy_timeout":  # 0 on the connection; the thread's operations set it (`_waiting`)
+                cursor = await self._connection.execute(f"PRAGMA {pragma}={val}")
+                await cursor.close()
         await self._post_connect()
 
 

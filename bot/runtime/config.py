@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.runtime.eventloop import Loop
 
 PREFIX = "LEADBOT_"
 CONFIG_FILE_VAR = "LEADBOT_CONFIG"
@@ -47,7 +48,7 @@ class Settings(BaseModel):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    event_loop: Loop = "uvloop"
 
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     # Slow clients: a request's body must arrive within body_timeout_s (else 408 and the connection is closed), and a

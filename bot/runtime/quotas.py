@@ -80,18 +80,25 @@ def window(scope: str, ident: str, length_s: int, now: float) -> Window:
     return Window(redis_keys.rate(scope, f"{ident}:{index}"), max(1, math.ceil((index + 1) * length_s - now)))
 
 
+def _too_many_at_once(quota: str, amount: int, limit: int, length_s: int, what: str) -> QuotaExceeded:
+    return QuotaExceeded(quota, f"{what}: {amount} at once is over the {limit} allowed per {length_s} s; ask for fewer")
+
+
+def _window_full(quota: str, limit: int, length_s: int, what: str, w: Window) -> QuotaExceeded:
+    return QuotaExceeded(quota, f"{what}: at most {limit} per {length_s} s; try again in {w.left_s} s",
+                         retry_after_s=w.left_s)
+
+
 async def take(redis: Redis, quota: str, ident: str, *, amount: int, limit: int, length_s: int,
                what: str, now: float) -> None:
     """Count `amount` against `limit` per `length_s` for `ident`, or raise `QuotaExceeded` counting nothing."""
     if limit <= 0:
         return
     if amount > limit:
-        raise QuotaExceeded(quota, f"{what}: {amount} at once is over the {limit} allowed per {length_s} s; "
-                            "ask for fewer")
+        raise _too_many_at_once(quota, amount, limit, length_s, what)
     w = window(quota, ident, length_s, now)
     if await redis.eval(_TAKE, 1, w.key, amount, limit, length_s * 2000) == -1:
-        raise QuotaExceeded(quota, f"{what}: at most {limit} per {length_s} s; try again in {w.left_s} s",
-                            retry_after_s=w.left_s)
+        raise _window_full(quota, limit, length_s, what, w)
 
 
 async def take_reading(redis: Redis, quota: str, ident: str, key: str, fresh: str, *, amount: int, limit: int,
@@ -100,13 +107,11 @@ async def take_reading(redis: Redis, quota: str, ident: str, key: str, fresh: st
     its tenant's version (`bot.runtime.tenant_cache`) at no extra cost. The value is read even when the quota
     refuses."""
     if amount > limit > 0:
-        raise QuotaExceeded(quota, f"{what}: {amount} at once is over the {limit} allowed per {length_s} s; "
-                            "ask for fewer")
+        raise _too_many_at_once(quota, amount, limit, length_s, what)
     w = window(quota, ident, length_s, now)
     count, value = await redis.eval(_TAKE_READING, 2, w.key, key, amount, limit, length_s * 2000, fresh)
     if count == -1:
-        raise QuotaExceeded(quota, f"{what}: at most {limit} per {length_s} s; try again in {w.left_s} s",
-                            retry_after_s=w.left_s)
+        raise _window_full(quota, limit, length_s, what, w)
     return value
 
 
