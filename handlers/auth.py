@@ -89,10 +89,18 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
     digest = token_digest(token)
     cache = services.tenants
     known = cache.token_ids.get(digest)
+    over: quotas.QuotaExceeded | None = None
     if known is not None:
         # A token seen before: its tenant's version is read with its quota, then the token and tenant as kept under
         # that version (read again once it changed: revoked, deactivated). A refused token has been counted here.
-        await _take(services, known[0], known[1])
+        try:
+            await _take(services, known[0], known[1])
+        except quotas.QuotaExceeded as refused:
+            # Over its quota, a revoked token or a deactivated tenant is still told so (401, 403), not to wait and
+            # try again (429). The version read with the refusal says whether the kept rows hold: a flood over the
+            # quota reads the database once per change of the tenant, not once per request.
+            services.tenants.verify(known[1], refused.reading)
+            over = refused
         found = await tenant_cache.kept(known[1], ("token", digest), lambda: _token(digest))
     else:
         found = await _token(digest)
@@ -109,6 +117,8 @@ async def authenticate(request: web.Request, *, need: TokenScope) -> Principal:
     if need is TokenScope.ADMIN and row.scope is not TokenScope.ADMIN:
         log.warning("refused: api-scope token %d on admin route %s", row.id, request.path)
         raise HttpProblem(403, "forbidden", "this token may only use the lead API")
+    if over is not None:
+        raise over
     if known is None:
         # First seen: counted now; the token read before the version is used for this request only, the rows read
         # from here on are kept under the version.

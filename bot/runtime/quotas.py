@@ -63,6 +63,7 @@ class QuotaExceeded(LeadbotError):
         super().__init__(message)
         self.quota = quota
         self.retry_after_s = retry_after_s
+        self.reading: bytes | str | None = None  # `take_reading`'s value, read with the refusal
         metrics.QUOTA_REFUSALS.labels(quota).inc()
 
 
@@ -105,13 +106,15 @@ async def take_reading(redis: Redis, quota: str, ident: str, key: str, fresh: st
                        length_s: int, what: str, now: float) -> bytes | str:
     """`take`, reading the value at `key` in the same round trip (made `fresh` when there is none): an API call reads
     its tenant's version (`bot.runtime.tenant_cache`) at no extra cost. The value is read even when the quota
-    refuses."""
+    refuses (`QuotaExceeded.reading`)."""
     if amount > limit > 0:
         raise _too_many_at_once(quota, amount, limit, length_s, what)
     w = window(quota, ident, length_s, now)
     count, value = await redis.eval(_TAKE_READING, 2, w.key, key, amount, limit, length_s * 2000, fresh)
     if count == -1:
-        raise _window_full(quota, limit, length_s, what, w)
+        refused = _window_full(quota, limit, length_s, what, w)
+        refused.reading = value
+        raise refused
     return value
 
 

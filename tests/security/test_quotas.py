@@ -149,6 +149,32 @@ async def test_a_token_over_its_api_rate_gets_429_and_other_tokens_are_served(cl
     assert "第九个" not in await r.text()
 
 
+async def test_a_token_over_its_rate_that_is_revoked_or_whose_tenant_is_deactivated_is_told_so(
+        client, admin_headers, services) -> None:
+    """Over its quota, a revoked token gets 401 and a deactivated tenant's token 403, at once, not 429 until the
+    minute ends (a client told to retry later would keep retrying a token that will never work again)."""
+    from bot.runtime import tenant_cache
+    from storage.models import ApiToken
+
+    made = await _make_tenant(client, admin_headers, "到顶公司", "reptop")
+    mine = {"Authorization": f"Bearer {made['api_token']}"}
+    assert [(await client.get("/api/leads", headers=mine)).status for _ in range(8)] == [200] * 8
+    assert (await client.get("/api/leads", headers=mine)).status == 429
+    tenant_id = made["tenants"]
+    # Deactivated by another process (its write, then the tenant's version, as every writer does).
+    await Tenant.filter(id=tenant_id).update(active=False)
+    await tenant_cache.changed(services.redis, tenant_id)
+    r = await client.get("/api/leads", headers=mine)
+    assert (r.status, (await r.json())["error"]) == (403, "tenant_inactive")
+    await Tenant.filter(id=tenant_id).update(active=True)
+    await tenant_cache.changed(services.redis, tenant_id)
+    assert (await client.get("/api/leads", headers=mine)).status == 429  # active again: over its quota still
+    await ApiToken.filter(tenant_id=tenant_id).update(revoked_at=services.clock.now())
+    await tenant_cache.changed(services.redis, tenant_id)
+    r = await client.get("/api/leads", headers=mine)
+    assert (r.status, (await r.json())["error"]) == (401, "unauthorized")
+
+
 # -- webhooks ----------------------------------------------------------------------------------------------------------
 
 
