@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import click
+import pytest
 
 from bot.cli import main
 from storage.models import ApiToken, App, Lead, Role, RoutingRule, Tenant
@@ -39,6 +40,9 @@ async def _ok(settings, *args: str) -> str:
     return out
 
 
+# Two dozen commands, each a fresh process importing the service (1-2 s of CPU each): on a loaded two-core CI machine
+# the suite's 300 s per test was not enough (a failure by timeout, not by behaviour).
+@pytest.mark.timeout(900)
 async def test_tokens_apps_rules_settings_lexicon_and_users(services, sim, world, tmp_path) -> None:
     s = services.settings
     tenant = str(world.tenant.id)

@@ -34,6 +34,9 @@ async def _leadbot(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+# Two dozen commands, each a fresh process importing the service (1-2 s of CPU each): on a loaded two-core CI machine
+# the suite's 300 s per test was not enough (a failure by timeout, not by behaviour).
+@pytest.mark.timeout(900)
 async def test_webhook_operations_from_the_shell(services, cli_env, receiver) -> None:
     acme, globex = await Tenant.create(name="acme"), await Tenant.create(name="globex")
     code, out, err = await _leadbot(cli_env, "webhooks", "add", "--tenant", str(acme.id), "--url", receiver.url,
