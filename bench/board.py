@@ -9,7 +9,8 @@ facts summed in SQL, the people, steps, notes and alerts, the team's open leads)
 (embedded SQLite in a temporary directory, or a scratch PostgreSQL database on the `--pg` server) filled with the
 same synthetic history by bulk inserts, its facts built by `bot.board.kept.rebuild` (timed too; then, on PostgreSQL,
 VACUUM ANALYZE as autovacuum would do). With `--profile`, where one page's time goes: the parts `build` awaits
-(the people, steps, notes and alerts; the sums; the open leads needing attention; their ranking), each timed, then
+(the people, steps, notes and alerts; the sums; the counts of the leads needing attention; the most pressing of
+them), each timed, then
 cProfile's busiest functions. The baseline, run in the same process on the same database: one bare
 `SELECT kind, tag, COUNT(*), SUM(value) ... GROUP BY` over the team's facts of the last 30 days (the rows the
 page's widest window sums), and, for scale, the bare sort-and-read of the team's events of 60 days that the page
@@ -168,10 +169,10 @@ async def _profile(build) -> None:
     import cProfile
     import pstats
 
-    from bot.board import attention, queries, sums
+    from bot.board import needs, queries, sums
 
     spent: dict[str, list[float]] = {}
-    parts = [(queries, "load_inputs"), (sums, "sums"), (queries, "open_leads"), (attention, "ranked")]
+    parts = [(queries, "load_inputs"), (sums, "sums"), (needs, "counted"), (needs, "most_pressing")]
     saved = [(owner, name, getattr(owner, name)) for owner, name in parts]
 
     def timed_part(name, fn):

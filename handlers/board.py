@@ -2,7 +2,8 @@
 
     GET  /board/login?t=&next=   the one-time link from chat: a page with a button (link previews spend nothing)
     POST /board/login            spends the token, opens a session (cookie), goes to `next`
-    GET  /board                  the viewer's figures with charts, each rep's week, the overdue list
+    GET  /board                  the viewer's figures with charts, each rep's week, the most pressing leads
+    GET  /board/needs?need=&rep=&page=   every lead needing attention, a page at a time (by reason, by holder)
     GET  /board/leads/{id}       one lead: its history, voice notes and delivery attempts
     POST /board/leads/{id}/take  take the lead over (as the card's 我来处理), CSRF-checked
     POST /board/logout           ends the session
@@ -17,6 +18,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -24,7 +26,8 @@ from aiohttp import web
 
 from bot.admin.tenant_settings import TenantSettings
 from bot.alerting import alerts
-from bot.board import access, charts, report
+from bot.board import access, charts, needs, report
+from bot.board.attention import Need
 from bot.board.figures import JUDGED, WINDOW_LABELS
 from bot.board.schedule import next_digest
 from bot.errors import NotFound
@@ -180,9 +183,72 @@ async def board_page(request: web.Request) -> web.Response:
         "board.html", user=user, scope=rep.scope, csrf=session.csrf, tz=tz,
         windows=[(WINDOW_LABELS[j.window.name], _rows(j)) for j in rep.windows],
         escalations=rep.windows[1].figures.escalations, charts=chart_svgs,
-        reps=[(name, _rows(j)) for name, j in rep.reps], overdue=rep.overdue, needs=rep.needs,
+        reps=[(name, _rows(j), rep_id, rep.counts.of(holder=rep_id))
+              for (name, j), rep_id in zip(rep.reps, rep.rep_ids, strict=True)],
+        overdue=rep.overdue, others=rep.others, overdue_total=rep.counts.of((Need.OVERDUE,)),
+        others_total=rep.counts.of(report.OTHER_NEEDS), need_totals=_need_totals(rep.counts),
         next_digest=upcoming.astimezone(tz).strftime("%m-%d %H:%M"),
         as_of=rep.now.astimezone(tz).strftime("%H:%M:%S"), labels=[j.label for j in JUDGED.values()],
+    )
+
+
+# --- every lead needing attention, a page at a time -------------------------------------------------------------
+
+# The lists the board links to: ?need= names one, none is all of them.
+NEED_LISTS: dict[str, tuple[str, tuple[Need, ...]]] = {
+    "": ("全部", tuple(Need)),
+    "overdue": ("逾期未联系", (Need.OVERDUE,)),
+    "others": ("其他需要关注", report.OTHER_NEEDS),
+    "bouncing": ("反复退回", (Need.BOUNCING,)),
+    "stale": ("长期无跟进", (Need.STALE,)),
+}
+
+
+def _need_totals(counts: needs.Counts, holder: int | None = None) -> list[tuple[str, str, int]]:
+    """(the ?need= value, its label, how many) of each list, for the filter links."""
+    return [(key, label, counts.of(wanted, holder)) for key, (label, wanted) in NEED_LISTS.items()]
+
+
+def _positive(raw: str | None) -> int | None:
+    # ASCII digits only: `str.isdigit` also takes "²", which `int` refuses (a 500 where a 404 belongs).
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
+async def needs_page(request: web.Request) -> web.Response:
+    viewer = await _viewer(request)
+    if isinstance(viewer, web.Response):
+        return viewer
+    session, user = viewer
+    key = request.query.get("need", "")
+    rep_raw = request.query.get("rep", "")
+    holder = _positive(rep_raw)
+    if key not in NEED_LISTS or (rep_raw and holder is None):
+        log.warning("board: user %d asked for an unknown list (need=%r, rep=%r)", user.id, key[:20], rep_raw[:20])
+        return _refused(404, "找不到列表", "没有这个列表。")
+    tenant = await Tenant.get(id=user.tenant_id)
+    label, wanted = NEED_LISTS[key]
+    found = await report.listing(tenant, user, request.app[SERVICES].clock.now(), wanted=wanted, holder=holder,
+                                 number=_positive(request.query.get("page")) or 1)
+    if found is None:
+        log.warning("board: user %d refused the list of user %s (not theirs to see)", user.id, rep_raw)
+        return _refused(404, "找不到列表", "这个成员不属于您的团队。")
+    names = {p.id: p.name for p in found.people}
+
+    def link(number: int = 1, **changed: str) -> str:
+        query = {"need": key, "rep": str(holder or ""), "page": str(number) if number > 1 else "", **changed}
+        kept = {k: v for k, v in query.items() if v}
+        return "/board/needs" + (f"?{urlencode(kept)}" if kept else "")
+
+    page = found.page
+    return _page(
+        "needs.html", user=user, csrf=session.csrf, scope=found.scope, label=label, page=page,
+        holder=names.get(holder) if holder is not None else None, lists=[
+            (text, n, link(need=k), k == key) for k, text, n in _need_totals(found.counts, holder)],
+        holders=[(p.name, n, link(rep=str(p.id)), p.id == holder) for p in found.people
+                 if found.scope.holds(p.id) and (n := found.counts.of(wanted, p.id))],
+        everyone=link(rep=""), previous=link(page.number - 1) if page.number > 1 else None,
+        next=link(page.number + 1) if page.number < page.pages else None,
+        first=(page.number - 1) * page.size + 1,
     )
 
 
@@ -190,9 +256,7 @@ async def board_page(request: web.Request) -> web.Response:
 
 
 def _lead_id(request: web.Request) -> int | None:
-    # ASCII digits only: `str.isdigit` also takes "²", which `int` refuses (a 500 where a 404 belongs).
-    raw = request.match_info["id"]
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    return _positive(request.match_info["id"])
 
 
 async def _visible_lead(request: web.Request, user: User) -> LeadRow | None:
@@ -261,5 +325,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/board/login", login_submit)
     app.router.add_post("/board/logout", logout)
     app.router.add_get("/board", board_page)
+    app.router.add_get("/board/needs", needs_page)
     app.router.add_get("/board/leads/{id}", lead_page)
     app.router.add_post("/board/leads/{id}/take", take_over)

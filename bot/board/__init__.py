@@ -6,7 +6,8 @@
     queries.py   loads the inputs of one tenant in a few queries (SQLite and PostgreSQL alike)
     kept.py      the facts of each lead's events, kept with every change of its stage or holder, and rebuilt
     sums.py      the kept facts of a page's windows summed in one SQL pass (counts, median and p90 of first contacts)
-    report.py    what one viewer's page shows, from the sums and the team's open leads needing attention
+    needs.py     the leads needing attention counted (per holder and reason) and ranked in SQL, a page at a time
+    report.py    what one viewer's page shows, from the sums and the most pressing leads needing attention
     digest.py    the digest: one card per manager per working morning, through the alert chain
     access.py    one-time sign-in links and signed session cookies for the web page
     charts.py    small inline SVG charts, drawn on the server

@@ -64,7 +64,7 @@ def _lead(a: Attention) -> dict[str, Any]:
 def digest_data(rep: report.Report, day: date) -> dict[str, Any]:
     week = rep.windows[1]
     leads = [_lead(a) for a in rep.needs[:MAX_LEADS]]
-    more = len(rep.needs) - len(leads)
+    more = rep.counts.total - len(leads)  # exact: the page lists only the most pressing
     return {"day": day.isoformat(), "team": f"{rep.scope.name}团队", "subtitle": "近 7 天",
             "fields": _fields(week.figures, {k: str(v) for k, v in week.colours.items()}), "leads": leads,
             "more": f"另有 {more} 条待关注，见看板" if more > 0 else ""}

@@ -16,7 +16,7 @@ from typing import Any
 from tortoise import connections
 
 from bot.alerting.ladder import AlertKind
-from bot.board.attention import UNTOUCHED_AFTER, OpenLead
+from bot.board.attention import UNTOUCHED_AFTER, Need, OpenLead
 from bot.board.figures import AlertIn, EventIn, EvidenceIn, Inputs, LeadIn, NoteIn, Person, StepIn
 from bot.leads.stages import HELD, OPEN_DEAL
 from bot.leads.types import Status
@@ -107,30 +107,64 @@ def _step_in(row: dict[str, Any]) -> StepIn:
 async def open_leads(tenant_id: int, assignee_ids: set[int] | None = None, *,
                      needing: tuple[datetime, timedelta] | None = None) -> list[OpenLead]:
     """The tenant's leads held by someone and not closed (of `assignee_ids` only, when given), with lock times.
-    With `needing` (now, the stale limit): only those `bot.board.attention.assess` may flag at that time.
+    With `needing` (now, the stale limit): only those `bot.board.attention.assess` flags at that time, by the
+    condition the page counts and lists them with (`bot.board.needs`)."""
+    sql, params = held_leads(tenant_id, assignee_ids)
+    if needing is not None:
+        ranked, more = needs_of(tenant_id, assignee_ids, *needing)
+        sql += f' AND l."id" IN (SELECT "id" FROM ({ranked}) AS "n" WHERE "need" IS NOT NULL)'
+        params += more
+    rows = await connections.get("default").execute_query_dict(numbered(sql), params)
+    return await open_leads_of(tenant_id, rows)
 
-    One statement with the lock's deadline joined, read as plain rows: a team can hold thousands of open leads, and
-    the ORM's parsing of their two times each was most of the page's time. The page asks only for the leads that
-    need attention: a team's open leads are most of its leads, and turning each into a row here cost more than
-    summing all the figures."""
-    held = ", ".join("?" * len(OPEN_HELD))
-    params: list[Any] = [str(Status.ASSIGNED), tenant_id, *OPEN_HELD]
-    sql = ('SELECT l."id", l."company", l."contact_name", l."status", l."version", l."assignee_id", l."priority", '
-           'l."bounce_count", l."assigned_at", l."last_activity_at", d."due_at" FROM "leads" l '
-           'LEFT JOIN "deadlines" d ON d."lead_id" = l."id" AND d."kind" = \'response_lock\' '
-           'AND d."state" <> \'cancelled\' AND l."status" = ? '
-           f'WHERE l."tenant_id" = ? AND l."status" IN ({held})')
+
+def _held(tenant_id: int, assignee_ids: set[int] | None) -> tuple[str, list[Any]]:
+    """The condition on a lead (`l`) held in the tenant (by `assignee_ids` only, when given) and not closed."""
+    where = f'l."tenant_id" = ? AND l."status" IN ({", ".join("?" * len(OPEN_HELD))})'
+    params: list[Any] = [tenant_id, *OPEN_HELD]
     if assignee_ids is not None:
         people = sorted(assignee_ids) or [-1]
-        sql += f' AND l."assignee_id" IN ({", ".join("?" * len(people))})'
+        where += f' AND l."assignee_id" IN ({", ".join("?" * len(people))})'
         params += people
-    if needing is not None:
-        where, more = _needing(*needing)
-        sql += f" AND ({where})"
-        params += more
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(numbered(sql), params)
-    names = dict(await User.filter(tenant_id=tenant_id).values_list("id", "name"))
+    return where, params
+
+
+def held_leads(tenant_id: int, assignee_ids: set[int] | None) -> tuple[str, list[Any]]:
+    """The statement reading the open leads held in the tenant (by `assignee_ids` only, when given), with their
+    response lock's deadline, as `open_leads_of` takes them.
+
+    One statement with the lock's deadline joined, read as plain rows: a team can hold thousands of open leads, and
+    the ORM's parsing of their two times each was most of the page's time."""
+    where, params = _held(tenant_id, assignee_ids)
+    sql = (f'SELECT {OPEN_LEAD_COLUMNS} FROM "leads" l '
+           'LEFT JOIN "deadlines" d ON d."lead_id" = l."id" AND d."kind" = \'response_lock\' '
+           f'AND d."state" <> \'cancelled\' AND l."status" = ? WHERE {where}')
+    return sql, [str(Status.ASSIGNED), *params]
+
+
+OPEN_LEAD_COLUMNS = ('l."id", l."company", l."contact_name", l."status", l."version", l."assignee_id", '
+                     'l."priority", l."bounce_count", l."assigned_at", l."last_activity_at", d."due_at"')
+
+
+def needs_of(tenant_id: int, assignee_ids: set[int] | None, now: datetime,
+             stale_after: timedelta) -> tuple[str, list[Any]]:
+    """The statement giving each open lead held in the tenant (by `assignee_ids` only, when given) the
+    `attention.Need` that `attention.assess` finds at `now` as "need" (NULL: none), with its holder and what it is
+    ranked by ("id", "assignee_id", "priority", "assigned_at", "last_activity_at").
+
+    It reads only columns of the leads' index on (tenant, holder, status, ...) (`storage.models.Lead`), never the
+    rows: a team at 200 000 leads holds tens of thousands, and reading their rows was most of the page's time. The
+    response lock's deadline is read only for a lead that could be late by it: assigned less than 24 h ago."""
+    need, params = _need_of(now, stale_after)
+    where, more = _held(tenant_id, assignee_ids)
+    sql = (f'SELECT l."id", l."assignee_id", l."priority", l."assigned_at", l."last_activity_at", {need} AS "need" '
+           f'FROM "leads" l WHERE {where}')
+    return sql, [*params, *more]
+
+
+async def open_leads_of(tenant_id: int, rows: list[dict[str, Any]]) -> list[OpenLead]:
+    """`held_leads`' rows as the leads `bot.board.attention` assesses, with their holders' names."""
+    names = dict(await User.filter(tenant_id=tenant_id).values_list("id", "name")) if rows else {}
     return [OpenLead(
         id=r["id"], title=_title(r), status=_STATUS[r["status"]], version=r["version"], assignee_id=r["assignee_id"],
         assignee_name=names.get(r["assignee_id"], ""), priority=r["priority"], bounce_count=r["bounce_count"],
@@ -139,21 +173,26 @@ async def open_leads(tenant_id: int, assignee_ids: set[int] | None = None, *,
         due_at=_dt(r["due_at"]) if r["due_at"] else None) for r in rows]
 
 
-def _needing(now: datetime, stale_after: timedelta) -> tuple[str, list[Any]]:
-    """`attention.assess`'s three reasons as a condition on the joined row (assess still decides: this only keeps
-    back the rows it would pass over). A lead with a standing lock is read whatever its deadline: SQLite compares
-    times as their texts, and a deadline is stored in the tenant's zone, the leads' times in UTC."""
-    def when(at: datetime) -> Any:  # as the leads' times are stored
-        return _DB_TIME.to_db_value(at.astimezone(UTC), LeadRow)
+def db_time(at: datetime) -> Any:
+    """A time as the leads' times are stored, to compare with them in SQL."""
+    return _DB_TIME.to_db_value(at.astimezone(UTC), LeadRow)
 
-    where = ('(l."status" = ? AND l."assigned_at" IS NOT NULL AND (d."due_at" IS NOT NULL OR l."assigned_at" <= ?)) '
-             'OR l."bounce_count" >= ?')
-    params: list[Any] = [str(Status.ASSIGNED), when(now - UNTOUCHED_AFTER), FLAG_AFTER_BOUNCES]
+
+def _need_of(now: datetime, stale_after: timedelta) -> tuple[str, list[Any]]:
+    """`attention.assess` on a lead's row (`l`): its reason (`attention.Need`'s value, NULL for none), tried in the
+    same order. Exact on both backends: SQLite keeps every time as UTC text (`storage.db`), which sorts as the
+    instants do, and PostgreSQL compares timestamptz."""
+    late = ('EXISTS (SELECT 1 FROM "deadlines" d WHERE d."lead_id" = l."id" AND d."kind" = \'response_lock\' '
+            'AND d."state" <> \'cancelled\' AND d."due_at" <= ?)')
+    need = (f'CASE WHEN l."status" = ? AND l."assigned_at" IS NOT NULL AND (l."assigned_at" <= ? OR {late}) '
+            f'THEN {int(Need.OVERDUE)} WHEN l."bounce_count" >= ? THEN {int(Need.BOUNCING)} ')
+    params: list[Any] = [str(Status.ASSIGNED), db_time(now - UNTOUCHED_AFTER), db_time(now), FLAG_AFTER_BOUNCES]
     if stale_after > timedelta(0):
         deal = sorted(str(s) for s in OPEN_DEAL)
-        where += f' OR (l."status" IN ({", ".join("?" * len(deal))}) AND l."last_activity_at" <= ?)'
-        params += [*deal, when(now - stale_after)]
-    return where, params
+        need += (f'WHEN l."status" IN ({", ".join("?" * len(deal))}) AND l."last_activity_at" <= ? '
+                 f'THEN {int(Need.STALE)} ')
+        params += [*deal, db_time(now - stale_after)]
+    return need + "END", params
 
 
 def _title(row: dict[str, Any]) -> str:
