@@ -855,3 +855,19 @@ BUDGET_7 = [
 @pytest.mark.parametrize(("text", "expect"), BUDGET_7, ids=[t for t, _ in BUDGET_7])
 def test_budget_round_seven(text: str, expect: dict[str, Any]) -> None:
     check_fields(text, expect)
+
+
+CONCERNS_8 = [
+    # a record photographed or screenshotted and taken away is data leaving, like one copied away
+    ("他们担心的是病人的化验单被医生随手拿手机拍走。", ["数据安全"]),
+    ("客户怕业务员把客户名单截图发给别人。", ["数据安全"]),
+    # data that cannot be carried over from the old system is a migration worry, not their way copied over
+    ("他们最担心的是老的那套系统里十年的数据搬不过来。", ["技术顾虑"]),
+    # our people made to come on site regularly is service
+    ("他们要求我们的人在上线后半年里每周都去一次现场。", ["售后响应"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), CONCERNS_8, ids=[t for t, _ in CONCERNS_8])
+def test_a_concern_round_eight(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
