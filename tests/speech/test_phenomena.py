@@ -865,6 +865,11 @@ CONCERNS_8 = [
     ("他们最担心的是老的那套系统里十年的数据搬不过来。", ["技术顾虑"]),
     # our people made to come on site regularly is service
     ("他们要求我们的人在上线后半年里每周都去一次现场。", ["售后响应"]),
+    # downtime during a move (ANNOTATION's 技术顾虑 cues): the business or a move, then its stopping
+    ("客户担心搬机房的时候业务要停好几天。", ["技术顾虑"]),
+    ("他们的生产一天都停不得。", ["技术顾虑"]),
+    # the rep's own day off is no stopping of theirs
+    ("我们下周二停一天,去客户那里。", []),
 ]
 
 
