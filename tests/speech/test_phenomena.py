@@ -870,6 +870,16 @@ CONCERNS_8 = [
     ("他们的生产一天都停不得。", ["技术顾虑"]),
     # the rep's own day off is no stopping of theirs
     ("我们下周二停一天,去客户那里。", []),
+    # ruled out by not even asking, or no interest
+    ("他们对定制没兴趣。", []),
+    ("等保的事客户压根没问。", []),
+    # a fee that keeps rising is price; a budget raised to a figure is not
+    ("他们嫌我们的维保费一年比一年涨。", ["价格"]),
+    ("预算涨到了两百万。", []),
+    # the users growing is peak load
+    ("他们担心用的人一多就会变慢。", ["技术顾虑"]),
+    # a national or regulator's standard to meet is compliance
+    ("他们要求系统要符合国家的医疗数据标准,不然过不了评审。", ["合规"]),
 ]
 
 
