@@ -8,6 +8,7 @@
 - tests/fixtures/text/fresh3.jsonl, 45 more written for round four and committed before any of its rule changes;
 - tests/fixtures/text/fresh4.jsonl, 37 more written for round five and committed before any of its rule changes;
 - tests/fixtures/text/fresh5.jsonl and fresh6.jsonl, 53 and 52 more written for rounds six and seven, likewise;
+- tests/fixtures/text/fresh7.jsonl and fresh8.jsonl, 51 and 24 more written for round eight, likewise;
 - the development part and tests/fixtures/text/tuning.jsonl, which the rules were tuned on, for completeness.
 
 Each floor is the per-field F1 reached when the work on issue #22 was closed, less one summary's worth of slack: a
@@ -39,7 +40,9 @@ TEXT = Path(__file__).resolve().parent.parent / "fixtures" / "text"
 # fresh2 0.983 -> 1.000; titles fresh3 0.992 -> 1.000; tuning (597 rows) concerns 0.991. Round six: fresh5 as
 # written 0.981 / 0.977 / 1.000 / 0.953 / 0.992. Round seven: fresh6 as written 0.970 / 0.977 / 1.000 / 0.929 / 0.976
 # -> 0.990 / 0.977 / 1.000 / 0.940 / 0.976; concerns held_out 0.884 -> 0.909, fresh 0.922 -> 0.926, fresh3 0.962 ->
-# 0.969, fresh4 0.884 -> 0.898, fresh5 0.953; tuning (809 rows) concerns 0.992
+# 0.969, fresh4 0.884 -> 0.898, fresh5 0.953; tuning (809 rows) concerns 0.992. Round eight: fresh7 as written 1.000 /
+# 0.958 / 1.000 / 0.852 / 1.000 -> concerns 0.862; fresh8 as written 1.000 / 1.000 / 1.000 / 0.816 / 1.000, unchanged;
+# every other set unchanged; tuning (829 rows) concerns 0.992
 FLOORS = {
     "held_out": {"budget": 0.96, "tender_date": 0.94, "competitors": 0.97, "concerns": 0.82, "titles": 0.97},
     "paraphrases": {"budget": 0.97, "tender_date": 0.97, "competitors": 0.97, "concerns": 0.96, "titles": 0.97},
@@ -49,13 +52,15 @@ FLOORS = {
     "fresh4": {"budget": 0.94, "tender_date": 0.95, "competitors": 0.94, "concerns": 0.87, "titles": 0.97},
     "fresh5": {"budget": 0.96, "tender_date": 0.95, "competitors": 0.98, "concerns": 0.93, "titles": 0.97},
     "fresh6": {"budget": 0.97, "tender_date": 0.95, "competitors": 0.98, "concerns": 0.91, "titles": 0.95},
+    "fresh7": {"budget": 0.97, "tender_date": 0.93, "competitors": 0.97, "concerns": 0.83, "titles": 0.97},
+    "fresh8": {"budget": 0.95, "tender_date": 0.95, "competitors": 0.95, "concerns": 0.77, "titles": 0.95},
     "development": {"budget": 0.98, "tender_date": 0.98, "competitors": 0.98, "concerns": 0.98, "titles": 0.98},
     "tuning": {"budget": 0.99, "tender_date": 0.99, "competitors": 0.99, "concerns": 0.97, "titles": 0.97},
 }
 
 
 def _rows(part: str) -> list[dict]:
-    if part in ("paraphrases", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "tuning"):
+    if part in ("paraphrases", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "tuning"):
         return read_rows(TEXT / f"{part}.jsonl")
     by_id = {row["id"]: row for row in read_rows(TEXT / "dev.jsonl")}
     split = json.loads((TEXT / "split.json").read_text("utf-8"))

@@ -855,3 +855,34 @@ BUDGET_7 = [
 @pytest.mark.parametrize(("text", "expect"), BUDGET_7, ids=[t for t, _ in BUDGET_7])
 def test_budget_round_seven(text: str, expect: dict[str, Any]) -> None:
     check_fields(text, expect)
+
+
+CONCERNS_8 = [
+    # a record photographed or screenshotted and taken away is data leaving, like one copied away
+    ("他们担心的是病人的化验单被医生随手拿手机拍走。", ["数据安全"]),
+    ("客户怕业务员把客户名单截图发给别人。", ["数据安全"]),
+    # data that cannot be carried over from the old system is a migration worry, not their way copied over
+    ("他们最担心的是老的那套系统里十年的数据搬不过来。", ["技术顾虑"]),
+    # our people made to come on site regularly is service
+    ("他们要求我们的人在上线后半年里每周都去一次现场。", ["售后响应"]),
+    # downtime during a move (ANNOTATION's 技术顾虑 cues): the business or a move, then its stopping
+    ("客户担心搬机房的时候业务要停好几天。", ["技术顾虑"]),
+    ("他们的生产一天都停不得。", ["技术顾虑"]),
+    # the rep's own day off is no stopping of theirs
+    ("我们下周二停一天,去客户那里。", []),
+    # ruled out by not even asking, or no interest
+    ("他们对定制没兴趣。", []),
+    ("等保的事客户压根没问。", []),
+    # a fee that keeps rising is price; a budget raised to a figure is not
+    ("他们嫌我们的维保费一年比一年涨。", ["价格"]),
+    ("预算涨到了两百万。", []),
+    # the users growing is peak load
+    ("他们担心用的人一多就会变慢。", ["技术顾虑"]),
+    # a national or regulator's standard to meet is compliance
+    ("他们要求系统要符合国家的医疗数据标准,不然过不了评审。", ["合规"]),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), CONCERNS_8, ids=[t for t, _ in CONCERNS_8])
+def test_a_concern_round_eight(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
