@@ -67,11 +67,23 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (OSError, DBConnectionError, 
 _PG_MIGRATION_LOCK = 0x1EADB07
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool `reset`, run as a pooled connection is handed back (after asyncpg has rolled back a transaction
+    left open and dropped its listeners). The default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` each time: a round trip after every autocommit statement and every transaction, eight a card click.
+    Nothing of ours leaves that state behind on a pooled connection: no SET outside a transaction, no cursor held past
+    one, LISTEN on a connection of its own (`bot.webhooks.wakeup`), and the one session advisory lock (migrations)
+    unlocked on the connection that took it."""
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     connection: str | dict[str, Any] = database_url
     if database_url.startswith("sqlite"):
         # tortoise's SQLite client, running the statements that need not wait on the loop's thread
         connection = {**expand_db_url(database_url), "engine": "storage.sqlite_inline"}
+    elif (expanded := expand_db_url(database_url))["engine"] == "tortoise.backends.asyncpg":
+        # tortoise hands options it does not know to asyncpg.create_pool
+        connection = {**expanded, "credentials": {**expanded["credentials"], "reset": _keep_session}}
     return {
         "connections": {"default": connection},
         "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default"}},
