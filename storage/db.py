@@ -148,6 +148,20 @@ async def changed(sql: str, params: Sequence[Any] = ()) -> int:
     return count
 
 
+async def changed_together(writes: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    """Run writes written with `?` placeholders (each an UPDATE, INSERT or DELETE with no RETURNING, each on rows the
+    others do not touch); how many rows each changed. On PostgreSQL in one statement, each write a data-modifying
+    WITH (PostgreSQL runs every one of them to completion): one round trip and one commit, all or none. Elsewhere one
+    after another (SQLite has no writes in WITH; its statements do not leave the process)."""
+    if len(writes) == 1 or dialect() != "postgres":
+        return [await changed(sql, params) for sql, params in writes]
+    steps = ", ".join(f"w{i} AS ({sql} RETURNING 1)" for i, (sql, _) in enumerate(writes))
+    counts = ", ".join(f'(SELECT count(*) FROM w{i}) AS "n{i}"' for i in range(len(writes)))
+    params = [value for _, values in writes for value in values]
+    rows = await connections.get("default").execute_query_dict(numbered(f"WITH {steps} SELECT {counts}"), params)
+    return [int(rows[0][f"n{i}"]) for i in range(len(writes))]
+
+
 def db_value(model: type[Model], field: str, value: Any) -> Any:
     """`value` as the database in use takes it for `model.field` (a datetime on SQLite is stored as text)."""
     return model._meta.fields_map[field].to_db_value(value, None)
