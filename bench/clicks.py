@@ -55,6 +55,7 @@ class StatementCounter:
     def __init__(self) -> None:
         self.kinds: Counter[str] = Counter()
         self.commits = 0
+        self.round_trips = 0  # to PostgreSQL, at asyncpg's connection: BEGIN, COMMIT and the pool's reset counted
         self.on = False
         self.trace = bool(os.environ.get("CLICK_SQL"))  # print each counted statement (to see what a click runs)
 
@@ -100,6 +101,27 @@ class StatementCounter:
                     return counted
 
                 cls.commit = wrap_commit(cls.__dict__["commit"])
+        with contextlib.suppress(ImportError):
+            self._count_round_trips()
+
+    def _count_round_trips(self) -> None:
+        """Every query asyncpg sends: a statement with arguments (`_execute`, `_executemany`) or a plain text one
+        (`execute` with none: BEGIN, COMMIT, the pool's reset on handing a connection back)."""
+        from asyncpg.connection import Connection
+
+        counter = self
+
+        def wrap(fn, plain_only=False):
+            async def counted(self, query, *args, **kw):
+                if counter.on and not (plain_only and args):
+                    counter.round_trips += 1
+                return await fn(self, query, *args, **kw)
+
+            return counted
+
+        Connection._execute = wrap(Connection._execute)
+        Connection._executemany = wrap(Connection._executemany)
+        Connection.execute = wrap(Connection.execute, plain_only=True)
 
     @property
     def statements(self) -> int:
@@ -215,6 +237,7 @@ async def _run(args: argparse.Namespace) -> None:
                     fut = asyncio.get_running_loop().create_future()
                     updated[task_id] = fut
                     before, commits, kinds = counter.statements, counter.commits, counter.kinds.copy()
+                    trips = counter.round_trips
                     start = time.perf_counter()
                     async with http.post(f"{path}?{urlencode(params)}", data=body,
                                          headers={"Content-Type": "text/xml"}) as r:
@@ -225,9 +248,11 @@ async def _run(args: argparse.Namespace) -> None:
                     diff = counter.kinds.copy()
                     diff.subtract(kinds)
                     acks.append((acked - start) * 1000)
+                    round_trips.append(counter.round_trips - trips)
                     return (done - start) * 1000, counter.statements - before, counter.commits - commits, diff
 
                 acks: list[float] = []
+                round_trips: list[int] = []
                 tasks = [t for (agent, t) in sim.cards if agent == AGENT]
                 for t in tasks[:3]:  # warm-up: connections, caches, the first token
                     await click(t)
@@ -241,6 +266,7 @@ async def _run(args: argparse.Namespace) -> None:
                 if profiler:
                     profiler.enable()
                 acks.clear()
+                round_trips.clear()
                 cpu = time.process_time()
                 for t in order:
                     got = await click(t)
@@ -278,6 +304,9 @@ async def _run(args: argparse.Namespace) -> None:
         print(f"  SQL statements per click      {statistics.fmean(stmts):.1f} (min {min(stmts)}, max {max(stmts)}); "
               f"commits per click {statistics.fmean(commits):.1f}; by kind per click: "
               + ", ".join(f"{k} {v / len(e2e):.1f}" for k, v in kinds.most_common()))
+        if database_url:
+            print(f"  PostgreSQL round trips per click {statistics.fmean(round_trips):.1f} (min {min(round_trips)}, "
+                  f"max {max(round_trips)}; statements, BEGIN, COMMIT, the pool's reset)")
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)

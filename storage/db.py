@@ -67,11 +67,23 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (OSError, DBConnectionError, 
 _PG_MIGRATION_LOCK = 0x1EADB07
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool `reset`, run as a pooled connection is handed back (after asyncpg has rolled back a transaction
+    left open and dropped its listeners). The default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` each time: a round trip after every autocommit statement and every transaction, eight a card click.
+    Nothing of ours leaves that state behind on a pooled connection: no SET outside a transaction, no cursor held past
+    one, LISTEN on a connection of its own (`bot.webhooks.wakeup`), and the one session advisory lock (migrations)
+    unlocked on the connection that took it."""
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     connection: str | dict[str, Any] = database_url
     if database_url.startswith("sqlite"):
         # tortoise's SQLite client, running the statements that need not wait on the loop's thread
         connection = {**expand_db_url(database_url), "engine": "storage.sqlite_inline"}
+    elif (expanded := expand_db_url(database_url))["engine"] == "tortoise.backends.asyncpg":
+        # tortoise hands options it does not know to asyncpg.create_pool
+        connection = {**expanded, "credentials": {**expanded["credentials"], "reset": _keep_session}}
     return {
         "connections": {"default": connection},
         "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default"}},
@@ -134,6 +146,20 @@ async def changed(sql: str, params: Sequence[Any] = ()) -> int:
     """Run a write written with `?` placeholders; how many rows it changed (the hot path's conditional updates)."""
     count, _ = await connections.get("default").execute_query(numbered(sql), list(params))
     return count
+
+
+async def changed_together(writes: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    """Run writes written with `?` placeholders (each an UPDATE, INSERT or DELETE with no RETURNING, each on rows the
+    others do not touch); how many rows each changed. On PostgreSQL in one statement, each write a data-modifying
+    WITH (PostgreSQL runs every one of them to completion): one round trip and one commit, all or none. Elsewhere one
+    after another (SQLite has no writes in WITH; its statements do not leave the process)."""
+    if len(writes) == 1 or dialect() != "postgres":
+        return [await changed(sql, params) for sql, params in writes]
+    steps = ", ".join(f"w{i} AS ({sql} RETURNING 1)" for i, (sql, _) in enumerate(writes))
+    counts = ", ".join(f'(SELECT count(*) FROM w{i}) AS "n{i}"' for i in range(len(writes)))
+    params = [value for _, values in writes for value in values]
+    rows = await connections.get("default").execute_query_dict(numbered(f"WITH {steps} SELECT {counts}"), params)
+    return [int(rows[0][f"n{i}"]) for i in range(len(writes))]
 
 
 def db_value(model: type[Model], field: str, value: Any) -> Any:

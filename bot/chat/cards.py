@@ -92,6 +92,7 @@ async def send_card(services: Services, user: User, card: Card, *, kind: CardKin
 _TAKE_SQL = ('UPDATE "card_instances" SET "response_code" = NULL, "spent_code" = ?, "spent_version" = ? '
              'WHERE "id" = ? AND "response_code" = ?')
 _SHOWN_SQL = 'UPDATE "card_instances" SET "version" = ?, "spent_version" = ? WHERE "id" = ? AND "spent_code" = ?'
+_VERSION_SQL = 'UPDATE "card_instances" SET "version" = ? WHERE "id" = ?'
 _LIVE_SQL = 'SELECT * FROM "card_instances" WHERE "kind" = ? AND "subject_id" = ? AND "live" ORDER BY "id"'
 _LOCK_DUE_SQL = ('SELECT "due_at" FROM "deadlines" WHERE "lead_id" = ? AND "kind" = \'response_lock\' '
                  'AND "state" = \'pending\'')
@@ -134,9 +135,17 @@ async def _update_with_code(adapter: Any, app: LoadedApp, instance: CardInstance
 
 async def _shown(instance: CardInstance, version: int, code: str) -> None:
     """Record that the card shows `version` (the update that spent `code` is confirmed): one write while the card
-    still holds `code` as spent (nearly always), the version alone otherwise."""
-    if not await db.changed(_SHOWN_SQL, [version, version, instance.id, code]):
-        await CardInstance.filter(id=instance.id).update(version=version)
+    still holds `code` as spent (nearly always), the version alone otherwise. In a follow-up, the write goes with its
+    outbox row's done mark (`outbox.with_done_mark`): until then the card reads as an update spent but not confirmed,
+    which a run again after a crash resolves with the spent code, as it does after a crash before this write."""
+    card_id = instance.id
+
+    async def version_alone() -> None:
+        await db.changed(_VERSION_SQL, [version, card_id])
+
+    params = [version, version, card_id, code]
+    if not outbox.with_done_mark(_SHOWN_SQL, params, version_alone) and not await db.changed(_SHOWN_SQL, params):
+        await version_alone()
     instance.version = version
 
 
@@ -152,7 +161,9 @@ async def update_card(services: Services, instance: CardInstance, card: Card, ve
             try:
                 await adapter.update_card(instance.recipient, instance.card_id,
                                           render(app.platform, card, instance.card_id, update=True), None)
-                await CardInstance.filter(id=instance.id).update(version=version)
+                if not outbox.with_done_mark(_VERSION_SQL, [version, instance.id]):
+                    await db.changed(_VERSION_SQL, [version, instance.id])
+                instance.version = version
                 return instance
             except CardExpired as e:
                 log.info("card %s can no longer be updated (%s): sending a fresh one", instance.card_id, e.errcode)
