@@ -251,7 +251,13 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
             try:
                 yield
             finally:
-                await raw.execute("SELECT pg_advisory_unlock($1)", _PG_MIGRATION_LOCK)
+                try:
+                    await raw.execute("SELECT pg_advisory_unlock($1)", _PG_MIGRATION_LOCK)
+                except BaseException:
+                    # The pool no longer clears session state (`_keep_session`): a connection that may still hold
+                    # the lock must not go back to it, or every later migration would wait on it forever.
+                    raw.terminate()
+                    raise
         return
     lock_path = private_file(settings.data_dir / "migrate.lock")
     with open(lock_path, "w") as f:
