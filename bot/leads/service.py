@@ -58,11 +58,6 @@ class LeadConflict(LeadbotError):
     """The lead kept changing under us; the caller may try again."""
 
 
-class StaleRule(Exception):
-    """A round-robin rule's cursor moved since its rules were read (a concurrent intake, in this process or another,
-    took the turn): nothing of the routing may be stored; route again on the rules as they are now."""
-
-
 def actor_for(user: User) -> lt.Actor:
     return lt.Actor(user_id=user.id, tenant_id=user.tenant_id, role=lt.Role(str(user.role)),
                     manager_id=user.manager_id, name=user.name)
@@ -259,14 +254,8 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
         lead = await leadstore.load(lead_id, tenant_id)
         moved: list[int] = []
         try:
-            # One transaction: the assignment is stored only with the round-robin turn it took.
-            async with leadstore.one_transaction():
-                result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause,
-                                      moved)
+            result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause, moved)
         except leadstore.StaleLead:
-            continue
-        except StaleRule:
-            tenant_cache.forget(tenant_id, "routing_rules")
             continue
         if moved:  # processes keeping the rules read the cursor again
             await tenant_cache.changed(services.redis, tenant_id)
@@ -292,31 +281,14 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
         known.leads[lead.id] = decision.lead
     try:
         ids = await store(decision, lead.version, at)
-        if result.rule_id is not None and (turn := _turn_taken(rules, result)) is not None:
-            if not await _move_cursor(result.rule_id, *turn):
-                raise StaleRule(result.rule_id)
-            moved.append(result.rule_id)
-    except (leadstore.StaleLead, StaleRule):
+    except leadstore.StaleLead:
         if known is not None:
             known.leads.pop(lead.id, None)  # not stored: its version may be another change's
         raise
+    if result.rule_id is not None and result.cursor is not None:
+        await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
+        moved.append(result.rule_id)
     return ActionResult(decision, tuple(ids))
-
-
-def _turn_taken(rules: Sequence[routing.RoutingRule], result: routing.RouteResult) -> tuple[int | None, int] | None:
-    """(cursor before, cursor after) of the rule that routed, when routing moved it (round robin); else None."""
-    before = next((r.cursor for r in rules if r.id == result.rule_id), None)
-    return None if result.cursor is None or result.cursor == before else (before, result.cursor)
-
-
-async def _move_cursor(rule_id: int, before: int | None, after: int) -> bool:
-    """Move a round-robin rule's cursor from `before` to `after`, in the caller's transaction; False when it is no
-    longer `before`. Compared and set in one statement: two intakes that read the same cursor (its rules kept by
-    the process, or read before the other committed) would otherwise give the same rep the same turn. On
-    PostgreSQL the second waits for the first's row lock, then finds the cursor moved."""
-    rows = RuleRow.filter(id=rule_id, cursor__isnull=True) if before is None else RuleRow.filter(id=rule_id,
-                                                                                                 cursor=before)
-    return await rows.update(cursor=after) == 1
 
 
 def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, source: lt.EventSource,
@@ -368,35 +340,28 @@ async def _create_lead(services: Services, tenant_id: int, values: dict[str, Any
     from tortoise.exceptions import IntegrityError
 
     settings = (await tenant_settings(tenant_id)).workflow.to_value()
-    for attempt in range(MAX_STALE_RETRIES):
-        rules = await rules_of(tenant_id)
-        moved: list[int] = []
-        try:
-            # Created and routed in one transaction: a lead is never seen (nor left, by a crash) unrouted in the
-            # pool when a rule takes it, and the follow-ups are queued once, after the commit.
-            with leadstore.remembering_chains():  # the routing's save appends to the chain the create just wrote
-                async with leadstore.one_transaction():
-                    # The create's audit chain head is written by the routing's update (or below, when not routed).
-                    row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
-                                                    created_event(tenant_id, values, actor, source, at),
-                                                    chain_later=True)
-                    routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING, moved)
-                    due = None
-                    if routed is None or not routed.ok:
-                        await leadstore.write_chain(row)  # left in the pool: no save wrote the chain
-                    else:
-                        leadstore.stored_row(row, routed.decision.lead, at)  # `row` as stored, not read back
-                        armed = (leadstore.transaction_memo() or {}).get(("response_lock", row.id))
-                        due = armed.astimezone(UTC) if armed is not None else None  # as stored (UTC)
-            break
-        except StaleRule:  # all of it rolled back: the lead is created again on the rules as they are now
-            tenant_cache.forget(tenant_id, "routing_rules")
-            if attempt == MAX_STALE_RETRIES - 1:
-                raise LeadConflict("the routing rules kept changing; try again") from None
-        except IntegrityError:
-            if external_id:  # a concurrent intake of the same external id won the race
-                return Intake(await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False, None)
-            raise
+    rules = await rules_of(tenant_id)
+    moved: list[int] = []
+    try:
+        # Created and routed in one transaction: a lead is never seen (nor left, by a crash) unrouted in the pool
+        # when a rule takes it, and the follow-ups are queued once, after the commit.
+        with leadstore.remembering_chains():  # the routing's save appends to the chain the create just wrote
+            async with leadstore.one_transaction():
+                # The create's audit chain head is written by the routing's update (or below, when not routed).
+                row, _ = await leadstore.create({**values, "tenant_id": tenant_id, "status": "pool"},
+                                                created_event(tenant_id, values, actor, source, at), chain_later=True)
+                routed = await _route(leadstore.to_snapshot(row), settings, rules, at, Cause.ROUTING, moved)
+                due = None
+                if routed is None or not routed.ok:
+                    await leadstore.write_chain(row)  # left in the pool: no save wrote the chain
+                else:
+                    leadstore.stored_row(row, routed.decision.lead, at)  # `row` as stored, not read back
+                    armed = (leadstore.transaction_memo() or {}).get(("response_lock", row.id))
+                    due = armed.astimezone(UTC) if armed is not None else None  # as stored (UTC), not read back
+    except IntegrityError:
+        if external_id:  # a concurrent intake of the same external id won the race
+            return Intake(await LeadRow.get(tenant_id=tenant_id, external_id=external_id), False, None)
+        raise
     if moved:  # committed: processes keeping the rules read the round-robin cursor again
         await tenant_cache.changed(services.redis, tenant_id)
     if routed is not None:

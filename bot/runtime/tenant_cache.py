@@ -72,14 +72,6 @@ class TenantCache:
         _current.set(held)
 
 
-def forget(tenant_id: int, key: Hashable) -> None:
-    """Drop what this request keeps under `key` for the tenant: it was found stale (a round-robin cursor another
-    intake moved before the version changed), and the next `kept` reads it again."""
-    held = _current.get()
-    if held is not None and held.tenant_id == tenant_id:
-        held.rows.pop(key, None)
-
-
 async def kept(tenant_id: int, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
     """What `read()` gives, kept under the tenant's version this request verified; outside such a request (or for
     another tenant) `read()` each time."""
