@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import struct
 import sys
 import time
@@ -46,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.textcv import parts  # noqa: E402
+from bench.voice import extraction_latency  # noqa: E402
 from speech.extract import Extractor  # noqa: E402
 from speech.learned import ConcernModel, default_model, grams, training_windows, windows  # noqa: E402
 from speech.lexicon import Lexicon  # noqa: E402
@@ -345,27 +345,9 @@ def main() -> None:
         rows = data["development"] + data["held_out"]
         for label, learned in (("rules alone", None), ("rules + shipped n-gram", shipped),
                                ("rules + embedding", fixed_models[1])):
-            latency(label, Extractor(Lexicon.default(), learned=learned), rows)
+            extraction_latency(label, rows, Extractor(Lexicon.default(), learned=learned))
         print(f"embedding table: {vectors.table.nbytes / 2**20:.0f} MiB as float32, read in {load_s:.2f} s")
 
-
-def latency(label: str, extractor: Extractor, rows: list[dict]) -> None:
-    """As bench/voice.py's extraction latency: 200 warm-up calls, then 20 rounds; wall and thread CPU time."""
-    from datetime import datetime
-
-    cases = [(row["text"], datetime.fromisoformat(row["ref"])) for row in rows]
-    for i in range(200):
-        extractor.extract(*cases[i % len(cases)])
-    wall, cpu = [], []
-    for _ in range(20):
-        for text, ref in cases:
-            started, started_cpu = time.perf_counter(), time.thread_time()
-            extractor.extract(text, ref)
-            wall.append((time.perf_counter() - started) * 1000)
-            cpu.append((time.thread_time() - started_cpu) * 1000)
-    wall.sort()
-    print(f"== extraction, {label}: {len(wall)} calls on {len(cases)} summaries, median {statistics.median(wall):.3f}"
-          f" ms, p99 {wall[int(len(wall) * 0.99)]:.3f} ms, median CPU time {statistics.median(cpu):.3f} ms")
 
 if __name__ == "__main__":
     main()
