@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from bench.textcv import parts  # noqa: E402
 from bench.voice import extraction_latency  # noqa: E402
 from speech.extract import Extractor  # noqa: E402
-from speech.learned import ConcernModel, default_model, grams, training_windows, windows  # noqa: E402
+from speech.learned import ConcernModel, default_model, fit, grams, training_windows, windows  # noqa: E402
 from speech.lexicon import Lexicon  # noqa: E402
 from speech.rules import CONCERNS  # noqa: E402
 
@@ -139,14 +139,7 @@ class EmbedModel:
         for i, (_, labels) in enumerate(pairs):
             for label in labels:
                 y[i, CONCERNS.index(label)] = 1
-        w = np.zeros((x.shape[1], len(CONCERNS)), dtype=np.float32)
-        b = np.full(len(CONCERNS), -2.0, dtype=np.float32)
-        for _ in range(epochs):
-            p = 1 / (1 + np.exp(-(x @ w + b)))
-            g = p - y
-            w -= rate * (x.T @ g / len(x) + l2 * w)
-            b -= rate * g.mean(axis=0)
-        self.w, self.b = w, b
+        self.w, self.b = fit(x, y, epochs, rate, l2)
 
     def probabilities(self, window: str) -> np.ndarray:
         z = ((self.vectors(window) - self.mean) / self.std) @ self.w + self.b

@@ -125,6 +125,21 @@ def training_windows(rows: Iterable[dict], rule_labels: Callable[[str], set[str]
     return out
 
 
+def fit(x, y, epochs: int, rate: float, l2: float):
+    """Weights and biases of a logistic layer from `x` (rows) to the label columns `y`: full-batch gradient descent
+    from zero weights (and a -2 bias: labels are rare), so the same data gives the same model."""
+    import numpy as np
+
+    w = np.zeros((x.shape[1], y.shape[1]), dtype=np.float32)
+    b = np.full(y.shape[1], -2.0, dtype=np.float32)
+    for _ in range(epochs):
+        p = 1 / (1 + np.exp(-(x @ w + b)))
+        g = p - y
+        w -= rate * (x.T @ g / len(x) + l2 * w)
+        b -= rate * g.mean(axis=0)
+    return w, b
+
+
 def train(pairs: list[tuple[str, set[str]]], epochs: int = 300, rate: float = 2.0, l2: float = 1e-4) -> dict:
     """Full-batch gradient descent on the logistic loss from zero weights: the same data gives the same model."""
     import numpy as np
@@ -140,13 +155,7 @@ def train(pairs: list[tuple[str, set[str]]], epochs: int = 300, rate: float = 2.
         x[i, index] = 1 / math.sqrt(len(index)) if index else 0.0
         for label in labels:
             y[i, CONCERNS.index(label)] = 1
-    w = np.zeros((len(vocab), len(CONCERNS)), dtype=np.float32)
-    b = np.full(len(CONCERNS), -2.0, dtype=np.float32)
-    for _ in range(epochs):
-        p = 1 / (1 + np.exp(-(x @ w + b)))
-        g = p - y
-        w -= rate * (x.T @ g / len(x) + l2 * w)
-        b -= rate * g.mean(axis=0)
+    w, b = fit(x, y, epochs, rate, l2)
     weights = {gram: [round(float(v), 4) for v in w[i]] for gram, i in vocab.items()
                if float(np.abs(w[i]).max()) >= _PRUNE}
     return {"labels": list(CONCERNS), "bias": [round(float(v), 4) for v in b], "weights": weights,
