@@ -289,6 +289,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except LeadbotError as e:
         for cls, (status, code) in _ERROR_STATUS.items():
             if isinstance(e, cls):
+                log.info("%s %s: %d %s: %s", request.method, request.path, status, code, e)
                 return HttpProblem(status, code, str(e)).response()
         raise
     except Exception as e:

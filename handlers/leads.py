@@ -61,7 +61,7 @@ def _tenant_param(request: web.Request) -> int | None:
 
 
 @API.route("POST", "/api/leads", summary="Take in a lead (idempotent on external_id) and route it", tags=("leads",),
-           body=LeadIn, ok=201, response=LeadOut, errors=(401, 403, 404))
+           body=LeadIn, ok=201, response=LeadOut, errors=(401, 403, 404, 409))
 async def create_lead(request: web.Request) -> web.Response:
     principal = await _principal(request)
     data = await read_model(request, LeadIn)

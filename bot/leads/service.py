@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -19,7 +19,7 @@ from tortoise import connections
 from tortoise.exceptions import DoesNotExist
 
 from bot.admin.tenant_settings import TenantSettings
-from bot.errors import LeadbotError
+from bot.errors import Conflict
 from bot.leads import routing
 from bot.leads import store as leadstore
 from bot.leads import types as lt
@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 MAX_STALE_RETRIES = 5
 
 
-class LeadConflict(LeadbotError):
-    """The lead kept changing under us; the caller may try again."""
+class LeadConflict(Conflict):
+    """The lead kept changing under us; the caller may try again (the API answers 409)."""
 
 
 def actor_for(user: User) -> lt.Actor:
@@ -254,7 +254,11 @@ async def route_lead(services: Services, lead_id: int, tenant_id: int, *, cause:
         lead = await leadstore.load(lead_id, tenant_id)
         moved: list[int] = []
         try:
-            result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause, moved)
+            # One transaction: a round-robin rule's row stays locked from reading its turn until the assignment
+            # that took it is stored.
+            async with leadstore.one_transaction():
+                result = await _route(lead, settings, await rules_of(tenant_id), now or services.clock.now(), cause,
+                                      moved)
         except leadstore.StaleLead:
             continue
         if moved:  # processes keeping the rules read the cursor again
@@ -269,9 +273,19 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
                  cause: Cause, moved: list[int]) -> ActionResult | None:
     """Route `lead` and store the assignment (the caller carries out its follow-ups once committed). None when
     nothing changed; raises `leadstore.StaleLead` when the lead changed since it was loaded. A rule's round-robin
-    cursor moved: the rule's id is added to `moved` (the caller changes the tenant's version once committed)."""
-    result, decision = routing.route_and_assign(lead, rules, await reps_of(lead.tenant_id), at, settings=settings,
-                                                cause=cause)
+    cursor moved: the rule's id is added to `moved` (the caller changes the tenant's version once committed).
+
+    Runs in the caller's transaction (`leadstore.one_transaction`): when a round-robin rule routes the lead, its row
+    is locked and its cursor read again before the turn is given (see `_locked_cursor`)."""
+    reps = await reps_of(lead.tenant_id)
+    result, decision = routing.route_and_assign(lead, rules, reps, at, settings=settings, cause=cause)
+    rule = next((r for r in rules if r.id == result.rule_id), None)
+    turn_before = None
+    if rule is not None and rule.strategy is routing.Strategy.ROUND_ROBIN:
+        turn_before = await _locked_cursor(rule.id)
+        if turn_before != rule.cursor:  # another intake took a turn since these rules were read: pick after it
+            rules = [replace(r, cursor=turn_before) if r.id == rule.id else r for r in rules]
+            result, decision = routing.route_and_assign(lead, rules, reps, at, settings=settings, cause=cause)
     if decision is None or not decision.ok:
         if result.unstaffed:
             log.warning("lead %d stays in the pool: %s", lead.id, result.reason)
@@ -285,10 +299,25 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
         if known is not None:
             known.leads.pop(lead.id, None)  # not stored: its version may be another change's
         raise
-    if result.rule_id is not None and result.cursor is not None:
-        await RuleRow.filter(id=result.rule_id).update(cursor=result.cursor)
-        moved.append(result.rule_id)
+    if rule is not None and rule.strategy is routing.Strategy.ROUND_ROBIN and result.cursor != turn_before:
+        await db.changed('UPDATE "routing_rules" SET "cursor" = ? WHERE "id" = ?', [result.cursor, rule.id])
+        moved.append(rule.id)
     return ActionResult(decision, tuple(ids))
+
+
+async def _locked_cursor(rule_id: int) -> int | None:
+    """A round-robin rule's cursor as stored now, its row locked until the caller's transaction ends.
+
+    The rules routing reads may be older than the cursor (kept by this process under the tenant's version, or read
+    before another intake committed): two intakes would then give the same rep the same turn. On PostgreSQL the
+    row lock makes a concurrent intake of the same rule wait here until this one has stored its turn, then read it;
+    waiting rather than comparing and retrying, which starved under many concurrent intakes. SQLite has no row
+    locks: a process's transactions run one at a time on its one connection, and a second process's intake waits
+    for the database's write lock."""
+    lock = " FOR UPDATE" if db.dialect() == "postgres" else ""
+    rows = await connections.get("default").execute_query_dict(
+        db.numbered(f'SELECT "cursor" FROM "routing_rules" WHERE "id" = ?{lock}'), [rule_id])
+    return rows[0]["cursor"] if rows else None
 
 
 def created_event(tenant_id: int, values: dict[str, Any], actor: lt.Actor, source: lt.EventSource,

@@ -172,3 +172,24 @@ async def test_a_change_decided_on_a_lead_that_changed_since_is_stale_and_the_ch
     assert status == 200
     row = await Lead.get(id=lead["id"])
     assert verify_chain(await leadstore.events_of(lead["id"]), head=row.audit_head) is None
+
+
+async def test_a_lead_that_keeps_changing_under_an_action_is_409_and_unchanged(client, team, monkeypatch,
+                                                                                caplog) -> None:
+    """Every attempt's save finds the lead changed since it was loaded (other changes landing in between): after
+    the retries the API answers 409 with a log line, not 500, and the lead is as it was."""
+    from bot.leads import store as leadstore
+
+    lead = await _assigned_lead(client, team)
+
+    async def always_stale(*args, **kwargs):
+        raise leadstore.StaleLead(lead["id"])
+
+    monkeypatch.setattr(leadstore, "save", always_stale)
+    with caplog.at_level("INFO", logger="leadbot.http"):
+        status, body = await _act(client, team, lead["id"], action="advance", to="contacted",
+                                  as_user_id=team.reps[0].id)
+    assert (status, body["error"]) == (409, "conflict")
+    assert any("409 conflict" in r.getMessage() for r in caplog.records)
+    row = await Lead.get(id=lead["id"])
+    assert (row.status, row.version) == ("assigned", lead["version"])

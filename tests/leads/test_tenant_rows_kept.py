@@ -76,3 +76,41 @@ async def test_changes_through_the_admin_routes_are_seen_by_the_next_request(cli
     r = await client.post(f"/admin/tokens/{token.id}/revoke", headers=admin_headers)
     assert r.status == 200
     assert (await _post(client, team.headers))[0] == 401
+
+
+async def _round_robin(tenant, reps, **spec):
+    return await RoutingRule.create(tenant=tenant, name="rr", position=0,
+                                    spec={"strategy": "round_robin", "rep_ids": [r.id for r in reps], **spec})
+
+
+async def test_a_round_robin_turn_taken_in_another_process_is_not_given_again(client, team, services) -> None:
+    a, b = team.reps
+    rule = await _round_robin(team.tenant, team.reps, industries=["能源"])
+    status, first = await _post(client, team.headers, industry="能源")
+    assert (status, first["assignee_id"]) == (201, a.id)
+    # A lead no rule takes: this request reads the rules (cursor at a) and keeps them under the current version.
+    assert (await _post(client, team.headers, industry="零售"))[1]["assignee_id"] is None
+    # Another process's intake gives b its turn and has committed, but has not changed the version yet.
+    await RoutingRule.filter(id=rule.id).update(cursor=b.id)
+    status, lead = await _post(client, team.headers, industry="能源")
+    assert (status, lead["assignee_id"]) == (201, a.id)  # after b's turn, a's; not b's turn a second time
+    assert (await RoutingRule.get(id=rule.id)).cursor == a.id
+    # Nothing of the attempt on the stale cursor was kept: one lead, one creation and one assignment event.
+    from storage.models import Lead, LeadEvent
+
+    assert await Lead.filter(tenant_id=team.tenant.id).count() == 3
+    assert await LeadEvent.filter(lead_id=lead["id"]).count() == 2
+
+
+async def test_concurrent_intakes_under_round_robin_each_take_their_own_turn(client, services) -> None:
+    import asyncio
+
+    from tests.leads.conftest import make_team
+
+    team = await make_team("rr", reps=4)
+    await _round_robin(team.tenant, team.reps)
+    assert (await _post(client, team.headers))[0] == 201  # rules read and kept; the cursor at the first rep
+    results = await asyncio.gather(*(_post(client, team.headers) for _ in range(3)))
+    assert [status for status, _ in results] == [201, 201, 201]
+    # The first lead took rep 1's turn; the three at once took reps 2, 3 and 4, one each.
+    assert sorted(lead["assignee_id"] for _, lead in results) == [r.id for r in team.reps[1:]]
