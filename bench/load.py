@@ -9,9 +9,12 @@ Run: PYTHONPATH=. python bench/load.py [--tenants 50] [--step-seconds 10] [--soa
 Method
 - Processes: `serve` (bot.runtime.app.create_app on a fresh data dir, SQLite and the embedded Redis unless
   --redis-url, as `leadbot serve --no-worker` builds it) pinned to CPU 0; one `worker` process
-  (bot.runtime.worker.running_worker, as `leadbot worker`) and this process (the WeCom simulator,
-  tests/sim/wecom.py, and the load generator) on CPU 1.
-  On a 2-core machine the worker shares its core with the generator: the end-to-end figures are pessimistic.
+  (bot.runtime.worker.running_worker, as `leadbot worker`) on CPU 1; this process (the WeCom simulator,
+  tests/sim/wecom.py, and the load generator) beside serve on CPU 0 (`--generator-cpu serve`, the default) or beside
+  the worker (`--generator-cpu worker`, the layout of the figures before 2026-12-08). The worker costs several times
+  the CPU per click of serve, so the default leaves the worker's core to the worker (the database and Redis float
+  over both); either way the generator takes a share of one of the service's two cores, which a host with a core
+  for each would not: the end-to-end figures are pessimistic. Its CPU per click is printed with the service's.
 - Set-up: `--tenants` tenants, each with its own WeCom app (its own agent on the simulator), a manager, reps (one
   per 20 leads: WeCom's 30 messages a member a minute would pace set-up), a round-robin routing rule and the
   evidence gates off (so a lead takes six clicks from 已分配 to 赢单); leads posted
@@ -245,6 +248,23 @@ class Card:
     busy_since: float | None = None  # a click in flight, sent at this perf_counter()
 
 
+GENERATOR = "simulator + generator"  # this process, in the CPU per click figures
+POSTGRES = "postgresql"  # the server's backends for the run's database
+
+
+def _backends_cpu(database: str) -> float:
+    """CPU seconds used by the PostgreSQL backends serving `database` (a backend's process title names its database:
+    `postgres: user database host(port) idle`). The service's pools keep their connections, so the difference
+    between two readings is what the server spent on the service in between."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if f" {database} ".encode() in (proc / "cmdline").read_bytes():
+                    total += ingest._cpu_of(int(proc.name))
+    return total
+
+
 @dataclass
 class Step:
     name: str
@@ -274,12 +294,13 @@ class Step:
 
 class Clicker:
     def __init__(self, sim: Any, port: int, cards: list[Card], pids: dict[str, int] | None = None,
-                 data_dir: Path | None = None) -> None:
+                 data_dir: Path | None = None, database: str | None = None) -> None:
         from tests.sim.wecom import CallbackSender
 
         self.sim, self.port = sim, port
         self.pids = pids or {}  # the service's processes, by name: CPU per click is measured for each
         self.data_dir = data_dir
+        self.database = database  # PostgreSQL: the run's scratch database, whose backends' CPU is measured too
         self.cards = {(c.agent_id, c.task_id): c for c in cards}
         # Free cards (no click in flight) by the stage their next click moves them to.
         self.buckets: list[collections.deque[Card]] = [collections.deque() for _ in STAGES]
@@ -291,6 +312,13 @@ class Clicker:
         self.step: Step | None = None
         self.last_update = 0.0
         sim.on_update = self._updated
+
+    def _cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each process measured, and by the PostgreSQL backends of the run's database."""
+        used = {k: ingest._cpu_of(pid) for k, pid in self.pids.items()}
+        if self.database:
+            used[POSTGRES] = _backends_cpu(self.database)
+        return used
 
     async def quiet(self, seconds: float = 5.0, limit_s: float = 600.0) -> float:
         """Wait until no card update has come for `seconds` (the worker drained what the ramp left queued)."""
@@ -360,7 +388,7 @@ class Clicker:
         the last clicks to reach their cards."""
         pick = pick or self.earliest
         self.step = step
-        cpu0 = {k: ingest._cpu_of(pid) for k, pid in self.pids.items()}
+        cpu0 = self._cpu()
         sql0 = self._statements()
         idle: asyncio.Queue[ingest.Connection] = asyncio.Queue()
         for c in conns:
@@ -398,7 +426,7 @@ class Clicker:
         for c in self.cards.values():  # a click whose update never came: the card is stuck, leave it out
             c.busy_since = None
         await asyncio.sleep(0.3)  # the workers' statement counts are written every 0.25 s
-        step.cpu_s = {k: ingest._cpu_of(pid) - cpu0[k] for k, pid in self.pids.items()}
+        step.cpu_s = {k: v - cpu0[k] for k, v in self._cpu().items()}
         sql1 = self._statements()
         step.statements, step.commits = sql1[0] - sql0[0], sql1[1] - sql0[1]
         return step
@@ -558,13 +586,15 @@ async def _orchestrate(args: argparse.Namespace) -> None:
             pids[f"worker {j + 1}"] = w.pid
         if info.get("redis_pid"):
             pids["redis"] = info["redis_pid"]
-        ingest._pin(os.getpid(), ingest.CLIENT_CPU)
+        generator_cpu = ingest.SERVER_CPU if args.generator_cpu == "serve" else ingest.CLIENT_CPU
+        ingest._pin(os.getpid(), generator_cpu)
         port = info["port"]
         backends = f"{'PostgreSQL' if database_url else 'SQLite'}, {args.redis_url or 'embedded Redis'}"
         print(f"{backends}; {args.tenants} tenants x {reps} reps, {per_tenant} leads a tenant "
               f"({args.tenants * per_tenant} cards, six clicks each); {args.serves} serve + {args.workers} worker "
-              f"processes on {ncpu} CPUs (serve 1 on CPU {ingest.SERVER_CPU}, worker 1 + simulator + load generator "
-              f"on CPU {ingest.CLIENT_CPU}, further ones spread over the CPUs)")
+              f"processes on {ncpu} CPUs (serve 1 on CPU {ingest.SERVER_CPU}, worker 1 on CPU {ingest.CLIENT_CPU}, "
+              f"simulator + load generator on CPU {generator_cpu % ncpu} beside {args.generator_cpu} 1, further "
+              f"ones spread over the CPUs)")
         t0 = time.perf_counter()
         await post_leads(port, admin_token, info["apps"], per_tenant)
         want = args.tenants * per_tenant
@@ -578,7 +608,10 @@ async def _orchestrate(args: argparse.Namespace) -> None:
         by_agent = {a["agent_id"]: a for a in info["apps"]}
         cards = [Card(by_agent[agent]["app_id"], agent, sorted(card.to)[0], task)
                  for (agent, task), card in sim.cards.items()]
-        clicker = Clicker(sim, port, cards, pids, data_dir)
+        # The generator's own CPU is counted with the service's (not a process of the service: left out of the
+        # capacity figures and the soak's memory).
+        clicker = Clicker(sim, port, cards, {**pids, GENERATOR: os.getpid()}, data_dir,
+                          database_url.rsplit("/", 1)[1] if database_url else None)
         conns = await ingest._connect(port, 64)
 
         await clicker.run(conns, Step("warm-up", args.rates[0]), 5)  # first connections, caches, token fetches
@@ -732,7 +765,9 @@ def _print_capacity(step: dict[str, Any], serves: int, workers: int) -> None:
     if not serve or not worker:
         return
     print(f"\n  CPU per click at {step['name']}: serve processes {serve:.1f} ms, worker processes {worker:.1f} ms, "
-          f"redis {cpu.get('redis', 0):.1f} ms (load average {os.getloadavg()[0]:.1f})")
+          f"redis {cpu.get('redis', 0):.1f} ms, {POSTGRES} {cpu.get(POSTGRES, 0):.1f} ms; "
+          f"{GENERATOR} {cpu.get(GENERATOR, 0):.1f} ms "
+          f"(load average {os.getloadavg()[0]:.1f})")
     for s_n, w_n in ((1, 1), (2, 2), (2, 4), (4, 12)):
         bound = min(s_n * 1000 / serve, w_n * 1000 / worker)
         print(f"  one core per process, {s_n} serve + {w_n} worker: at most {bound:.0f} clicks/s (CPU bound)")
@@ -752,6 +787,9 @@ def main() -> None:
     parser.add_argument("--soak-rate-cap", type=float, default=60.0, help="clicks/s at most (sizes the set-up)")
     parser.add_argument("--keep-going", action="store_true",
                         help="run every rate of --rates, past the first that fails (CPU per click at each)")
+    parser.add_argument("--generator-cpu", choices=("serve", "worker"), default="serve",
+                        help="the core the simulator and load generator share: the first serve's or the first "
+                             "worker's")
     parser.add_argument("--serves", type=int, default=1, help="serve processes (sharing one port)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--redis-url", default=None, help="a Redis instead of the embedded one (a scratch index)")
