@@ -12,6 +12,8 @@ Run: python bench/textcv.py [--validate K] [--misses]   development part, per fo
      python bench/textcv.py --part fresh6               fresh6.jsonl (issue #22, round seven): scores only
      python bench/textcv.py --part fresh7               fresh7.jsonl (issue #22, round eight): scores only
      python bench/textcv.py --part fresh8               fresh8.jsonl (round eight, before its rule changes): scores only
+     python bench/textcv.py --part fresh9               fresh9.jsonl (round nine, before its rule changes): scores only
+     python bench/textcv.py --part fresh10              fresh10.jsonl (round nine, after its rule changes): scores only
      python bench/textcv.py --part tuning --misses      tuning.jsonl: one-concern sentences to tune concern rules on
      python bench/textcv.py --homophones 0.1 [--seed 1]  the same with simulated ASR errors: each Han character
                                                         replaced at that rate by a common character of the same
@@ -63,6 +65,8 @@ def parts() -> dict[str, list[dict]]:
         "fresh6": read_rows(TEXT / "fresh6.jsonl"),
         "fresh7": read_rows(TEXT / "fresh7.jsonl"),
         "fresh8": read_rows(TEXT / "fresh8.jsonl"),
+        "fresh9": read_rows(TEXT / "fresh9.jsonl"),
+        "fresh10": read_rows(TEXT / "fresh10.jsonl"),
         "tuning": read_rows(TEXT / "tuning.jsonl"),
         "folds": split["folds"],
     }
@@ -72,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default="development",
                         choices=("development", "held_out", "paraphrases", "fresh", "fresh2", "fresh3", "fresh4",
-                                 "fresh5", "fresh6", "fresh7", "fresh8", "tuning"))
+                                 "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "tuning"))
     parser.add_argument("--validate", type=int, default=None, help="the fold whose misses are not shown")
     parser.add_argument("--misses", action="store_true", help="list misses (development part only)")
     parser.add_argument("--homophones", type=float, default=0.0, help="rate of simulated ASR homophone errors")

@@ -40,6 +40,9 @@ _LEAD = "(?:[嗯呃啊哦唉哎诶那个就是然后还有另外而且但是不�
 # 不是不在乎价格: a ruled-out phrase negated again is the concern said
 _DOUBLE_NEGATION = re.compile("不是不|不是没|并非不|并非没")
 _TOPIC = re.compile(_LEAD + "(?:至于|说到|讲到|提到|关于|要说)")  # a clause that names a topic for the next one
+# 售后嘛, / 上线时间的话, : a short clause ending on a topic particle names the topic the same way
+_TOPIC_TAIL = re.compile("(?:嘛|呢|的话|这块|这一块|方面|这方面)$")
+_TOPIC_LEN = 8
 _VERDICT = 6  # longest clause (chars) read as a bare verdict on the clause before it (不算紧, 都无所谓)
 _OTHERS = re.compile(_LEAD + "(?:别的|其他|其它|其余)")  # 别的没提: a verdict on everything else
 
@@ -140,7 +143,9 @@ class ConcernFinder:
 
     def _discounted(self, text: str, start: int, end: int, ruled_out) -> bool:
         clause_start, clause_end = clause_of(text, start)
-        if _TOPIC.match(text, clause_start, clause_end) and clause_end < sentence_of(text, start)[1]:
+        topic = _TOPIC.match(text, clause_start, clause_end) or (
+            clause_end - clause_start <= _TOPIC_LEN and _TOPIC_TAIL.search(text, clause_start, clause_end))
+        if topic and clause_end < sentence_of(text, start)[1]:
             # 至于数据放哪,客户说无所谓: a clause that only names the topic is ruled on in the next one
             clause_end = clause_of(text, clause_end + 1)[1]
         sentence_end = sentence_of(text, start)[1]

@@ -9,6 +9,8 @@
 - tests/fixtures/text/fresh4.jsonl, 37 more written for round five and committed before any of its rule changes;
 - tests/fixtures/text/fresh5.jsonl and fresh6.jsonl, 53 and 52 more written for rounds six and seven, likewise;
 - tests/fixtures/text/fresh7.jsonl and fresh8.jsonl, 51 and 24 more written for round eight, likewise;
+- tests/fixtures/text/fresh9.jsonl, 56 more written for round nine before any of its rule changes, and
+  fresh10.jsonl, 28 written after them without looking at any misses, both committed before they were scored;
 - the development part and tests/fixtures/text/tuning.jsonl, which the rules were tuned on, for completeness.
 
 Each floor is the per-field F1 reached when the work on issue #22 was closed, less one summary's worth of slack: a
@@ -42,7 +44,10 @@ TEXT = Path(__file__).resolve().parent.parent / "fixtures" / "text"
 # -> 0.990 / 0.977 / 1.000 / 0.940 / 0.976; concerns held_out 0.884 -> 0.909, fresh 0.922 -> 0.926, fresh3 0.962 ->
 # 0.969, fresh4 0.884 -> 0.898, fresh5 0.953; tuning (809 rows) concerns 0.992. Round eight: fresh7 as written 1.000 /
 # 0.958 / 1.000 / 0.852 / 1.000 -> concerns 0.862; fresh8 as written 1.000 / 1.000 / 1.000 / 0.816 / 1.000, unchanged;
-# every other set unchanged; tuning (829 rows) concerns 0.992
+# every other set unchanged; tuning (829 rows) concerns 0.992. Round nine: fresh9 as written 1.000 / 0.981 / 0.978 /
+# 0.874 / 0.992 -> concerns 0.880; fresh8 concerns 0.816 -> 0.840 (floor 0.77 -> 0.79); fresh10, written after the
+# round's changes, as written 1.000 / 1.000 / 0.941 / 0.831 / 1.000; every other set unchanged; tuning (952 rows)
+# concerns 0.989
 FLOORS = {
     "held_out": {"budget": 0.96, "tender_date": 0.94, "competitors": 0.97, "concerns": 0.82, "titles": 0.97},
     "paraphrases": {"budget": 0.97, "tender_date": 0.97, "competitors": 0.97, "concerns": 0.96, "titles": 0.97},
@@ -53,14 +58,16 @@ FLOORS = {
     "fresh5": {"budget": 0.96, "tender_date": 0.95, "competitors": 0.98, "concerns": 0.93, "titles": 0.97},
     "fresh6": {"budget": 0.97, "tender_date": 0.95, "competitors": 0.98, "concerns": 0.91, "titles": 0.95},
     "fresh7": {"budget": 0.97, "tender_date": 0.93, "competitors": 0.97, "concerns": 0.83, "titles": 0.97},
-    "fresh8": {"budget": 0.95, "tender_date": 0.95, "competitors": 0.95, "concerns": 0.77, "titles": 0.95},
+    "fresh8": {"budget": 0.95, "tender_date": 0.95, "competitors": 0.95, "concerns": 0.79, "titles": 0.95},
+    "fresh9": {"budget": 0.97, "tender_date": 0.95, "competitors": 0.95, "concerns": 0.84, "titles": 0.97},
+    "fresh10": {"budget": 0.95, "tender_date": 0.95, "competitors": 0.90, "concerns": 0.78, "titles": 0.95},
     "development": {"budget": 0.98, "tender_date": 0.98, "competitors": 0.98, "concerns": 0.98, "titles": 0.98},
     "tuning": {"budget": 0.99, "tender_date": 0.99, "competitors": 0.99, "concerns": 0.97, "titles": 0.97},
 }
 
 
 def _rows(part: str) -> list[dict]:
-    if part in ("paraphrases", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "tuning"):
+    if part in ("paraphrases", "tuning") or part.startswith("fresh"):
         return read_rows(TEXT / f"{part}.jsonl")
     by_id = {row["id"]: row for row in read_rows(TEXT / "dev.jsonl")}
     split = json.loads((TEXT / "split.json").read_text("utf-8"))

@@ -886,3 +886,38 @@ CONCERNS_8 = [
 @pytest.mark.parametrize(("text", "labels"), CONCERNS_8, ids=[t for t, _ in CONCERNS_8])
 def test_a_concern_round_eight(text: str, labels: list[str]) -> None:
     check_fields(text, {"concerns": labels}, ordered=True)
+
+
+CONCERNS_9 = [
+    # a short clause ending on a topic particle (售后嘛) is ruled on like 至于…: by a verdict two clauses on
+    ("售后嘛,他们说我们在本地有人,放心。", []),
+    ("售后嘛,他们说一定要在本地有人。", ["售后响应"]),
+    # being at ease rules a concern out; not being at ease, or only on a condition, does not
+    ("至于数据放在哪,客户说他们都放心。", []),
+    ("至于数据放在哪,客户说他们不太放心。", ["数据安全"]),
+    # a stop caused by lateness is the deadline, not a worry about stability
+    ("他们的新车间九月投产,系统晚一天他们就得停一天工。", ["交付周期"]),
+    # a report format a regulator sets is compliance, not custom work
+    ("报表的格式是人民银行定的,一个字段都不能错。", ["合规"]),
+    # price said by a reaction or a fear of overpaying
+    ("他们说这个价老板看了直摇头。", ["价格"]),
+    ("他们不想当冤大头。", ["价格"]),
+    # paid a number of days after the invoice
+    ("他们是收到发票六十天以后才打款。", ["付款方式"]),
+    # installed and run again on other machines; nothing of theirs left behind on ours
+    ("他们问以后换了服务器,我们的系统还能不能照样装上去跑。", ["技术顾虑"]),
+    ("客户说项目结束以后,我们的电脑里不许留下他们的任何资料。", ["数据安全"]),
+    # rules that change every year, which the system must follow
+    ("他们的奖金算法年年变,系统得能跟着改。", ["定制需求"]),
+    # leaving it to us rules the concern out
+    ("上线时间他们说听我们安排。", []),
+]
+
+
+@pytest.mark.parametrize(("text", "labels"), CONCERNS_9, ids=[t for t, _ in CONCERNS_9])
+def test_a_concern_round_nine(text: str, labels: list[str]) -> None:
+    check_fields(text, {"concerns": labels}, ordered=True)
+
+
+def test_a_value_the_client_takes_back_is_corrected() -> None:
+    check_fields("预算八十万,他马上改口,九十万。", budget(900_000))
