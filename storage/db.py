@@ -120,7 +120,8 @@ async def fetch(model: type[M], sql: str, params: Sequence[Any] = ()) -> list[M]
 
 def columns_of(model: type[Model], alias: str) -> str:
     """Every column of `model`'s table under `alias`, each named `alias.column`: a second table's row in a `fetch_two`
-    statement."""
+    statement. Only once the models are initialised (build the statement at its first use, not at import): before,
+    a model's columns lack its foreign keys, and the rows built from them would too."""
     return ", ".join(f'{alias}."{c}" AS "{alias}.{c}"' for c in model._meta.db_fields)
 
 
