@@ -120,7 +120,8 @@ async def fetch(model: type[M], sql: str, params: Sequence[Any] = ()) -> list[M]
 
 def columns_of(model: type[Model], alias: str) -> str:
     """Every column of `model`'s table under `alias`, each named `alias.column`: a second table's row in a `fetch_two`
-    statement."""
+    statement. Only once the models are initialised (build the statement at its first use, not at import): before,
+    a model's columns lack its foreign keys, and the rows built from them would too."""
     return ", ".join(f'{alias}."{c}" AS "{alias}.{c}"' for c in model._meta.db_fields)
 
 
@@ -139,6 +140,30 @@ async def fetch_two(first: type[M], second: type[N], alias: str, sql: str,
             else:
                 own[key] = value
         out.append((first._init_from_db(**own), second._init_from_db(**other)))
+    return out
+
+
+async def fetch_joined(first: type[M], joined: Sequence[tuple[str, type[Model]]], sql: str,
+                       params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """`fetch_two` for any number of further tables, each selected as `columns_of(model, alias)`: per row, the
+    `first` instance and one per (alias, model) of `joined`, in that order; None for a table whose primary key is
+    NULL (a LEFT JOIN that found no row)."""
+    rows = await connections.get("default").execute_query_dict(numbered(sql), list(params))
+    prefixes = [(alias + ".", model) for alias, model in joined]
+    out = []
+    for row in rows:
+        own: dict[str, Any] = {}
+        others: list[dict[str, Any]] = [{} for _ in prefixes]
+        for key, value in row.items():
+            for i, (prefix, _) in enumerate(prefixes):
+                if key.startswith(prefix):
+                    others[i][key[len(prefix):]] = value
+                    break
+            else:
+                own[key] = value
+        out.append((first._init_from_db(**own), *(
+            model._init_from_db(**values) if values.get(model._meta.db_pk_column) is not None else None
+            for (_, model), values in zip(prefixes, others, strict=True))))
     return out
 
 

@@ -25,7 +25,7 @@ from bot.leads import store as leadstore
 from bot.leads import types as lt
 from bot.leads.audit import AuditEvent
 from bot.runtime import outbox
-from storage.db import numbered
+from storage.db import changed, changed_together, numbered
 from storage.models import BoardFact, LeadEvent, Tenant
 from storage.models import Lead as LeadRow
 
@@ -117,8 +117,15 @@ async def _write(tenant_id: int, lead_ids: Sequence[int], calendar: WorkCalendar
             "id", "status", "evidence")} if events else {}
     facts = [_row(tenant_id, lead_id, f)
              for lead_id, evs in events.items() for f in lead_facts(evs, leads.get(lead_id), FOREVER, calendar)]
-    await conn.execute_query(numbered(_DELETE_SQL.format(ids=_marks(len(ids)))), ids)
-    await _insert(facts)
+    delete = (_DELETE_SQL.format(ids=_marks(len(ids))), ids)
+    if facts and len(facts) <= FACT_BATCH:
+        # The old facts out and the new in as one statement on PostgreSQL (`changed_together`: one round trip in
+        # every stage change's transaction). The delete cannot take the inserted rows: every part of that statement
+        # sees the table as it was before it.
+        await changed_together([delete, _insert_write(facts)])
+    else:
+        await changed(*delete)
+        await _insert(facts)
     return len(facts)
 
 
@@ -130,12 +137,14 @@ def _row(tenant_id: int, lead_id: int, f: Fact) -> tuple[object, ...]:
     return (tenant_id, lead_id, f.person_id, str(f.kind), f.tag, _AT.to_db_value(f.at, None), f.value)
 
 
+def _insert_write(batch: Sequence[tuple[object, ...]]) -> tuple[str, list[object]]:
+    """The INSERT of up to `FACT_BATCH` facts, with `?` placeholders, and its parameters."""
+    return _INSERT_SQL + ", ".join([_ROW_MARKS] * len(batch)), [v for fact in batch for v in fact]
+
+
 async def _insert(facts: Sequence[tuple[object, ...]]) -> None:
-    conn = connections.get("default")
     for start in range(0, len(facts), FACT_BATCH):
-        batch = facts[start:start + FACT_BATCH]
-        await conn.execute_query(numbered(_INSERT_SQL + ", ".join([_ROW_MARKS] * len(batch))),
-                                 [v for fact in batch for v in fact])
+        await changed(*_insert_write(facts[start:start + FACT_BATCH]))
 
 
 async def rebuild(tenant_id: int | None = None) -> int:

@@ -109,9 +109,10 @@ async def _take_code(instance: CardInstance, version: int, now: datetime) -> str
 
 
 async def _update_with_code(adapter: Any, app: LoadedApp, instance: CardInstance, card: Card, version: int,
-                        now: datetime) -> bool:
-    """Update the card in place with a fresh code, or learn what a crashed update did; False: send a fresh card."""
-    code = await _take_code(instance, version, now)
+                        now: datetime, taken: str | None = None) -> bool:
+    """Update the card in place with a fresh code, or learn what a crashed update did; False: send a fresh card.
+    `taken`: the card's code, already taken for this update (`live_cards_taking`)."""
+    code = taken or await _take_code(instance, version, now)
     retried = code is None and instance.spent_code is not None and (instance.spent_version or 0) > instance.version
     if retried:
         code = instance.spent_code  # ours, spent on an update whose answer we never recorded
@@ -149,13 +150,15 @@ async def _shown(instance: CardInstance, version: int, code: str) -> None:
     instance.version = version
 
 
-async def update_card(services: Services, instance: CardInstance, card: Card, version: int) -> CardInstance | None:
-    """Replace a sent card in place, or send its holder a fresh one when it can no longer be updated."""
+async def update_card(services: Services, instance: CardInstance, card: Card, version: int,
+                      taken: str | None = None) -> CardInstance | None:
+    """Replace a sent card in place, or send its holder a fresh one when it can no longer be updated. `taken`: the
+    card's code, already taken (recorded as spent) for this update."""
     app = await services.apps.get(instance.app_id)
     if app is not None and app.active:
         adapter = services.adapters.get(services, app)
         if registry.get(app.platform).card_update_needs_code:
-            if await _update_with_code(adapter, app, instance, card, version, services.clock.now()):
+            if await _update_with_code(adapter, app, instance, card, version, services.clock.now(), taken):
                 return instance
         else:
             try:
@@ -194,6 +197,39 @@ async def live_cards(kind: CardKind, subject_id: int) -> list[CardInstance]:
     return await db.fetch(CardInstance, _LIVE_SQL, [str(kind), subject_id])
 
 
+# `_LIVE_SQL` with `_take_code` of every live card behind `version` that holds an unexpired code, in one statement
+# (PostgreSQL: an UPDATE in WITH), so that a redraw takes its cards' codes without a statement and a commit of its
+# own. The rows are read as they were before the take (every part of the statement sees the table as it was): the
+# code is still on the row read, and "taken" says that it is now recorded as spent on an update to `version`.
+_LIVE_TAKING_SQL = (
+    'WITH taken AS (UPDATE "card_instances" SET "response_code" = NULL, "spent_code" = "response_code", '
+    '"spent_version" = ? WHERE "kind" = ? AND "subject_id" = ? AND "live" AND "version" < ? '
+    'AND "response_code" IS NOT NULL AND ("code_expires_at" IS NULL OR "code_expires_at" > ?) RETURNING "id") '
+    'SELECT c.*, c."id" IN (SELECT "id" FROM taken) AS "taken" FROM "card_instances" c '
+    'WHERE c."kind" = ? AND c."subject_id" = ? AND c."live" ORDER BY c."id"'
+)
+
+
+async def live_cards_taking(kind: CardKind, subject_id: int, version: int,
+                            now: datetime) -> list[tuple[CardInstance, str | None]]:
+    """The live cards, each with its code when it was taken here for an update to `version` (as `_take_code` takes
+    it: recorded as spent first). On SQLite none is taken here: `update_card` takes each as it goes."""
+    if db.dialect() != "postgres":
+        return [(c, None) for c in await live_cards(kind, subject_id)]
+    rows = await connections.get("default").execute_query_dict(db.numbered(_LIVE_TAKING_SQL), [
+        version, str(kind), subject_id, version, db.db_value(CardInstance, "code_expires_at", now), str(kind),
+        subject_id])
+    out = []
+    for row in rows:
+        taken = row.pop("taken")
+        instance = CardInstance._init_from_db(**row)
+        code = instance.response_code if taken else None
+        if code is not None:  # the row as it is now
+            instance.response_code, instance.spent_code, instance.spent_version = None, code, version
+        out.append((instance, code))
+    return out
+
+
 async def send_lead_card(services: Services, row) -> None:
     p = outbox.payload(row)
     user = await User.get_or_none(id=p["user_id"])
@@ -216,10 +252,10 @@ async def render_cards(services: Services, row) -> None:
     known = outbox.known() or outbox.Known()
     lead = known.lead(p["lead_id"], p.get("version")) or await leadstore.load(p["lead_id"])
     tenant = None
-    for instance in await live_cards(CardKind.LEAD, lead.id):
+    for instance, taken in await live_cards_taking(CardKind.LEAD, lead.id, lead.version, services.clock.now()):
         if instance.version >= lead.version:
             continue
         user = known.users.get(instance.user_id) or await User.get(id=instance.user_id)
         tenant = tenant or known.tenants.get(lead.tenant_id) or await Tenant.get(id=lead.tenant_id)
         card = await lead_card_for(lead, user, now=services.clock.now(), tenant=tenant)
-        await update_card(services, instance, card, lead.version)
+        await update_card(services, instance, card, lead.version, taken)

@@ -8,6 +8,7 @@ nothing and is shown on the card.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from bot.runtime.services import Services
 from cards.keys import BadButtonKey, ButtonKey, KeyAction
 from cards.model import lost_reason_card
 from storage import db
-from storage.models import CardInstance, LeadEvent, Role, User
+from storage.models import CardInstance, LeadEvent, Role, Tenant, User
+from storage.models import Lead as LeadRow
 
 log = logging.getLogger(__name__)
 
@@ -102,18 +104,63 @@ async def _clicked_card(app_id: int, message: Inbound, now: datetime) -> CardIns
     return found[0] if found else None
 
 
+@functools.cache
+def _read_ahead_sql(with_code: bool) -> str:
+    """`_clicked_card` (`_REMEMBER_SQL` when the click brings a code, then `_CARD_SQL` when that kept nothing),
+    `platform_ids.active_user_and_tenant` and the clicked lead's row (`leadstore.load_row`, in the clicker's
+    tenant) as one statement (PostgreSQL: the UPDATE in WITH). The card is read as the UPDATE left it: its row
+    from the UPDATE's RETURNING, else the table's (which every part of the statement sees as before the UPDATE)."""
+    if with_code:
+        card = (f'WITH kept AS ({_REMEMBER_SQL}), card AS (SELECT * FROM kept UNION ALL SELECT * FROM '
+                f'"card_instances" WHERE "app_id" = ? AND "card_id" = ? AND NOT EXISTS (SELECT 1 FROM kept)) ')
+    else:
+        card = f'WITH card AS ({_CARD_SQL}) '
+    return (card + f'SELECT u.*, {db.columns_of(Tenant, "t")}, {db.columns_of(CardInstance, "c")}, '
+            f'{db.columns_of(LeadRow, "l")} FROM "users" u JOIN "user_platform_ids" p ON p."user_id" = u."id" '
+            'JOIN "tenants" t ON t."id" = u."tenant_id" LEFT JOIN card c ON TRUE '
+            'LEFT JOIN "leads" l ON l."id" = ? AND l."tenant_id" = u."tenant_id" '
+            'WHERE u."tenant_id" = ? AND p."platform" = ? AND p."platform_user_id" = ? AND u."active"')
+
+
+async def _read_click(app: LoadedApp, message: Inbound, lead_id: int | None,
+                      now: datetime) -> tuple[CardInstance | None, tuple[User, Tenant] | None, LeadRow | None]:
+    """What every click reads first: the clicked card (keeping the code it brings), the clicker with their tenant,
+    and, for a lead's button (`lead_id`), the lead's row in the clicker's tenant. On PostgreSQL in one round trip
+    (`_read_ahead_sql`); the lead's row is then read ahead, else (SQLite) left to the handler."""
+    assert message.card is not None
+    sender = message.sender
+    if db.dialect() != "postgres" or not sender or len(sender) > platform_ids.ID_MAX:
+        card = await _clicked_card(app.id, message, now)
+        return card, await platform_ids.active_user_and_tenant(app.tenant_id, app.platform, sender), None
+    code = message.card.response_code
+    params: list[Any] = [app.id, message.card.card_id]
+    if code:
+        expires = db.db_value(CardInstance, "code_expires_at", now + cardsvc.RESPONSE_CODE_TTL)
+        params = [code, expires, app.id, message.card.card_id, sender, code, *params]
+    params += [lead_id or 0, app.tenant_id, app.platform, sender]  # no lead has id 0: no lead read
+    found = await db.fetch_joined(User, [("t", Tenant), ("c", CardInstance), ("l", LeadRow)],
+                                  _read_ahead_sql(bool(code)), params)
+    if not found:  # nobody of the tenant: the card's code was kept all the same (the UPDATE runs regardless)
+        return None, None, None
+    clicker, tenant, card, lead = found[0]
+    return card, (clicker, tenant), lead
+
+
 async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> None:
     services = services_of(ctx)
     app = await services.apps.require(app_id)
     assert message.card is not None
-    card = await _clicked_card(app_id, message, services.clock.now())
     try:
         key = ButtonKey.unpack(message.card.key)
     except BadButtonKey as e:
+        await _clicked_card(app_id, message, services.clock.now())  # its code kept all the same, as for any click
         log.warning("click with a key that is not ours on app %d: %s", app_id, e)
         return
-    # The clicker with their tenant's row, in one statement: a lead action reads the tenant's settings.
-    found = await platform_ids.active_user_and_tenant(app.tenant_id, app.platform, message.sender)
+    handler = HANDLERS.get(key.action, on_lead_button)
+    lead_id = key.target if handler is on_lead_button else None
+    # The clicker with their tenant's row (a lead action reads the tenant's settings) and the lead they act on, in
+    # the statement that reads the card.
+    card, found, lead_row = await _read_click(app, message, lead_id, services.clock.now())
     if found is None:
         log.warning("click on app %d by an unknown or inactive user: refused", app_id)
         await _tell(services, app, message.sender, await stranger_text(app, message.sender))
@@ -121,8 +168,8 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     clicker, tenant = found
     click = Click(services, app, clicker, key, card, services.clock.now(),
                   datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None, message.sender)
-    handler = HANDLERS.get(key.action, on_lead_button)
-    with outbox.knowing() as known:  # the lead's load and the card redraws reuse the clicker's and tenant's rows
+    # The lead's load and the card redraws reuse the clicker's, tenant's and lead's rows.
+    with outbox.knowing() as known, leadservice.leadstore.read_ahead(lead_row):
         known.users[clicker.id] = clicker
         known.tenants[tenant.id] = tenant
         await handler(click)
