@@ -28,7 +28,7 @@ from bench.concern_embed import f1, rule_labeller  # noqa: E402
 from bench.concern_loso import SCORED  # noqa: E402
 from bench.textcv import parts  # noqa: E402
 from speech.extract import Extractor  # noqa: E402
-from speech.learned import ConcernModel, train_sparse, training_windows, windows  # noqa: E402
+from speech.learned import ConcernModel, train, training_windows, windows  # noqa: E402
 from speech.lexicon import Lexicon  # noqa: E402
 from speech.rules import CONCERNS  # noqa: E402
 
@@ -39,8 +39,13 @@ CONFIGS = {
     "cross": {"orders": (1, 2, 3), "cross": True, "pos_weight": 1.0},
     "posw2": {"orders": (1, 2, 3), "cross": False, "pos_weight": 2.0},
     "posw3": {"orders": (1, 2, 3), "cross": False, "pos_weight": 3.0},
+    "posw4": {"orders": (1, 2, 3), "cross": False, "pos_weight": 4.0},
+    "posw5": {"orders": (1, 2, 3), "cross": False, "pos_weight": 5.0},
+    "posw3-orders1-4": {"orders": (1, 2, 3, 4), "cross": False, "pos_weight": 3.0},
+    "posw3-cross": {"orders": (1, 2, 3), "cross": True, "pos_weight": 3.0},
+    "posw3-override": {"orders": (1, 2, 3), "cross": False, "pos_weight": 3.0, "override": True},
 }
-GRID = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+GRID = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7)
 
 
 class _Recorder:
@@ -92,7 +97,7 @@ by_id: dict[str, dict] = {}
 
 
 def make(pairs, config):
-    return ConcernModel.from_json(train_sparse(pairs, orders=config["orders"], cross=config["cross"],
+    return ConcernModel.from_json(train(pairs, orders=config["orders"], cross=config["cross"],
                                                pos_weight=config["pos_weight"]))
 
 
@@ -116,7 +121,6 @@ def main() -> None:
     parser.add_argument("--regime", choices=("fixed", "loso"), default="fixed")
     parser.add_argument("--without-batch", action="store_true", help="leave round ten's batch (u953-) out")
     parser.add_argument("--config", nargs="*", default=list(CONFIGS))
-    parser.add_argument("--override", action="store_true")
     parser.add_argument("--threshold", type=float, default=None, help="fixed threshold instead of CV")
     args = parser.parse_args()
     data = parts()
@@ -127,10 +131,11 @@ def main() -> None:
         for p in prepare(rows):
             by_id[p["id"]] = p
     label_of = rule_labeller()
-    print(f"training rows {len(training)}, regime {args.regime}, override {args.override}")
+    print(f"training rows {len(training)}, regime {args.regime}")
     for name in args.config:
         config = CONFIGS[name]
-        t = args.threshold or choose_threshold(training, label_of, config, args.override)
+        override = config.get("override", False)
+        t = args.threshold or choose_threshold(training, label_of, config, override)
         fixed = make(training_windows(training, label_of), config) if args.regime == "fixed" else None
         total, cells = 0, []
         for part in SCORED:
@@ -140,7 +145,7 @@ def main() -> None:
                 model = make(training_windows(rest, label_of), config)
             else:
                 model = fixed
-            value, w = score(test, adder(model, t, args.override))
+            value, w = score(test, adder(model, t, override))
             total += w
             cells.append(f"{part} {value:.3f}({w})")
         print(f"{name:13} t={t}: wrong {total}: " + " ".join(cells), flush=True)

@@ -22,7 +22,7 @@ def _model(gram: str, label: str) -> ConcernModel:
 def test_the_shipped_model_is_there_with_the_taxonomy_and_the_measured_threshold() -> None:
     model = default_model()
     assert model is not None and model.labels == list(CONCERNS)
-    assert THRESHOLD == 0.25
+    assert THRESHOLD == 0.5
 
 
 def test_a_concern_in_words_no_cue_knows_is_added_after_the_rules_labels() -> None:
