@@ -9,6 +9,12 @@ Settings: n-gram orders, grams across the clause boundary of a two-clause window
 threshold (chosen by 5-fold cross-validation on the training rows alone, never on a scored set), and `--override`:
 the model may also add a label in a window the rules ruled a concern out in (not only in windows they left open).
 
+Measured (round ten, 2026-12-08, load average 1-5 from other sessions; summaries wrong over held_out and
+fresh..fresh10, fixed regime, threshold by CV): without round ten's batch, weight 1 107, weight 3 103; with it,
+weight 1 (t 0.25) 108, 1-4-grams 107, 2-3-grams 111, across clause breaks 110, weight 2 (t 0.4) 97, weight 3
+(t 0.5) 94, weight 4 (t 0.7) 105, weight 5 (t 0.7) 99, weight 3 with 1-4-grams 98, across clause breaks 97, weight 3
+allowed to override a ruled-out verdict (t 0.6) 110. Loso, weight 3: 100 (weight 1: 110). Shipped: weight 3, t 0.5.
+
 Run: python bench/concern_settings.py [--regime fixed|loso] [--without-batch] [--config NAME...]
 """
 
