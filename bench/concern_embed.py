@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 from bench.textcv import parts  # noqa: E402
 from bench.voice import extraction_latency  # noqa: E402
 from speech.extract import Extractor  # noqa: E402
-from speech.learned import ConcernModel, default_model, fit, grams, training_windows, windows  # noqa: E402
+from speech.learned import ConcernModel, default_model, fit, training_windows, windows  # noqa: E402
+from speech.learned import train as train_sparse  # noqa: E402,F401  (bench/concern_loso.py imports it from here)
 from speech.lexicon import Lexicon  # noqa: E402
 from speech.rules import CONCERNS  # noqa: E402
 
@@ -152,41 +153,6 @@ class EmbedModel:
             if open_window(window):
                 best = np.maximum(best, self.probabilities(window))
         return [label for label, p in zip(CONCERNS, best) if p > threshold]
-
-
-def train_sparse(pairs: list[tuple[str, set[str]]], epochs: int = 300, rate: float = 2.0, l2: float = 1e-4) -> dict:
-    """`speech.learned.train`'s model (the same updates from zero weights, the same pruning) with the window-gram
-    matrix kept sparse: the dense one is windows x grams (about 3 000 x 60 000) and made a cross-validation run take
-    most of an hour on two shared cores."""
-    vocab: dict[str, int] = {}
-    rows, cols, vals = [], [], []
-    y = np.zeros((len(pairs), len(CONCERNS)), dtype=np.float32)
-    for i, (window, labels) in enumerate(pairs):
-        found = sorted(grams(window))
-        for g in found:
-            rows.append(i)
-            cols.append(vocab.setdefault(g, len(vocab)))
-            vals.append(1 / math.sqrt(len(found)))
-        for label in labels:
-            y[i, CONCERNS.index(label)] = 1
-    rows_a, cols_a = np.array(rows), np.array(cols)
-    vals_a = np.array(vals, dtype=np.float32)[:, None]
-    # segment sums instead of scattered adds: entries are in row order, and `by_col` puts them in column order
-    row_starts = np.flatnonzero(np.r_[True, rows_a[1:] != rows_a[:-1]])
-    by_col = np.argsort(cols_a, kind="stable")
-    col_starts = np.flatnonzero(np.r_[True, cols_a[by_col][1:] != cols_a[by_col][:-1]])
-    w = np.zeros((len(vocab), len(CONCERNS)), dtype=np.float32)
-    b = np.full(len(CONCERNS), -2.0, dtype=np.float32)
-    for _ in range(epochs):
-        z = np.zeros((len(pairs), len(CONCERNS)), dtype=np.float32)
-        z[rows_a[row_starts]] = np.add.reduceat(w[cols_a] * vals_a, row_starts)
-        g = 1 / (1 + np.exp(-(z + b))) - y
-        grad = np.add.reduceat((g[rows_a] * vals_a)[by_col], col_starts)
-        w -= rate * (grad / len(pairs) + l2 * w)
-        b -= rate * g.mean(axis=0)
-    weights = {gram: [round(float(v), 4) for v in w[i]] for gram, i in vocab.items()
-               if float(np.abs(w[i]).max()) >= 0.02}
-    return {"labels": list(CONCERNS), "bias": [round(float(v), 4) for v in b], "weights": weights}
 
 
 class _Recorder:
