@@ -28,9 +28,9 @@ held_out and fresh..fresh10, loso / shipped model; per set in the order held_out
 No gate was adopted: the one leave-one-set-out gain is a single summary (fresh8) at one threshold of a grid chosen on
 the scored sets themselves, gone at the thresholds either side, and the training rows give no reason for it:
 `--tuning-misses` finds, over tuning.jsonl, that the windows the gate closes and in which the shipped model fires
-would add a right label 3 times (all closed by a cue of another kind) and a wrong one 25 times (cue 14, ruled out
-7, nothing asked or feared 3, not the client's voice 1). So the model, not the gate, is what misses on the training
-batch: where the gate closed a window, the model had no right label to give.
+would add a right label 3 times (all closed by a cue of another kind alone) and a wrong one 25 times (closed by a cue
+alone 14, by a cue and another test 9, by nothing asked or feared alone 2). So on the training rows the model, not
+the gate, is what misses: where the gate closed a window, the model had no right label to give.
 
 Run: python bench/concern_gate.py [--only SET...] [--extra T...] [--tuning-misses]
 """
