@@ -21,6 +21,7 @@ from bot.chat import cards as cardsvc
 from bot.errors import NotFound
 from bot.jobs import services as services_of
 from bot.leads import service as leadservice
+from bot.leads import store as leadstore
 from bot.leads import types as lt
 from bot.leads.gates import Refusal, RefusalCode
 from bot.platforms.base import Inbound
@@ -169,7 +170,7 @@ async def handle_click(ctx: dict[str, Any], app_id: int, message: Inbound) -> No
     click = Click(services, app, clicker, key, card, services.clock.now(),
                   datetime.fromtimestamp(message.created_at, UTC) if message.created_at else None, message.sender)
     # The lead's load and the card redraws reuse the clicker's, tenant's and lead's rows.
-    with outbox.knowing() as known, leadservice.leadstore.read_ahead(lead_row):
+    with outbox.knowing() as known, leadstore.read_ahead(lead_row):
         known.users[clicker.id] = clicker
         known.tenants[tenant.id] = tenant
         await handler(click)
@@ -215,7 +216,7 @@ async def _went_through(click: Click, action: Any) -> bool:
 
 async def on_refresh(click: Click) -> None:
     try:
-        lead = await leadservice.leadstore.load(click.key.target, click.clicker.tenant_id)
+        lead = await leadstore.load(click.key.target, click.clicker.tenant_id)
     except NotFound:
         log.warning("refresh of lead %d refused: not in the clicker's tenant", click.key.target)
         return
@@ -244,7 +245,7 @@ async def on_lead_button(click: Click) -> None:
         # that change redraw the card. "卡片已过期" would tell the rep it had not.
         log.info("click by user %d on lead %d already applied", click.clicker.id, click.key.target)
         return
-    lead = await leadservice.leadstore.load(click.key.target, click.clicker.tenant_id)
+    lead = await leadstore.load(click.key.target, click.clicker.tenant_id)
     log.info("click by user %d on lead %d refused: %s", click.clicker.id, lead.id, refusal.code)
     own_card = click.card is not None and click.card.user_id == click.clicker.id
     if refusal.code is RefusalCode.REASON_REQUIRED and own_card:
