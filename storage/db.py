@@ -128,26 +128,16 @@ def columns_of(model: type[Model], alias: str) -> str:
 async def fetch_two(first: type[M], second: type[N], alias: str, sql: str,
                     params: Sequence[Any] = ()) -> list[tuple[M, N]]:
     """`fetch`, for a join that selects every column of `first`'s table and `columns_of(second, alias)`: a row of
-    each, built as the ORM builds them, in one statement instead of two."""
-    rows = await connections.get("default").execute_query_dict(numbered(sql), list(params))
-    prefix = alias + "."
-    out = []
-    for row in rows:
-        own, other = {}, {}
-        for key, value in row.items():
-            if key.startswith(prefix):
-                other[key[len(prefix):]] = value
-            else:
-                own[key] = value
-        out.append((first._init_from_db(**own), second._init_from_db(**other)))
-    return out
+    each, built as the ORM builds them, in one statement instead of two (`fetch_joined` with one table joined; an
+    inner join, so the second is always there)."""
+    return [(own, other) for own, other in await fetch_joined(first, [(alias, second)], sql, params)]
 
 
 async def fetch_joined(first: type[M], joined: Sequence[tuple[str, type[Model]]], sql: str,
                        params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """`fetch_two` for any number of further tables, each selected as `columns_of(model, alias)`: per row, the
-    `first` instance and one per (alias, model) of `joined`, in that order; None for a table whose primary key is
-    NULL (a LEFT JOIN that found no row)."""
+    """`fetch`, for a join that selects every column of `first`'s table and each further table's as
+    `columns_of(model, alias)`: per row, the `first` instance and one per (alias, model) of `joined`, in that order,
+    built as the ORM builds them; None for a table whose primary key is NULL (a LEFT JOIN that found no row)."""
     rows = await connections.get("default").execute_query_dict(numbered(sql), list(params))
     prefixes = [(alias + ".", model) for alias, model in joined]
     out = []
