@@ -137,16 +137,15 @@ async def _update_with_code(adapter: Any, app: LoadedApp, instance: CardInstance
 async def _shown(instance: CardInstance, version: int, code: str) -> None:
     """Record that the card shows `version` (the update that spent `code` is confirmed): one write while the card
     still holds `code` as spent (nearly always), the version alone otherwise. In a follow-up, the write goes with its
-    outbox row's done mark (`outbox.with_done_mark`): until then the card reads as an update spent but not confirmed,
-    which a run again after a crash resolves with the spent code, as it does after a crash before this write."""
+    outbox row's done mark (`outbox.write_with_done_mark`): until then the card reads as an update spent but not
+    confirmed, which a run again after a crash resolves with the spent code, as it does after a crash before this
+    write."""
     card_id = instance.id
 
     async def version_alone() -> None:
         await db.changed(_VERSION_SQL, [version, card_id])
 
-    params = [version, version, card_id, code]
-    if not outbox.with_done_mark(_SHOWN_SQL, params, version_alone) and not await db.changed(_SHOWN_SQL, params):
-        await version_alone()
+    await outbox.write_with_done_mark(_SHOWN_SQL, [version, version, card_id, code], version_alone)
     instance.version = version
 
 
@@ -164,8 +163,7 @@ async def update_card(services: Services, instance: CardInstance, card: Card, ve
             try:
                 await adapter.update_card(instance.recipient, instance.card_id,
                                           render(app.platform, card, instance.card_id, update=True), None)
-                if not outbox.with_done_mark(_VERSION_SQL, [version, instance.id]):
-                    await db.changed(_VERSION_SQL, [version, instance.id])
+                await outbox.write_with_done_mark(_VERSION_SQL, [version, instance.id])
                 instance.version = version
                 return instance
             except CardExpired as e:

@@ -106,6 +106,14 @@ def with_done_mark(sql: str, params: Sequence[Any],
     return True
 
 
+async def write_with_done_mark(sql: str, params: Sequence[Any],
+                               otherwise: Callable[[], Awaitable[None]] | None = None) -> None:
+    """A follow-up's bookkeeping write: with the done mark of the rows running now (`with_done_mark`), or, when no
+    `run` is running here, at once; `otherwise` runs when the write changed no row, either way."""
+    if not with_done_mark(sql, params, otherwise) and not await db.changed(sql, params) and otherwise is not None:
+        await otherwise()
+
+
 async def _flush(pending: list[_Write], done: Sequence[int] = (), now: datetime | None = None) -> None:
     writes = [(w.sql, w.params) for w in pending]
     if done:
