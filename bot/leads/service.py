@@ -279,12 +279,14 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
     is locked and its cursor read again before the turn is given (see `_locked_cursor`)."""
     reps = await reps_of(lead.tenant_id)
     result, decision = routing.route_and_assign(lead, rules, reps, at, settings=settings, cause=cause)
-    rule = next((r for r in rules if r.id == result.rule_id), None)
+    # The round-robin rule that routed the lead, if one did: its turn is read again under its row's lock.
+    turn_rule = next((r for r in rules if r.id == result.rule_id and r.strategy is routing.Strategy.ROUND_ROBIN),
+                     None)
     turn_before = None
-    if rule is not None and rule.strategy is routing.Strategy.ROUND_ROBIN:
-        turn_before = await _locked_cursor(rule.id)
-        if turn_before != rule.cursor:  # another intake took a turn since these rules were read: pick after it
-            rules = [replace(r, cursor=turn_before) if r.id == rule.id else r for r in rules]
+    if turn_rule is not None:
+        turn_before = await _locked_cursor(turn_rule.id)
+        if turn_before != turn_rule.cursor:  # another intake took a turn since these rules were read: pick after it
+            rules = [replace(r, cursor=turn_before) if r.id == turn_rule.id else r for r in rules]
             result, decision = routing.route_and_assign(lead, rules, reps, at, settings=settings, cause=cause)
     if decision is None or not decision.ok:
         if result.unstaffed:
@@ -299,9 +301,9 @@ async def _route(lead: lt.Lead, settings: lt.WorkflowSettings, rules: Sequence[r
         if known is not None:
             known.leads.pop(lead.id, None)  # not stored: its version may be another change's
         raise
-    if rule is not None and rule.strategy is routing.Strategy.ROUND_ROBIN and result.cursor != turn_before:
-        await db.changed('UPDATE "routing_rules" SET "cursor" = ? WHERE "id" = ?', [result.cursor, rule.id])
-        moved.append(rule.id)
+    if turn_rule is not None and result.cursor != turn_before:
+        await db.changed('UPDATE "routing_rules" SET "cursor" = ? WHERE "id" = ?', [result.cursor, turn_rule.id])
+        moved.append(turn_rule.id)
     return ActionResult(decision, tuple(ids))
 
 
