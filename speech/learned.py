@@ -144,27 +144,71 @@ def training_windows(rows: Iterable[dict], rule_labels: Callable[[str], set[str]
     return out
 
 
-def fit(x, y, epochs: int, rate: float, l2: float):
-    """Weights and biases of a logistic layer from `x` (rows) to the label columns `y`: full-batch gradient descent
-    from zero weights (and a -2 bias: labels are rare), so the same data gives the same model."""
+def fit(x, y, epochs: int, rate: float, l2: float, pos_weight: float = 1.0):
+    """Weights and biases of a logistic layer from `x` (rows: a dense array, or `_SparseRows`) to the label columns
+    `y`: full-batch gradient descent from zero weights (and a -2 bias: labels are rare), so the same data gives the
+    same model. `pos_weight` scales the loss of a label that is there (a missed concern against a false one)."""
     import numpy as np
 
     w = np.zeros((x.shape[1], y.shape[1]), dtype=np.float32)
     b = np.full(y.shape[1], -2.0, dtype=np.float32)
+    weight = np.where(y > 0, pos_weight, 1.0).astype(np.float32)
     for _ in range(epochs):
         p = 1 / (1 + np.exp(-(x @ w + b)))
-        g = p - y
+        g = (p - y) * weight
         w -= rate * (x.T @ g / len(x) + l2 * w)
         b -= rate * g.mean(axis=0)
     return w, b
 
 
+class _SparseRows:
+    """A matrix given by its nonzero entries in row order, every column holding one at least (a window-gram matrix:
+    dense, windows x grams is about 4 000 x 70 000 and takes gigabytes): the `x @ w`, `x.T @ g`, `len(x)` and
+    `x.shape` that `fit` uses, as segment sums instead of scattered adds."""
+
+    def __init__(self, rows: list[int], cols: list[int], vals: list[float], shape: tuple[int, int]) -> None:
+        import numpy as np
+
+        self.shape = shape
+        self._rows, self._cols = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+        self._vals = np.array(vals, dtype=np.float32)[:, None]
+        self._row_starts = np.flatnonzero(np.r_[True, self._rows[1:] != self._rows[:-1]])
+        self._by_col = np.argsort(self._cols, kind="stable")  # the entries in column order
+        by_col = self._cols[self._by_col]
+        self._col_starts = np.flatnonzero(np.r_[True, by_col[1:] != by_col[:-1]])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __matmul__(self, w):
+        import numpy as np
+
+        z = np.zeros((self.shape[0], w.shape[1]), dtype=np.float32)
+        z[self._rows[self._row_starts]] = np.add.reduceat(w[self._cols] * self._vals, self._row_starts)
+        return z
+
+    @property
+    def T(self) -> _Transposed:
+        return _Transposed(self)
+
+
+class _Transposed:
+    """`x.T` of a `_SparseRows` x, for `x.T @ g` (one row per column of x)."""
+
+    def __init__(self, x: _SparseRows) -> None:
+        self.x = x
+
+    def __matmul__(self, g):
+        import numpy as np
+
+        x = self.x
+        return np.add.reduceat((g[x._rows] * x._vals)[x._by_col], x._col_starts)
+
+
 def train(pairs: list[tuple[str, set[str]]], epochs: int = 300, rate: float = 2.0, l2: float = 1e-4,
           orders: tuple[int, ...] = ORDERS, cross: bool = False, pos_weight: float = POS_WEIGHT) -> dict:
-    """Full-batch gradient descent on the logistic loss from zero weights (and a -2 bias: labels are rare), so the
-    same data gives the same model. The window-gram matrix is kept sparse: dense it is windows x grams (about
-    4 000 x 70 000) and takes gigabytes. `pos_weight` scales the loss of a label that is there (a missed concern
-    against a false one)."""
+    """The model from (window, labels) pairs: `fit` on the window-gram matrix (kept sparse), the weights too small
+    to change a decision pruned."""
     import numpy as np
 
     vocab: dict[str, int] = {}
@@ -178,22 +222,8 @@ def train(pairs: list[tuple[str, set[str]]], epochs: int = 300, rate: float = 2.
             vals.append(1 / math.sqrt(len(found)))
         for label in labels:
             y[i, CONCERNS.index(label)] = 1
-    weight = np.where(y > 0, pos_weight, 1.0).astype(np.float32)
-    rows_a, cols_a = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
-    vals_a = np.array(vals, dtype=np.float32)[:, None]
-    # segment sums instead of scattered adds: entries are in row order, and `by_col` puts them in column order
-    row_starts = np.flatnonzero(np.r_[True, rows_a[1:] != rows_a[:-1]])
-    by_col = np.argsort(cols_a, kind="stable")
-    col_starts = np.flatnonzero(np.r_[True, cols_a[by_col][1:] != cols_a[by_col][:-1]])
-    w = np.zeros((len(vocab), len(CONCERNS)), dtype=np.float32)
-    b = np.full(len(CONCERNS), -2.0, dtype=np.float32)
-    for _ in range(epochs):
-        z = np.zeros((len(pairs), len(CONCERNS)), dtype=np.float32)
-        z[rows_a[row_starts]] = np.add.reduceat(w[cols_a] * vals_a, row_starts)
-        g = (1 / (1 + np.exp(-(z + b))) - y) * weight
-        grad = np.add.reduceat((g[rows_a] * vals_a)[by_col], col_starts)
-        w -= rate * (grad / len(pairs) + l2 * w)
-        b -= rate * g.mean(axis=0)
+    x = _SparseRows(rows, cols, vals, (len(pairs), len(vocab)))
+    w, b = fit(x, y, epochs, rate, l2, pos_weight)
     weights = {gram: [round(float(v), 4) for v in w[i]] for gram, i in vocab.items()
                if float(np.abs(w[i]).max()) >= _PRUNE}
     return {"labels": list(CONCERNS), "bias": [round(float(v), 4) for v in b], "weights": weights,

@@ -74,3 +74,24 @@ def test_the_shipped_model_adds_a_concern_the_cue_families_miss_and_nothing_to_p
         assert shipped.extract(text, REF).concerns == (label,)
     for text in ("客户说他们的机房下个月要搬到新楼。", "客户问我们下午几点能到。", "客户说钱已经批下来了,随时可以签。"):
         assert shipped.extract(text, REF).concerns == ()
+
+
+def test_the_sparse_window_gram_matrix_trains_the_same_layer_as_its_dense_form() -> None:
+    """`train` hands `fit` the window-gram matrix as its nonzero entries (dense it would take gigabytes); the
+    embedding experiment hands it a dense array. Both go through the one gradient descent and must agree."""
+    import numpy as np
+
+    from speech.learned import _SparseRows, fit
+
+    rng = np.random.default_rng(7)
+    dense = rng.random((30, 9)).astype(np.float32)
+    dense[dense < 0.6] = 0
+    dense[0] = 1  # every column holds an entry, as every gram of a window-gram matrix does
+    labels = (rng.random((30, 4)) > 0.7).astype(np.float32)
+    rows, cols = np.nonzero(dense)
+    sparse = _SparseRows(list(rows), list(cols), list(dense[rows, cols]), dense.shape)
+    for pos_weight in (1.0, 3.0):
+        (w_dense, b_dense), (w_sparse, b_sparse) = (fit(x, labels, 60, 1.0, 1e-4, pos_weight)
+                                                    for x in (dense, sparse))
+        assert np.allclose(w_dense, w_sparse, atol=1e-5) and np.allclose(b_dense, b_sparse, atol=1e-5)
+    assert np.abs(w_dense).max() > 0.01  # it learned something: the agreement is not of two zero layers
